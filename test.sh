@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Runs every OciKit test on a Debian 12 machine with the .NET 10 SDK.
+# Installs the real peers the integration tests drive (registry, skopeo, umoci, podman, runc, buildah, ...)
+# when they are missing, restores, builds Release, runs all test projects and ends with one line:
+#   N passed, N failed[, N skipped]
+# Exits non-zero when anything failed or did not build.
+set -uo pipefail
+cd "$(dirname "$0")"
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+# --- 1. Tools the integration tests use (Debian package names) ---------------------------------------------------------
+packages=(docker-registry skopeo umoci podman runc buildah busybox-static zstd pigz tar gzip)
+missing=()
+for p in "${packages[@]}"; do
+  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: missing Debian packages: ${missing[*]}; run as root or install them first" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+  echo "test.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
+    echo "test.sh: apt-get install failed" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+  }
+fi
+
+# --- 2. Restore and build ----------------------------------------------------------------------------------------------
+out=.test-output
+rm -rf "$out" && mkdir -p "$out"
+if ! dotnet restore OciKit.sln >"$out/restore.log" 2>&1; then
+  tail -n 40 "$out/restore.log" >&2
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+if ! dotnet build OciKit.sln -c Release --no-restore -nologo -clp:ErrorsOnly >"$out/build.log" 2>&1; then
+  grep -E "error|Error" "$out/build.log" | sort -u | head -n 60 >&2
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+# --- 3. Test ------------------------------------------------------------------------------------------------------------
+status=0
+passed=0 failed=0 skipped=0
+for project in tests/*/*.csproj; do
+  name=$(basename "$project" .csproj)
+  log="$out/$name.log"
+  dotnet test "$project" -c Release --no-build --nologo \
+    --logger "console;verbosity=normal" --logger "trx;LogFileName=$name.trx" --results-directory "$out" \
+    >"$log" 2>&1
+  rc=$?
+  # Failed tests and their messages, for whoever reads the CI log.
+  sed -e 's/\x1b\[[0-9;]*m//g' "$log" | awk '/^ *Failed /{p=1} /^ *(Passed|Skipped) /{p=0} p' | head -n 400
+  summary=$(sed -e 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^(Passed|Failed)! +- ' | tail -n 1)
+  if [ -z "$summary" ]; then
+    echo "test.sh: $name produced no test summary (crash or build problem); last lines:" >&2
+    tail -n 30 "$log" >&2
+    failed=$((failed + 1)); status=1
+    continue
+  fi
+  echo "$name: $summary"
+  f=$(sed -E 's/.*Failed: *([0-9]+).*/\1/' <<<"$summary")
+  p=$(sed -E 's/.*Passed: *([0-9]+).*/\1/' <<<"$summary")
+  s=$(sed -E 's/.*Skipped: *([0-9]+).*/\1/' <<<"$summary")
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+  [ "$rc" -ne 0 ] && status=1
+done
+
+[ "$failed" -gt 0 ] && status=1
+if [ "$skipped" -gt 0 ]; then
+  echo "$passed passed, $failed failed, $skipped skipped"
+else
+  echo "$passed passed, $failed failed"
+fi
+exit "$status"
