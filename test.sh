@@ -52,23 +52,26 @@ passed=0 failed=0 skipped=0
 for project in tests/*/*.csproj; do
   name=$(basename "$project" .csproj)
   log="$out/$name.log"
+  trx="$out/$name.trx"
   dotnet test "$project" -c Release --no-build --nologo \
-    --logger "console;verbosity=normal" --logger "trx;LogFileName=$name.trx" --results-directory "$out" \
-    >"$log" 2>&1
+    --logger "trx;LogFileName=$name.trx" --results-directory "$out" >"$log" 2>&1
   rc=$?
-  # Failed tests and their messages, for whoever reads the CI log.
+  # Failed tests with their messages, for whoever reads the CI log.
   sed -e 's/\x1b\[[0-9;]*m//g' "$log" | awk '/^ *Failed /{p=1} /^ *(Passed|Skipped) /{p=0} p' | head -n 400
-  summary=$(sed -e 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^(Passed|Failed)! +- ' | tail -n 1)
-  if [ -z "$summary" ]; then
-    echo "test.sh: $name produced no test summary (crash or build problem); last lines:" >&2
+  counters=$(grep -o '<Counters [^>]*>' "$trx" 2>/dev/null | head -n 1)
+  if [ -z "$counters" ]; then
+    echo "test.sh: $name produced no test results (crash or build problem); last lines:" >&2
     tail -n 30 "$log" >&2
     failed=$((failed + 1)); status=1
     continue
   fi
-  echo "$name: $summary"
-  f=$(sed -E 's/.*Failed: *([0-9]+).*/\1/' <<<"$summary")
-  p=$(sed -E 's/.*Passed: *([0-9]+).*/\1/' <<<"$summary")
-  s=$(sed -E 's/.*Skipped: *([0-9]+).*/\1/' <<<"$summary")
+  count() { sed -E "s/.* $1=\"([0-9]+)\".*/\1/" <<<"$counters"; }
+  p=$(count passed); f=$(( $(count failed) + $(count error) + $(count timeout) + $(count aborted) )); s=$(count notExecuted)
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "test.sh: $name: dotnet test exited $rc with no failed test recorded (host crash?)" >&2
+    f=1
+  fi
+  echo "$name: $p passed, $f failed, $s skipped"
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
   [ "$rc" -ne 0 ] && status=1
 done
