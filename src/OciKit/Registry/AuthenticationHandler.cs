@@ -1,0 +1,264 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using OciKit.Auth;
+
+namespace OciKit.Registry;
+
+/// <summary>
+/// Challenge-driven registry authentication: anonymous first, then Basic or Bearer as the registry's
+/// <c>WWW-Authenticate</c> asks. Bearer tokens are fetched from the realm as Docker Hub's auth service expects
+/// (GET with <c>service</c> and <c>scope</c>, Basic credentials when there are some; POST with
+/// <c>grant_type=refresh_token</c> for identity tokens), cached per registry and scope until they expire. The realm is
+/// validated (HTTPS, or a loopback or explicitly insecure host) before any credential is sent to it.
+/// </summary>
+internal sealed class AuthenticationHandler : DelegatingHandler
+{
+    /// <summary>The scopes a request needs, set by the client on every registry request.</summary>
+    public static readonly HttpRequestOptionsKey<IReadOnlyList<TokenScope>> ScopeKey = new("OciKit.Scopes");
+
+    /// <summary>The registry (as written in references) a request goes to, for credential lookup.</summary>
+    public static readonly HttpRequestOptionsKey<string> RegistryKey = new("OciKit.Registry");
+
+    private static readonly TimeSpan MinimumTokenLifetime = TimeSpan.FromSeconds(60);
+    private readonly ConcurrentDictionary<string, AuthChallenge> _challenges = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, CachedToken> _tokens = new(StringComparer.Ordinal);
+    private readonly RegistryClientOptions _options;
+
+    public AuthenticationHandler(RegistryClientOptions options)
+    {
+        _options = options;
+    }
+
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var host = request.RequestUri!.Authority;
+        request.Options.TryGetValue(RegistryKey, out var registry);
+        registry ??= host;
+        request.Options.TryGetValue(ScopeKey, out var scopes);
+        scopes ??= [];
+
+        if (request.Headers.Authorization is null && _challenges.TryGetValue(host, out var known))
+        {
+            request.Headers.Authorization = await AuthorizeAsync(known, registry, scopes, refresh: false, cancellationToken).ConfigureAwait(false);
+        }
+
+        var response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode != HttpStatusCode.Unauthorized || request.Content is not (null or ByteArrayContent))
+        {
+            return response;
+        }
+
+        var challenge = PickChallenge(response);
+        if (challenge is null)
+        {
+            return response;
+        }
+
+        if (challenge.IsBearer && challenge.Scope is { } asked && TokenScope.TryParse(asked, out _))
+        {
+            // The registry names the scope it wants (possibly wider, e.g. after insufficient_scope): ask for both.
+            scopes = TokenScope.Merge([.. scopes, .. TokenScope.ParseList(asked)]);
+        }
+
+        var hadAuthorization = request.Headers.Authorization is not null;
+        _challenges[host] = challenge;
+        var authorization = await AuthorizeAsync(challenge, registry, scopes, refresh: true, cancellationToken).ConfigureAwait(false);
+        if (authorization is null || (hadAuthorization && challenge.IsBasic))
+        {
+            // No credentials to offer, or Basic credentials were refused: the caller reports the 401.
+            return response;
+        }
+
+        response.Dispose();
+        request.Headers.Authorization = authorization;
+        return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static AuthChallenge? PickChallenge(HttpResponseMessage response)
+    {
+        var values = response.Headers.WwwAuthenticate.Select(h => h.ToString()).ToList();
+        if (values.Count == 0 || !AuthChallenge.TryParse(string.Join(", ", values), out var challenges))
+        {
+            return null;
+        }
+
+        return challenges.FirstOrDefault(c => c.IsBearer) ?? challenges.FirstOrDefault(c => c.IsBasic);
+    }
+
+    private async Task<AuthenticationHeaderValue?> AuthorizeAsync(AuthChallenge challenge, string registry, IReadOnlyList<TokenScope> scopes, bool refresh, CancellationToken cancellationToken)
+    {
+        var credential = _options.Credentials is null ? null : await _options.Credentials(registry, cancellationToken).ConfigureAwait(false);
+        if (challenge.IsBasic)
+        {
+            return credential is { Kind: RegistryCredentialKind.UsernamePassword }
+                ? new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{credential.Username}:{credential.Password}")))
+                : null;
+        }
+
+        if (credential is { Kind: RegistryCredentialKind.RegistryToken })
+        {
+            return new AuthenticationHeaderValue("Bearer", credential.RegistryToken);
+        }
+
+        var key = registry + "|" + TokenScope.FormatList(scopes);
+        if (!refresh && _tokens.TryGetValue(key, out var cached) && cached.ExpiresAt > DateTimeOffset.UtcNow)
+        {
+            return new AuthenticationHeaderValue("Bearer", cached.Token);
+        }
+
+        var token = await FetchTokenAsync(challenge, registry, scopes, credential, cancellationToken).ConfigureAwait(false);
+        _tokens[key] = token;
+        return new AuthenticationHeaderValue("Bearer", token.Token);
+    }
+
+    private async Task<CachedToken> FetchTokenAsync(AuthChallenge challenge, string registry, IReadOnlyList<TokenScope> scopes, RegistryCredential? credential, CancellationToken cancellationToken)
+    {
+        if (challenge.Realm is not { } realmText || !Uri.TryCreate(realmText, UriKind.Absolute, out var realm))
+        {
+            throw new RegistryAuthenticationException(registry, "the registry's Bearer challenge has no valid realm");
+        }
+
+        if (realm.Scheme != Uri.UriSchemeHttps && !(realm.Scheme == Uri.UriSchemeHttp && RegistryEndpoints.MayUsePlainHttp(realm.Authority, _options)))
+        {
+            throw new RegistryAuthenticationException(registry, $"the token realm {RegistryException.Redact(realm)} is not HTTPS; credentials are not sent to it");
+        }
+
+        HttpRequestMessage request;
+        if (credential is { Kind: RegistryCredentialKind.IdentityToken })
+        {
+            var form = new Dictionary<string, string>
+            {
+                ["grant_type"] = "refresh_token",
+                ["refresh_token"] = credential.IdentityToken!,
+                ["client_id"] = "ocikit",
+            };
+            if (challenge.Service is { } service)
+            {
+                form["service"] = service;
+            }
+
+            if (scopes.Count > 0)
+            {
+                form["scope"] = TokenScope.FormatList(scopes);
+            }
+
+            request = new HttpRequestMessage(HttpMethod.Post, realm) { Content = new FormUrlEncodedContent(form) };
+        }
+        else
+        {
+            var query = new StringBuilder(realm.Query.Length > 1 ? realm.Query[1..] : string.Empty);
+            if (challenge.Service is { } service)
+            {
+                Append(query, "service", service);
+            }
+
+            foreach (var scope in scopes)
+            {
+                Append(query, "scope", scope.ToString());
+            }
+
+            var builder = new UriBuilder(realm) { Query = query.ToString() };
+            request = new HttpRequestMessage(HttpMethod.Get, builder.Uri);
+            if (credential is { Kind: RegistryCredentialKind.UsernamePassword })
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{credential.Username}:{credential.Password}")));
+            }
+        }
+
+        using (request)
+        {
+            HttpResponseMessage response;
+            try
+            {
+                response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpRequestException ex)
+            {
+                throw RegistryResponses.ToException(request, $"Could not get a token for {registry}", ex);
+            }
+
+            using (response)
+            {
+                if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
+                {
+                    throw new RegistryAuthenticationException(registry, credential is null
+                        ? "the token service refused anonymous access"
+                        : "the token service refused the credentials");
+                }
+
+                if (!response.IsSuccessStatusCode)
+                {
+                    throw await RegistryResponses.ToExceptionAsync(response, $"The token service for {registry} failed", cancellationToken).ConfigureAwait(false);
+                }
+
+                return await ParseTokenAsync(response, registry, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task<CachedToken> ParseTokenAsync(HttpResponseMessage response, string registry, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var json = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), cancellationToken: cancellationToken).ConfigureAwait(false);
+            var root = json.RootElement;
+            var token = root.TryGetProperty("token", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()
+                : root.TryGetProperty("access_token", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString() : null;
+            if (string.IsNullOrEmpty(token))
+            {
+                throw new RegistryAuthenticationException(registry, "the token service answered without a token");
+            }
+
+            var lifetime = root.TryGetProperty("expires_in", out var e) && e.TryGetInt32(out var seconds) && seconds > 0
+                ? TimeSpan.FromSeconds(seconds)
+                : MinimumTokenLifetime;
+            if (lifetime < MinimumTokenLifetime)
+            {
+                lifetime = MinimumTokenLifetime;
+            }
+
+            // Renew a little early so a token never expires in flight.
+            return new CachedToken(token, DateTimeOffset.UtcNow + lifetime - TimeSpan.FromSeconds(10));
+        }
+        catch (JsonException ex)
+        {
+            throw new RegistryAuthenticationException(registry, "the token service's answer is not JSON", ex);
+        }
+    }
+
+    private static void Append(StringBuilder query, string key, string value)
+    {
+        if (query.Length > 0)
+        {
+            query.Append('&');
+        }
+
+        query.Append(Uri.EscapeDataString(key)).Append('=').Append(Uri.EscapeDataString(value));
+    }
+
+    private sealed record CachedToken(string Token, DateTimeOffset ExpiresAt);
+}
+
+/// <summary>Authentication with a registry failed: missing or refused credentials, or an unusable token service.</summary>
+public sealed class RegistryAuthenticationException : OciException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="registry">The registry.</param>
+    /// <param name="reason">What failed, without secrets.</param>
+    /// <param name="innerException">The underlying failure.</param>
+    public RegistryAuthenticationException(string registry, string reason, Exception? innerException = null)
+        : base($"Authentication with {registry} failed: {reason}.", innerException)
+    {
+        Registry = registry;
+        Reason = reason;
+    }
+
+    /// <summary>The registry.</summary>
+    public string Registry { get; }
+
+    /// <summary>What failed.</summary>
+    public string Reason { get; }
+}

@@ -1,0 +1,947 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using System.Text.Json;
+using OciKit.Auth;
+using OciKit.Primitives;
+using OciKit.References;
+
+namespace OciKit.Registry;
+
+/// <summary>A manifest or index as a registry served it: the exact bytes, their media type and digest.</summary>
+/// <param name="Bytes">The exact bytes received (never re-serialized).</param>
+/// <param name="MediaType">The media type, from <c>Content-Type</c> or, failing that, the document's <c>mediaType</c>.</param>
+/// <param name="Digest">The SHA-256 digest of <paramref name="Bytes"/>.</param>
+public sealed record ManifestContent(ReadOnlyMemory<byte> Bytes, string MediaType, Digest Digest)
+{
+    /// <summary>A descriptor of this content.</summary>
+    public Descriptor Descriptor => new(MediaType, Digest, Bytes.Length);
+}
+
+/// <summary>What an upload of a blob with a known digest did.</summary>
+public enum BlobUploadOutcome
+{
+    /// <summary>The registry already had the blob; nothing was sent.</summary>
+    AlreadyPresent,
+
+    /// <summary>The blob was mounted from another repository of the same registry; nothing was sent.</summary>
+    Mounted,
+
+    /// <summary>The blob's bytes were uploaded.</summary>
+    Uploaded,
+}
+
+/// <summary>
+/// The OCI distribution protocol (<see href="https://github.com/opencontainers/distribution-spec/blob/main/spec.md">spec</see>):
+/// manifests, blobs, uploads (monolithic, chunked, streaming, resumable, cross-repository mount), tags, catalog and
+/// referrers, over a transport that authenticates, retries and follows redirects. Thread-safe; reuse one instance.
+/// </summary>
+public sealed class RegistryClient : IDisposable
+{
+    /// <summary>The largest manifest accepted (the spec asks registries to accept at least 4 MiB).</summary>
+    public const int MaxManifestSize = 8 * 1024 * 1024;
+
+    private static readonly string[] ManifestAccept =
+        [MediaTypes.OciManifest, MediaTypes.OciIndex, MediaTypes.DockerManifest, MediaTypes.DockerManifestList];
+
+    private readonly HttpClient _http;
+    private readonly RegistryClientOptions _options;
+    private readonly ConcurrentDictionary<string, Lazy<Task<Uri>>> _endpoints = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Creates a client.</summary>
+    /// <param name="options">How to reach registries; defaults when null.</param>
+    public RegistryClient(RegistryClientOptions? options = null)
+    {
+        _options = options ?? new RegistryClientOptions();
+        _options.Validate();
+        HttpMessageHandler inner = _options.InnerHandler is { } supplied
+            ? new CallerOwnedHandler { InnerHandler = supplied }
+            : new HttpClientHandler
+        {
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            ServerCertificateCustomValidationCallback = (request, certificate, chain, errors)
+                => RegistryEndpoints.ValidateCertificate(request, certificate, chain, errors, _options),
+        };
+        var redirect = new RedirectHandler { InnerHandler = inner };
+        var auth = new AuthenticationHandler(_options) { InnerHandler = redirect };
+        var retry = new RetryHandler(_options) { InnerHandler = auth };
+        _http = new HttpClient(retry, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
+        _http.DefaultRequestHeaders.UserAgent.TryParseAdd(_options.UserAgent);
+    }
+
+    /// <summary>The options this client uses.</summary>
+    public RegistryClientOptions Options => _options;
+
+    /// <summary>Checks that a registry speaks the distribution API (<c>GET /v2/</c>) and settles its scheme.</summary>
+    /// <param name="registry">The registry as in references, for example <c>127.0.0.1:5000</c>.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    /// <exception cref="RegistryException">The registry is unreachable or not a registry.</exception>
+    public async Task PingAsync(string registry, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(registry);
+        var reference = ImageReference.Create(registry, "ping");
+        _ = await GetBaseUriAsync(reference, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Fetches a manifest or index by tag or digest, verifying its digest against the bytes.</summary>
+    /// <param name="reference">The image; its digest when it has one, else its tag.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    /// <returns>The exact bytes with media type and digest.</returns>
+    /// <exception cref="RegistryException">The registry answered with an error (for example <c>MANIFEST_UNKNOWN</c>).</exception>
+    /// <exception cref="DigestMismatchException">The bytes do not have the requested or announced digest.</exception>
+    public async Task<ManifestContent> GetManifestAsync(ImageReference reference, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(reference);
+        using var request = await CreateRequestAsync(HttpMethod.Get, reference, $"manifests/{reference.ManifestReference}", Pull(reference), cancellationToken).ConfigureAwait(false);
+        foreach (var type in ManifestAccept)
+        {
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(type));
+        }
+
+        using var response = await SendAsync(request, $"Could not get manifest {reference}", cancellationToken).ConfigureAwait(false);
+        var bytes = await ReadLimitedAsync(response, MaxManifestSize, $"manifest {reference}", cancellationToken).ConfigureAwait(false);
+        var digest = Digest.ComputeSha256(bytes);
+        if (reference.Digest is { } expected)
+        {
+            VerifyDigest(expected, bytes, digest, $"manifest {reference}");
+        }
+
+        if (HeaderDigest(response) is { IsVerifiable: true } announced)
+        {
+            VerifyDigest(announced, bytes, digest, $"manifest {reference} (Docker-Content-Digest)");
+        }
+
+        var mediaType = response.Content.Headers.ContentType?.MediaType;
+        if (mediaType is null or "application/json" or "text/plain" or "application/octet-stream")
+        {
+            mediaType = SniffMediaType(bytes) ?? mediaType ?? "application/octet-stream";
+        }
+
+        if (mediaType is MediaTypes.DockerManifestSchema1 or MediaTypes.DockerManifestSchema1Signed)
+        {
+            throw new OciFormatException("manifest", $"{reference} is a Docker schema 1 manifest, which OciKit does not support (push it again with a current client).");
+        }
+
+        return new ManifestContent(bytes, mediaType, digest);
+    }
+
+    /// <summary>Looks a manifest up without downloading it (<c>HEAD</c>).</summary>
+    /// <param name="reference">The image.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    /// <returns>Its descriptor, or null when the registry does not have it.</returns>
+    public async Task<Descriptor?> HeadManifestAsync(ImageReference reference, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(reference);
+        using var request = await CreateRequestAsync(HttpMethod.Head, reference, $"manifests/{reference.ManifestReference}", Pull(reference), cancellationToken).ConfigureAwait(false);
+        foreach (var type in ManifestAccept)
+        {
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(type));
+        }
+
+        using var response = await SendAsync(request, $"Could not look up manifest {reference}", cancellationToken, allowNotFound: true).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        var digest = HeaderDigest(response) ?? reference.Digest
+            ?? throw new RegistryException("The registry did not say the manifest's digest", "HEAD", request.RequestUri, response.StatusCode);
+        return new Descriptor(response.Content.Headers.ContentType?.MediaType ?? MediaTypes.OciManifest, digest, response.Content.Headers.ContentLength ?? 0);
+    }
+
+    /// <summary>Stores a manifest or index under the reference's tag (or digest).</summary>
+    /// <param name="reference">Where to store it; with a digest, the bytes must have that digest.</param>
+    /// <param name="bytes">The exact bytes.</param>
+    /// <param name="mediaType">Their media type.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    /// <returns>The manifest's digest.</returns>
+    /// <exception cref="RegistryException">The registry refused it (for example <c>MANIFEST_BLOB_UNKNOWN</c>).</exception>
+    public async Task<Digest> PutManifestAsync(ImageReference reference, ReadOnlyMemory<byte> bytes, string mediaType, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(reference);
+        ArgumentException.ThrowIfNullOrEmpty(mediaType);
+        var digest = Digest.ComputeSha256(bytes.Span);
+        if (reference.Digest is { } expected && expected != digest)
+        {
+            throw new DigestMismatchException($"manifest for {reference}", expected, digest);
+        }
+
+        using var request = await CreateRequestAsync(HttpMethod.Put, reference, $"manifests/{reference.ManifestReference}", Push(reference), cancellationToken).ConfigureAwait(false);
+        request.Content = new ByteArrayContent(bytes.ToArray());
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue(mediaType);
+        using var response = await SendAsync(request, $"Could not push manifest {reference}", cancellationToken).ConfigureAwait(false);
+        if (HeaderDigest(response) is { } stored && stored != digest)
+        {
+            throw new DigestMismatchException($"manifest pushed to {reference} (Docker-Content-Digest)", digest, stored);
+        }
+
+        return digest;
+    }
+
+    /// <summary>Deletes a manifest. A tag is first resolved to its digest, since registries delete by digest.</summary>
+    /// <param name="reference">The image.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    /// <exception cref="RegistryException">The registry refused (for example deletes are disabled: <c>UNSUPPORTED</c>).</exception>
+    public async Task DeleteManifestAsync(ImageReference reference, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(reference);
+        var digest = reference.Digest ?? (await HeadManifestAsync(reference, cancellationToken).ConfigureAwait(false))?.Digest
+            ?? throw new RegistryException($"Manifest {reference} does not exist", "HEAD", null, HttpStatusCode.NotFound, [new RegistryError(RegistryErrorCodes.ManifestUnknown, null, null)]);
+        using var request = await CreateRequestAsync(HttpMethod.Delete, reference, $"manifests/{digest}", Delete(reference), cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(request, $"Could not delete manifest {reference}", cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Whether the repository has a blob (<c>HEAD</c>), and its size.</summary>
+    /// <param name="repository">The repository (tag and digest ignored).</param>
+    /// <param name="digest">The blob.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    /// <returns>The blob's size, or null when absent.</returns>
+    public async Task<long?> HeadBlobAsync(ImageReference repository, Digest digest, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        ArgumentNullException.ThrowIfNull(digest);
+        using var request = await CreateRequestAsync(HttpMethod.Head, repository, $"blobs/{digest}", Pull(repository), cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(request, $"Could not look up blob {digest}", cancellationToken, allowNotFound: true).ConfigureAwait(false);
+        return response.StatusCode == HttpStatusCode.NotFound ? null : response.Content.Headers.ContentLength ?? 0;
+    }
+
+    /// <summary>
+    /// Downloads a blob into a stream, verifying its digest and size while streaming. A dropped connection is resumed
+    /// with a <c>Range</c> request (or restarted when the registry ignores ranges and the stream can seek).
+    /// </summary>
+    /// <param name="repository">The repository.</param>
+    /// <param name="blob">The blob's descriptor.</param>
+    /// <param name="destination">Where the bytes go; written from its current position, not disposed.</param>
+    /// <param name="progress">Receives progress, optional.</param>
+    /// <param name="cancellationToken">Cancels the download.</param>
+    /// <exception cref="DigestMismatchException">The bytes received do not have the blob's digest.</exception>
+    /// <exception cref="RegistryException">The registry failed, past the retry budget.</exception>
+    public async Task DownloadBlobAsync(ImageReference repository, Descriptor blob, Stream destination, IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        ArgumentNullException.ThrowIfNull(blob);
+        ArgumentNullException.ThrowIfNull(destination);
+        if (!blob.Digest.IsVerifiable)
+        {
+            throw new NotSupportedException($"Digest algorithm '{blob.Digest.Algorithm}' cannot be verified.");
+        }
+
+        var startPosition = destination.CanSeek ? destination.Position : 0;
+        using var hash = IncrementalHash.CreateHash(blob.Digest.Algorithm == Digest.Sha512Algorithm ? HashAlgorithmName.SHA512 : HashAlgorithmName.SHA256);
+        var buffer = ArrayPool<byte>.Shared.Rent(128 * 1024);
+        try
+        {
+            long written = 0;
+            var failures = 0;
+            while (true)
+            {
+                using var request = await CreateRequestAsync(HttpMethod.Get, repository, $"blobs/{blob.Digest}", Pull(repository), cancellationToken).ConfigureAwait(false);
+                if (written > 0)
+                {
+                    request.Headers.Range = new RangeHeaderValue(written, null);
+                }
+
+                try
+                {
+                    using var response = await SendAsync(request, $"Could not download blob {blob.Digest}", cancellationToken, headersOnly: true).ConfigureAwait(false);
+                    if (written > 0 && response.StatusCode != HttpStatusCode.PartialContent)
+                    {
+                        // The registry ignored the range: start over.
+                        if (!destination.CanSeek)
+                        {
+                            throw new RegistryException($"The download of blob {blob.Digest} broke off and the registry does not support resuming it", "GET", request.RequestUri, response.StatusCode);
+                        }
+
+                        destination.SetLength(startPosition);
+                        destination.Position = startPosition;
+                        hash.GetHashAndReset();
+                        written = 0;
+                    }
+                    else if (written > 0 && response.Content.Headers.ContentRange?.From != written)
+                    {
+                        throw new RegistryException($"The registry resumed blob {blob.Digest} at the wrong offset", "GET", request.RequestUri, response.StatusCode, isTransient: true);
+                    }
+
+                    await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+                    int read;
+                    while ((read = await body.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+                    {
+                        written += read;
+                        if (written > blob.Size)
+                        {
+                            throw new OciFormatException("blob", $"{blob.Digest} is larger than its descriptor's size {blob.Size}.");
+                        }
+
+                        hash.AppendData(buffer, 0, read);
+                        await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                        progress?.Report(new TransferProgress(blob.Digest, written, blob.Size));
+                    }
+
+                    if (written < blob.Size)
+                    {
+                        throw new IOException($"The connection closed after {written} of {blob.Size} bytes.");
+                    }
+
+                    break;
+                }
+                catch (Exception ex) when (!cancellationToken.IsCancellationRequested && RegistryResponses.IsTransientException(ex))
+                {
+                    if (++failures > _options.MaxRetries)
+                    {
+                        throw ex as RegistryException ?? RegistryResponses.ToException(request, $"Could not download blob {blob.Digest} after {failures} attempts", ex);
+                    }
+
+                    await Task.Delay(Backoff(failures), cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            var actual = Digest.Parse(blob.Digest.Algorithm + ":" + Convert.ToHexStringLower(hash.GetHashAndReset()));
+            if (actual != blob.Digest)
+            {
+                throw new DigestMismatchException($"blob downloaded from {repository.Name}", blob.Digest, actual);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// Uploads a blob whose digest and size are known: nothing is sent when the registry has it; with
+    /// <paramref name="mountFrom"/> it is mounted from that repository when possible; otherwise it is uploaded in one
+    /// PUT (up to <see cref="RegistryClientOptions.ChunkSize"/>) or in PATCH chunks. A failed step resumes the upload
+    /// session from the offset the registry reports, or restarts it, within the retry budget.
+    /// </summary>
+    /// <param name="repository">The target repository.</param>
+    /// <param name="blob">The blob's descriptor.</param>
+    /// <param name="openContent">Opens the blob's bytes from the start; called again on a retry. The stream is disposed by the client.</param>
+    /// <param name="mountFrom">A repository of the same registry that may already hold the blob, optional.</param>
+    /// <param name="progress">Receives progress, optional.</param>
+    /// <param name="cancellationToken">Cancels the upload.</param>
+    /// <returns>What was done.</returns>
+    /// <exception cref="RegistryException">The registry refused the blob, past the retry budget.</exception>
+    public async Task<BlobUploadOutcome> UploadBlobAsync(
+        ImageReference repository,
+        Descriptor blob,
+        Func<CancellationToken, Task<Stream>> openContent,
+        string? mountFrom = null,
+        IProgress<TransferProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        ArgumentNullException.ThrowIfNull(blob);
+        ArgumentNullException.ThrowIfNull(openContent);
+        if (await HeadBlobAsync(repository, blob.Digest, cancellationToken).ConfigureAwait(false) is not null)
+        {
+            progress?.Report(new TransferProgress(blob.Digest, blob.Size, blob.Size));
+            return BlobUploadOutcome.AlreadyPresent;
+        }
+
+        var session = await StartUploadAsync(repository, blob.Digest, mountFrom, cancellationToken).ConfigureAwait(false);
+        if (session is null)
+        {
+            progress?.Report(new TransferProgress(blob.Digest, blob.Size, blob.Size));
+            return BlobUploadOutcome.Mounted;
+        }
+
+        var failures = 0;
+        long offset = 0;
+        while (true)
+        {
+            try
+            {
+                if (blob.Size <= Math.Max(_options.ChunkSize, session.MinChunk) && offset == 0)
+                {
+                    await PutMonolithicAsync(repository, blob, session, openContent, progress, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    await PutChunkedAsync(repository, blob, session, offset, openContent, progress, cancellationToken).ConfigureAwait(false);
+                }
+
+                return BlobUploadOutcome.Uploaded;
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && RegistryResponses.IsTransientException(ex))
+            {
+                if (++failures > _options.MaxRetries)
+                {
+                    throw ex as RegistryException ?? new RegistryException($"Could not upload blob {blob.Digest} after {failures} attempts: {ex.Message}", "PATCH", session.Location, null, isTransient: true, innerException: ex);
+                }
+
+                await Task.Delay(Backoff(failures), cancellationToken).ConfigureAwait(false);
+                var resumed = blob.Size > _options.ChunkSize ? await GetUploadOffsetAsync(repository, session, cancellationToken).ConfigureAwait(false) : null;
+                if (resumed is { } next)
+                {
+                    offset = next;
+                }
+                else
+                {
+                    session = await StartUploadAsync(repository, blob.Digest, null, cancellationToken).ConfigureAwait(false)
+                        ?? throw new InvalidOperationException("A plain upload session cannot be a mount.");
+                    offset = 0;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Uploads a blob of unknown length from a stream (one streaming PATCH), computing its digest on the way.
+    /// The stream cannot be replayed, so a failure is reported rather than retried.
+    /// </summary>
+    /// <param name="repository">The target repository.</param>
+    /// <param name="content">The bytes; read to the end, not disposed.</param>
+    /// <param name="mediaType">The media type for the returned descriptor.</param>
+    /// <param name="progress">Receives progress, optional.</param>
+    /// <param name="cancellationToken">Cancels the upload.</param>
+    /// <returns>The uploaded blob's descriptor.</returns>
+    public async Task<Descriptor> UploadBlobAsync(ImageReference repository, Stream content, string mediaType, IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        ArgumentNullException.ThrowIfNull(content);
+        var session = await StartUploadAsync(repository, null, null, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException("A plain upload session cannot be a mount.");
+        Digest digest;
+        long length;
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        using (var patch = await CreateUploadRequestAsync(HttpMethod.Patch, repository, session.Location, null, cancellationToken).ConfigureAwait(false))
+        {
+            var hashing = new HashingReadStream(content, hash);
+            patch.Content = new StreamContent(hashing, 128 * 1024);
+            patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            patch.Headers.TransferEncodingChunked = true;
+            using var response = await SendAsync(patch, "Could not upload a streamed blob", cancellationToken).ConfigureAwait(false);
+            session.Location = ResolveLocation(response, session.Location);
+            digest = Digest.FromSha256(hash.GetCurrentHash());
+            length = hashing.Length;
+        }
+
+        await FinishUploadAsync(repository, session, digest, cancellationToken).ConfigureAwait(false);
+        progress?.Report(new TransferProgress(digest, length, length));
+        return new Descriptor(mediaType, digest, length);
+    }
+
+    /// <summary>Deletes a blob from a repository.</summary>
+    /// <param name="repository">The repository.</param>
+    /// <param name="digest">The blob.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    public async Task DeleteBlobAsync(ImageReference repository, Digest digest, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        using var request = await CreateRequestAsync(HttpMethod.Delete, repository, $"blobs/{digest}", Delete(repository), cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(request, $"Could not delete blob {digest}", cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Lists a repository's tags, following <c>Link</c> pagination.</summary>
+    /// <param name="repository">The repository.</param>
+    /// <param name="pageSize">Tags per page (<c>n</c>), or null for the registry's default.</param>
+    /// <param name="cancellationToken">Cancels the listing.</param>
+    /// <returns>The tags, in the registry's order.</returns>
+    public IAsyncEnumerable<string> ListTagsAsync(ImageReference repository, int? pageSize = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        return PagedAsync(repository, "tags/list", "tags", Pull(repository), pageSize, cancellationToken);
+    }
+
+    /// <summary>Lists the registry's repositories (<c>/v2/_catalog</c>), following <c>Link</c> pagination.</summary>
+    /// <param name="registry">The registry.</param>
+    /// <param name="pageSize">Repositories per page, or null for the registry's default.</param>
+    /// <param name="cancellationToken">Cancels the listing.</param>
+    /// <returns>The repository names.</returns>
+    public IAsyncEnumerable<string> ListRepositoriesAsync(string registry, int? pageSize = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(registry);
+        var reference = ImageReference.Create(registry, "catalog");
+        return PagedAsync(reference, "/v2/_catalog", "repositories", [TokenScope.Create(TokenScope.RegistryType, "catalog", TokenScope.AllActions)], pageSize, cancellationToken);
+    }
+
+    /// <summary>
+    /// Lists the manifests that refer to <paramref name="subject"/> through the referrers API, falling back to the
+    /// tag schema (<c>sha256-&lt;hex&gt;</c>) when the registry does not implement it.
+    /// </summary>
+    /// <param name="repository">The repository.</param>
+    /// <param name="subject">The subject manifest's digest.</param>
+    /// <param name="artifactType">Only referrers of this artifact type, optional.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    /// <returns>The referrers' descriptors.</returns>
+    public async Task<IReadOnlyList<Descriptor>> GetReferrersAsync(ImageReference repository, Digest subject, string? artifactType = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        ArgumentNullException.ThrowIfNull(subject);
+        var path = $"referrers/{subject}" + (artifactType is null ? string.Empty : "?artifactType=" + Uri.EscapeDataString(artifactType));
+        using var request = await CreateRequestAsync(HttpMethod.Get, repository, path, Pull(repository), cancellationToken).ConfigureAwait(false);
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(MediaTypes.OciIndex));
+        ReadOnlyMemory<byte> index;
+        bool filtered;
+        using (var response = await SendAsync(request, $"Could not list referrers of {subject}", cancellationToken, allowNotFound: true).ConfigureAwait(false))
+        {
+            if (response.StatusCode != HttpStatusCode.NotFound)
+            {
+                index = await ReadLimitedAsync(response, MaxManifestSize, $"referrers of {subject}", cancellationToken).ConfigureAwait(false);
+                filtered = response.Headers.TryGetValues("OCI-Filters-Applied", out var applied) && applied.Any(v => v.Contains("artifactType", StringComparison.Ordinal));
+                return Filter(ParseIndexDescriptors(index.Span, "referrers index"), artifactType, filtered);
+            }
+        }
+
+        // Fallback: the referrers tag schema of distribution-spec v1.1.
+        var tag = repository.WithTag($"{subject.Algorithm}-{subject.Encoded}");
+        try
+        {
+            var content = await GetManifestAsync(ImageReference.Create(tag.Registry, tag.Repository, tag.Tag), cancellationToken).ConfigureAwait(false);
+            return Filter(ParseIndexDescriptors(content.Bytes.Span, "referrers tag index"), artifactType, false);
+        }
+        catch (RegistryException ex) when (ex.StatusCode == HttpStatusCode.NotFound)
+        {
+            return [];
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _http.Dispose();
+
+    private static IReadOnlyList<Descriptor> Filter(IReadOnlyList<Descriptor> descriptors, string? artifactType, bool alreadyFiltered)
+        => artifactType is null || alreadyFiltered ? descriptors : descriptors.Where(d => d.ArtifactType == artifactType).ToList();
+
+    private static IReadOnlyList<Descriptor> ParseIndexDescriptors(ReadOnlySpan<byte> json, string what)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(json);
+            using var doc = JsonDocument.ParseValue(ref reader);
+            if (!doc.RootElement.TryGetProperty("manifests", out var manifests) || manifests.ValueKind != JsonValueKind.Array)
+            {
+                return [];
+            }
+
+            var list = new List<Descriptor>();
+            foreach (var m in manifests.EnumerateArray())
+            {
+                var descriptor = new Descriptor(
+                    m.GetProperty("mediaType").GetString() ?? string.Empty,
+                    Digest.Parse(m.GetProperty("digest").GetString() ?? string.Empty),
+                    m.GetProperty("size").GetInt64())
+                {
+                    ArtifactType = m.TryGetProperty("artifactType", out var at) ? at.GetString() : null,
+                    Annotations = m.TryGetProperty("annotations", out var an) && an.ValueKind == JsonValueKind.Object
+                        ? an.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? string.Empty, StringComparer.Ordinal)
+                        : null,
+                };
+                list.Add(descriptor);
+            }
+
+            return list;
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new OciFormatException(what, ex.Message, ex);
+        }
+    }
+
+    private static string? SniffMediaType(ReadOnlySpan<byte> bytes)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(bytes);
+            using var doc = JsonDocument.ParseValue(ref reader);
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return null;
+            }
+
+            if (root.TryGetProperty("mediaType", out var mt) && mt.ValueKind == JsonValueKind.String)
+            {
+                return mt.GetString();
+            }
+
+            if (root.TryGetProperty("manifests", out _))
+            {
+                return MediaTypes.OciIndex;
+            }
+
+            if (root.TryGetProperty("config", out _))
+            {
+                return MediaTypes.OciManifest;
+            }
+
+            return root.TryGetProperty("schemaVersion", out var sv) && sv.TryGetInt32(out var v) && v == 1 ? MediaTypes.DockerManifestSchema1 : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static void VerifyDigest(Digest expected, byte[] bytes, Digest sha256, string subject)
+    {
+        if (expected.Algorithm == Digest.Sha256Algorithm ? expected != sha256 : !expected.Matches(bytes))
+        {
+            throw new DigestMismatchException(subject, expected, sha256);
+        }
+    }
+
+    private static Digest? HeaderDigest(HttpResponseMessage response)
+        => response.Headers.TryGetValues("Docker-Content-Digest", out var values) && Digest.TryParse(values.FirstOrDefault(), out var digest) ? digest : null;
+
+    private static IReadOnlyList<TokenScope> Pull(ImageReference r) => [TokenScope.ForRepository(r.Repository, TokenScope.Pull)];
+
+    private static IReadOnlyList<TokenScope> Push(ImageReference r) => [TokenScope.ForRepository(r.Repository, TokenScope.Pull, TokenScope.Push)];
+
+    private static IReadOnlyList<TokenScope> Delete(ImageReference r) => [TokenScope.ForRepository(r.Repository, TokenScope.Delete)];
+
+    private TimeSpan Backoff(int attempt)
+    {
+        var ms = _options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, attempt - 1);
+        ms = Math.Min(ms, _options.RetryMaxDelay.TotalMilliseconds);
+        return TimeSpan.FromMilliseconds(ms * (0.5 + (Random.Shared.NextDouble() / 2)));
+    }
+
+    private async IAsyncEnumerable<string> PagedAsync(ImageReference repository, string path, string property, IReadOnlyList<TokenScope> scopes, int? pageSize, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var baseUri = await GetBaseUriAsync(repository, cancellationToken).ConfigureAwait(false);
+        var first = path.StartsWith('/') ? new Uri(baseUri, path) : new Uri(baseUri, $"{repository.Repository}/{path}");
+        Uri? next = pageSize is { } n ? new Uri(first + "?n=" + n) : first;
+        var pages = 0;
+        while (next is not null)
+        {
+            if (++pages > 10_000)
+            {
+                throw new RegistryException("The registry's pagination does not end", "GET", next, null);
+            }
+
+            using var request = NewRequest(HttpMethod.Get, next, repository, scopes);
+            using var response = await SendAsync(request, $"Could not list {property} of {repository.Name}", cancellationToken).ConfigureAwait(false);
+            var bytes = await ReadLimitedAsync(response, MaxManifestSize, $"{property} list", cancellationToken).ConfigureAwait(false);
+            List<string> items;
+            try
+            {
+                using var doc = JsonDocument.Parse(bytes);
+                items = doc.RootElement.TryGetProperty(property, out var array) && array.ValueKind == JsonValueKind.Array
+                    ? array.EnumerateArray().Select(e => e.GetString() ?? string.Empty).ToList()
+                    : [];
+            }
+            catch (JsonException ex)
+            {
+                throw new OciFormatException($"{property} list", ex.Message, ex);
+            }
+
+            foreach (var item in items)
+            {
+                yield return item;
+            }
+
+            next = NextLink(response, request.RequestUri!);
+        }
+    }
+
+    private static Uri? NextLink(HttpResponseMessage response, Uri current)
+    {
+        if (!response.Headers.TryGetValues("Link", out var links))
+        {
+            return null;
+        }
+
+        foreach (var link in links.SelectMany(l => l.Split(',')))
+        {
+            var start = link.IndexOf('<', StringComparison.Ordinal);
+            var end = link.IndexOf('>', StringComparison.Ordinal);
+            if (start >= 0 && end > start && link[end..].Contains("rel=\"next\"", StringComparison.Ordinal))
+            {
+                var target = new Uri(current, link[(start + 1)..end]);
+                return target.Authority == current.Authority ? target : null;
+            }
+        }
+
+        return null;
+    }
+
+    private async Task<UploadSession?> StartUploadAsync(ImageReference repository, Digest? digest, string? mountFrom, CancellationToken cancellationToken)
+    {
+        var scopes = Push(repository);
+        var path = "blobs/uploads/";
+        if (mountFrom is not null && digest is not null && mountFrom != repository.Repository)
+        {
+            path += $"?mount={Uri.EscapeDataString(digest.ToString())}&from={Uri.EscapeDataString(mountFrom)}";
+            scopes = TokenScope.Merge([.. scopes, TokenScope.ForRepository(mountFrom, TokenScope.Pull)]);
+        }
+
+        using var request = await CreateRequestAsync(HttpMethod.Post, repository, path, scopes, cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(request, $"Could not start an upload to {repository.Name}", cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.Created)
+        {
+            return null;
+        }
+
+        if (response.StatusCode != HttpStatusCode.Accepted || response.Headers.Location is null)
+        {
+            throw new RegistryException("The registry did not open an upload session (no 202 with Location)", "POST", request.RequestUri, response.StatusCode);
+        }
+
+        var minChunk = response.Headers.TryGetValues("OCI-Chunk-Min-Length", out var values) && long.TryParse(values.FirstOrDefault(), out var m) && m > 0 ? m : 0;
+        return new UploadSession(ResolveLocation(response, request.RequestUri!), minChunk);
+    }
+
+    private async Task PutMonolithicAsync(ImageReference repository, Descriptor blob, UploadSession session, Func<CancellationToken, Task<Stream>> openContent, IProgress<TransferProgress>? progress, CancellationToken cancellationToken)
+    {
+        await using var content = await openContent(cancellationToken).ConfigureAwait(false);
+        using var request = await CreateUploadRequestAsync(HttpMethod.Put, repository, session.Location, blob.Digest, cancellationToken).ConfigureAwait(false);
+        request.Content = new StreamContent(new ProgressReadStream(new BoundedReadStream(content, blob.Size), blob.Digest, 0, blob.Size, progress), 128 * 1024);
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        request.Content.Headers.ContentLength = blob.Size;
+        using var response = await SendAsync(request, $"Could not upload blob {blob.Digest}", cancellationToken).ConfigureAwait(false);
+        CheckStoredDigest(response, blob.Digest);
+    }
+
+    private async Task PutChunkedAsync(ImageReference repository, Descriptor blob, UploadSession session, long offset, Func<CancellationToken, Task<Stream>> openContent, IProgress<TransferProgress>? progress, CancellationToken cancellationToken)
+    {
+        var chunk = Math.Max(_options.ChunkSize, session.MinChunk);
+        await using var content = await openContent(cancellationToken).ConfigureAwait(false);
+        await SkipAsync(content, offset, cancellationToken).ConfigureAwait(false);
+        var location = session.Location;
+        while (offset < blob.Size)
+        {
+            var length = Math.Min(chunk, blob.Size - offset);
+            using var request = await CreateUploadRequestAsync(HttpMethod.Patch, repository, location, null, cancellationToken).ConfigureAwait(false);
+            request.Content = new StreamContent(new ProgressReadStream(new BoundedReadStream(content, length), blob.Digest, offset, blob.Size, progress), 128 * 1024);
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            request.Content.Headers.ContentLength = length;
+            request.Content.Headers.TryAddWithoutValidation("Content-Range", $"{offset}-{offset + length - 1}");
+            using var response = await SendAsync(request, $"Could not upload a chunk of blob {blob.Digest}", cancellationToken).ConfigureAwait(false);
+            location = ResolveLocation(response, location);
+            session.Location = location;
+            offset += length;
+        }
+
+        await FinishUploadAsync(repository, session, blob.Digest, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task FinishUploadAsync(ImageReference repository, UploadSession session, Digest digest, CancellationToken cancellationToken)
+    {
+        using var request = await CreateUploadRequestAsync(HttpMethod.Put, repository, session.Location, digest, cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(request, $"Could not complete the upload of blob {digest}", cancellationToken).ConfigureAwait(false);
+        CheckStoredDigest(response, digest);
+    }
+
+    private static void CheckStoredDigest(HttpResponseMessage response, Digest digest)
+    {
+        if (HeaderDigest(response) is { } stored && stored != digest)
+        {
+            throw new DigestMismatchException("blob stored by the registry (Docker-Content-Digest)", digest, stored);
+        }
+    }
+
+    private async Task<long?> GetUploadOffsetAsync(ImageReference repository, UploadSession session, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var request = await CreateUploadRequestAsync(HttpMethod.Get, repository, session.Location, null, cancellationToken).ConfigureAwait(false);
+            using var response = await SendAsync(request, "Could not query the upload session", cancellationToken, allowNotFound: true).ConfigureAwait(false);
+            if (response.StatusCode == HttpStatusCode.NotFound)
+            {
+                return null;
+            }
+
+            session.Location = ResolveLocation(response, session.Location);
+
+            // "Range: 0-N" is the last byte received; no Range means nothing was received.
+            if (!response.Headers.TryGetValues("Range", out var ranges))
+            {
+                return 0;
+            }
+
+            var range = ranges.First();
+            var dash = range.LastIndexOf('-');
+            return dash >= 0 && long.TryParse(range[(dash + 1)..], out var last) ? last + 1 : null;
+        }
+        catch (Exception ex) when (RegistryResponses.IsTransientException(ex))
+        {
+            return null;
+        }
+    }
+
+    private async Task<HttpRequestMessage> CreateUploadRequestAsync(HttpMethod method, ImageReference repository, Uri location, Digest? digest, CancellationToken cancellationToken)
+    {
+        _ = await GetBaseUriAsync(repository, cancellationToken).ConfigureAwait(false);
+        var uri = location;
+        if (digest is not null)
+        {
+            var separator = string.IsNullOrEmpty(location.Query) ? "?" : "&";
+            uri = new Uri(location + separator + "digest=" + Uri.EscapeDataString(digest.ToString()));
+        }
+
+        return NewRequest(method, uri, repository, Push(repository));
+    }
+
+    private static Uri ResolveLocation(HttpResponseMessage response, Uri current)
+        => response.Headers.Location is { } location ? (location.IsAbsoluteUri ? location : new Uri(current, location)) : current;
+
+    private static async Task SkipAsync(Stream stream, long count, CancellationToken cancellationToken)
+    {
+        if (count == 0)
+        {
+            return;
+        }
+
+        if (stream.CanSeek)
+        {
+            stream.Seek(count, SeekOrigin.Current);
+            return;
+        }
+
+        var buffer = ArrayPool<byte>.Shared.Rent(81920);
+        try
+        {
+            while (count > 0)
+            {
+                var read = await stream.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, count)), cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    throw new EndOfStreamException("The blob's content ended before the resume offset.");
+                }
+
+                count -= read;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private async Task<HttpRequestMessage> CreateRequestAsync(HttpMethod method, ImageReference repository, string path, IReadOnlyList<TokenScope> scopes, CancellationToken cancellationToken)
+    {
+        var baseUri = await GetBaseUriAsync(repository, cancellationToken).ConfigureAwait(false);
+        return NewRequest(method, new Uri(baseUri, $"{repository.Repository}/{path}"), repository, scopes);
+    }
+
+    private static HttpRequestMessage NewRequest(HttpMethod method, Uri uri, ImageReference repository, IReadOnlyList<TokenScope> scopes)
+    {
+        var request = new HttpRequestMessage(method, uri);
+        request.Options.Set(AuthenticationHandler.ScopeKey, scopes);
+        request.Options.Set(AuthenticationHandler.RegistryKey, repository.Registry);
+        return request;
+    }
+
+    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, string failure, CancellationToken cancellationToken, bool allowNotFound = false, bool headersOnly = false)
+    {
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, headersOnly ? HttpCompletionOption.ResponseHeadersRead : HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException && !cancellationToken.IsCancellationRequested)
+        {
+            throw RegistryResponses.ToException(request, failure, ex);
+        }
+
+        if (response.IsSuccessStatusCode || (allowNotFound && response.StatusCode == HttpStatusCode.NotFound))
+        {
+            return response;
+        }
+
+        using (response)
+        {
+            if (response.StatusCode == HttpStatusCode.Unauthorized)
+            {
+                var registry = request.Options.TryGetValue(AuthenticationHandler.RegistryKey, out var r) ? r : request.RequestUri!.Authority;
+                var hadCredentials = request.Headers.Authorization is not null;
+                var error = await RegistryResponses.ToExceptionAsync(response, failure, cancellationToken).ConfigureAwait(false);
+                throw new RegistryAuthenticationException(registry, hadCredentials
+                    ? $"the registry refused the request ({string.Join(", ", error.Errors.Select(e => e.Code).DefaultIfEmpty("UNAUTHORIZED"))}) — check the credentials and their access to the repository"
+                    : "the registry requires credentials and none were found", error);
+            }
+
+            throw await RegistryResponses.ToExceptionAsync(response, failure, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<Uri> GetBaseUriAsync(ImageReference repository, CancellationToken cancellationToken)
+    {
+        var host = repository.ApiHost;
+        var lazy = _endpoints.GetOrAdd(host, h => new Lazy<Task<Uri>>(() => ResolveEndpointAsync(h, repository.Registry)));
+        try
+        {
+            return await lazy.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Do not cache a failure: the next call probes again.
+            _endpoints.TryRemove(new KeyValuePair<string, Lazy<Task<Uri>>>(host, lazy));
+            throw;
+        }
+    }
+
+    private async Task<Uri> ResolveEndpointAsync(string host, string registry)
+    {
+        var https = new Uri($"https://{host}/v2/");
+        var reference = ImageReference.Create(registry, "ping");
+        try
+        {
+            await ProbeAsync(https, reference).ConfigureAwait(false);
+            return https;
+        }
+        catch (RegistryException ex) when (ex.StatusCode is null && RegistryEndpoints.MayUsePlainHttp(host, _options))
+        {
+            var http = new Uri($"http://{host}/v2/");
+            await ProbeAsync(http, reference).ConfigureAwait(false);
+            return http;
+        }
+    }
+
+    private async Task ProbeAsync(Uri v2, ImageReference reference)
+    {
+        using var request = NewRequest(HttpMethod.Get, v2, reference, []);
+        using var timeout = new CancellationTokenSource(_options.RequestTimeout);
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException or OperationCanceledException)
+        {
+            throw RegistryResponses.ToException(request, $"Could not reach registry {v2.Authority}", ex);
+        }
+
+        using (response)
+        {
+            if (response.StatusCode is not (HttpStatusCode.OK or HttpStatusCode.Unauthorized))
+            {
+                throw await RegistryResponses.ToExceptionAsync(response, $"{v2.Authority} does not answer as an OCI registry", CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task<byte[]> ReadLimitedAsync(HttpResponseMessage response, int limit, string what, CancellationToken cancellationToken)
+    {
+        if (response.Content.Headers.ContentLength > limit)
+        {
+            throw new OciFormatException(what, $"is {response.Content.Headers.ContentLength} bytes, more than the {limit} accepted.");
+        }
+
+        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + read > limit)
+            {
+                throw new OciFormatException(what, $"is larger than the {limit} bytes accepted.");
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
+    }
+
+    private sealed record UploadSession(Uri Location, long MinChunk)
+    {
+        public Uri Location { get; set; } = Location;
+    }
+}

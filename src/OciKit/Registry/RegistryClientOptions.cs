@@ -1,0 +1,80 @@
+using System.Collections.Immutable;
+using System.Security.Cryptography.X509Certificates;
+using OciKit.Auth;
+
+namespace OciKit.Registry;
+
+/// <summary>Supplies the credential for a registry host, or null for anonymous access.</summary>
+/// <param name="registry">The registry as written in references, for example <c>docker.io</c> or <c>127.0.0.1:5000</c>.</param>
+/// <param name="cancellationToken">Cancels the lookup.</param>
+/// <returns>The credential, or null.</returns>
+public delegate ValueTask<RegistryCredential?> RegistryCredentialProvider(string registry, CancellationToken cancellationToken);
+
+/// <summary>How OciKit trusts one registry's TLS certificate.</summary>
+/// <param name="TrustedCertificates">Extra certificates trusted as roots for this registry (a private CA or a self-signed server certificate).</param>
+/// <param name="SkipVerify">Accept any certificate. Dangerous: only for registries on networks you control.</param>
+public sealed record RegistryTlsOptions(ImmutableArray<X509Certificate2> TrustedCertificates = default, bool SkipVerify = false);
+
+/// <summary>How a <see cref="RegistryClient"/> talks to registries. Immutable; validated on construction of the client.</summary>
+public sealed record RegistryClientOptions
+{
+    /// <summary>The <c>User-Agent</c> header.</summary>
+    public string UserAgent { get; init; } = "OciKit/" + (typeof(RegistryClientOptions).Assembly.GetName().Version?.ToString(3) ?? "0");
+
+    /// <summary>
+    /// Registries (as <c>host[:port]</c>) that may be reached over plain HTTP. Loopback registries (<c>localhost</c>,
+    /// <c>127.0.0.0/8</c>, <c>[::1]</c>) always may; every other registry is HTTPS only unless listed here.
+    /// </summary>
+    public ImmutableHashSet<string> InsecureRegistries { get; init; } = ImmutableHashSet.Create<string>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Per-registry TLS trust (keyed by <c>host[:port]</c>).</summary>
+    public ImmutableDictionary<string, RegistryTlsOptions> Tls { get; init; } = ImmutableDictionary.Create<string, RegistryTlsOptions>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Where credentials come from; null means anonymous everywhere.</summary>
+    public RegistryCredentialProvider? Credentials { get; init; }
+
+    /// <summary>How many blobs are transferred at once by pull and push. Default 4.</summary>
+    public int MaxConcurrentTransfers { get; init; } = 4;
+
+    /// <summary>
+    /// Blobs up to this size are uploaded in one PUT; larger ones in PATCH chunks of this size (or the registry's
+    /// <c>OCI-Chunk-Min-Length</c> when larger). Default 32 MiB.
+    /// </summary>
+    public long ChunkSize { get; init; } = 32L * 1024 * 1024;
+
+    /// <summary>How many times a transient failure (429, 5xx, reset, timeout) is retried. Default 4.</summary>
+    public int MaxRetries { get; init; } = 4;
+
+    /// <summary>The first retry delay; later ones grow exponentially with jitter. Default 250 ms.</summary>
+    public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>The longest single retry delay, including a registry's <c>Retry-After</c>. Default 30 s.</summary>
+    public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long one request may take before it is abandoned (and retried). Default 5 minutes.</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// The innermost HTTP handler, for tests (a recording handler) or special networking. When null, OciKit creates a
+    /// <see cref="SocketsHttpHandler"/> with connection pooling and its own TLS validation. A supplied handler is not
+    /// disposed by the client.
+    /// </summary>
+    public HttpMessageHandler? InnerHandler { get; init; }
+
+    internal void Validate()
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(UserAgent);
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxConcurrentTransfers, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(ChunkSize, 1024);
+        ArgumentOutOfRangeException.ThrowIfNegative(MaxRetries);
+        ArgumentOutOfRangeException.ThrowIfLessThan(RetryBaseDelay, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(RetryMaxDelay, RetryBaseDelay);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(RequestTimeout, TimeSpan.Zero);
+    }
+}
+
+/// <summary>Progress of one blob transfer.</summary>
+/// <param name="Digest">The blob.</param>
+/// <param name="Transferred">Bytes transferred so far.</param>
+/// <param name="Total">The blob's size, when known.</param>
+public sealed record TransferProgress(Primitives.Digest Digest, long Transferred, long? Total);

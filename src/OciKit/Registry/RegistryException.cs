@@ -1,0 +1,107 @@
+using System.Collections.Immutable;
+using System.Net;
+
+namespace OciKit.Registry;
+
+/// <summary>One entry of a registry's JSON error body (<c>{"errors":[{"code","message","detail"}]}</c>).</summary>
+/// <param name="Code">The spec's error code, for example <see cref="RegistryErrorCodes.ManifestUnknown"/>.</param>
+/// <param name="Message">The registry's human-readable message.</param>
+/// <param name="Detail">The registry's detail, as raw JSON text, if any.</param>
+public sealed record RegistryError(string Code, string? Message, string? Detail);
+
+/// <summary>
+/// A registry answered with an error, or the exchange with it failed: who failed is the registry (status and error
+/// codes) or the network/protocol (<see cref="StatusCode"/> is null). The URL is redacted (no query string, no user
+/// information) and no credential is ever part of the message.
+/// </summary>
+public sealed class RegistryException : OciException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">What failed.</param>
+    /// <param name="method">The HTTP method of the failing request.</param>
+    /// <param name="url">The request URL; it is redacted before being stored.</param>
+    /// <param name="statusCode">The HTTP status, or null when no response was received.</param>
+    /// <param name="errors">The error entries from the body.</param>
+    /// <param name="isTransient">Whether retrying the same request may succeed.</param>
+    /// <param name="retryAfter">How long the registry asked to wait (from <c>Retry-After</c>).</param>
+    /// <param name="innerException">The underlying failure.</param>
+    public RegistryException(
+        string message,
+        string method,
+        Uri? url,
+        HttpStatusCode? statusCode,
+        IEnumerable<RegistryError>? errors = null,
+        bool isTransient = false,
+        TimeSpan? retryAfter = null,
+        Exception? innerException = null)
+        : base(Compose(message, method, Redact(url), statusCode, errors), innerException)
+    {
+        Method = method;
+        Url = Redact(url);
+        StatusCode = statusCode;
+        Errors = errors?.ToImmutableArray() ?? [];
+        IsTransient = isTransient;
+        RetryAfter = retryAfter;
+    }
+
+    /// <summary>The HTTP method of the failing request.</summary>
+    public string Method { get; }
+
+    /// <summary>The request URL without query string or user information.</summary>
+    public string? Url { get; }
+
+    /// <summary>The HTTP status, or null when no response was received.</summary>
+    public HttpStatusCode? StatusCode { get; }
+
+    /// <summary>The errors the registry reported in its body.</summary>
+    public ImmutableArray<RegistryError> Errors { get; }
+
+    /// <summary>Whether retrying the same request may succeed (429, 5xx, connection failures, timeouts).</summary>
+    public bool IsTransient { get; }
+
+    /// <summary>How long the registry asked the client to wait, from <c>Retry-After</c>.</summary>
+    public TimeSpan? RetryAfter { get; }
+
+    /// <summary>Whether the registry reported the given error code.</summary>
+    /// <param name="code">A code from <see cref="RegistryErrorCodes"/>.</param>
+    /// <returns><see langword="true"/> when one of <see cref="Errors"/> has that code.</returns>
+    public bool HasCode(string code) => Errors.Any(e => string.Equals(e.Code, code, StringComparison.Ordinal));
+
+    /// <summary>Removes the query string, fragment and user information from a URL, which may carry secrets.</summary>
+    /// <param name="url">The URL.</param>
+    /// <returns>The redacted text, or null.</returns>
+    public static string? Redact(Uri? url)
+    {
+        if (url is null)
+        {
+            return null;
+        }
+
+        if (!url.IsAbsoluteUri)
+        {
+            var text = url.OriginalString;
+            var q = text.IndexOfAny(['?', '#']);
+            return q < 0 ? text : text[..q];
+        }
+
+        return url.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped);
+    }
+
+    private static string Compose(string message, string method, string? url, HttpStatusCode? status, IEnumerable<RegistryError>? errors)
+    {
+        var text = $"{message} ({method} {url}";
+        if (status is { } s)
+        {
+            text += $" → {(int)s} {s}";
+        }
+
+        text += ")";
+        var list = errors?.ToList();
+        if (list is { Count: > 0 })
+        {
+            text += ": " + string.Join("; ", list.Select(e => string.IsNullOrEmpty(e.Message) ? e.Code : $"{e.Code}: {e.Message}"));
+        }
+
+        return text;
+    }
+}
