@@ -50,6 +50,7 @@ public sealed class RegistryClient : IDisposable
     private readonly HttpClient _http;
     private readonly RegistryClientOptions _options;
     private readonly ConcurrentDictionary<string, Lazy<Task<Uri>>> _endpoints = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, System.Net.Security.SslPolicyErrors> _rejectedCertificates = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Creates a client.</summary>
     /// <param name="options">How to reach registries; defaults when null.</param>
@@ -64,8 +65,16 @@ public sealed class RegistryClient : IDisposable
             AllowAutoRedirect = false,
             AutomaticDecompression = DecompressionMethods.None,
             UseCookies = false,
-            ServerCertificateCustomValidationCallback = (request, certificate, chain, errors)
-                => RegistryEndpoints.ValidateCertificate(request, certificate, chain, errors, _options),
+            ServerCertificateCustomValidationCallback = (request, certificate, chain, errors) =>
+            {
+                var valid = RegistryEndpoints.ValidateCertificate(request, certificate, chain, errors, _options);
+                if (!valid && request.RequestUri is { } uri)
+                {
+                    _rejectedCertificates[uri.Authority] = errors;
+                }
+
+                return valid;
+            },
         };
         var redirect = new RedirectHandler { InnerHandler = inner };
         var auth = new AuthenticationHandler(_options) { InnerHandler = redirect };
@@ -884,6 +893,13 @@ public sealed class RegistryClient : IDisposable
         {
             await ProbeAsync(https, reference).ConfigureAwait(false);
             return https;
+        }
+        catch (RegistryException ex) when (ex.StatusCode is null && _rejectedCertificates.TryGetValue(host, out var errors))
+        {
+            // The registry speaks TLS but its certificate is not trusted: never fall back to plain HTTP then.
+            throw new RegistryException(
+                $"The TLS certificate of {host} is not trusted ({errors}); trust its CA or certificate through RegistryClientOptions.Tls",
+                "GET", https, null, innerException: ex);
         }
         catch (RegistryException ex) when (ex.StatusCode is null && RegistryEndpoints.MayUsePlainHttp(host, _options))
         {
