@@ -361,6 +361,7 @@ public sealed class RegistryClient : IDisposable
 
         var failures = 0;
         long offset = 0;
+        var resumed = false;
         while (true)
         {
             try
@@ -376,7 +377,8 @@ public sealed class RegistryClient : IDisposable
 
                 return BlobUploadOutcome.Uploaded;
             }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && RegistryResponses.IsTransientException(ex))
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested
+                && (RegistryResponses.IsTransientException(ex) || (resumed && IsBrokenSession(ex))))
             {
                 if (++failures > _options.MaxRetries)
                 {
@@ -384,10 +386,13 @@ public sealed class RegistryClient : IDisposable
                 }
 
                 await Task.Delay(Backoff(failures), cancellationToken).ConfigureAwait(false);
-                var resumed = blob.Size > _options.ChunkSize ? await GetUploadOffsetAsync(repository, session, cancellationToken).ConfigureAwait(false) : null;
-                if (resumed is { } next)
+
+                // A resumed session the registry then refuses is abandoned: start over rather than guess again.
+                var next = blob.Size > _options.ChunkSize && !IsBrokenSession(ex) ? await GetUploadOffsetAsync(repository, session, cancellationToken).ConfigureAwait(false) : null;
+                resumed = next is not null;
+                if (next is { } at)
                 {
-                    offset = next;
+                    offset = at;
                 }
                 else
                 {
@@ -398,6 +403,10 @@ public sealed class RegistryClient : IDisposable
             }
         }
     }
+
+    private static bool IsBrokenSession(Exception ex) => ex is RegistryException re
+        && (re.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable || re.HasCode(RegistryErrorCodes.DigestInvalid)
+            || re.HasCode(RegistryErrorCodes.BlobUploadInvalid) || re.HasCode(RegistryErrorCodes.BlobUploadUnknown));
 
     /// <summary>
     /// Uploads a blob of unknown length from a stream (one streaming PATCH), computing its digest on the way.
@@ -763,14 +772,28 @@ public sealed class RegistryClient : IDisposable
                 return 0;
             }
 
-            var range = ranges.First();
-            var dash = range.LastIndexOf('-');
-            return dash >= 0 && long.TryParse(range[(dash + 1)..], out var last) ? last + 1 : null;
+            return ParseUploadOffset(ranges.First());
         }
         catch (Exception ex) when (RegistryResponses.IsTransientException(ex))
         {
             return null;
         }
+    }
+
+    /// <summary>
+    /// The offset to resume at from an upload's <c>Range: 0-LAST</c> (LAST is the last byte received). The CNCF
+    /// distribution server writes <c>0--1</c> when nothing was received yet.
+    /// </summary>
+    internal static long? ParseUploadOffset(string range)
+    {
+        var text = range.StartsWith("bytes=", StringComparison.OrdinalIgnoreCase) ? range[6..] : range;
+        var dash = text.IndexOf('-', 1);
+        if (dash < 0 || !long.TryParse(text[..dash], out var first) || first != 0 || !long.TryParse(text[(dash + 1)..], out var last) || last < -1)
+        {
+            return null;
+        }
+
+        return last + 1;
     }
 
     private async Task<HttpRequestMessage> CreateUploadRequestAsync(HttpMethod method, ImageReference repository, Uri location, Digest? digest, CancellationToken cancellationToken)

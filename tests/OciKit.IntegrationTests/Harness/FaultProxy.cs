@@ -1,0 +1,255 @@
+using System.Collections.Concurrent;
+using System.Net;
+
+namespace OciKit.IntegrationTests.Harness;
+
+/// <summary>What a <see cref="FaultProxy"/> does to a request that matches a rule.</summary>
+public abstract record Fault
+{
+    /// <summary>Answer with a status (and headers) instead of forwarding.</summary>
+    public sealed record Status(int Code, IReadOnlyDictionary<string, string>? Headers = null) : Fault;
+
+    /// <summary>Forward, then send only the first <paramref name="Bytes"/> of the body and drop the connection.</summary>
+    public sealed record DropAfter(long Bytes) : Fault;
+
+    /// <summary>Wait, then forward.</summary>
+    public sealed record Delay(TimeSpan Duration) : Fault;
+
+    /// <summary>Forward, but announce another <c>Docker-Content-Digest</c> than the registry did.</summary>
+    public sealed record WrongDigestHeader : Fault;
+
+    /// <summary>Drop the connection before forwarding the request (the request never reaches the registry).</summary>
+    public sealed record ResetBeforeForwarding : Fault;
+}
+
+/// <summary>A fault applied to at most <see cref="Times"/> requests matching <see cref="Match"/>.</summary>
+/// <param name="Match">Which requests (method, path and query).</param>
+/// <param name="Fault">What to do.</param>
+/// <param name="Times">How many matching requests get the fault; later ones are forwarded untouched.</param>
+public sealed record FaultRule(Func<string, string, bool> Match, Fault Fault, int Times = 1)
+{
+    internal int Remaining = Times;
+}
+
+/// <summary>One request as the proxy saw it.</summary>
+/// <param name="Method">HTTP method.</param>
+/// <param name="PathAndQuery">Path and query.</param>
+/// <param name="Range">The Range header, if any.</param>
+/// <param name="At">When it arrived.</param>
+/// <param name="Fault">The fault applied, if any.</param>
+public sealed record ProxiedRequest(string Method, string PathAndQuery, string? Range, DateTimeOffset At, Fault? Fault);
+
+/// <summary>
+/// A scriptable HTTP proxy on 127.0.0.1 in front of a registry, for fault tests: it forwards requests, rewrites the
+/// registry's own address in <c>Location</c> and <c>Link</c> headers to its own, and applies the first matching rule.
+/// It sits alongside, not instead of, the real registry.
+/// </summary>
+public sealed class FaultProxy : IDisposable
+{
+    private static readonly HashSet<string> HopByHop = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Proxy-Connection", "Host", "Content-Length",
+    };
+
+    private readonly HttpListener _listener = new();
+    private readonly HttpClient _upstream = new(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false }) { Timeout = TimeSpan.FromMinutes(2) };
+    private readonly Uri _target;
+    private readonly ConcurrentQueue<FaultRule> _rules = new();
+    private readonly ConcurrentQueue<ProxiedRequest> _requests = new();
+    private readonly Task _loop;
+
+    /// <summary>Starts a proxy in front of <paramref name="target"/> (an http registry).</summary>
+    public FaultProxy(Uri target)
+    {
+        _target = target;
+        Port = FreePort.Next();
+        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
+        _listener.Start();
+        _loop = Task.Run(LoopAsync);
+    }
+
+    /// <summary>The proxy's port.</summary>
+    public int Port { get; }
+
+    /// <summary><c>127.0.0.1:PORT</c>, to use as the registry in references.</summary>
+    public string Host => $"127.0.0.1:{Port}";
+
+    /// <summary>Every request seen so far.</summary>
+    public IReadOnlyList<ProxiedRequest> Requests => _requests.ToArray();
+
+    /// <summary>Adds a rule; rules are tried in the order added.</summary>
+    public void Add(string method, string pathContains, Fault fault, int times = 1)
+        => _rules.Enqueue(new FaultRule((m, p) => m == method && p.Contains(pathContains, StringComparison.Ordinal), fault, times));
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _listener.Stop();
+        _listener.Close();
+        try
+        {
+            _loop.Wait(TimeSpan.FromSeconds(5));
+        }
+        catch (AggregateException)
+        {
+        }
+
+        _upstream.Dispose();
+    }
+
+    private async Task LoopAsync()
+    {
+        while (_listener.IsListening)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await _listener.GetContextAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+            {
+                return;
+            }
+
+            _ = Task.Run(() => HandleAsync(context));
+        }
+    }
+
+    private FaultRule? Take(string method, string path)
+    {
+        foreach (var rule in _rules)
+        {
+            if (rule.Match(method, path) && Interlocked.Decrement(ref rule.Remaining) >= 0)
+            {
+                return rule;
+            }
+        }
+
+        return null;
+    }
+
+    private async Task HandleAsync(HttpListenerContext context)
+    {
+        var request = context.Request;
+        var response = context.Response;
+        var path = request.Url!.PathAndQuery;
+        var rule = Take(request.HttpMethod, path);
+        _requests.Enqueue(new ProxiedRequest(request.HttpMethod, path, request.Headers["Range"], DateTimeOffset.UtcNow, rule?.Fault));
+        try
+        {
+            switch (rule?.Fault)
+            {
+                case Fault.Status status:
+                    response.StatusCode = status.Code;
+                    foreach (var (k, v) in status.Headers ?? new Dictionary<string, string>())
+                    {
+                        response.AddHeader(k, v);
+                    }
+
+                    response.ContentType = "application/json";
+                    var body = System.Text.Encoding.UTF8.GetBytes($$"""{"errors":[{"code":"{{(status.Code == 429 ? "TOOMANYREQUESTS" : "UNAVAILABLE")}}","message":"injected by the fault proxy"}]}""");
+                    response.ContentLength64 = body.Length;
+                    await response.OutputStream.WriteAsync(body).ConfigureAwait(false);
+                    response.Close();
+                    return;
+                case Fault.ResetBeforeForwarding:
+                    response.Abort();
+                    return;
+                case Fault.Delay delay:
+                    await Task.Delay(delay.Duration).ConfigureAwait(false);
+                    break;
+            }
+
+            using var upstreamRequest = new HttpRequestMessage(new HttpMethod(request.HttpMethod), new Uri(_target, path));
+            if (request.HasEntityBody)
+            {
+                var buffered = new MemoryStream();
+                await request.InputStream.CopyToAsync(buffered).ConfigureAwait(false);
+                buffered.Position = 0;
+                upstreamRequest.Content = new StreamContent(buffered);
+            }
+
+            foreach (var key in request.Headers.AllKeys)
+            {
+                if (key is null || HopByHop.Contains(key))
+                {
+                    continue;
+                }
+
+                var values = request.Headers.GetValues(key) ?? [];
+                if (!upstreamRequest.Headers.TryAddWithoutValidation(key, values) && upstreamRequest.Content is not null)
+                {
+                    upstreamRequest.Content.Headers.TryAddWithoutValidation(key, values);
+                }
+            }
+
+            using var upstreamResponse = await _upstream.SendAsync(upstreamRequest, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
+            response.StatusCode = (int)upstreamResponse.StatusCode;
+            foreach (var header in upstreamResponse.Headers.Concat(upstreamResponse.Content.Headers))
+            {
+                if (HopByHop.Contains(header.Key))
+                {
+                    continue;
+                }
+
+                foreach (var value in header.Value)
+                {
+                    var v = value.Replace(_target.Authority, Host, StringComparison.Ordinal);
+                    if (header.Key.Equals("Docker-Content-Digest", StringComparison.OrdinalIgnoreCase) && rule?.Fault is Fault.WrongDigestHeader)
+                    {
+                        v = "sha256:" + new string('0', 64);
+                    }
+
+                    if (header.Key.Equals("Content-Type", StringComparison.OrdinalIgnoreCase))
+                    {
+                        response.ContentType = v;
+                    }
+                    else
+                    {
+                        response.AddHeader(header.Key, v);
+                    }
+                }
+            }
+
+            var length = upstreamResponse.Content.Headers.ContentLength;
+            if (length is { } l)
+            {
+                response.ContentLength64 = l;
+            }
+
+            await using var source = await upstreamResponse.Content.ReadAsStreamAsync().ConfigureAwait(false);
+            if (rule?.Fault is Fault.DropAfter drop)
+            {
+                var buffer = new byte[drop.Bytes];
+                var total = 0;
+                int read;
+                while (total < buffer.Length && (read = await source.ReadAsync(buffer.AsMemory(total)).ConfigureAwait(false)) > 0)
+                {
+                    total += read;
+                }
+
+                await response.OutputStream.WriteAsync(buffer.AsMemory(0, total)).ConfigureAwait(false);
+                await response.OutputStream.FlushAsync().ConfigureAwait(false);
+                response.Abort();
+                return;
+            }
+
+            if (request.HttpMethod != "HEAD")
+            {
+                await source.CopyToAsync(response.OutputStream).ConfigureAwait(false);
+            }
+
+            response.Close();
+        }
+        catch (Exception ex) when (ex is HttpListenerException or IOException or HttpRequestException or ObjectDisposedException or InvalidOperationException)
+        {
+            try
+            {
+                response.Abort();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+using System.Security.Cryptography;
+using OciKit.IntegrationTests.Harness;
+using OciKit.Primitives;
+using OciKit.References;
+using OciKit.Registry;
+
+namespace OciKit.IntegrationTests.Registry;
+
+/// <summary>
+/// The client through a fault-injecting proxy in front of the real registry: each operation completes correctly or,
+/// past the retry budget, fails with a clear error.
+/// </summary>
+[Collection(RegistryCollection.Name)]
+public class RegistryFaultTests(RegistryFixture fixture)
+{
+    private static RegistryClientOptions Fast(int retries = 4, TimeSpan? timeout = null) => new()
+    {
+        MaxRetries = retries,
+        RetryBaseDelay = TimeSpan.FromMilliseconds(20),
+        RetryMaxDelay = TimeSpan.FromSeconds(2),
+        RequestTimeout = timeout ?? TimeSpan.FromSeconds(30),
+    };
+
+    private FaultProxy Proxy() => new(fixture.Registry.BaseUri);
+
+    private async Task<(ImageReference Repo, Descriptor Layer)> BaseLayerAsync(RegistryClient client, string host)
+    {
+        var repo = ImageReference.Parse($"{host}/{RegistryFixture.BaseRepository}");
+        var manifest = await client.GetManifestAsync(repo.WithDigest(Digest.Parse(fixture.BaseDigest)));
+        var layers = new LayoutBlobs("unused").Blobs(manifest.Bytes.ToArray());
+        return (repo, layers[1]);
+    }
+
+    [Fact]
+    public async Task A_download_dropped_mid_blob_resumes_with_a_range_request()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast());
+        var (repo, layer) = await BaseLayerAsync(client, proxy.Host);
+        proxy.Add("GET", $"/blobs/{layer.Digest}", new Fault.DropAfter(layer.Size / 3));
+
+        using var destination = new MemoryStream();
+        await client.DownloadBlobAsync(repo, layer, destination);
+
+        Assert.Equal(layer.Digest, Digest.ComputeSha256(destination.ToArray()));
+        var gets = proxy.Requests.Where(r => r.Method == "GET" && r.PathAndQuery.Contains(layer.Digest.ToString(), StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, gets.Count);
+        Assert.Null(gets[0].Range);
+        Assert.StartsWith("bytes=", gets[1].Range, StringComparison.Ordinal);
+        Assert.NotEqual("bytes=0-", gets[1].Range);
+    }
+
+    [Fact]
+    public async Task Bursts_of_503_and_500_are_retried()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast());
+        proxy.Add("GET", "/manifests/latest", new Fault.Status(503), times: 2);
+        proxy.Add("GET", "/manifests/latest", new Fault.Status(500), times: 1);
+
+        var manifest = await client.GetManifestAsync(ImageReference.Parse($"{proxy.Host}/{RegistryFixture.BaseRepository}:latest"));
+        Assert.Equal(fixture.BaseDigest, manifest.Digest.ToString());
+        Assert.Equal(4, proxy.Requests.Count(r => r.PathAndQuery.EndsWith("/manifests/latest", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task Too_many_requests_waits_for_retry_after()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast());
+        var headers = new Dictionary<string, string> { ["Retry-After"] = "1" };
+        proxy.Add("GET", "/manifests/latest", new Fault.Status(429, headers));
+
+        await client.GetManifestAsync(ImageReference.Parse($"{proxy.Host}/{RegistryFixture.BaseRepository}:latest"));
+        var attempts = proxy.Requests.Where(r => r.PathAndQuery.EndsWith("/manifests/latest", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, attempts.Count);
+        Assert.True(attempts[1].At - attempts[0].At >= TimeSpan.FromMilliseconds(900), "the retry came before Retry-After");
+    }
+
+    [Fact]
+    public async Task Past_the_retry_budget_the_error_is_transient_and_names_the_status()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast(retries: 2));
+        proxy.Add("GET", "/manifests/latest", new Fault.Status(503), times: 10);
+
+        var error = await Assert.ThrowsAsync<RegistryException>(() => client.GetManifestAsync(ImageReference.Parse($"{proxy.Host}/{RegistryFixture.BaseRepository}:latest")));
+        Assert.True(error.IsTransient);
+        Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, error.StatusCode);
+        Assert.True(error.HasCode(RegistryErrorCodes.Unavailable));
+        Assert.Equal(3, proxy.Requests.Count(r => r.PathAndQuery.EndsWith("/manifests/latest", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task A_slow_response_times_out_and_is_retried()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast(timeout: TimeSpan.FromMilliseconds(700)));
+        proxy.Add("GET", "/manifests/latest", new Fault.Delay(TimeSpan.FromSeconds(3)));
+
+        var manifest = await client.GetManifestAsync(ImageReference.Parse($"{proxy.Host}/{RegistryFixture.BaseRepository}:latest"));
+        Assert.Equal(fixture.BaseDigest, manifest.Digest.ToString());
+    }
+
+    [Fact]
+    public async Task A_lying_docker_content_digest_is_refused()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast());
+        proxy.Add("GET", "/manifests/latest", new Fault.WrongDigestHeader());
+
+        var error = await Assert.ThrowsAsync<DigestMismatchException>(() => client.GetManifestAsync(ImageReference.Parse($"{proxy.Host}/{RegistryFixture.BaseRepository}:latest")));
+        Assert.Equal("sha256:" + new string('0', 64), error.Expected.ToString());
+        Assert.Equal(fixture.BaseDigest, error.Actual.ToString());
+    }
+
+    [Fact]
+    public async Task A_blob_truncated_on_every_attempt_fails_clearly()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast(retries: 2));
+        var (repo, layer) = await BaseLayerAsync(client, proxy.Host);
+        proxy.Add("GET", $"/blobs/{layer.Digest}", new Fault.DropAfter(1000), times: 100);
+
+        using var destination = new MemoryStream();
+        var error = await Assert.ThrowsAsync<RegistryException>(() => client.DownloadBlobAsync(repo, layer, destination));
+        Assert.True(error.IsTransient);
+        Assert.Contains(layer.Digest.ToString(), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_upload_dropped_mid_chunk_resumes_and_stores_the_exact_blob()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast() with { ChunkSize = 16 * 1024 });
+        var repo = ImageReference.Parse($"{proxy.Host}/faults/upload");
+        var content = RandomNumberGenerator.GetBytes(100_000);
+        var blob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(content), content.Length);
+        proxy.Add("PATCH", "/v2/faults/upload/blobs/uploads/", new Fault.ResetBeforeForwarding());
+        proxy.Add("PATCH", "/v2/faults/upload/blobs/uploads/", new Fault.Status(503));
+
+        Assert.Equal(BlobUploadOutcome.Uploaded, await client.UploadBlobAsync(repo, blob, _ => Task.FromResult<Stream>(new MemoryStream(content))));
+
+        using var back = new MemoryStream();
+        await client.DownloadBlobAsync(repo, blob, back);
+        Assert.Equal(content, back.ToArray());
+        // The session was queried for its offset instead of starting over blindly.
+        Assert.Contains(proxy.Requests, r => r.Method == "GET" && r.PathAndQuery.Contains("/blobs/uploads/", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_monolithic_upload_that_fails_restarts_its_session()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast());
+        var repo = ImageReference.Parse($"{proxy.Host}/faults/monolithic");
+        var content = RandomNumberGenerator.GetBytes(30_000);
+        var blob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(content), content.Length);
+        proxy.Add("PUT", "/v2/faults/monolithic/blobs/uploads/", new Fault.Status(503));
+
+        Assert.Equal(BlobUploadOutcome.Uploaded, await client.UploadBlobAsync(repo, blob, _ => Task.FromResult<Stream>(new MemoryStream(content))));
+        Assert.Equal(2, proxy.Requests.Count(r => r.Method == "POST" && r.PathAndQuery.Contains("/v2/faults/monolithic/blobs/uploads/", StringComparison.Ordinal)));
+        Assert.Equal(content.Length, await client.HeadBlobAsync(repo, blob.Digest));
+    }
+}
