@@ -787,7 +787,7 @@ public sealed class RegistryClient : IDisposable
     internal static long? ParseUploadOffset(string range)
     {
         var text = range.StartsWith("bytes=", StringComparison.OrdinalIgnoreCase) ? range[6..] : range;
-        var dash = text.IndexOf('-', 1);
+        var dash = text.Length > 1 ? text.IndexOf('-', 1) : -1;
         if (dash < 0 || !long.TryParse(text[..dash], out var first) || first != 0 || !long.TryParse(text[(dash + 1)..], out var last) || last < -1)
         {
             return null;
