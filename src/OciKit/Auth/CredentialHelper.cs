@@ -205,7 +205,7 @@ internal sealed class CredentialHelper
         }
 
         // A structured answer may carry a secret; a helper's error message is one line of prose.
-        if (line.StartsWith('{') || line.Contains("Secret", StringComparison.OrdinalIgnoreCase)
+        if (line.StartsWith('{') || line.Contains("\"Secret\"", StringComparison.Ordinal)
             || (!string.IsNullOrEmpty(secret) && line.Contains(secret, StringComparison.Ordinal)))
         {
             line = "(output withheld)";
