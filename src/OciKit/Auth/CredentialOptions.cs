@@ -6,7 +6,7 @@ namespace OciKit.Auth;
 /// instead of the process's).
 /// </summary>
 /// <remarks>
-/// <para>The environment variables read (all from <see cref="Environment"/>):</para>
+/// <para>The environment variables read (all from <see cref="Environment"/>; their names are in <see cref="CredentialEnvironmentVariables"/>):</para>
 /// <list type="table">
 /// <item><term><c>OCIKIT_REGISTRY_&lt;HOST&gt;_USERNAME</c>, <c>OCIKIT_REGISTRY_&lt;HOST&gt;_PASSWORD</c></term>
 /// <description>A user name and password for one registry. <c>&lt;HOST&gt;</c> is the registry host (with port) in upper
@@ -73,7 +73,7 @@ public sealed record CredentialOptions
     }
 
     internal string DockerConfigPath
-        => Path.Combine(NonEmpty(GetVariable("DOCKER_CONFIG")) ?? Path.Combine(ResolveHome(), ".docker"), "config.json");
+        => Path.Combine(NonEmpty(GetVariable(CredentialEnvironmentVariables.DockerConfig)) ?? Path.Combine(ResolveHome(), ".docker"), "config.json");
 
     // Order of containers/image's getPathToAuth: REGISTRY_AUTH_FILE replaces the runtime file; the config-home file follows.
     internal IReadOnlyList<string> ContainersAuthPaths
@@ -81,8 +81,8 @@ public sealed record CredentialOptions
         get
         {
             var paths = new List<string>();
-            var authFile = NonEmpty(GetVariable("REGISTRY_AUTH_FILE"));
-            var runtimeDir = NonEmpty(GetVariable("XDG_RUNTIME_DIR"));
+            var authFile = NonEmpty(GetVariable(CredentialEnvironmentVariables.RegistryAuthFile));
+            var runtimeDir = NonEmpty(GetVariable(CredentialEnvironmentVariables.XdgRuntimeDir));
             if (authFile is not null)
             {
                 paths.Add(Path.GetFullPath(authFile));
@@ -92,7 +92,7 @@ public sealed record CredentialOptions
                 paths.Add(Path.Combine(runtimeDir, "containers", "auth.json"));
             }
 
-            var configHome = NonEmpty(GetVariable("XDG_CONFIG_HOME")) ?? Path.Combine(ResolveHome(), ".config");
+            var configHome = NonEmpty(GetVariable(CredentialEnvironmentVariables.XdgConfigHome)) ?? Path.Combine(ResolveHome(), ".config");
             paths.Add(Path.Combine(configHome, "containers", "auth.json"));
             return paths;
         }

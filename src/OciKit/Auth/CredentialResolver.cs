@@ -192,21 +192,22 @@ public sealed class CredentialResolver
 
     private ResolvedCredential? FromEnvironment(string host)
     {
-        var prefix = "OCIKIT_REGISTRY_" + EnvironmentName(host);
-        if (FromVariables(prefix) is { } specific)
+        var (specificUsername, specificPassword) = CredentialEnvironmentVariables.ForRegistry(host);
+        if (FromVariables(specificUsername, specificPassword) is { } specific)
         {
             return specific;
         }
 
-        var scope = CredentialOptions.NonEmpty(_options.GetVariable("OCIKIT_REGISTRY_HOST"));
-        return scope is null || RegistryKeys.Matches(scope, host) ? FromVariables("OCIKIT_REGISTRY") : null;
+        var scope = CredentialOptions.NonEmpty(_options.GetVariable(CredentialEnvironmentVariables.Host));
+        return scope is null || RegistryKeys.Matches(scope, host)
+            ? FromVariables(CredentialEnvironmentVariables.Username, CredentialEnvironmentVariables.Password)
+            : null;
     }
 
-    private ResolvedCredential? FromVariables(string prefix)
+    private ResolvedCredential? FromVariables(string usernameVariable, string passwordVariable)
     {
-        var usernameVariable = prefix + "_USERNAME";
         var username = _options.GetVariable(usernameVariable);
-        var password = _options.GetVariable(prefix + "_PASSWORD");
+        var password = _options.GetVariable(passwordVariable);
         if (string.IsNullOrEmpty(username) || password is null)
         {
             return null;
@@ -218,25 +219,6 @@ public sealed class CredentialResolver
         }
 
         return new ResolvedCredential(RegistryCredential.FromUsernamePassword(username, password), CredentialSource.Environment, usernameVariable);
-    }
-
-    /// <summary>The part of an environment variable name that stands for a registry host: <c>ghcr.io</c> gives <c>GHCR_IO</c>.</summary>
-    /// <param name="host">The registry host, with port if any.</param>
-    /// <returns>The host in upper case with every character other than A–Z and 0–9 replaced by <c>_</c>.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="host"/> is <see langword="null"/>.</exception>
-    public static string EnvironmentName(string host)
-    {
-        ArgumentNullException.ThrowIfNull(host);
-        var name = RegistryKeys.ToHost(host).ToUpperInvariant().ToCharArray();
-        for (var i = 0; i < name.Length; i++)
-        {
-            if (!char.IsAsciiLetterOrDigit(name[i]))
-            {
-                name[i] = '_';
-            }
-        }
-
-        return new string(name);
     }
 
     private async Task<ResolvedCredential?> FromHelperAsync(string helper, string host, CancellationToken cancellationToken)

@@ -119,8 +119,9 @@ public sealed class CredentialResolverTests : IDisposable
     [Fact]
     public async Task Environment_variables_follow_their_documented_names()
     {
-        Assert.Equal("LOCALHOST_5000", CredentialResolver.EnvironmentName("localhost:5000"));
-        Assert.Equal("DOCKER_IO", CredentialResolver.EnvironmentName("https://index.docker.io/v1/"));
+        Assert.Equal("LOCALHOST_5000", CredentialEnvironmentVariables.HostPart("localhost:5000"));
+        Assert.Equal("DOCKER_IO", CredentialEnvironmentVariables.HostPart("https://index.docker.io/v1/"));
+        Assert.Equal(("OCIKIT_REGISTRY_GHCR_IO_USERNAME", "OCIKIT_REGISTRY_GHCR_IO_PASSWORD"), CredentialEnvironmentVariables.ForRegistry("ghcr.io"));
         _home.Environment["OCIKIT_REGISTRY_LOCALHOST_5000_USERNAME"] = "local";
         _home.Environment["OCIKIT_REGISTRY_LOCALHOST_5000_PASSWORD"] = "";
         _home.Environment["OCIKIT_REGISTRY_DOCKER_IO_USERNAME"] = "hub";
