@@ -31,7 +31,7 @@ namespace OciKit.References;
 /// repository) is at most 255 characters.
 /// </para>
 /// </remarks>
-public sealed partial record ImageReference
+public sealed partial record ImageReference : IParsable<ImageReference>
 {
     /// <summary>The registry name Docker Hub references carry: <c>docker.io</c>.</summary>
     public const string DockerHubRegistry = "docker.io";
@@ -141,6 +141,11 @@ public sealed partial record ImageReference
     /// <returns><see langword="true"/> when the text is a valid reference.</returns>
     public static bool TryParse([NotNullWhen(true)] string? reference, [NotNullWhen(true)] out ImageReference? result)
         => TryParse(reference, out result, out _);
+
+    static ImageReference IParsable<ImageReference>.Parse(string s, IFormatProvider? provider) => Parse(s);
+
+    static bool IParsable<ImageReference>.TryParse([NotNullWhen(true)] string? s, IFormatProvider? provider, [MaybeNullWhen(false)] out ImageReference result)
+        => TryParse(s, out result);
 
     /// <summary>Creates a reference from its parts, validating and normalizing them as <see cref="Parse"/> does.</summary>
     /// <param name="registry">The registry, for example <c>docker.io</c> or <c>localhost:5000</c>.</param>

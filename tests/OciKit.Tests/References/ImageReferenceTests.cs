@@ -148,6 +148,16 @@ public class ImageReferenceTests
     }
 
     [Fact]
+    public void Is_parsable_through_the_generic_interface()
+    {
+        Assert.Equal(ImageReference.Parse("alpine"), ParseGeneric<ImageReference>("alpine"));
+        Assert.Throws<InvalidReferenceException>(() => ParseGeneric<ImageReference>("Alpine"));
+    }
+
+    private static T ParseGeneric<T>(string text)
+        where T : IParsable<T> => T.Parse(text, null);
+
+    [Fact]
     public void Parse_rejects_null()
     {
         Assert.Throws<ArgumentNullException>(() => ImageReference.Parse(null!));
