@@ -105,10 +105,16 @@ internal sealed class CredentialHelper
 
         foreach (var directory in _options.HelperDirectories)
         {
-            var candidate = Path.Combine(directory, program);
+            // Like Go's exec.LookPath since 1.19: a relative PATH entry would run a program from the working directory.
+            if (!Path.IsPathFullyQualified(directory))
+            {
+                continue;
+            }
+
+            var candidate = Path.Combine(directory, OperatingSystem.IsWindows() ? program + ".exe" : program);
             if (File.Exists(candidate) && IsExecutable(candidate))
             {
-                return Path.GetFullPath(candidate);
+                return candidate;
             }
         }
 
@@ -149,7 +155,7 @@ internal sealed class CredentialHelper
         }
         catch (Win32Exception e)
         {
-            throw new CredentialHelperException(ProgramPrefix + helper, operation, serverUrl, $"the program could not be started ({e.NativeErrorCode})");
+            throw new CredentialHelperException(ProgramPrefix + helper, operation, serverUrl, $"the program could not be started ({e.Message})");
         }
 
         try

@@ -165,6 +165,11 @@ public sealed partial record ImageReference : IParsable<ImageReference>
             throw new InvalidReferenceException(text, "invalid registry host");
         }
 
+        if (!IsValidPath(repository, out var pathError))
+        {
+            throw new InvalidReferenceException(text, pathError);
+        }
+
         var parsed = Parse(text);
         if (parsed.Registry != NormalizeDomain(registry))
         {

@@ -149,6 +149,25 @@ public sealed class CredentialHelperTests : IDisposable
     }
 
     [Fact]
+    public async Task Relative_search_path_entries_are_ignored()
+    {
+        _home.Write(".docker/config.json", """{"credsStore":"fake"}""");
+        var relative = Path.GetRelativePath(Environment.CurrentDirectory, _home.Bin);
+        var options = _home.Options() with { HelperSearchPath = relative };
+        var error = await Assert.ThrowsAsync<CredentialHelperException>(() => new CredentialResolver(options).ResolveAsync("ghcr.io"));
+        Assert.Contains("not found on the helper search path", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_helper_that_cannot_start_is_a_typed_error()
+    {
+        _home.InstallScript("noshebang", "this is not a program");
+        _home.Write(".docker/config.json", """{"credsStore":"noshebang"}""");
+        var error = await Assert.ThrowsAsync<CredentialHelperException>(() => _home.Resolver().ResolveAsync("ghcr.io"));
+        Assert.Contains("could not be started", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Helpers_are_found_through_PATH_when_no_search_path_is_given()
     {
         // The helper runs with the options' environment, so its PATH must still reach the tools the script uses.
