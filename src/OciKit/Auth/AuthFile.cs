@@ -29,7 +29,13 @@ internal sealed record AuthFile(
     ImmutableArray<KeyValuePair<string, string>> CredHelpers,
     string? CredsStore)
 {
-    internal static readonly JsonDocumentOptions DocumentOptions = new() { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip };
+    // Duplicate keys are refused: Go would take the last, JsonObject would throw later, a reader could take the first.
+    internal static readonly JsonDocumentOptions DocumentOptions = new()
+    {
+        AllowTrailingCommas = true,
+        CommentHandling = JsonCommentHandling.Skip,
+        AllowDuplicateProperties = false,
+    };
 
     /// <summary>Reads a file, or returns <see langword="null"/> when it does not exist.</summary>
     public static async Task<AuthFile?> ReadAsync(string path, AuthFileFlavor flavor, CancellationToken cancellationToken)
@@ -126,7 +132,7 @@ internal sealed record AuthFile(
         catch (JsonException e)
         {
             // The parser's own message may quote the content, so only its position is reported.
-            throw new CredentialFileException(path, $"it is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1})");
+            throw new CredentialFileException(path, $"it is not valid JSON or repeats a key (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1})");
         }
     }
 

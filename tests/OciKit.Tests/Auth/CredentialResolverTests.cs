@@ -167,6 +167,7 @@ public sealed class CredentialResolverTests : IDisposable
     [Theory]
     [InlineData("{", "not valid JSON")]
     [InlineData("[]", "top level is not a JSON object")]
+    [InlineData("""{"auths": {"ghcr.io": {"auth": "x", "auth": "S3cretValue"}}}""", "repeats a key")]
     [InlineData("""{"auths": []}""", "'auths' is not an object")]
     [InlineData("""{"auths": {"ghcr.io": "x"}}""", "auths entry for 'ghcr.io' is not an object")]
     [InlineData("""{"auths": {"ghcr.io": {"auth": 5}}}""", "'auth' in the auths entry for 'ghcr.io' is not a string")]

@@ -132,6 +132,8 @@ public sealed class DockerCredentialStoreTests : IDisposable
         Assert.Equal(path, error.FilePath);
         Assert.Equal("""{"auths": {"ghcr.io": {"auth": "not base64!"}}, "x": 1}""", File.ReadAllText(path));
         await Assert.ThrowsAsync<CredentialFileException>(() => Store().StoreAsync("quay.io", RegistryCredential.FromUsernamePassword("u", "p")));
+        _home.Write(".docker/config.json", """{"auths": {}, "auths": {}}""");
+        await Assert.ThrowsAsync<CredentialFileException>(() => Store().StoreAsync("quay.io", RegistryCredential.FromUsernamePassword("u", "p")));
         _home.Write(".docker/config.json", """{"auths": 3}""");
         await Assert.ThrowsAsync<CredentialFileException>(() => Store().EraseAsync("quay.io"));
     }
