@@ -136,6 +136,42 @@ public sealed record AuthChallenge
         return text.ToString();
     }
 
+    /// <summary>Compares scheme (without case), token68 and parameters (names without case, values exactly).</summary>
+    /// <param name="other">The other challenge.</param>
+    /// <returns><see langword="true"/> when both say the same.</returns>
+    public bool Equals(AuthChallenge? other)
+    {
+        if (other is null || !Scheme.Equals(other.Scheme, StringComparison.OrdinalIgnoreCase) || Token68 != other.Token68
+            || Parameters.Count != other.Parameters.Count)
+        {
+            return false;
+        }
+
+        foreach (var (name, value) in Parameters)
+        {
+            if (!other.Parameters.TryGetValue(name, out var otherValue) || value != otherValue)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>A hash consistent with <see cref="Equals(AuthChallenge)"/>.</summary>
+    /// <returns>The hash code.</returns>
+    public override int GetHashCode()
+    {
+        var hash = StringComparer.OrdinalIgnoreCase.GetHashCode(Scheme) ^ (Token68?.GetHashCode(StringComparison.Ordinal) ?? 0);
+        foreach (var (name, value) in Parameters)
+        {
+            // Order-independent combination, as the dictionary has no order.
+            hash ^= HashCode.Combine(StringComparer.OrdinalIgnoreCase.GetHashCode(name), value.GetHashCode(StringComparison.Ordinal));
+        }
+
+        return hash;
+    }
+
     private string? Get(string name) => Parameters.TryGetValue(name, out var value) ? value : null;
 
     // Hand-written: the BCL's AuthenticationHeaderValue keeps a challenge's parameters as one unparsed string.

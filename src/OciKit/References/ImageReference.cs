@@ -31,7 +31,7 @@ namespace OciKit.References;
 /// repository) is at most 255 characters.
 /// </para>
 /// </remarks>
-public sealed partial record ImageReference
+public sealed partial record ImageReference : IParsable<ImageReference>
 {
     /// <summary>The registry name Docker Hub references carry: <c>docker.io</c>.</summary>
     public const string DockerHubRegistry = "docker.io";
@@ -142,6 +142,11 @@ public sealed partial record ImageReference
     public static bool TryParse([NotNullWhen(true)] string? reference, [NotNullWhen(true)] out ImageReference? result)
         => TryParse(reference, out result, out _);
 
+    static ImageReference IParsable<ImageReference>.Parse(string s, IFormatProvider? provider) => Parse(s);
+
+    static bool IParsable<ImageReference>.TryParse([NotNullWhen(true)] string? s, IFormatProvider? provider, [MaybeNullWhen(false)] out ImageReference result)
+        => TryParse(s, out result);
+
     /// <summary>Creates a reference from its parts, validating and normalizing them as <see cref="Parse"/> does.</summary>
     /// <param name="registry">The registry, for example <c>docker.io</c> or <c>localhost:5000</c>.</param>
     /// <param name="repository">The repository path, for example <c>library/alpine</c>.</param>
@@ -158,6 +163,11 @@ public sealed partial record ImageReference
         if (!IsValidDomain(registry))
         {
             throw new InvalidReferenceException(text, "invalid registry host");
+        }
+
+        if (!IsValidPath(repository, out var pathError))
+        {
+            throw new InvalidReferenceException(text, pathError);
         }
 
         var parsed = Parse(text);

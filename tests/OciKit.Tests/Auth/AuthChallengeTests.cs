@@ -87,6 +87,9 @@ public class AuthChallengeTests
         var header = "Bearer realm=\"https://a/t\",scope=\"repository:x:pull\",service=\"quote \\\" here\"";
         var challenge = Assert.Single(AuthChallenge.Parse(header));
         Assert.Equal(header, challenge.ToString());
-        Assert.Equal(challenge.Parameters, Assert.Single(AuthChallenge.Parse(challenge.ToString())).Parameters);
+        Assert.Equal(challenge, Assert.Single(AuthChallenge.Parse(challenge.ToString())));
+        Assert.Equal(challenge.GetHashCode(), Assert.Single(AuthChallenge.Parse("bearer SERVICE=\"quote \\\" here\", realm=\"https://a/t\", scope=\"repository:x:pull\"")).GetHashCode());
+        Assert.Equal(challenge, Assert.Single(AuthChallenge.Parse("bearer SERVICE=\"quote \\\" here\", realm=\"https://a/t\", scope=\"repository:x:pull\"")));
+        Assert.NotEqual(challenge, Assert.Single(AuthChallenge.Parse("Bearer realm=\"https://a/t\"")));
     }
 }

@@ -145,7 +145,20 @@ public class ImageReferenceTests
         Assert.StartsWith("invalid registry host", Assert.Throws<InvalidReferenceException>(() => ImageReference.Create("foo", "x")).Reason, StringComparison.Ordinal);
         Assert.Equal("invalid registry host", Assert.Throws<InvalidReferenceException>(() => ImageReference.Create("bad_host", "x")).Reason);
         Assert.Equal("repository name must be lowercase", Assert.Throws<InvalidReferenceException>(() => ImageReference.Create("ghcr.io", "X")).Reason);
+        Assert.Equal("invalid repository name", Assert.Throws<InvalidReferenceException>(() => ImageReference.Create("ghcr.io", "x:1")).Reason);
+        Assert.Equal("invalid repository name", Assert.Throws<InvalidReferenceException>(() => ImageReference.Create("ghcr.io", "x@" + Sha)).Reason);
+        Assert.Equal("invalid tag", Assert.Throws<InvalidReferenceException>(() => ImageReference.Create("ghcr.io", "x", "a/b")).Reason);
     }
+
+    [Fact]
+    public void Is_parsable_through_the_generic_interface()
+    {
+        Assert.Equal(ImageReference.Parse("alpine"), ParseGeneric<ImageReference>("alpine"));
+        Assert.Throws<InvalidReferenceException>(() => ParseGeneric<ImageReference>("Alpine"));
+    }
+
+    private static T ParseGeneric<T>(string text)
+        where T : IParsable<T> => T.Parse(text, null);
 
     [Fact]
     public void Parse_rejects_null()
