@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 
 namespace OciKit.Dockerfile.Shell;
@@ -26,6 +27,8 @@ namespace OciKit.Dockerfile.Shell;
 /// </remarks>
 public sealed class ShellLexer
 {
+    private readonly SearchValues<char> _specialChars;
+
     /// <summary>A lexer with the default escape character <c>\</c> and default options.</summary>
     public static ShellLexer Default { get; } = new();
 
@@ -40,6 +43,7 @@ public sealed class ShellLexer
         }
 
         EscapeToken = escapeToken;
+        _specialChars = SearchValues.Create(['$', '\'', '"', escapeToken]);
     }
 
     /// <summary>The escape character (<c>\</c> or <c>`</c>).</summary>
@@ -67,6 +71,13 @@ public sealed class ShellLexer
     {
         ArgumentNullException.ThrowIfNull(word);
         ArgumentNullException.ThrowIfNull(environment);
+
+        // Most words hold nothing to expand, quote or escape: they are their own expansion.
+        if (word.AsSpan().IndexOfAny(_specialChars) < 0)
+        {
+            return word;
+        }
+
         return new Expansion(this, word, environment, trackMatches: false).Run(collectWords: false).Result;
     }
 
