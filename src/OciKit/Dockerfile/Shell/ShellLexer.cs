@@ -182,6 +182,7 @@ public sealed class ShellLexer
         private readonly string _source;
         private readonly IReadOnlyDictionary<string, string> _env;
         private int _pos;
+        private bool _rawEscapes;
 
         public Expansion(ShellLexer lexer, string source, IReadOnlyDictionary<string, string> env, bool trackMatches)
         {
@@ -220,8 +221,23 @@ public sealed class ShellLexer
         private bool IsSpecialChar(int ch) =>
             ch == '$' || (!_lexer.SkipProcessQuotes && (ch == '\'' || ch == '"'));
 
-        // Processes text until stopChar (consumed) or the end; an unseen stopChar is an error.
+        // Processes text until stopChar (consumed) or the end; an unseen stopChar is an error. While it runs, rawEscapes
+        // decides whether escapes are kept, also inside double quotes (BuildKit keeps them in ${VAR#…} and ${VAR/…} patterns).
         private string ProcessStopOn(int stopChar, bool rawEscapes, WordCollector? words)
+        {
+            var saved = _rawEscapes;
+            _rawEscapes = rawEscapes;
+            try
+            {
+                return ProcessUntil(stopChar, words);
+            }
+            finally
+            {
+                _rawEscapes = saved;
+            }
+        }
+
+        private string ProcessUntil(int stopChar, WordCollector? words)
         {
             var result = new StringBuilder();
             while (Peek() != Eof)
@@ -257,17 +273,17 @@ public sealed class ShellLexer
                 ch = Next();
                 if (ch == _lexer.EscapeToken)
                 {
-                    if (Peek() == Eof)
-                    {
-                        // An escape at the very end escapes nothing and is dropped.
-                        break;
-                    }
-
-                    ch = Next();
-                    if (rawEscapes)
+                    if (_rawEscapes)
                     {
                         words?.AddRawChar(_lexer.EscapeToken);
                         result.Append(_lexer.EscapeToken);
+                    }
+
+                    ch = Next();
+                    if (ch == Eof)
+                    {
+                        // An escape at the very end escapes nothing.
+                        break;
                     }
 
                     words?.AddRawChar((char)ch);
@@ -349,6 +365,12 @@ public sealed class ShellLexer
                         var ch = Next();
                         if (ch == _lexer.EscapeToken)
                         {
+                            // As in BuildKit, a kept escape is written even when it escapes nothing (then it appears twice).
+                            if (_rawEscapes)
+                            {
+                                result.Append((char)ch);
+                            }
+
                             var next = Peek();
                             if (next == Eof)
                             {
@@ -358,11 +380,6 @@ public sealed class ShellLexer
 
                             if (next == '"' || next == '$' || next == _lexer.EscapeToken)
                             {
-                                if (_lexer.RawEscapes)
-                                {
-                                    result.Append((char)ch);
-                                }
-
                                 ch = Next();
                             }
                         }

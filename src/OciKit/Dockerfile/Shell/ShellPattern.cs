@@ -82,19 +82,93 @@ internal static class ShellPattern
     public static string TrimSuffix(string pattern, string value, bool greedy) =>
         ReverseString(TrimPrefix(ReversePattern(pattern), ReverseString(value), greedy));
 
-    /// <summary><c>${VAR/pattern/replacement}</c> and <c>${VAR//pattern/replacement}</c>; the replacement is literal.</summary>
+    /// <summary>
+    /// <c>${VAR/pattern/replacement}</c> (first match, replacement literal) and <c>${VAR//pattern/replacement}</c>
+    /// (every match, with Go's <c>Regexp.ReplaceAllString</c> rules: <c>$0</c> is the match, <c>$$</c> a dollar, and an
+    /// empty match right after a match is not replaced).
+    /// </summary>
     public static string Replace(string pattern, string value, string replacement, bool all)
     {
-        var regex = CheckedRegex(pattern, greedy: true, anchored: false);
-        if (all)
+        var regex = new Regex(CheckedRegex(pattern, greedy: true, anchored: false), Options);
+        if (!all)
         {
-            return Regex.Replace(value, regex, _ => replacement, Options);
+            var first = regex.Match(value);
+            return first.Success
+                ? string.Concat(value.AsSpan(0, first.Index), replacement, value.AsSpan(first.Index + first.Length))
+                : value;
         }
 
-        var match = Regex.Match(value, regex, Options);
-        return match.Success
-            ? string.Concat(value.AsSpan(0, match.Index), replacement, value.AsSpan(match.Index + match.Length))
-            : value;
+        var output = new StringBuilder(value.Length);
+        var lastMatchEnd = 0;
+        var searchPos = 0;
+        while (searchPos <= value.Length)
+        {
+            var match = regex.Match(value, searchPos);
+            if (!match.Success)
+            {
+                break;
+            }
+
+            var end = match.Index + match.Length;
+            output.Append(value, lastMatchEnd, match.Index - lastMatchEnd);
+            if (end > lastMatchEnd || match.Index == 0)
+            {
+                AppendExpanded(output, replacement, match.Value);
+            }
+
+            lastMatchEnd = end;
+
+            // Always advance by at least one code point.
+            var width = searchPos >= value.Length ? 0 : char.IsSurrogatePair(value, searchPos) ? 2 : 1;
+            searchPos = searchPos + width > end ? searchPos + width : searchPos + 1 > end ? searchPos + 1 : end;
+        }
+
+        output.Append(value, lastMatchEnd, value.Length - lastMatchEnd);
+        return output.ToString();
+    }
+
+    // Go's Regexp.Expand for a pattern without groups: $0 / ${0} is the match, $$ a dollar, any other reference
+    // ($1, $name, ${name}) is empty, and a '$' that starts no reference is kept.
+    private static void AppendExpanded(StringBuilder output, string template, string match)
+    {
+        for (var i = 0; i < template.Length; i++)
+        {
+            var ch = template[i];
+            if (ch != '$')
+            {
+                output.Append(ch);
+                continue;
+            }
+
+            if (i + 1 < template.Length && template[i + 1] == '$')
+            {
+                output.Append('$');
+                i++;
+                continue;
+            }
+
+            var braced = i + 1 < template.Length && template[i + 1] == '{';
+            var start = i + (braced ? 2 : 1);
+            var end = start;
+            while (end < template.Length && (char.IsLetterOrDigit(template[end]) || template[end] == '_'))
+            {
+                end++;
+            }
+
+            if (end == start || (braced && (end >= template.Length || template[end] != '}')))
+            {
+                output.Append('$');
+                continue;
+            }
+
+            // Group 0 is the only group ("00" is a name in Go, not a number, as leading zeros are not allowed).
+            if (end - start == 1 && template[start] == '0')
+            {
+                output.Append(match);
+            }
+
+            i = braced ? end : end - 1;
+        }
     }
 
     /// <summary>Reverses a pattern code point by code point, keeping each escape in front of the character it escapes.</summary>

@@ -86,6 +86,34 @@ public class ShellLexerTests
         Assert.Equal("say \"hi\"", lexer.ProcessWord("\"say `\"hi`\"\"", env));
     }
 
+    [Theory]
+    [InlineData("${V//*/x}", "abc", "x")]
+    [InlineData("${V//b*/-}", "abc", "a-")]
+    [InlineData("${V//?/$R}", "ab", "<a><b>")]
+    [InlineData("${V//a/$D}", "aXa", "$X$")]
+    [InlineData("${V/a/$R}", "aXa", "<$0>Xa")]
+    [InlineData("${V//a/$$}", "aXa", "X")]
+    [InlineData("${V##*/}", "/usr/local/bin", "bin")]
+    [InlineData("${V%/*}", "/usr/local/bin", "/usr/local")]
+    [InlineData("${V%%/*}", "usr/local/bin", "usr")]
+    [InlineData("${V#\"a\\*\"}", "a\\*b", "*b")]
+    public void Replacement_and_trimming_follow_BuildKit_and_Go_regexp_rules(string word, string value, string expected)
+    {
+        // ${V//…/…} uses Go's ReplaceAllString: $0 in the (expanded) replacement is the match and $$ a dollar; the
+        // first-match form is literal. Inside a pattern, a double-quoted escape that escapes nothing is doubled.
+        var env = new Dictionary<string, string> { ["V"] = value, ["R"] = "<$0>", ["D"] = "$$" };
+        Assert.Equal(expected, ShellLexer.Default.ProcessWord(word, env));
+    }
+
+    [Fact]
+    public void Raw_escapes_keep_escape_characters_as_BuildKit_does()
+    {
+        var lexer = new ShellLexer { RawEscapes = true };
+        Assert.Equal("a\\ b", lexer.ProcessWord("a\\ b", NoVariables));
+        Assert.Equal("x\\", lexer.ProcessWord("x\\", NoVariables));
+        Assert.Equal("\\\"q\\\\t", lexer.ProcessWord("\"\\\"q\\t\"", NoVariables));
+    }
+
     [Fact]
     public void Only_backslash_and_backtick_are_escape_tokens() =>
         Assert.Throws<ArgumentOutOfRangeException>(() => new ShellLexer('^'));
