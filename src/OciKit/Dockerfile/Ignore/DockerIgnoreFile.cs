@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+
 namespace OciKit.Dockerfile.Ignore;
 
 /// <summary>
@@ -23,14 +25,14 @@ public static class DockerIgnoreFile
             return [];
         }
 
-        var patterns = new List<string>();
+        var patterns = ImmutableArray.CreateBuilder<string>();
         var first = true;
         foreach (var rawLine in text.Split('\n'))
         {
             var line = rawLine.EndsWith('\r') ? rawLine[..^1] : rawLine;
             if (first)
             {
-                line = line.TrimStart('\uFEFF');
+                line = line.StartsWith('\uFEFF') ? line[1..] : line;
                 first = false;
             }
 
@@ -63,7 +65,7 @@ public static class DockerIgnoreFile
             patterns.Add(invert ? "!" + pattern : pattern);
         }
 
-        return patterns;
+        return patterns.ToImmutable();
     }
 
     /// <summary>

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Collections.Frozen;
+using System.Collections.Immutable;
 using System.Text;
 
 namespace OciKit.Dockerfile.Shell;
@@ -113,7 +115,11 @@ public sealed class ShellLexer
         ArgumentNullException.ThrowIfNull(environment);
         var expansion = new Expansion(this, word, environment, trackMatches: true);
         var (result, words) = expansion.Run(collectWords: true);
-        return new ShellExpansionResult(result, words, expansion.Matched!, expansion.Unmatched!);
+        return new ShellExpansionResult(
+            result,
+            words,
+            expansion.Matched!.ToFrozenSet(StringComparer.Ordinal),
+            expansion.Unmatched!.ToFrozenSet(StringComparer.Ordinal));
     }
 
     /// <summary>Splits expanded text into words the way BuildKit's <c>wordsStruct</c> does.</summary>
@@ -206,7 +212,7 @@ public sealed class ShellLexer
             {
                 var words = collectWords ? new WordCollector() : null;
                 var result = ProcessStopOn(Eof, _lexer.RawEscapes, words);
-                return (result, words is null ? [] : words.GetWords().ToArray());
+                return (result, words is null ? ImmutableArray<string>.Empty : [.. words.GetWords()]);
             }
             catch (ShellSyntaxError e)
             {

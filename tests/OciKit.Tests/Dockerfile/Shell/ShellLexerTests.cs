@@ -115,6 +115,18 @@ public class ShellLexerTests
     }
 
     [Fact]
+    public void Environments_read_assignments_as_BuildKit_does()
+    {
+        var env = ShellEnvironment.FromAssignments(["A=1", "B", "C=x=y", "A=2", "EMPTY="]);
+        Assert.Equal("2||x=y|", ShellLexer.Default.ProcessWord("$A|$B|$C|$EMPTY", env));
+        var result = ShellLexer.Default.ProcessWordWithMatches("$B ${MISSING:-d}", env);
+        Assert.Equal(["B"], result.Matched);
+        Assert.Equal(["MISSING"], result.Unmatched);
+        Assert.Equal(["d"], result.Words);
+        Assert.Equal("2", ShellLexer.Default.ProcessWord("$a", ShellEnvironment.FromAssignments(["A=2"], ignoreCase: true)));
+    }
+
+    [Fact]
     public void Only_backslash_and_backtick_are_escape_tokens() =>
         Assert.Throws<ArgumentOutOfRangeException>(() => new ShellLexer('^'));
 
