@@ -73,6 +73,13 @@ public sealed class DockerIgnoreMatcher
     public static DockerIgnoreMatcher Parse(string? dockerignoreText, bool ignoreCase = false) =>
         Create(DockerIgnoreFile.ReadPatterns(dockerignoreText), ignoreCase);
 
+    /// <summary>Like <see cref="Parse"/> (case-sensitive, as Docker), returning false instead of throwing when a pattern is invalid.</summary>
+    /// <param name="dockerignoreText">The file's text; null (no file) gives an empty matcher.</param>
+    /// <param name="matcher">The matcher when every pattern is valid.</param>
+    /// <returns>Whether every pattern is valid.</returns>
+    public static bool TryParse(string? dockerignoreText, [NotNullWhen(true)] out DockerIgnoreMatcher? matcher) =>
+        TryParse(dockerignoreText, ignoreCase: false, out matcher);
+
     /// <summary>Like <see cref="Parse"/>, returning false instead of throwing when a pattern is invalid.</summary>
     /// <param name="dockerignoreText">The file's text; null (no file) gives an empty matcher.</param>
     /// <param name="ignoreCase">Match letters regardless of case (Docker does not; see <see cref="DockerIgnorePattern.IgnoreCase"/>).</param>

@@ -78,6 +78,13 @@ public sealed class DockerIgnorePattern
         return TryCreate(pattern, ignoreCase, out var result, out var error) ? result : throw new OciFormatException(Subject, error);
     }
 
+    /// <summary>Parses one case-sensitive pattern like <see cref="Parse"/>, returning false instead of throwing when it is invalid.</summary>
+    /// <param name="pattern">The pattern text.</param>
+    /// <param name="result">The pattern when valid.</param>
+    /// <returns>Whether the pattern is valid.</returns>
+    public static bool TryParse([NotNullWhen(true)] string? pattern, [NotNullWhen(true)] out DockerIgnorePattern? result) =>
+        TryParse(pattern, ignoreCase: false, out result);
+
     /// <summary>Parses one pattern like <see cref="Parse"/>, returning false instead of throwing when it is invalid.</summary>
     /// <param name="pattern">The pattern text.</param>
     /// <param name="ignoreCase">Match letters regardless of case (Docker does not; see <see cref="IgnoreCase"/>).</param>
