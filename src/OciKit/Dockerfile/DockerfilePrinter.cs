@@ -64,37 +64,44 @@ internal static class DockerfilePrinter
 
         if (node.Next is { } next)
         {
-            text.Append(' ');
+            text.Append(next.Keyword.StartsWith("--", StringComparison.Ordinal) ? " -- " : " ");
             AppendLine(text, next);
             return;
         }
 
+        var rest = new StringBuilder();
         var args = node.Args.AsSpan();
         if (node.Keyword == "healthcheck" && args.Length > 0)
         {
-            text.Append(' ').Append(args[0]);
+            rest.Append(' ').Append(args[0]);
             args = args[1..];
         }
 
         if (node.IsJson)
         {
-            text.Append(' ').Append(DockerfileJson.Array(args));
-            return;
+            rest.Append(' ').Append(DockerfileJson.Array(args));
         }
-
-        if (node.Keyword is "env" or "label")
+        else if (node.Keyword is "env" or "label")
         {
             for (var i = 0; i + 1 < args.Length; i += 2)
             {
-                text.Append(' ').Append(args[i]).Append(node.IsLegacyForm ? " " : "=").Append(args[i + 1]);
+                rest.Append(' ').Append(args[i]).Append(node.IsLegacyForm ? " " : "=").Append(args[i + 1]);
             }
-
-            return;
         }
-
-        foreach (var arg in args)
+        else
         {
-            text.Append(' ').Append(arg);
+            foreach (var arg in args)
+            {
+                rest.Append(' ').Append(arg);
+            }
         }
+
+        // Arguments that look like flags need the "--" that ends the flags.
+        if (rest.Length > 2 && rest[1] == '-' && rest[2] == '-')
+        {
+            text.Append(" --");
+        }
+
+        text.Append(rest);
     }
 }

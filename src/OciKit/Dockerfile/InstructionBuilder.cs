@@ -8,7 +8,7 @@ namespace OciKit.Dockerfile;
 /// Builds typed instructions from syntax nodes: checks flags and argument counts the way BuildKit's instruction
 /// parser does, without expanding anything.
 /// </summary>
-internal sealed partial class InstructionBuilder(string fileName)
+internal sealed partial class InstructionBuilder(string fileName, char escape = '\\')
 {
     /// <summary>Every instruction keyword, in lower case.</summary>
     internal static readonly ImmutableArray<string> Keywords =
@@ -336,6 +336,12 @@ internal sealed partial class InstructionBuilder(string fileName)
                 throw Error(node, $"{keyword} names can not be blank");
             }
 
+            if (!node.IsLegacyForm)
+            {
+                CheckQuotes(node, node.Args[i]);
+                CheckQuotes(node, node.Args[i + 1]);
+            }
+
             pairs.Add(new NameValue(node.Args[i], node.Args[i + 1]));
         }
 
@@ -355,10 +361,46 @@ internal sealed partial class InstructionBuilder(string fileName)
                 throw Error(node, "ARG names can not be blank");
             }
 
+            CheckQuotes(node, arg);
             declarations.Add(new ArgDeclaration(name, eq < 0 ? null : arg[(eq + 1)..]));
         }
 
         return new ArgInstruction(declarations.MoveToImmutable());
+    }
+
+    /// <summary>
+    /// ENV, LABEL and ARG values always go through the shell lexer at build time; an unbalanced quote there would
+    /// fail the build, so it is reported now, with its location.
+    /// </summary>
+    private void CheckQuotes(DockerfileNode node, string word)
+    {
+        var quote = '\0';
+        for (var i = 0; i < word.Length; i++)
+        {
+            var c = word[i];
+            if (quote == '\'')
+            {
+                quote = c == '\'' ? '\0' : quote;
+            }
+            else if (c == escape)
+            {
+                i++;
+            }
+            else if (quote == '"')
+            {
+                quote = c == '"' ? '\0' : quote;
+            }
+            else if (c is '\'' or '"')
+            {
+                quote = c;
+            }
+        }
+
+        if (quote != '\0')
+        {
+            var start = word.IndexOf('=', StringComparison.Ordinal) is var eq && eq >= 0 && node.Keyword == "arg" ? eq + 1 : 0;
+            throw Error(node.ArgsPosition, $"unterminated {(quote == '"' ? "double" : "single")} quote in {word[start..]}");
+        }
     }
 
     private VolumeInstruction BuildVolume(DockerfileNode node)

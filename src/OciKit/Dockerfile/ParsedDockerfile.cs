@@ -56,7 +56,7 @@ public sealed record ParsedDockerfile(DockerfileSyntaxTree Syntax, ImmutableArra
     {
         ArgumentNullException.ThrowIfNull(tree);
         ArgumentNullException.ThrowIfNull(fileName);
-        var builder = new InstructionBuilder(fileName);
+        var builder = new InstructionBuilder(fileName, tree.Directives.Escape);
         var globalArgs = ImmutableArray.CreateBuilder<ArgInstruction>();
         var stages = ImmutableArray.CreateBuilder<Stage>();
         FromInstruction? from = null;
