@@ -17,6 +17,8 @@ internal sealed partial class DockerfileParser(string fileName)
 {
     private static readonly HashSet<string> HeredocKeywords = new(StringComparer.Ordinal) { "run", "copy", "add" };
 
+    private const int MaxOnbuildDepth = 32;
+
     private char _escape = '\\';
     private bool _directivesDone;
     private bool _escapeSeen;
@@ -216,7 +218,7 @@ internal sealed partial class DockerfileParser(string fileName)
         return end > 0 && line[end - 1] == _escape ? (line[..(end - 1)], false) : (line, true);
     }
 
-    private DockerfileNode NewNodeFromLine(string line, int baseOffset, SourceMap map, int startLine)
+    private DockerfileNode NewNodeFromLine(string line, int baseOffset, SourceMap map, int startLine, int depth = 0)
     {
         var start = 0;
         while (start < line.Length && char.IsWhiteSpace(line[start]))
@@ -280,7 +282,13 @@ internal sealed partial class DockerfileParser(string fileName)
             case "healthcheck":
                 return ParseHealthcheck(node, rest, argsPosition);
             case "onbuild":
-                return rest.Length == 0 ? node : node with { Next = NewNodeFromLine(rest, baseOffset + start + argsOffset, map, startLine) };
+                if (depth >= MaxOnbuildDepth)
+                {
+                    // BuildKit recurses without limit; a bound keeps hostile input from exhausting the stack.
+                    throw Error(keywordPosition, "ONBUILD nested too deeply");
+                }
+
+                return rest.Length == 0 ? node : node with { Next = NewNodeFromLine(rest, baseOffset + start + argsOffset, map, startLine, depth + 1) };
             default:
                 // Unknown keywords are reported when instructions are built; keep the rest for the message and printing.
                 return node with { Args = rest.Length == 0 ? [] : [rest] };

@@ -152,6 +152,15 @@ public class DockerfileSyntaxTreeTests
     }
 
     [Fact]
+    public void Deeply_nested_onbuild_is_an_error_not_a_stack_overflow()
+    {
+        var text = string.Concat(Enumerable.Repeat("ONBUILD ", 100_000)) + "RUN x";
+        var error = Assert.Throws<DockerfileSyntaxException>(() => DockerfileSyntaxTree.Parse(text));
+        Assert.Equal("ONBUILD nested too deeply", error.Problem);
+        Assert.Equal("run", Single("ONBUILD ONBUILD RUN x").Next!.Next!.Keyword);
+    }
+
+    [Fact]
     public void Heredocs_are_read_after_the_line()
     {
         var node = Single("RUN <<EOF <<-'END' cat\na $x\nEOF\n\tb\n\t  c\n\tEND\n");
