@@ -161,7 +161,7 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
             if (kind is null)
             {
                 var suggestion = Suggest(name, names);
-                throw Error(at, $"unknown flag: {name}" + (suggestion is null ? "" : $" (did you mean {suggestion}?)"));
+                throw Error(at, $"unknown flag: --{name}" + (suggestion is null ? "" : $" (did you mean --{suggestion}?)"));
             }
 
             if (kind != FlagKind.List && values.ContainsKey(name))
@@ -179,11 +179,11 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
                             : throw Error(at, $"expecting boolean value for flag {name}, not: {value}");
                     break;
                 case FlagKind.String:
-                    values[name] = value ?? throw Error(at, $"missing a value on flag: {name}");
+                    values[name] = value ?? throw Error(at, $"missing a value on flag: --{name}");
                     break;
                 default:
                     var list = values.TryGetValue(name, out var existing) ? (ImmutableArray<string>)existing : [];
-                    values[name] = list.Add(value ?? throw Error(at, $"missing a value on flag: {name}"));
+                    values[name] = list.Add(value ?? throw Error(at, $"missing a value on flag: --{name}"));
                     break;
             }
         }

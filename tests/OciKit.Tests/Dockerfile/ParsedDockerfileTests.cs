@@ -43,7 +43,7 @@ public class ParsedDockerfileTests
         Assert.Equal(("sha256:abc", true, false, false, "u", "600"), (add.Checksum, add.KeepGitDir, add.Unpack, add.Link, add.Chown, add.Chmod));
         Assert.Equal(["e"], add.Exclude.ToArray());
         Assert.Equal(["https://x/y.tgz"], add.Sources.ToArray());
-        Assert.Equal("unknown flag: from", ProblemOf("FROM a\nADD --from=b x y\n"));
+        Assert.Equal("unknown flag: --from", ProblemOf("FROM a\nADD --from=b x y\n"));
     }
 
     [Fact]
@@ -95,7 +95,7 @@ public class ParsedDockerfileTests
     [InlineData("RUN --mount=type=bind,colour=red a", "unexpected key 'colour' in 'colour=red'")]
     [InlineData("RUN --network=bridge a", "unsupported network mode \"bridge\"")]
     [InlineData("RUN --security=root a", "unsupported security mode \"root\"")]
-    [InlineData("RUN --mount a", "missing a value on flag: mount")]
+    [InlineData("RUN --mount a", "missing a value on flag: --mount")]
     public void Run_flag_errors(string line, string problem) => Assert.Equal(problem, ProblemOf("FROM a\n" + line + "\n"));
 
     [Fact]
@@ -140,7 +140,7 @@ public class ParsedDockerfileTests
     [InlineData("FROM", "FROM requires either one or three arguments")]
     [InlineData("FROM a b c", "FROM requires either one or three arguments")]
     [InlineData("FROM a AS b!", "invalid name for build stage: \"b!\", name can't start with a number or contain symbols")]
-    [InlineData("FROM --platform a", "missing a value on flag: platform")]
+    [InlineData("FROM --platform a", "missing a value on flag: --platform")]
     [InlineData("FROM a\nCOPY a", "COPY requires at least two arguments, but only one was provided. Destination could not be determined")]
     [InlineData("FROM a\nCOPY a <<EOF\nx\nEOF", "COPY cannot accept a heredoc as a destination")]
     [InlineData("FROM a\nENV", "ENV requires at least one argument")]
@@ -155,11 +155,11 @@ public class ParsedDockerfileTests
     [InlineData("FROM a\nVOLUME [\"\"]", "VOLUME specified can not be an empty string")]
     [InlineData("FROM a\nSHELL sh -c", "SHELL requires the arguments to be in JSON form")]
     [InlineData("FROM a\nSHELL []", "SHELL requires at least one argument")]
-    [InlineData("FROM a\nWORKDIR --x=1 /a", "unknown flag: x")]
+    [InlineData("FROM a\nWORKDIR --x=1 /a", "unknown flag: --x")]
     [InlineData("FROM a\nCOPY --link --link a b", "duplicate flag specified: link")]
     [InlineData("FROM a\nCOPY --link=yes a b", "expecting boolean value for flag link, not: yes")]
-    [InlineData("FROM a\nCOPY --chmod a b", "missing a value on flag: chmod")]
-    [InlineData("FROM a\nCOPY --frm=x a b", "unknown flag: frm (did you mean from?)")]
+    [InlineData("FROM a\nCOPY --chmod a b", "missing a value on flag: --chmod")]
+    [InlineData("FROM a\nCOPY --frm=x a b", "unknown flag: --frm (did you mean --from?)")]
     [InlineData("FROM a\nCOPPY a b", "unknown instruction: COPPY (did you mean copy?)")]
     [InlineData("FROM a\nexpos 80", "unknown instruction: expos (did you mean expose?)")]
     [InlineData("RUN x", "no build stage in current context")]
@@ -169,7 +169,7 @@ public class ParsedDockerfileTests
     public void Errors_point_at_the_instruction_or_the_flag()
     {
         var error = Assert.Throws<DockerfileSyntaxException>(() => ParsedDockerfile.Parse("FROM a\nCOPY --link \\\n  --bad=1 a b\n", "df"));
-        Assert.Equal("df:3:3: unknown flag: bad", error.Message);
+        Assert.Equal("df:3:3: unknown flag: --bad", error.Message);
         error = Assert.Throws<DockerfileSyntaxException>(() => ParsedDockerfile.Parse("FROM a\n\n   USER\n", "df"));
         Assert.Equal("df:3:4: USER requires exactly one argument", error.Message);
     }
