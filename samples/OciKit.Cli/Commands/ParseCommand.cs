@@ -33,7 +33,8 @@ internal static class ParseCommand
             {
                 if (!File.Exists(path))
                 {
-                    throw new FileNotFoundException($"Dockerfile '{path}' does not exist.", path);
+                    await Console.Error.WriteLineAsync($"ocikit: Dockerfile '{path}' does not exist.").ConfigureAwait(false);
+                    return CliRunner.UserError;
                 }
 
                 text = await File.ReadAllTextAsync(path, Encoding.UTF8, cancellationToken).ConfigureAwait(false);

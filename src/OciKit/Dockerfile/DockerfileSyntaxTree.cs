@@ -66,6 +66,15 @@ public sealed record DockerfileSyntaxTree(DockerfileDirectives Directives, Immut
     /// <summary>Prints the tree back as Dockerfile text that parses to an equivalent tree.</summary>
     /// <returns>The Dockerfile text.</returns>
     public string Format() => DockerfilePrinter.Format(this);
+
+    /// <summary>Whether both trees are equal, comparing instructions element by element.</summary>
+    /// <param name="other">The other tree.</param>
+    /// <returns>Whether they are equal.</returns>
+    public bool Equals(DockerfileSyntaxTree? other) =>
+        other is not null && Directives == other.Directives && ValueEquality.Equal(Instructions, other.Instructions);
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(Directives, ValueEquality.Hash(Instructions));
 }
 
 /// <summary>
@@ -136,6 +145,29 @@ public sealed record DockerfileNode(string Keyword, ImmutableArray<string> Flags
     /// <summary>Prints the instruction back as Dockerfile text (including heredoc bodies).</summary>
     /// <returns>The Dockerfile text, ending with a newline.</returns>
     public string Format() => DockerfilePrinter.Format(this);
+
+    /// <summary>Whether both nodes are equal, comparing flags, arguments and heredocs element by element.</summary>
+    /// <param name="other">The other node.</param>
+    /// <returns>Whether they are equal.</returns>
+    public bool Equals(DockerfileNode? other) =>
+        other is not null
+        && Keyword == other.Keyword
+        && IsJson == other.IsJson
+        && IsLegacyForm == other.IsLegacyForm
+        && StartLine == other.StartLine
+        && EndLine == other.EndLine
+        && Column == other.Column
+        && Original == other.Original
+        && ArgsPosition == other.ArgsPosition
+        && ValueEquality.Equal(Flags, other.Flags)
+        && ValueEquality.Equal(Args, other.Args)
+        && ValueEquality.Equal(Heredocs, other.Heredocs)
+        && ValueEquality.Equal(FlagPositions, other.FlagPositions)
+        && Equals(Next, other.Next);
+
+    /// <inheritdoc/>
+    public override int GetHashCode() =>
+        HashCode.Combine(Keyword, StartLine, Column, ValueEquality.Hash(Flags), ValueEquality.Hash(Args), Next);
 }
 
 /// <summary>A 1-based line and column.</summary>

@@ -231,6 +231,16 @@ public class DockerfileSyntaxTreeTests
     }
 
     [Fact]
+    public void Trees_of_the_same_text_are_equal()
+    {
+        const string text = "# escape=`\nFROM a AS b\nCOPY --link <<EOF /x\nhi\nEOF\nONBUILD RUN [\"a\"]\n";
+        var (a, b) = (DockerfileSyntaxTree.Parse(text), DockerfileSyntaxTree.Parse(text));
+        Assert.Equal(a, b);
+        Assert.Equal(a.GetHashCode(), b.GetHashCode());
+        Assert.NotEqual(a, DockerfileSyntaxTree.Parse(text.Replace("hi", "ho", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public void ToJson_has_the_documented_shape()
     {
         var json = DockerfileSyntaxTree.Parse("COPY --from=build a b\n").ToJson(indented: false);
