@@ -6,5 +6,6 @@ using OciKit.Cli.Commands;
 var root = new RootCommand("ocikit: build, pull, push and inspect OCI container images without a daemon.");
 GlobalOptions.AddTo(root);
 root.Subcommands.Add(BuildCommand.Create());
+root.Subcommands.Add(ParseCommand.Create());
 
 return await CliRunner.InvokeAsync(root, args).ConfigureAwait(false);

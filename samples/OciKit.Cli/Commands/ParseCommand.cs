@@ -1,0 +1,127 @@
+using System.CommandLine;
+using System.Text;
+using OciKit.Dockerfile;
+
+namespace OciKit.Cli.Commands;
+
+/// <summary><c>ocikit parse</c>: parses a Dockerfile and prints its syntax tree, or where it is wrong.</summary>
+internal static class ParseCommand
+{
+    public static Command Create()
+    {
+        var file = new Option<string>("--file", "-f")
+        {
+            Description = "The Dockerfile to parse ('-' for standard input).",
+            DefaultValueFactory = _ => "Dockerfile",
+        };
+        var json = new Option<bool>("--json") { Description = "Print the syntax tree as JSON." };
+
+        var command = new Command("parse", "Parse a Dockerfile and print its instructions.");
+        command.Options.Add(file);
+        command.Options.Add(json);
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var path = parseResult.GetValue(file) ?? "Dockerfile";
+            string text;
+            string name;
+            if (path == "-")
+            {
+                text = await Console.In.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
+                name = "<stdin>";
+            }
+            else
+            {
+                if (!File.Exists(path))
+                {
+                    await Console.Error.WriteLineAsync($"ocikit: Dockerfile '{path}' does not exist.").ConfigureAwait(false);
+                    return CliRunner.UserError;
+                }
+
+                text = await File.ReadAllTextAsync(path, Encoding.UTF8, cancellationToken).ConfigureAwait(false);
+                name = path;
+            }
+
+            DockerfileSyntaxTree tree;
+            try
+            {
+                tree = DockerfileSyntaxTree.Parse(text, name);
+                _ = ParsedDockerfile.FromSyntaxTree(tree, name);
+            }
+            catch (DockerfileSyntaxException e)
+            {
+                await Console.Error.WriteLineAsync(e.Message).ConfigureAwait(false);
+                return CliRunner.UserError;
+            }
+
+            if (parseResult.GetValue(json))
+            {
+                await Console.Out.WriteLineAsync(tree.ToJson()).ConfigureAwait(false);
+                return CliRunner.Success;
+            }
+
+            await Console.Out.WriteAsync(Listing(tree)).ConfigureAwait(false);
+            return CliRunner.Success;
+        });
+        return command;
+    }
+
+    private static string Listing(DockerfileSyntaxTree tree)
+    {
+        var text = new StringBuilder();
+        text.Append("escape ").Append(tree.Directives.Escape);
+        if (tree.Directives.Syntax is { } syntax)
+        {
+            text.Append("  syntax ").Append(syntax);
+        }
+
+        if (tree.Directives.Check is { } check)
+        {
+            text.Append("  check ").Append(check);
+        }
+
+        text.Append('\n');
+        foreach (var node in tree.Instructions)
+        {
+            Append(text, node, "");
+        }
+
+        return text.ToString();
+    }
+
+    private static void Append(StringBuilder text, DockerfileNode node, string indent)
+    {
+        var lines = node.StartLine == node.EndLine ? $"{node.StartLine}" : $"{node.StartLine}-{node.EndLine}";
+        text.Append(indent).Append(lines.PadRight(8)).Append(node.Keyword.ToUpperInvariant());
+        foreach (var flag in node.Flags)
+        {
+            text.Append(' ').Append(flag);
+        }
+
+        if (node.IsJson)
+        {
+            text.Append(" (exec)");
+        }
+
+        if (node.IsLegacyForm)
+        {
+            text.Append(" (legacy)");
+        }
+
+        foreach (var arg in node.Args)
+        {
+            text.Append(" [").Append(arg).Append(']');
+        }
+
+        text.Append('\n');
+        foreach (var heredoc in node.Heredocs)
+        {
+            text.Append(indent).Append("        <<").Append(heredoc.Name).Append(heredoc.Expand ? "" : " (no expansion)")
+                .Append(": ").Append(heredoc.Content.Split('\n').Length - 1).Append(" line(s)\n");
+        }
+
+        if (node.Next is { } next)
+        {
+            Append(text, next, indent + "    ");
+        }
+    }
+}
