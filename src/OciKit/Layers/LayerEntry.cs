@@ -195,7 +195,8 @@ public sealed record LayerEntry
             Mode = FileMode.Open,
             Access = FileAccess.Read,
             Share = FileShare.Read,
-            Options = FileOptions.Asynchronous | FileOptions.SequentialScan,
+            // No FileOptions.Asynchronous: on Unix it adds nothing but a thread-pool hop per read.
+            Options = FileOptions.SequentialScan,
             BufferSize = 0,
         });
 }

@@ -112,7 +112,7 @@ public static class LayerReader
     /// <exception cref="OciFormatException">The blob is not a valid compressed tar stream.</exception>
     public static async IAsyncEnumerable<LayerReadEntry> ReadEntriesAsync(Stream blob, string mediaType, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var tar = OpenDecompressed(blob, mediaType, leaveOpen: true);
+        var tar = new FormatCheckingStream(OpenDecompressed(blob, mediaType, leaveOpen: true), mediaType);
         await using (tar.ConfigureAwait(false))
         {
             var reader = new TarReader(tar, leaveOpen: true);
@@ -125,7 +125,7 @@ public static class LayerReader
                     {
                         entry = await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false);
                     }
-                    catch (Exception ex) when (ex is InvalidDataException or FormatException or ZstdException or EndOfStreamException or ArgumentException)
+                    catch (Exception ex) when (IsFormatError(ex) || ex is ArgumentException)
                     {
                         throw new OciFormatException("layer", $"the blob is not a valid {mediaType} stream: {ex.Message}", ex);
                     }
@@ -217,6 +217,90 @@ public static class LayerReader
             entry.ModificationTime,
             xattrs,
             type == LayerEntryType.File ? entry.DataStream ?? Stream.Null : null);
+    }
+
+    private static bool IsFormatError(Exception ex) => ex is InvalidDataException or FormatException or ZstdException or EndOfStreamException;
+
+    /// <summary>Turns a decompressor's format errors into <see cref="OciFormatException"/>, also while entry content is read.</summary>
+    private sealed class FormatCheckingStream(Stream inner, string mediaType) : Stream
+    {
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            ValidateBufferArguments(buffer, offset, count);
+            return Read(buffer.AsSpan(offset, count));
+        }
+
+        public override int Read(Span<byte> buffer)
+        {
+            try
+            {
+                return inner.Read(buffer);
+            }
+            catch (Exception ex) when (IsFormatError(ex))
+            {
+                throw Corrupt(ex);
+            }
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        {
+            ValidateBufferArguments(buffer, offset, count);
+            return ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                return await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (IsFormatError(ex))
+            {
+                throw Corrupt(ex);
+            }
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+
+        public override async ValueTask DisposeAsync()
+        {
+            await inner.DisposeAsync().ConfigureAwait(false);
+            await base.DisposeAsync().ConfigureAwait(false);
+        }
+
+        private OciFormatException Corrupt(Exception ex) => new("layer", $"the blob is not a valid {mediaType} stream: {ex.Message}", ex);
     }
 
     /// <summary>Passes everything through except disposal, for a blob the caller keeps.</summary>
