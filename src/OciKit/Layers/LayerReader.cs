@@ -1,0 +1,341 @@
+using System.Formats.Tar;
+using System.IO.Compression;
+using System.Runtime.CompilerServices;
+using System.Text;
+using OciKit.Primitives;
+using ZstdSharp;
+
+namespace OciKit.Layers;
+
+/// <summary>One entry read from a layer.</summary>
+/// <remarks>
+/// <see cref="Content"/> is only readable until the enumeration moves to the next entry; copy what you need first.
+/// </remarks>
+public sealed class LayerReadEntry
+{
+    internal LayerReadEntry(LayerEntryType type, string path, UnixFileMode mode, int uid, int gid, string? userName, string? groupName, long size, string? linkTarget, DateTimeOffset modificationTime, IReadOnlyDictionary<string, string> extendedAttributes, Stream? content)
+    {
+        Type = type;
+        Path = path;
+        Mode = mode;
+        Uid = uid;
+        Gid = gid;
+        UserName = userName;
+        GroupName = groupName;
+        Size = size;
+        LinkTarget = linkTarget;
+        ModificationTime = modificationTime;
+        ExtendedAttributes = extendedAttributes;
+        Content = content;
+    }
+
+    /// <summary>What the entry is; a <c>.wh.</c> file is reported as <see cref="LayerEntryType.Whiteout"/> or <see cref="LayerEntryType.OpaqueWhiteout"/>.</summary>
+    public LayerEntryType Type { get; }
+
+    /// <summary>The normalised path; for a whiteout, the deleted path; for an opaque marker, the directory.</summary>
+    public string Path { get; }
+
+    /// <summary>The permission bits.</summary>
+    public UnixFileMode Mode { get; }
+
+    /// <summary>The numeric owner id.</summary>
+    public int Uid { get; }
+
+    /// <summary>The numeric group id.</summary>
+    public int Gid { get; }
+
+    /// <summary>The owner name, if the layer names one.</summary>
+    public string? UserName { get; }
+
+    /// <summary>The group name, if the layer names one.</summary>
+    public string? GroupName { get; }
+
+    /// <summary>The content length of a file.</summary>
+    public long Size { get; }
+
+    /// <summary>The target of a symlink (as stored) or of a hard link (normalised).</summary>
+    public string? LinkTarget { get; }
+
+    /// <summary>The modification time.</summary>
+    public DateTimeOffset ModificationTime { get; }
+
+    /// <summary>Extended attributes (PAX <c>SCHILY.xattr.*</c> records), by attribute name.</summary>
+    public IReadOnlyDictionary<string, string> ExtendedAttributes { get; }
+
+    /// <summary>The content of a file, readable until the enumeration advances; <see langword="null"/> for other types.</summary>
+    public Stream? Content { get; }
+}
+
+/// <summary>Reads layer blobs: decompresses them by media type and enumerates their entries safely.</summary>
+public static class LayerReader
+{
+    private const string XattrPrefix = "SCHILY.xattr.";
+
+    /// <summary>Opens a layer blob as its uncompressed tar stream, choosing the decompressor from the media type.</summary>
+    /// <param name="blob">The compressed blob; read, and disposed with the returned stream only if <paramref name="leaveOpen"/> is false.</param>
+    /// <param name="mediaType">An OCI or Docker layer media type (gzip, zstd or uncompressed).</param>
+    /// <param name="leaveOpen">Whether <paramref name="blob"/> stays open when the returned stream is disposed (default: it does).</param>
+    /// <returns>A new stream the caller owns.</returns>
+    /// <exception cref="NotSupportedException">The media type is not a layer media type OciKit can read.</exception>
+    public static Stream OpenDecompressed(Stream blob, string mediaType, bool leaveOpen = true)
+    {
+        ArgumentNullException.ThrowIfNull(blob);
+        ArgumentNullException.ThrowIfNull(mediaType);
+        if (MediaTypes.IsGzipLayer(mediaType))
+        {
+            return new GZipStream(blob, CompressionMode.Decompress, leaveOpen);
+        }
+
+        if (MediaTypes.IsZstdLayer(mediaType))
+        {
+            return new DecompressionStream(blob, leaveOpen: leaveOpen);
+        }
+
+        if (MediaTypes.IsUncompressedLayer(mediaType))
+        {
+            return leaveOpen ? new NonClosingStream(blob) : blob;
+        }
+
+        throw new NotSupportedException($"'{mediaType}' is not a layer media type OciKit can read.");
+    }
+
+    /// <summary>
+    /// Enumerates a layer blob's entries. Paths are normalised and checked: an absolute path or a <c>..</c> segment
+    /// fails with <see cref="LayerPathException"/>; a corrupt stream fails with <see cref="OciFormatException"/>.
+    /// </summary>
+    /// <param name="blob">The compressed blob; read, never disposed.</param>
+    /// <param name="mediaType">An OCI or Docker layer media type.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The entries in stream order; each entry's content is valid until the next one is requested.</returns>
+    /// <exception cref="NotSupportedException">The media type is not a layer media type OciKit can read.</exception>
+    /// <exception cref="LayerPathException">An entry's path or hard-link target escapes the layer root.</exception>
+    /// <exception cref="OciFormatException">The blob is not a valid compressed tar stream.</exception>
+    public static async IAsyncEnumerable<LayerReadEntry> ReadEntriesAsync(Stream blob, string mediaType, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var tar = new FormatCheckingStream(OpenDecompressed(blob, mediaType, leaveOpen: true), mediaType);
+        await using (tar.ConfigureAwait(false))
+        {
+            var reader = new TarReader(tar, leaveOpen: true);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (true)
+                {
+                    TarEntry? entry;
+                    try
+                    {
+                        entry = await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (IsFormatError(ex) || ex is ArgumentException)
+                    {
+                        throw new OciFormatException("layer", $"the blob is not a valid {mediaType} stream: {ex.Message}", ex);
+                    }
+
+                    if (entry is null)
+                    {
+                        yield break;
+                    }
+
+                    var read = Convert(entry);
+                    if (read is not null)
+                    {
+                        yield return read;
+                    }
+                }
+            }
+        }
+    }
+
+    private static LayerReadEntry? Convert(TarEntry entry)
+    {
+        var path = LayerPath.Normalize(entry.Name);
+        var name = LayerPath.Name(path);
+        var parent = LayerPath.Parent(path);
+        LayerEntryType type;
+        string? linkTarget = null;
+        switch (entry.EntryType)
+        {
+            case TarEntryType.Directory:
+                type = LayerEntryType.Directory;
+                break;
+            case TarEntryType.SymbolicLink:
+                type = LayerEntryType.Symlink;
+                linkTarget = entry.LinkName;
+                break;
+            case TarEntryType.HardLink:
+                type = LayerEntryType.Hardlink;
+                linkTarget = LayerPath.Normalize(entry.LinkName);
+                break;
+            case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
+                type = LayerEntryType.File;
+                break;
+            default:
+                // Devices and FIFOs are not modelled by LayerEntry; global PAX headers carry no entry.
+                return null;
+        }
+
+        if (type == LayerEntryType.File && name == LayerPath.OpaqueMarker)
+        {
+            type = LayerEntryType.OpaqueWhiteout;
+            path = parent ?? throw new LayerPathException(entry.Name, "an opaque marker at the layer root has no directory");
+        }
+        else if (type == LayerEntryType.File && name.StartsWith(LayerPath.WhiteoutPrefix, StringComparison.Ordinal))
+        {
+            type = LayerEntryType.Whiteout;
+            path = LayerPath.Normalize(LayerPath.Join(parent, name[LayerPath.WhiteoutPrefix.Length..]));
+        }
+
+        var xattrs = new Dictionary<string, string>(StringComparer.Ordinal);
+        string? userName = null;
+        string? groupName = null;
+        if (entry is PosixTarEntry posix)
+        {
+            userName = string.IsNullOrEmpty(posix.UserName) ? null : posix.UserName;
+            groupName = string.IsNullOrEmpty(posix.GroupName) ? null : posix.GroupName;
+        }
+
+        if (entry is PaxTarEntry pax)
+        {
+            foreach (var (key, value) in pax.ExtendedAttributes)
+            {
+                if (key.StartsWith(XattrPrefix, StringComparison.Ordinal))
+                {
+                    xattrs[key[XattrPrefix.Length..]] = value;
+                }
+            }
+        }
+
+        return new LayerReadEntry(
+            type,
+            path,
+            entry.Mode,
+            entry.Uid,
+            entry.Gid,
+            userName,
+            groupName,
+            type == LayerEntryType.File ? entry.Length : 0,
+            linkTarget,
+            entry.ModificationTime,
+            xattrs,
+            type == LayerEntryType.File ? entry.DataStream ?? Stream.Null : null);
+    }
+
+    private static bool IsFormatError(Exception ex) => ex is InvalidDataException or FormatException or ZstdException or EndOfStreamException;
+
+    /// <summary>Turns a decompressor's format errors into <see cref="OciFormatException"/>, also while entry content is read.</summary>
+    private sealed class FormatCheckingStream(Stream inner, string mediaType) : Stream
+    {
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            ValidateBufferArguments(buffer, offset, count);
+            return Read(buffer.AsSpan(offset, count));
+        }
+
+        public override int Read(Span<byte> buffer)
+        {
+            try
+            {
+                return inner.Read(buffer);
+            }
+            catch (Exception ex) when (IsFormatError(ex))
+            {
+                throw Corrupt(ex);
+            }
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        {
+            ValidateBufferArguments(buffer, offset, count);
+            return ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                return await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (IsFormatError(ex))
+            {
+                throw Corrupt(ex);
+            }
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+
+        public override async ValueTask DisposeAsync()
+        {
+            await inner.DisposeAsync().ConfigureAwait(false);
+            await base.DisposeAsync().ConfigureAwait(false);
+        }
+
+        private OciFormatException Corrupt(Exception ex) => new("layer", $"the blob is not a valid {mediaType} stream: {ex.Message}", ex);
+    }
+
+    /// <summary>Passes everything through except disposal, for a blob the caller keeps.</summary>
+    private sealed class NonClosingStream(Stream inner) : Stream
+    {
+        public override bool CanRead => inner.CanRead;
+
+        public override bool CanSeek => inner.CanSeek;
+
+        public override bool CanWrite => false;
+
+        public override long Length => inner.Length;
+
+        public override long Position
+        {
+            get => inner.Position;
+            set => inner.Position = value;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+
+        public override int Read(Span<byte> buffer) => inner.Read(buffer);
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.ReadAsync(buffer, offset, count, cancellationToken);
+
+        public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}

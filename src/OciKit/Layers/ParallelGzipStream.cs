@@ -1,0 +1,462 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Buffers.Binary;
+using System.IO.Compression;
+using System.IO.Hashing;
+
+namespace OciKit.Layers;
+
+/// <summary>
+/// A write-only stream that gzips what is written to it on several cores and emits <b>one</b> standard gzip member
+/// (<see href="https://www.rfc-editor.org/rfc/rfc1952">RFC 1952</see>): a fixed 10-byte header (no name, no mtime),
+/// one deflate stream, the CRC-32 and the length of all the data.
+/// </summary>
+/// <remarks>
+/// Written by hand because no .NET library writes a parallel, deterministic gzip member (pigz does this in C).
+/// The input is cut into blocks of a fixed size; each block is deflated on its own by zlib-ng (no shared dictionary)
+/// and ended with a sync flush, which leaves it byte-aligned and ending in <c>00 00 ff ff</c>
+/// (<see href="https://www.rfc-editor.org/rfc/rfc1951#section-3.2.4">RFC 1951, 3.2.4</see>); only the last block is
+/// final. The output therefore depends on the input, the level and the block size, never on the degree of
+/// parallelism. At most <c>maxDegreeOfParallelism</c> blocks are compressed at once and at most that many wait to be
+/// written, so memory stays bounded whatever the input size. Call <see cref="Stream.DisposeAsync"/> (or
+/// <see cref="Stream.Dispose()"/>) to write the last block and the trailer.
+/// </remarks>
+public sealed class ParallelGzipStream : Stream
+{
+    // ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS=255 (unknown): fixed, so the bytes never depend on the host.
+    private static readonly byte[] Header = [0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff];
+
+    // A final, empty fixed-Huffman block: what deflate writes when the last block holds no data.
+    private static readonly byte[] EmptyFinalBlock = [0x03, 0x00];
+
+    private readonly Stream _inner;
+    private readonly bool _leaveOpen;
+    private readonly int _level;
+    private readonly int _blockSize;
+    private readonly int _maxInFlight;
+    private readonly Queue<Task<CompressedBlock>> _pending = new();
+    private CompressorThreads? _threads;
+    private readonly Crc32 _crc = new();
+    private byte[]? _block;
+    private int _blockLength;
+    private long _length;
+    private bool _headerWritten;
+    private bool _finished;
+    private bool _disposed;
+
+    // Set while a write is under way and left set if it throws: a stream that failed midway is not finished on dispose.
+    private bool _faulted;
+
+    /// <summary>Creates the stream.</summary>
+    /// <param name="inner">Where the gzip bytes go.</param>
+    /// <param name="compressionLevel">The zlib level, 1 (fastest) to 9 (smallest).</param>
+    /// <param name="blockSize">The uncompressed block size, 64 KiB to 64 MiB; part of the output's identity.</param>
+    /// <param name="maxDegreeOfParallelism">How many blocks may be compressed at once, 1 to 64.</param>
+    /// <param name="leaveOpen">Whether <paramref name="inner"/> stays open when this stream is disposed (default: it does).</param>
+    public ParallelGzipStream(Stream inner, int compressionLevel = 6, int blockSize = 1024 * 1024, int maxDegreeOfParallelism = 1, bool leaveOpen = true)
+    {
+        ArgumentNullException.ThrowIfNull(inner);
+        ArgumentOutOfRangeException.ThrowIfLessThan(compressionLevel, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(compressionLevel, 9);
+        ArgumentOutOfRangeException.ThrowIfLessThan(blockSize, LayerOptions.MinGzipBlockSize);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(blockSize, LayerOptions.MaxGzipBlockSize);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxDegreeOfParallelism, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(maxDegreeOfParallelism, 64);
+        _inner = inner;
+        _leaveOpen = leaveOpen;
+        _level = compressionLevel;
+        _blockSize = blockSize;
+        _maxInFlight = maxDegreeOfParallelism;
+    }
+
+    /// <inheritdoc />
+    public override bool CanRead => false;
+
+    /// <inheritdoc />
+    public override bool CanSeek => false;
+
+    /// <inheritdoc />
+    public override bool CanWrite => !_finished && !_disposed;
+
+    /// <inheritdoc />
+    public override long Length => throw new NotSupportedException();
+
+    /// <inheritdoc />
+    public override long Position
+    {
+        get => throw new NotSupportedException();
+        set => throw new NotSupportedException();
+    }
+
+    /// <inheritdoc />
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        ValidateBufferArguments(buffer, offset, count);
+        Write(buffer.AsSpan(offset, count));
+    }
+
+    /// <inheritdoc />
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        EnsureWritable();
+        _faulted = true;
+        if (!_headerWritten)
+        {
+            _inner.Write(Header);
+            _headerWritten = true;
+        }
+
+        _crc.Append(buffer);
+        _length += buffer.Length;
+        while (!buffer.IsEmpty)
+        {
+            var n = Fill(buffer);
+            buffer = buffer[n..];
+            if (_blockLength == _blockSize)
+            {
+                Submit(final: false);
+
+                // The waits are on CPU-bound compression tasks this stream started, never on I/O.
+                while (_pending.Count >= _maxInFlight)
+                {
+                    WriteOldest();
+                }
+            }
+        }
+
+        _faulted = false;
+    }
+
+    /// <inheritdoc />
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+    {
+        ValidateBufferArguments(buffer, offset, count);
+        return WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+    }
+
+    /// <inheritdoc />
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        EnsureWritable();
+        _faulted = true;
+        if (!_headerWritten)
+        {
+            await _inner.WriteAsync(Header, cancellationToken).ConfigureAwait(false);
+            _headerWritten = true;
+        }
+
+        _crc.Append(buffer.Span);
+        _length += buffer.Length;
+        while (!buffer.IsEmpty)
+        {
+            var n = Fill(buffer.Span);
+            buffer = buffer[n..];
+            if (_blockLength == _blockSize)
+            {
+                Submit(final: false);
+                while (_pending.Count >= _maxInFlight)
+                {
+                    await WriteOldestAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+
+        _faulted = false;
+    }
+
+    /// <summary>Writes the last block and the trailer; afterwards nothing more can be written. Called by dispose.</summary>
+    /// <param name="cancellationToken">Cancels the writes.</param>
+    /// <returns>A task that completes when the gzip member is complete.</returns>
+    public async Task FinishAsync(CancellationToken cancellationToken = default)
+    {
+        if (_finished)
+        {
+            return;
+        }
+
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _faulted = true;
+        if (!_headerWritten)
+        {
+            await _inner.WriteAsync(Header, cancellationToken).ConfigureAwait(false);
+            _headerWritten = true;
+        }
+
+        Submit(final: true);
+        while (_pending.Count > 0)
+        {
+            await WriteOldestAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await _inner.WriteAsync(Trailer(), cancellationToken).ConfigureAwait(false);
+        _finished = true;
+        _faulted = false;
+    }
+
+    /// <summary>Writes the last block and the trailer synchronously; afterwards nothing more can be written.</summary>
+    public void Finish()
+    {
+        if (_finished)
+        {
+            return;
+        }
+
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _faulted = true;
+        if (!_headerWritten)
+        {
+            _inner.Write(Header);
+            _headerWritten = true;
+        }
+
+        Submit(final: true);
+        while (_pending.Count > 0)
+        {
+            WriteOldest();
+        }
+
+        _inner.Write(Trailer());
+        _finished = true;
+        _faulted = false;
+    }
+
+    /// <summary>Flushes the inner stream. Buffered input stays buffered: a flush never changes the output bytes.</summary>
+    public override void Flush() => _inner.Flush();
+
+    /// <inheritdoc cref="Flush"/>
+    public override Task FlushAsync(CancellationToken cancellationToken) => _inner.FlushAsync(cancellationToken);
+
+    /// <inheritdoc />
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    /// <inheritdoc />
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    /// <inheritdoc />
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && !_disposed)
+        {
+            try
+            {
+                if (!_faulted)
+                {
+                    Finish();
+                }
+            }
+            finally
+            {
+                Release();
+                if (!_leaveOpen)
+                {
+                    _inner.Dispose();
+                }
+            }
+        }
+
+        base.Dispose(disposing);
+    }
+
+    /// <inheritdoc />
+    public override async ValueTask DisposeAsync()
+    {
+        if (!_disposed)
+        {
+            try
+            {
+                if (!_faulted)
+                {
+                    await FinishAsync().ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                Release();
+                if (!_leaveOpen)
+                {
+                    await _inner.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+        }
+
+        GC.SuppressFinalize(this);
+    }
+
+    private static CompressedBlock Compress(byte[] input, int length, int level, bool final)
+    {
+        var output = new PooledBufferStream(length + (length >> 3) + 64);
+        try
+        {
+            long flushedLength;
+            using (var deflate = new DeflateStream(output, new ZLibCompressionOptions { CompressionLevel = level }, leaveOpen: true))
+            {
+                deflate.Write(input, 0, length);
+                if (!final)
+                {
+                    // A sync flush ends the block byte-aligned with an empty stored block (00 00 ff ff).
+                    deflate.Flush();
+                }
+
+                flushedLength = output.Length;
+            }
+
+            if (!final)
+            {
+                // Disposing wrote a final empty block after the flush; only the block before it belongs to the middle of the stream.
+                output.Truncate(flushedLength);
+            }
+            else if (output.Length == 0)
+            {
+                output.Write(EmptyFinalBlock);
+            }
+
+            return new CompressedBlock(output);
+        }
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(input);
+        }
+    }
+
+    private int Fill(ReadOnlySpan<byte> source)
+    {
+        _block ??= ArrayPool<byte>.Shared.Rent(_blockSize);
+        var n = Math.Min(source.Length, _blockSize - _blockLength);
+        source[..n].CopyTo(_block.AsSpan(_blockLength));
+        _blockLength += n;
+        return n;
+    }
+
+    private void Submit(bool final)
+    {
+        var block = _block ?? ArrayPool<byte>.Shared.Rent(0);
+        var length = _blockLength;
+        var level = _level;
+        _block = null;
+        _blockLength = 0;
+        _threads ??= new CompressorThreads(_maxInFlight);
+        _pending.Enqueue(_threads.Run(() => Compress(block, length, level, final)));
+    }
+
+    private void WriteOldest()
+    {
+        using var block = _pending.Dequeue().GetAwaiter().GetResult();
+        _inner.Write(block.Data.Span);
+    }
+
+    private async Task WriteOldestAsync(CancellationToken cancellationToken)
+    {
+        using var block = await _pending.Dequeue().ConfigureAwait(false);
+        await _inner.WriteAsync(block.Data, cancellationToken).ConfigureAwait(false);
+    }
+
+    private byte[] Trailer()
+    {
+        var trailer = new byte[8];
+        BinaryPrimitives.WriteUInt32LittleEndian(trailer, _crc.GetCurrentHashAsUInt32());
+        BinaryPrimitives.WriteUInt32LittleEndian(trailer.AsSpan(4), unchecked((uint)_length));
+        return trailer;
+    }
+
+    private void Release()
+    {
+        _disposed = true;
+        _finished = true;
+        while (_pending.Count > 0)
+        {
+            var task = _pending.Dequeue();
+            try
+            {
+                task.GetAwaiter().GetResult().Dispose();
+            }
+            catch (Exception) when (task.IsFaulted)
+            {
+                // Already reported through the write that failed; only the buffers are returned here.
+            }
+        }
+
+        if (_block is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_block);
+            _block = null;
+        }
+
+        _threads?.Dispose();
+        _threads = null;
+    }
+
+    private void EnsureWritable()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_finished)
+        {
+            throw new InvalidOperationException("The gzip member is finished; nothing more can be written.");
+        }
+    }
+
+    /// <summary>
+    /// Dedicated compression threads. The thread pool is not used: long CPU-bound blocks there would delay the file
+    /// reads and continuations of the very pipeline that feeds them (measured: 5× slower whole-layer builds on 2 cores).
+    /// </summary>
+    private sealed class CompressorThreads : IDisposable
+    {
+        private readonly BlockingCollection<(Func<CompressedBlock> Work, TaskCompletionSource<CompressedBlock> Result)> _jobs = new();
+
+        private int _running;
+
+        public CompressorThreads(int count)
+        {
+            _running = count;
+            for (var i = 0; i < count; i++)
+            {
+                new Thread(Work) { IsBackground = true, Name = "OciKit gzip" }.Start();
+            }
+        }
+
+        public Task<CompressedBlock> Run(Func<CompressedBlock> work)
+        {
+            // Continuations run on the thread pool, never inline on a compression thread.
+            var result = new TaskCompletionSource<CompressedBlock>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _jobs.Add((work, result));
+            return result.Task;
+        }
+
+        public void Dispose() => _jobs.CompleteAdding();
+
+        private void Work()
+        {
+            foreach (var (work, result) in _jobs.GetConsumingEnumerable())
+            {
+                try
+                {
+                    result.SetResult(work());
+                }
+                catch (Exception ex)
+                {
+                    result.SetException(ex);
+                }
+            }
+
+            // The last thread out releases the queue.
+            if (Interlocked.Decrement(ref _running) == 0)
+            {
+                _jobs.Dispose();
+            }
+        }
+    }
+
+    private readonly struct CompressedBlock(PooledBufferStream buffer) : IDisposable
+    {
+        public ReadOnlyMemory<byte> Data => buffer.WrittenMemory;
+
+        public void Dispose() => buffer.Dispose();
+    }
+}
