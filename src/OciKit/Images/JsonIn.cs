@@ -53,6 +53,25 @@ internal readonly partial struct JsonIn
         }
     }
 
+    /// <summary>Parses a whole document whose root is an array and reads each item.</summary>
+    public static ImmutableArray<T> ReadArray<T>(ReadOnlyMemory<byte> utf8, string subject, Func<JsonIn, T> read)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(utf8, Options);
+        }
+        catch (JsonException e)
+        {
+            throw new OciFormatException(subject, $"malformed JSON ({e.Message})", e);
+        }
+
+        using (document)
+        {
+            return new JsonIn(subject, "$", document.RootElement).Array(read);
+        }
+    }
+
     public OciFormatException Error(string message) => new(Subject, $"{Path}: {message}");
 
     public void ExpectObject()
