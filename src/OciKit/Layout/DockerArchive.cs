@@ -168,11 +168,12 @@ public static class DockerArchive
             {
                 blobs[name] = await target.WriteBlobAsync(content, new Descriptor("application/octet-stream", digest, entry.Length), cancellationToken).ConfigureAwait(false);
             }
-            else if (name.EndsWith("/layer.tar", StringComparison.Ordinal))
+            else if (name.EndsWith(".tar", StringComparison.Ordinal) || entry.Length > 16 * 1024 * 1024)
             {
+                // Layers: <id>/layer.tar (docker save before 25) or <digest>.tar (skopeo, podman).
                 blobs[name] = await target.WriteBlobAsync(content, MediaTypes.OciLayer, cancellationToken).ConfigureAwait(false);
             }
-            else if (entry.Length <= 16 * 1024 * 1024)
+            else
             {
                 small[name] = await OciArchive.ReadSmallAsync(entry, cancellationToken).ConfigureAwait(false);
             }
@@ -210,7 +211,9 @@ public static class DockerArchive
             var layers = ImmutableArray.CreateBuilder<Descriptor>();
             for (var i = 0; i < layerPaths.Length; i++)
             {
-                var blob = blobs.TryGetValue(Resolve(layerPaths[i], links), out var b) ? b
+                var path = Resolve(layerPaths[i], links);
+                var blob = blobs.TryGetValue(path, out var b) ? b
+                    : small.TryGetValue(path, out var smallLayer) ? await target.WriteBlobAsync(smallLayer, MediaTypes.OciLayer, cancellationToken).ConfigureAwait(false)
                     : throw new OciFormatException("docker archive", $"the layer '{layerPaths[i]}' is not in the archive.");
                 var mediaType = await SniffLayerMediaTypeAsync(target, blob.Digest, cancellationToken).ConfigureAwait(false);
                 if (mediaType == MediaTypes.OciLayer && !blob.Digest.Equals(config.DiffIds[i]))
