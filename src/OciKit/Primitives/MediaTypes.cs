@@ -37,6 +37,12 @@ public static class MediaTypes
     /// <summary>OCI non-distributable layer, zstd (deprecated by the spec, still read).</summary>
     public const string OciLayerNonDistributableZstd = "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd";
 
+    /// <summary>An OCI content descriptor serialized on its own.</summary>
+    public const string OciDescriptor = "application/vnd.oci.descriptor.v1+json";
+
+    /// <summary>The <c>oci-layout</c> file of an OCI image layout.</summary>
+    public const string OciLayoutHeader = "application/vnd.oci.layout.header.v1+json";
+
     /// <summary>Docker image manifest, schema 2.</summary>
     public const string DockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
 

@@ -1,0 +1,40 @@
+using OciKit.Primitives;
+
+namespace OciKit.Layout;
+
+/// <summary>An image (or index) recorded in a layout's <c>index.json</c>.</summary>
+/// <param name="Name">Its <c>org.opencontainers.image.ref.name</c>, or <see langword="null"/> for an untagged entry.</param>
+/// <param name="Descriptor">The descriptor of its manifest or index.</param>
+public sealed record LayoutImage(string? Name, Descriptor Descriptor);
+
+/// <summary>What a garbage collection removed.</summary>
+/// <param name="RemovedBlobs">How many blobs were deleted.</param>
+/// <param name="RemovedBytes">How many bytes they held.</param>
+/// <param name="KeptBlobs">How many blobs are still referenced and were kept.</param>
+public sealed record GarbageCollectionResult(int RemovedBlobs, long RemovedBytes, int KeptBlobs);
+
+/// <summary>Options of an <see cref="OciLayout"/>.</summary>
+public sealed record OciLayoutOptions
+{
+    /// <summary>How long to wait for another writer's lock on <c>index.json</c> before giving up.</summary>
+    public TimeSpan LockTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Whether to create the layout when the directory has none.</summary>
+    public bool CreateIfMissing { get; init; } = true;
+}
+
+/// <summary>A blob the layout was asked for is not in it.</summary>
+public sealed class BlobNotFoundException : OciException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="digest">The missing blob's digest.</param>
+    /// <param name="layoutPath">The layout directory.</param>
+    public BlobNotFoundException(Digest digest, string layoutPath)
+        : base($"Blob {digest} is not in the image layout at {layoutPath}.")
+    {
+        Digest = digest;
+    }
+
+    /// <summary>The missing blob's digest.</summary>
+    public Digest Digest { get; }
+}

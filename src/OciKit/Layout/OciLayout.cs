@@ -1,0 +1,634 @@
+using System.Buffers;
+using System.Collections.Immutable;
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using OciKit.Images;
+using OciKit.Primitives;
+
+namespace OciKit.Layout;
+
+/// <summary>
+/// An OCI image layout directory (<see href="https://github.com/opencontainers/image-spec/blob/main/image-layout.md">image-spec, Image Layout</see>):
+/// <c>oci-layout</c>, <c>index.json</c> naming images by <c>org.opencontainers.image.ref.name</c>, and <c>blobs/&lt;alg&gt;/&lt;encoded&gt;</c>.
+/// OciKit keeps built and pulled images in one (see <see cref="DefaultPath"/>) and reads any valid layout skopeo or umoci wrote.
+/// </summary>
+/// <remarks>
+/// Safe for several processes at once: a blob is written to a temporary file inside the layout, verified against its
+/// digest and only then renamed into place (renaming over an identical blob is harmless); <c>index.json</c> is
+/// rewritten the same way while holding an exclusive lock file. Garbage collection holds that lock too, but a blob
+/// written and not yet referenced by <c>index.json</c> may be collected by a concurrent collection.
+/// </remarks>
+public sealed partial class OciLayout
+{
+    /// <summary>The environment variable that overrides the default store location.</summary>
+    public const string StoreEnvironmentVariable = "OCIKIT_STORE";
+
+    /// <summary>The name of the index file.</summary>
+    public const string IndexFileName = "index.json";
+
+    private const string BlobsDirectory = "blobs";
+    private const string PrivateDirectory = ".ocikit";
+    private const int BufferSize = 128 * 1024;
+    private const long MaxManifestSize = 4 * 1024 * 1024;
+    private const long MaxConfigSize = 64 * 1024 * 1024;
+
+    private readonly OciLayoutOptions _options;
+
+    private OciLayout(string root, OciLayoutOptions options)
+    {
+        Root = root;
+        _options = options;
+    }
+
+    /// <summary>The layout directory.</summary>
+    public string Root { get; }
+
+    /// <summary>
+    /// The default store: <c>$OCIKIT_STORE</c> when set, else <c>ocikit/store</c> under the user's data directory
+    /// (<c>$XDG_DATA_HOME</c> or <c>~/.local/share</c> on Linux).
+    /// </summary>
+    public static string DefaultPath
+    {
+        get
+        {
+            var fromEnvironment = Environment.GetEnvironmentVariable(StoreEnvironmentVariable);
+            if (!string.IsNullOrWhiteSpace(fromEnvironment))
+            {
+                return Path.GetFullPath(fromEnvironment);
+            }
+
+            var data = Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify);
+            if (string.IsNullOrEmpty(data))
+            {
+                data = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share");
+            }
+
+            return Path.Combine(data, "ocikit", "store");
+        }
+    }
+
+    /// <summary>Opens the default store (<see cref="DefaultPath"/>), creating it when missing.</summary>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The layout.</returns>
+    public static Task<OciLayout> OpenDefaultAsync(CancellationToken cancellationToken = default) =>
+        OpenAsync(DefaultPath, null, cancellationToken);
+
+    /// <summary>Opens an image layout, creating it when missing unless the options say otherwise.</summary>
+    /// <param name="path">The layout directory.</param>
+    /// <param name="options">Options; <see langword="null"/> for the defaults.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The layout.</returns>
+    /// <exception cref="OciFormatException">The directory holds an invalid <c>oci-layout</c> file.</exception>
+    /// <exception cref="DirectoryNotFoundException">There is no layout and creating one was not allowed.</exception>
+    public static async Task<OciLayout> OpenAsync(string path, OciLayoutOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        options ??= new OciLayoutOptions();
+        var root = Path.GetFullPath(path);
+        var layout = new OciLayout(root, options);
+        var header = Path.Combine(root, OciLayoutHeader.FileName);
+        if (File.Exists(header))
+        {
+            var bytes = await File.ReadAllBytesAsync(header, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                OciLayoutHeader.Parse(bytes);
+            }
+            catch (OciFormatException e)
+            {
+                throw new OciFormatException(header, e.Message, e);
+            }
+
+            return layout;
+        }
+
+        if (!options.CreateIfMissing)
+        {
+            throw new DirectoryNotFoundException($"No OCI image layout at {root} (no {OciLayoutHeader.FileName} file).");
+        }
+
+        Directory.CreateDirectory(Path.Combine(root, BlobsDirectory, Digest.Sha256Algorithm));
+        await using (await layout.LockIndexAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (!File.Exists(Path.Combine(root, IndexFileName)))
+            {
+                await layout.WriteFileAtomicallyAsync(IndexFileName, new ImageIndex([]).ToJson(), cancellationToken).ConfigureAwait(false);
+            }
+
+            if (!File.Exists(header))
+            {
+                await layout.WriteFileAtomicallyAsync(OciLayoutHeader.FileName, OciLayoutHeader.ToJson(), cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return layout;
+    }
+
+    /// <summary>The path a blob has (or would have) in the layout.</summary>
+    /// <param name="digest">The blob's digest.</param>
+    /// <returns>The absolute path.</returns>
+    public string BlobPath(Digest digest)
+    {
+        ArgumentNullException.ThrowIfNull(digest);
+        return Path.Combine(Root, BlobsDirectory, digest.Algorithm, digest.Encoded);
+    }
+
+    /// <summary>Whether the layout holds a blob.</summary>
+    /// <param name="digest">The blob's digest.</param>
+    /// <returns><see langword="true"/> when the blob file exists.</returns>
+    public bool ContainsBlob(Digest digest) => File.Exists(BlobPath(digest));
+
+    /// <summary>Opens a blob for reading; the caller owns (and disposes) the stream.</summary>
+    /// <param name="digest">The blob's digest.</param>
+    /// <returns>A read-only, seekable stream.</returns>
+    /// <exception cref="BlobNotFoundException">The layout has no such blob.</exception>
+    public Stream OpenBlob(Digest digest)
+    {
+        try
+        {
+            return new FileStream(BlobPath(digest), FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, BufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new BlobNotFoundException(digest, Root);
+        }
+    }
+
+    /// <summary>
+    /// Writes a blob whose descriptor is known, verifying size and digest while writing; the blob becomes visible
+    /// only once it is verified. When the layout already holds it, the stream is not read.
+    /// </summary>
+    /// <param name="content">The content; read to the end (or to the expected size) but not disposed.</param>
+    /// <param name="expected">The descriptor the content must match.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The descriptor.</returns>
+    /// <exception cref="DigestMismatchException">The content has another digest; nothing is written.</exception>
+    /// <exception cref="OciFormatException">The content is shorter or longer than expected; nothing is written.</exception>
+    /// <exception cref="NotSupportedException">The digest algorithm is neither sha256 nor sha512.</exception>
+    public async Task<Descriptor> WriteBlobAsync(Stream content, Descriptor expected, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        ArgumentNullException.ThrowIfNull(expected);
+        var path = BlobPath(expected.Digest);
+        if (File.Exists(path) && new FileInfo(path).Length == expected.Size)
+        {
+            return expected;
+        }
+
+        var (digest, _) = await WriteVerifiedAsync(content, expected.Digest, expected.Size, cancellationToken).ConfigureAwait(false);
+        return expected with { Digest = digest };
+    }
+
+    /// <summary>Writes a blob of unknown digest, computing its SHA-256 while writing.</summary>
+    /// <param name="content">The content; read to the end but not disposed.</param>
+    /// <param name="mediaType">The media type for the returned descriptor.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The descriptor of what was written.</returns>
+    public async Task<Descriptor> WriteBlobAsync(Stream content, string mediaType, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        ArgumentException.ThrowIfNullOrEmpty(mediaType);
+        var (digest, size) = await WriteVerifiedAsync(content, null, null, cancellationToken).ConfigureAwait(false);
+        return new Descriptor(mediaType, digest, size);
+    }
+
+    /// <summary>Writes a small blob held in memory (a manifest or configuration).</summary>
+    /// <param name="content">The exact bytes.</param>
+    /// <param name="mediaType">The media type for the returned descriptor.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The descriptor of what was written.</returns>
+    public async Task<Descriptor> WriteBlobAsync(ReadOnlyMemory<byte> content, string mediaType, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(mediaType);
+        var descriptor = new Descriptor(mediaType, Digest.ComputeSha256(content.Span), content.Length);
+        using var stream = new MemoryStream(content.ToArray(), writable: false);
+        return await WriteBlobAsync(stream, descriptor, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Copies a file (for example a layer a layer writer produced) into the layout, verifying it against its descriptor.</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="expected">The descriptor the file must match.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The descriptor.</returns>
+    public async Task<Descriptor> WriteBlobFromFileAsync(string path, Descriptor expected, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, BufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        return await WriteBlobAsync(stream, expected, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads a whole blob into memory, verifying it; for manifests and configurations, not layers.</summary>
+    /// <param name="descriptor">The blob's descriptor.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The bytes.</returns>
+    /// <exception cref="BlobNotFoundException">The layout has no such blob.</exception>
+    /// <exception cref="DigestMismatchException">The stored blob is corrupt.</exception>
+    /// <exception cref="OciFormatException">The stored blob has another size than the descriptor says.</exception>
+    public async Task<byte[]> ReadBlobAsync(Descriptor descriptor, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(descriptor);
+        var limit = MediaTypes.IsManifest(descriptor.MediaType) || MediaTypes.IsIndex(descriptor.MediaType) ? MaxManifestSize : MaxConfigSize;
+        if (descriptor.Size > limit)
+        {
+            throw new OciFormatException($"blob {descriptor.Digest}", $"is {descriptor.Size} bytes, more than the {limit} bytes read into memory.");
+        }
+
+        byte[] bytes;
+        try
+        {
+            bytes = await File.ReadAllBytesAsync(BlobPath(descriptor.Digest), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new BlobNotFoundException(descriptor.Digest, Root);
+        }
+
+        if (bytes.Length != descriptor.Size)
+        {
+            throw new OciFormatException($"blob {descriptor.Digest}", $"is {bytes.Length} bytes in the layout but {descriptor.Size} in its descriptor.");
+        }
+
+        descriptor.Digest.Verify(bytes, $"blob {descriptor.Digest} in {Root}");
+        return bytes;
+    }
+
+    /// <summary>Reads and parses a manifest or index blob.</summary>
+    /// <param name="descriptor">Its descriptor.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The document with its exact bytes.</returns>
+    public async Task<ManifestDocument> ReadManifestAsync(Descriptor descriptor, CancellationToken cancellationToken = default)
+    {
+        var bytes = await ReadBlobAsync(descriptor, cancellationToken).ConfigureAwait(false);
+        return ManifestDocument.Parse(bytes, descriptor);
+    }
+
+    /// <summary>Reads and parses an image configuration blob.</summary>
+    /// <param name="descriptor">Its descriptor.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The configuration.</returns>
+    public async Task<ImageConfig> ReadConfigAsync(Descriptor descriptor, CancellationToken cancellationToken = default)
+    {
+        var bytes = await ReadBlobAsync(descriptor, cancellationToken).ConfigureAwait(false);
+        return ImageConfig.Parse(bytes);
+    }
+
+    /// <summary>Writes a manifest or index document's exact bytes as a blob.</summary>
+    /// <param name="document">The document.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The descriptor of the stored document.</returns>
+    public Task<Descriptor> WriteManifestAsync(ManifestDocument document, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(document);
+        return WriteBlobAsync(document.Bytes, document.MediaType, cancellationToken);
+    }
+
+    /// <summary>
+    /// Stores a built image: its configuration and manifest blobs (the layer blobs must already be stored), then
+    /// records it under a name when one is given.
+    /// </summary>
+    /// <param name="image">The built image.</param>
+    /// <param name="name">The name to tag it with, or <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The manifest's descriptor.</returns>
+    /// <exception cref="BlobNotFoundException">A layer blob is not in the layout.</exception>
+    public async Task<Descriptor> WriteImageAsync(BuiltImage image, string? name = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        foreach (var layer in image.Layers)
+        {
+            if (!ContainsBlob(layer.Digest))
+            {
+                throw new BlobNotFoundException(layer.Digest, Root);
+            }
+        }
+
+        await WriteBlobAsync(image.ConfigBytes, image.Config.MediaType, cancellationToken).ConfigureAwait(false);
+        var descriptor = await WriteManifestAsync(image.Manifest, cancellationToken).ConfigureAwait(false);
+        if (name is not null)
+        {
+            await TagAsync(name, descriptor, cancellationToken).ConfigureAwait(false);
+        }
+
+        return descriptor;
+    }
+
+    /// <summary>
+    /// Reads the image recorded under a name; when the name refers to an index, the manifest for
+    /// <paramref name="platform"/> (default <see cref="Platform.Current"/>) is chosen.
+    /// </summary>
+    /// <param name="name">The name.</param>
+    /// <param name="platform">The platform to pick from an index.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The image and its manifest document.</returns>
+    /// <exception cref="KeyNotFoundException">No entry has the name, or the index has no manifest for the platform.</exception>
+    public async Task<(Image Image, ManifestDocument Manifest)> ReadImageAsync(string name, Platform? platform = null, CancellationToken cancellationToken = default)
+    {
+        var descriptor = await ResolveAsync(name, cancellationToken).ConfigureAwait(false)
+            ?? throw new KeyNotFoundException($"No image named '{name}' in the layout at {Root}.");
+        platform ??= Platform.Current;
+        for (var depth = 0; depth < 8; depth++)
+        {
+            var document = await ReadManifestAsync(descriptor, cancellationToken).ConfigureAwait(false);
+            if (document.Manifest is { } manifest)
+            {
+                var config = await ReadConfigAsync(manifest.Config, cancellationToken).ConfigureAwait(false);
+                return (Image.FromManifest(manifest, config), document);
+            }
+
+            if (document.Index is not { } index)
+            {
+                throw new NotSupportedException($"'{name}' refers to a {document.MediaType}, not an image.");
+            }
+
+            descriptor = index.Manifests.FirstOrDefault(m => m.Platform is { } p && p.Os == platform.Os && p.Architecture == platform.Architecture
+                    && (platform.Variant is null || p.Variant is null || p.Variant == platform.Variant))
+                ?? (index.Manifests.Length == 1 && index.Manifests[0].Platform is null ? index.Manifests[0] : null)
+                ?? throw new KeyNotFoundException($"The index '{name}' has no manifest for {platform}.");
+        }
+
+        throw new OciFormatException($"image '{name}'", "indexes are nested too deeply.");
+    }
+
+    /// <summary>Reads <c>index.json</c>.</summary>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The index.</returns>
+    /// <exception cref="OciFormatException"><c>index.json</c> is malformed.</exception>
+    public async Task<ImageIndex> ReadIndexAsync(CancellationToken cancellationToken = default)
+    {
+        var path = Path.Combine(Root, IndexFileName);
+        byte[] bytes;
+        try
+        {
+            bytes = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
+        }
+        catch (FileNotFoundException)
+        {
+            return new ImageIndex([]);
+        }
+
+        return JsonIn.Read(bytes, path, ImageIndex.Read);
+    }
+
+    /// <summary>Lists the entries of <c>index.json</c>, named or not, in file order.</summary>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The images.</returns>
+    public async Task<ImmutableArray<LayoutImage>> ListImagesAsync(CancellationToken cancellationToken = default)
+    {
+        var index = await ReadIndexAsync(cancellationToken).ConfigureAwait(false);
+        return [.. index.Manifests.Select(static m => new LayoutImage(NameOf(m), m))];
+    }
+
+    /// <summary>
+    /// Finds the manifest (or index) recorded under a name: the exact <c>ref.name</c>, else, for a name without a
+    /// tag, <c>name:latest</c>.
+    /// </summary>
+    /// <param name="name">The name, for example <c>hello:latest</c> or <c>v1.0</c>.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The descriptor, or <see langword="null"/> when no entry has the name.</returns>
+    public async Task<Descriptor?> ResolveAsync(string name, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        var index = await ReadIndexAsync(cancellationToken).ConfigureAwait(false);
+        return Find(index, name) ?? (HasTag(name) ? null : Find(index, name + ":latest"));
+
+        static Descriptor? Find(ImageIndex index, string name) =>
+            index.Manifests.LastOrDefault(m => string.Equals(NameOf(m), name, StringComparison.Ordinal));
+
+        static bool HasTag(string name) => name.LastIndexOf(':') > name.LastIndexOf('/') || name.Contains('@', StringComparison.Ordinal);
+    }
+
+    /// <summary>Records a manifest or index in <c>index.json</c> under a name, moving the name off any other entry.</summary>
+    /// <param name="name">The name (<c>org.opencontainers.image.ref.name</c>), for example <c>hello:latest</c>.</param>
+    /// <param name="descriptor">The manifest's descriptor; the blob must already be in the layout.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>A task that completes when <c>index.json</c> is updated.</returns>
+    /// <exception cref="ArgumentException">The name does not follow the <c>ref.name</c> grammar.</exception>
+    /// <exception cref="BlobNotFoundException">The manifest is not in the layout.</exception>
+    public Task TagAsync(string name, Descriptor descriptor, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(descriptor);
+        if (string.IsNullOrEmpty(name) || !RefNamePattern().IsMatch(name))
+        {
+            throw new ArgumentException($"'{name}' is not a valid image name in a layout (letters, digits and -._:@+/ separators).", nameof(name));
+        }
+
+        if (!ContainsBlob(descriptor.Digest))
+        {
+            throw new BlobNotFoundException(descriptor.Digest, Root);
+        }
+
+        var entry = descriptor with
+        {
+            Annotations = (descriptor.Annotations?.ToImmutableSortedDictionary(StringComparer.Ordinal) ?? ImmutableSortedDictionary.Create<string, string>(StringComparer.Ordinal))
+                .SetItem(AnnotationKeys.RefName, name),
+            Data = null,
+        };
+        return UpdateIndexAsync(index => [.. Untag(index, name), entry], cancellationToken);
+    }
+
+    /// <summary>Removes a name from <c>index.json</c> (the blobs stay until <see cref="CollectGarbageAsync"/>).</summary>
+    /// <param name="name">The exact name.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns><see langword="true"/> when an entry had the name.</returns>
+    public async Task<bool> RemoveAsync(string name, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        var removed = false;
+        await UpdateIndexAsync(
+            index =>
+            {
+                var kept = Untag(index, name);
+                removed = kept.Count != index.Manifests.Length;
+                return kept;
+            },
+            cancellationToken).ConfigureAwait(false);
+        return removed;
+    }
+
+    /// <summary>
+    /// Deletes every blob no entry of <c>index.json</c> reaches (through indexes, manifests, their configs and layers).
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>What was removed.</returns>
+    /// <exception cref="OciException">A referenced manifest is corrupt; nothing is deleted.</exception>
+    public async Task<GarbageCollectionResult> CollectGarbageAsync(CancellationToken cancellationToken = default)
+    {
+        await using var lockFile = await LockIndexAsync(cancellationToken).ConfigureAwait(false);
+        var index = await ReadIndexAsync(cancellationToken).ConfigureAwait(false);
+        var keep = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Stack<Descriptor>(index.Manifests);
+        while (pending.TryPop(out var descriptor))
+        {
+            if (!keep.Add(descriptor.Digest.ToString()) || !ContainsBlob(descriptor.Digest))
+            {
+                continue;
+            }
+
+            if (!MediaTypes.IsManifest(descriptor.MediaType) && !MediaTypes.IsIndex(descriptor.MediaType))
+            {
+                continue;
+            }
+
+            var document = await ReadManifestAsync(descriptor, cancellationToken).ConfigureAwait(false);
+            if (document.Manifest is { } manifest)
+            {
+                pending.Push(manifest.Config);
+                foreach (var layer in manifest.Layers)
+                {
+                    pending.Push(layer);
+                }
+            }
+            else if (document.Index is { } nested)
+            {
+                foreach (var m in nested.Manifests)
+                {
+                    pending.Push(m);
+                }
+            }
+        }
+
+        int removed = 0, kept = 0;
+        long bytes = 0;
+        var blobs = new DirectoryInfo(Path.Combine(Root, BlobsDirectory));
+        foreach (var algorithm in blobs.Exists ? blobs.EnumerateDirectories() : [])
+        {
+            foreach (var file in algorithm.EnumerateFiles())
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (keep.Contains(algorithm.Name + ":" + file.Name))
+                {
+                    kept++;
+                    continue;
+                }
+
+                var length = file.Length;
+                file.Delete();
+                removed++;
+                bytes += length;
+            }
+        }
+
+        return new GarbageCollectionResult(removed, bytes, kept);
+    }
+
+    internal static string? NameOf(Descriptor descriptor) =>
+        descriptor.Annotations is { } a && a.TryGetValue(AnnotationKeys.RefName, out var name) ? name : null;
+
+    private static List<Descriptor> Untag(ImageIndex index, string name) =>
+        [.. index.Manifests.Where(m => !string.Equals(NameOf(m), name, StringComparison.Ordinal))];
+
+    private async Task UpdateIndexAsync(Func<ImageIndex, List<Descriptor>> change, CancellationToken cancellationToken)
+    {
+        await using var lockFile = await LockIndexAsync(cancellationToken).ConfigureAwait(false);
+        var index = await ReadIndexAsync(cancellationToken).ConfigureAwait(false);
+        var updated = index with { Manifests = [.. change(index)], MediaType = MediaTypes.OciIndex };
+        await WriteFileAtomicallyAsync(IndexFileName, updated.ToJson(), cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<FileStream> LockIndexAsync(CancellationToken cancellationToken)
+    {
+        var directory = Directory.CreateDirectory(Path.Combine(Root, PrivateDirectory));
+        var path = Path.Combine(directory.FullName, "index.lock");
+        var deadline = DateTime.UtcNow + _options.LockTimeout;
+        var delay = 5;
+        while (true)
+        {
+            try
+            {
+                // FileShare.None is an exclusive lock between processes too (flock on Unix).
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+            }
+            catch (IOException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                delay = Math.Min(delay * 2, 200);
+            }
+        }
+    }
+
+    private string NewTempPath()
+    {
+        var directory = Directory.CreateDirectory(Path.Combine(Root, PrivateDirectory, "tmp"));
+        return Path.Combine(directory.FullName, Guid.NewGuid().ToString("N") + ".tmp");
+    }
+
+    private async Task WriteFileAtomicallyAsync(string relativePath, byte[] content, CancellationToken cancellationToken)
+    {
+        var temp = NewTempPath();
+        try
+        {
+            await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize, FileOptions.Asynchronous))
+            {
+                await stream.WriteAsync(content, cancellationToken).ConfigureAwait(false);
+                stream.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, Path.Combine(Root, relativePath), overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+
+    private async Task<(Digest Digest, long Size)> WriteVerifiedAsync(Stream content, Digest? expectedDigest, long? expectedSize, CancellationToken cancellationToken)
+    {
+        var algorithm = (expectedDigest?.Algorithm ?? Digest.Sha256Algorithm) switch
+        {
+            Digest.Sha256Algorithm => HashAlgorithmName.SHA256,
+            Digest.Sha512Algorithm => HashAlgorithmName.SHA512,
+            var other => throw new NotSupportedException($"Digest algorithm '{other}' cannot be verified."),
+        };
+        var subject = $"blob {expectedDigest?.ToString() ?? "(new)"}";
+        var temp = NewTempPath();
+        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            using var hash = IncrementalHash.CreateHash(algorithm);
+            long total = 0;
+            await using (var output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous))
+            {
+                int read;
+                while ((read = await content.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken).ConfigureAwait(false)) > 0)
+                {
+                    total += read;
+                    if (total > expectedSize)
+                    {
+                        throw new OciFormatException(subject, $"is longer than the expected {expectedSize} bytes.");
+                    }
+
+                    hash.AppendData(buffer, 0, read);
+                    await output.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                }
+
+                output.Flush(flushToDisk: true);
+            }
+
+            if (expectedSize is { } size && total != size)
+            {
+                throw new OciFormatException(subject, $"is truncated: {total} of {size} bytes.");
+            }
+
+            var hex = Convert.ToHexStringLower(hash.GetHashAndReset());
+            var actual = Digest.Parse((expectedDigest?.Algorithm ?? Digest.Sha256Algorithm) + ":" + hex);
+            if (expectedDigest is not null && !expectedDigest.Equals(actual))
+            {
+                throw new DigestMismatchException(subject, expectedDigest, actual);
+            }
+
+            var final = BlobPath(actual);
+            Directory.CreateDirectory(Path.GetDirectoryName(final)!);
+            File.Move(temp, final, overwrite: true);
+            return (actual, total);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            File.Delete(temp);
+        }
+    }
+
+    // image-spec annotations.md, org.opencontainers.image.ref.name grammar.
+    [GeneratedRegex(@"^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$", RegexOptions.CultureInvariant)]
+    private static partial Regex RefNamePattern();
+}

@@ -1,0 +1,261 @@
+using System.Formats.Tar;
+using System.IO.Compression;
+using System.Security.Cryptography;
+using OciKit.Images;
+using OciKit.Layout;
+using OciKit.Primitives;
+using OciKit.Tests.Images;
+
+namespace OciKit.Tests.Layout;
+
+public sealed class OciLayoutTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("ocikit-layout-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task Opening_an_empty_directory_creates_a_valid_layout()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        Assert.Empty(ConformanceTests.Schemas.Check("image-layout-schema.json", File.ReadAllBytes(Path.Combine(_dir, "oci-layout"))));
+        Assert.Empty(ConformanceTests.Schemas.Check("image-index-schema.json", File.ReadAllBytes(Path.Combine(_dir, "index.json"))));
+        Assert.True(Directory.Exists(Path.Combine(_dir, "blobs", "sha256")));
+        Assert.Empty(await layout.ListImagesAsync());
+    }
+
+    [Fact]
+    public async Task Opening_without_create_fails_when_there_is_no_layout()
+    {
+        await Assert.ThrowsAsync<DirectoryNotFoundException>(() => OciLayout.OpenAsync(_dir, new OciLayoutOptions { CreateIfMissing = false }));
+    }
+
+    [Fact]
+    public async Task A_written_blob_is_at_its_digest_path_and_no_temporary_file_remains()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var content = RandomNumberGenerator.GetBytes(300_000);
+        var descriptor = await layout.WriteBlobAsync(new MemoryStream(content), MediaTypes.OciLayer);
+        Assert.Equal(Digest.ComputeSha256(content), descriptor.Digest);
+        Assert.Equal(content.Length, descriptor.Size);
+        Assert.Equal(content, File.ReadAllBytes(layout.BlobPath(descriptor.Digest)));
+        Assert.Empty(TempFiles());
+        await using var stream = layout.OpenBlob(descriptor.Digest);
+        Assert.Equal(descriptor.Digest, await Digest.ComputeSha256Async(stream));
+    }
+
+    [Fact]
+    public async Task A_blob_with_the_wrong_digest_is_rejected_and_nothing_becomes_visible()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var content = "hello"u8.ToArray();
+        var wrong = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256("other"u8), content.Length);
+        var e = await Assert.ThrowsAsync<DigestMismatchException>(() => layout.WriteBlobAsync(new MemoryStream(content), wrong));
+        Assert.Equal(wrong.Digest, e.Expected);
+        Assert.Equal(Digest.ComputeSha256(content), e.Actual);
+        Assert.False(layout.ContainsBlob(wrong.Digest));
+        Assert.False(layout.ContainsBlob(e.Actual));
+        Assert.Empty(TempFiles());
+    }
+
+    [Fact]
+    public async Task A_truncated_blob_is_rejected_and_nothing_becomes_visible()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var content = RandomNumberGenerator.GetBytes(1000);
+        var expected = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(content), content.Length);
+        var e = await Assert.ThrowsAsync<OciFormatException>(() => layout.WriteBlobAsync(new MemoryStream(content[..600]), expected));
+        Assert.Contains("truncated", e.Message, StringComparison.Ordinal);
+        Assert.False(layout.ContainsBlob(expected.Digest));
+        Assert.Empty(TempFiles());
+    }
+
+    [Fact]
+    public async Task A_stored_blob_that_was_corrupted_is_detected_on_read()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var descriptor = await layout.WriteBlobAsync("{\"a\":1}"u8.ToArray(), MediaTypes.OciConfig);
+        await File.WriteAllBytesAsync(layout.BlobPath(descriptor.Digest), "{\"a\":2}"u8.ToArray());
+        await Assert.ThrowsAsync<DigestMismatchException>(() => layout.ReadBlobAsync(descriptor));
+    }
+
+    [Fact]
+    public async Task Malformed_index_json_is_a_typed_error_naming_the_file()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        await File.WriteAllTextAsync(Path.Combine(_dir, "index.json"), "{\"schemaVersion\":2,\"manifests\":[{]}");
+        var e = await Assert.ThrowsAsync<OciFormatException>(() => layout.ListImagesAsync());
+        Assert.Contains("index.json", e.Subject, StringComparison.Ordinal);
+        await File.WriteAllTextAsync(Path.Combine(_dir, "index.json"), "{\"schemaVersion\":2}");
+        e = await Assert.ThrowsAsync<OciFormatException>(() => layout.ResolveAsync("x"));
+        Assert.Contains("manifests", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Concurrent_writers_of_the_same_blob_end_with_one_valid_blob()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var content = RandomNumberGenerator.GetBytes(2_000_000);
+        var expected = new Descriptor(MediaTypes.OciLayerGzip, Digest.ComputeSha256(content), content.Length);
+        var writers = Enumerable.Range(0, 8).Select(i => Task.Run(async () =>
+        {
+            // Half know the digest (and may skip the write), half compute it.
+            return i % 2 == 0
+                ? await layout.WriteBlobAsync(new MemoryStream(content), expected)
+                : await layout.WriteBlobAsync(new MemoryStream(content), MediaTypes.OciLayerGzip);
+        }));
+        var results = await Task.WhenAll(writers);
+        Assert.All(results, r => Assert.Equal(expected.Digest, r.Digest));
+        Assert.Single(Directory.GetFiles(Path.Combine(_dir, "blobs", "sha256")));
+        Assert.Equal(content, File.ReadAllBytes(layout.BlobPath(expected.Digest)));
+        Assert.Empty(TempFiles());
+    }
+
+    [Fact]
+    public async Task Concurrent_taggers_all_land_in_index_json()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var image = await StoreImageAsync(layout, "base", "one");
+        await Task.WhenAll(Enumerable.Range(0, 12).Select(i => Task.Run(() => layout.TagAsync($"app:{i}", image))));
+        var names = (await layout.ListImagesAsync()).Select(i => i.Name).ToHashSet();
+        Assert.All(Enumerable.Range(0, 12), i => Assert.Contains($"app:{i}", names));
+    }
+
+    [Fact]
+    public async Task Tag_resolve_retag_and_remove()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var first = await StoreImageAsync(layout, "hello:latest", "one");
+        Assert.Equal(first.Digest, (await layout.ResolveAsync("hello"))!.Digest);
+        Assert.Equal(first.Digest, (await layout.ResolveAsync("hello:latest"))!.Digest);
+        Assert.Null(await layout.ResolveAsync("hello:other"));
+
+        var second = await StoreImageAsync(layout, "hello:latest", "two");
+        Assert.Equal(second.Digest, (await layout.ResolveAsync("hello"))!.Digest);
+        Assert.Single(await layout.ListImagesAsync());
+
+        var (image, manifest) = await layout.ReadImageAsync("hello:latest", Platform.LinuxAmd64);
+        Assert.Equal(second.Digest, manifest.Digest);
+        Assert.Single(image.Layers);
+
+        Assert.True(await layout.RemoveAsync("hello:latest"));
+        Assert.False(await layout.RemoveAsync("hello:latest"));
+        Assert.Empty(await layout.ListImagesAsync());
+        Assert.Throws<ArgumentException>(() => { _ = layout.TagAsync("bad name", second); });
+    }
+
+    [Fact]
+    public async Task Garbage_collection_removes_only_unreferenced_blobs()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var shared = await WriteLayerAsync(layout, "shared");
+        var a = await StoreImageAsync(layout, "a:1", "only-a", shared);
+        var b = await StoreImageAsync(layout, "b:1", "only-b", shared);
+        var orphan = await layout.WriteBlobAsync("orphan"u8.ToArray(), MediaTypes.OciLayer);
+        var (imageA, _) = await layout.ReadImageAsync("a:1");
+        var (imageB, _) = await layout.ReadImageAsync("b:1");
+
+        var first = await layout.CollectGarbageAsync();
+        Assert.Equal(1, first.RemovedBlobs);
+        Assert.False(layout.ContainsBlob(orphan.Digest));
+
+        Assert.True(await layout.RemoveAsync("a:1"));
+        var second = await layout.CollectGarbageAsync();
+        Assert.Equal(3, second.RemovedBlobs); // a's manifest, config and own layer
+        Assert.False(layout.ContainsBlob(a.Digest));
+        Assert.False(layout.ContainsBlob(imageA.Layers[1].Digest));
+        Assert.True(layout.ContainsBlob(shared.Layer.Digest));
+        Assert.True(layout.ContainsBlob(b.Digest));
+        Assert.All(imageB.Layers, l => Assert.True(layout.ContainsBlob(l.Digest)));
+        Assert.Equal(4, second.KeptBlobs);
+    }
+
+    [Fact]
+    public async Task Garbage_collection_walks_nested_indexes()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var manifest = await StoreImageAsync(layout, null, "x");
+        var inner = ManifestDocument.FromIndex(new ImageIndex([manifest with { Platform = Platform.LinuxAmd64 }]));
+        var innerDescriptor = await layout.WriteManifestAsync(inner);
+        var outer = ManifestDocument.FromIndex(new ImageIndex([innerDescriptor]));
+        await layout.TagAsync("multi:1", await layout.WriteManifestAsync(outer));
+        var result = await layout.CollectGarbageAsync();
+        Assert.Equal(0, result.RemovedBlobs);
+        Assert.Equal(5, result.KeptBlobs);
+        var (image, document) = await layout.ReadImageAsync("multi:1", Platform.LinuxAmd64);
+        Assert.Equal(manifest.Digest, document.Digest);
+        Assert.Single(image.Layers);
+    }
+
+    [Fact]
+    public async Task Default_store_path_honours_the_environment_variable()
+    {
+        var previous = Environment.GetEnvironmentVariable(OciLayout.StoreEnvironmentVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(OciLayout.StoreEnvironmentVariable, _dir);
+            Assert.Equal(_dir, OciLayout.DefaultPath);
+            var layout = await OciLayout.OpenDefaultAsync();
+            Assert.Equal(_dir, layout.Root);
+            Environment.SetEnvironmentVariable(OciLayout.StoreEnvironmentVariable, null);
+            Assert.EndsWith(Path.Combine("ocikit", "store"), OciLayout.DefaultPath, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(OciLayout.StoreEnvironmentVariable, previous);
+        }
+    }
+
+    internal sealed record TestLayer(Descriptor Layer, Digest DiffId);
+
+    /// <summary>A gzip layer holding one small file.</summary>
+    internal static async Task<TestLayer> WriteLayerAsync(OciLayout layout, string text)
+    {
+        var (gz, diffId) = MakeLayer(text);
+        var layer = await layout.WriteBlobAsync(new MemoryStream(gz), MediaTypes.OciLayerGzip);
+        return new TestLayer(layer, diffId);
+    }
+
+    internal static (byte[] Gzip, Digest DiffId) MakeLayer(string text)
+    {
+        var tar = new MemoryStream();
+        using (var writer = new TarWriter(tar, TarEntryFormat.Ustar, leaveOpen: true))
+        {
+            var entry = new UstarTarEntry(TarEntryType.RegularFile, $"{text}.txt")
+            {
+                ModificationTime = DateTimeOffset.UnixEpoch,
+                Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
+                DataStream = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(text + "\n")),
+            };
+            writer.WriteEntry(entry);
+        }
+
+        var gz = new MemoryStream();
+        using (var gzip = new GZipStream(gz, CompressionLevel.Optimal, leaveOpen: true))
+        {
+            gzip.Write(tar.ToArray());
+        }
+
+        return (gz.ToArray(), Digest.ComputeSha256(tar.ToArray()));
+    }
+
+    /// <summary>Stores a one- or two-layer image and returns its manifest descriptor.</summary>
+    internal static async Task<Descriptor> StoreImageAsync(OciLayout layout, string? name, string text, TestLayer? baseLayer = null)
+    {
+        var image = Image.Scratch(Platform.LinuxAmd64);
+        if (baseLayer is not null)
+        {
+            image = image.AppendLayer(baseLayer.Layer, baseLayer.DiffId);
+        }
+
+        var own = await WriteLayerAsync(layout, text);
+        image = image.AppendLayer(own.Layer, own.DiffId, new HistoryEntry { CreatedBy = "test " + text }).WithCmd(["/bin/" + text]);
+        return await layout.WriteImageAsync(image.Build(), name);
+    }
+
+    private string[] TempFiles()
+    {
+        var tmp = Path.Combine(_dir, ".ocikit", "tmp");
+        return Directory.Exists(tmp) ? Directory.GetFiles(tmp) : [];
+    }
+}
