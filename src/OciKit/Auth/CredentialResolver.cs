@@ -52,6 +52,10 @@ public sealed record ResolvedCredential(RegistryCredential Credential, Credentia
 /// all name <c>host</c>; Docker Hub (<c>docker.io</c>, <c>index.docker.io</c>, <c>registry-1.docker.io</c>) is found
 /// under <c>https://index.docker.io/v1/</c> first. Missing files are skipped; unknown fields are ignored.
 /// </para>
+/// <para>
+/// Nothing is cached: every call reads the files again and may run a helper process, so a client should resolve once
+/// per registry and operation. An instance holds no state besides its options and may be shared between threads.
+/// </para>
 /// </remarks>
 public sealed class CredentialResolver
 {
