@@ -39,7 +39,14 @@ public sealed record CredentialOptions
     public IReadOnlyDictionary<string, string>? Environment { get; init; }
 
     /// <summary>The home directory, or <see langword="null"/> for <c>HOME</c> from <see cref="Environment"/> (else the user profile).</summary>
-    public string? HomeDirectory { get; init; }
+    /// <exception cref="ArgumentException">The path is not absolute.</exception>
+    public string? HomeDirectory
+    {
+        get;
+        init => field = value is null || Path.IsPathFullyQualified(value)
+            ? value
+            : throw new ArgumentException("The home directory must be an absolute path.", nameof(HomeDirectory));
+    }
 
     /// <summary>
     /// The directories searched for <c>docker-credential-&lt;name&gt;</c> programs, separated by

@@ -45,12 +45,17 @@ public sealed record ResolvedCredential(RegistryCredential Credential, Credentia
 /// <item><description>The containers <c>auth.json</c> files: <c>$REGISTRY_AUTH_FILE</c> (or else
 /// <c>$XDG_RUNTIME_DIR/containers/auth.json</c>), then <c>$XDG_CONFIG_HOME/containers/auth.json</c> (default
 /// <c>~/.config/containers/auth.json</c>); in each, a <c>credHelpers</c> entry, then the most specific <c>auths</c>
-/// entry (<c>host/namespace/repo</c> before <c>host</c>).</description></item>
+/// entry (<c>host/namespace/repo</c> before <c>host</c>). Helpers named here are given the registry host (as
+/// containers/image does, <c>docker.io</c> for Docker Hub) where Docker's are given its server URL.</description></item>
 /// </list>
 /// <para>
 /// Keys are matched as Docker does: <c>host</c>, <c>https://host</c>, <c>https://host/v1/</c> and <c>http://host</c>
 /// all name <c>host</c>; Docker Hub (<c>docker.io</c>, <c>index.docker.io</c>, <c>registry-1.docker.io</c>) is found
 /// under <c>https://index.docker.io/v1/</c> first. Missing files are skipped; unknown fields are ignored.
+/// </para>
+/// <para>
+/// Nothing is cached: every call reads the files again and may run a helper process, so a client should resolve once
+/// per registry and operation. An instance holds no state besides its options and may be shared between threads.
 /// </para>
 /// </remarks>
 public sealed class CredentialResolver
@@ -124,7 +129,7 @@ public sealed class CredentialResolver
             {
                 if (file.HelperFor(host) is { } helper)
                 {
-                    var fromHelper = await FromHelperAsync(helper, host, cancellationToken).ConfigureAwait(false);
+                    var fromHelper = await FromHelperAsync(helper, RegistryKeys.ToServerUrl(host), cancellationToken).ConfigureAwait(false);
                     if (fromHelper is not null)
                     {
                         return fromHelper;
@@ -221,9 +226,10 @@ public sealed class CredentialResolver
         return new ResolvedCredential(RegistryCredential.FromUsernamePassword(username, password), CredentialSource.Environment, usernameVariable);
     }
 
-    private async Task<ResolvedCredential?> FromHelperAsync(string helper, string host, CancellationToken cancellationToken)
+    // Docker gives helpers its server URL (https://index.docker.io/v1/ for Docker Hub); containers/image gives the host.
+    private async Task<ResolvedCredential?> FromHelperAsync(string helper, string serverUrl, CancellationToken cancellationToken)
     {
-        var credential = await _helper.GetAsync(helper, RegistryKeys.ToServerUrl(host), cancellationToken).ConfigureAwait(false);
+        var credential = await _helper.GetAsync(helper, serverUrl, cancellationToken).ConfigureAwait(false);
         return credential is null ? null : new ResolvedCredential(credential, CredentialSource.CredentialHelper, CredentialHelper.ProgramPrefix + helper);
     }
 }

@@ -18,6 +18,19 @@ public class AuthChallengeTests
         Assert.Null(challenge.Token68);
     }
 
+    // Challenges as registries send them: scheme, realm, service, scope.
+    [Theory]
+    [InlineData("Bearer realm=\"https://ghcr.io/token\",service=\"ghcr.io\",scope=\"repository:user/image:pull\"", "Bearer", "https://ghcr.io/token", "ghcr.io", "repository:user/image:pull")]
+    [InlineData("Bearer realm=\"https://quay.io/v2/auth\",service=\"quay.io\"", "Bearer", "https://quay.io/v2/auth", "quay.io", null)]
+    [InlineData("Basic realm=\"https://123456789012.dkr.ecr.us-east-1.amazonaws.com/\",service=\"ecr.amazonaws.com\"", "Basic", "https://123456789012.dkr.ecr.us-east-1.amazonaws.com/", "ecr.amazonaws.com", null)]
+    [InlineData("Basic realm=\"Registry Realm\"", "Basic", "Registry Realm", null, null)]
+    [InlineData("Bearer realm=\"http://127.0.0.1:5001/auth\",service=\"Docker registry\",scope=\"registry:catalog:*\"", "Bearer", "http://127.0.0.1:5001/auth", "Docker registry", "registry:catalog:*")]
+    public void Parses_challenges_registries_send(string header, string scheme, string realm, string? service, string? scope)
+    {
+        var challenge = Assert.Single(AuthChallenge.Parse(header));
+        Assert.Equal((scheme, realm, service, scope), (challenge.Scheme, challenge.Realm, challenge.Service, challenge.Scope));
+    }
+
     [Fact]
     public void Parses_several_challenges_in_one_header()
     {

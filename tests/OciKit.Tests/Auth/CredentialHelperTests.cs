@@ -61,9 +61,11 @@ public sealed class CredentialHelperTests : IDisposable
     [Fact]
     public async Task Containers_auth_files_may_name_helpers()
     {
-        _home.Write(".config/containers/auth.json", """{"credHelpers":{"registry.example":"fake"}}""");
+        _home.Write(".config/containers/auth.json", """{"credHelpers":{"registry.example":"fake","docker.io":"fake"}}""");
         _home.SeedHelper("registry.example", "podmanuser", Secret);
+        _home.SeedHelper("docker.io", "podmanhub", Secret);
         Assert.Equal("podmanuser", (await _home.Resolver().ResolveAsync("registry.example"))!.Credential.Username);
+        Assert.Equal("podmanhub", (await _home.Resolver().ResolveAsync("index.docker.io"))!.Credential.Username);
     }
 
     [Fact]

@@ -16,6 +16,9 @@ public sealed class CredentialResolverTests : IDisposable
     public async Task Nothing_configured_means_anonymous()
     {
         Assert.Null(await ResolveAsync("ghcr.io"));
+        var home = new CredentialOptions { HomeDirectory = _home.Root, Environment = new Dictionary<string, string>() };
+        Assert.Null(await new CredentialResolver(home).ResolveAsync("ghcr.io"));
+        Assert.Equal(Path.Combine(_home.Root, ".docker", "config.json"), new CredentialResolver(home).DockerConfigPath);
     }
 
     [Theory]
@@ -221,5 +224,7 @@ public sealed class CredentialResolverTests : IDisposable
         var resolver = _home.Resolver();
         await Assert.ThrowsAsync<ArgumentException>(() => resolver.ResolveAsync(""));
         await Assert.ThrowsAsync<ArgumentNullException>(() => resolver.ResolveAsync((ImageReference)null!));
+        Assert.Throws<ArgumentException>(() => new CredentialOptions { HomeDirectory = "relative/home" });
+        Assert.Equal(_home.Root, new CredentialOptions { HomeDirectory = _home.Root }.HomeDirectory);
     }
 }
