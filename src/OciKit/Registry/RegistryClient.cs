@@ -220,8 +220,25 @@ public sealed class RegistryClient : IDisposable
     }
 
     /// <summary>
-    /// Downloads a blob into a stream, verifying its digest and size while streaming. A dropped connection is resumed
-    /// with a <c>Range</c> request (or restarted when the registry ignores ranges and the stream can seek).
+    /// Opens a blob for reading. The stream resumes by itself when the connection drops (a <c>Range</c> request, or a
+    /// fresh download skipped forward when the registry ignores ranges), within the retry budget, and fails when the
+    /// registry serves more bytes than the descriptor's size. It does not verify the digest: its reader must (the
+    /// local store does, as does <see cref="DownloadBlobAsync"/>).
+    /// </summary>
+    /// <param name="repository">The repository.</param>
+    /// <param name="blob">The blob's descriptor.</param>
+    /// <param name="progress">Receives progress, optional.</param>
+    /// <returns>The stream, owned by the caller.</returns>
+    public Stream OpenBlob(ImageReference repository, Descriptor blob, IProgress<TransferProgress>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        ArgumentNullException.ThrowIfNull(blob);
+        return new ResumingBlobStream(this, repository, blob, progress);
+    }
+
+    /// <summary>
+    /// Downloads a blob into a stream, verifying its digest and size while streaming; a dropped connection is resumed
+    /// (see <see cref="OpenBlob"/>).
     /// </summary>
     /// <param name="repository">The repository.</param>
     /// <param name="blob">The blob's descriptor.</param>
@@ -232,93 +249,62 @@ public sealed class RegistryClient : IDisposable
     /// <exception cref="RegistryException">The registry failed, past the retry budget.</exception>
     public async Task DownloadBlobAsync(ImageReference repository, Descriptor blob, Stream destination, IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(repository);
-        ArgumentNullException.ThrowIfNull(blob);
         ArgumentNullException.ThrowIfNull(destination);
         if (!blob.Digest.IsVerifiable)
         {
             throw new NotSupportedException($"Digest algorithm '{blob.Digest.Algorithm}' cannot be verified.");
         }
 
-        var startPosition = destination.CanSeek ? destination.Position : 0;
         using var hash = IncrementalHash.CreateHash(blob.Digest.Algorithm == Digest.Sha512Algorithm ? HashAlgorithmName.SHA512 : HashAlgorithmName.SHA256);
+        await using var source = OpenBlob(repository, blob, progress);
         var buffer = ArrayPool<byte>.Shared.Rent(128 * 1024);
         try
         {
-            long written = 0;
-            var failures = 0;
-            while (true)
+            int read;
+            while ((read = await source.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
             {
-                using var request = await CreateRequestAsync(HttpMethod.Get, repository, $"blobs/{blob.Digest}", Pull(repository), cancellationToken).ConfigureAwait(false);
-                if (written > 0)
-                {
-                    request.Headers.Range = new RangeHeaderValue(written, null);
-                }
-
-                try
-                {
-                    using var response = await SendAsync(request, $"Could not download blob {blob.Digest}", cancellationToken, headersOnly: true).ConfigureAwait(false);
-                    if (written > 0 && response.StatusCode != HttpStatusCode.PartialContent)
-                    {
-                        // The registry ignored the range: start over.
-                        if (!destination.CanSeek)
-                        {
-                            throw new RegistryException($"The download of blob {blob.Digest} broke off and the registry does not support resuming it", "GET", request.RequestUri, response.StatusCode);
-                        }
-
-                        destination.SetLength(startPosition);
-                        destination.Position = startPosition;
-                        hash.GetHashAndReset();
-                        written = 0;
-                    }
-                    else if (written > 0 && response.Content.Headers.ContentRange?.From != written)
-                    {
-                        throw new RegistryException($"The registry resumed blob {blob.Digest} at the wrong offset", "GET", request.RequestUri, response.StatusCode, isTransient: true);
-                    }
-
-                    await using var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-                    int read;
-                    while ((read = await body.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
-                    {
-                        written += read;
-                        if (written > blob.Size)
-                        {
-                            throw new OciFormatException("blob", $"{blob.Digest} is larger than its descriptor's size {blob.Size}.");
-                        }
-
-                        hash.AppendData(buffer, 0, read);
-                        await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-                        progress?.Report(new TransferProgress(blob.Digest, written, blob.Size));
-                    }
-
-                    if (written < blob.Size)
-                    {
-                        throw new IOException($"The connection closed after {written} of {blob.Size} bytes.");
-                    }
-
-                    break;
-                }
-                catch (Exception ex) when (!cancellationToken.IsCancellationRequested && RegistryResponses.IsTransientException(ex))
-                {
-                    if (++failures > _options.MaxRetries)
-                    {
-                        throw ex as RegistryException ?? RegistryResponses.ToException(request, $"Could not download blob {blob.Digest} after {failures} attempts", ex);
-                    }
-
-                    await Task.Delay(Backoff(failures), cancellationToken).ConfigureAwait(false);
-                }
-            }
-
-            var actual = Digest.Parse(blob.Digest.Algorithm + ":" + Convert.ToHexStringLower(hash.GetHashAndReset()));
-            if (actual != blob.Digest)
-            {
-                throw new DigestMismatchException($"blob downloaded from {repository.Name}", blob.Digest, actual);
+                hash.AppendData(buffer, 0, read);
+                await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
             }
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+
+        var actual = Digest.Parse(blob.Digest.Algorithm + ":" + Convert.ToHexStringLower(hash.GetHashAndReset()));
+        if (actual != blob.Digest)
+        {
+            throw new DigestMismatchException($"blob downloaded from {repository.Name}", blob.Digest, actual);
+        }
+    }
+
+    /// <summary>Sends one GET for a blob from an offset: the response (headers read) and whether the range was honoured.</summary>
+    internal async Task<(HttpResponseMessage Response, bool Ranged)> GetBlobResponseAsync(ImageReference repository, Digest digest, long offset, CancellationToken cancellationToken)
+    {
+        using var request = await CreateRequestAsync(HttpMethod.Get, repository, $"blobs/{digest}", Pull(repository), cancellationToken).ConfigureAwait(false);
+        if (offset > 0)
+        {
+            request.Headers.Range = new RangeHeaderValue(offset, null);
+        }
+
+        var response = await SendAsync(request, $"Could not download blob {digest}", cancellationToken, headersOnly: true).ConfigureAwait(false);
+        var ranged = response.StatusCode == HttpStatusCode.PartialContent;
+        if (ranged && response.Content.Headers.ContentRange?.From != offset)
+        {
+            response.Dispose();
+            throw new RegistryException($"The registry resumed blob {digest} at the wrong offset", "GET", request.RequestUri, HttpStatusCode.PartialContent, isTransient: true);
+        }
+
+        return (response, ranged);
+    }
+
+    /// <summary>Waits before retry number <paramref name="attempt"/>, exponentially with jitter.</summary>
+    internal TimeSpan Backoff(int attempt)
+    {
+        var ms = _options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, attempt - 1);
+        ms = Math.Min(ms, _options.RetryMaxDelay.TotalMilliseconds);
+        return TimeSpan.FromMilliseconds(ms * (0.5 + (Random.Shared.NextDouble() / 2)));
     }
 
     /// <summary>
@@ -611,13 +597,6 @@ public sealed class RegistryClient : IDisposable
     private static IReadOnlyList<TokenScope> Push(ImageReference r) => [TokenScope.ForRepository(r.Repository, TokenScope.Pull, TokenScope.Push)];
 
     private static IReadOnlyList<TokenScope> Delete(ImageReference r) => [TokenScope.ForRepository(r.Repository, TokenScope.Delete)];
-
-    private TimeSpan Backoff(int attempt)
-    {
-        var ms = _options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, attempt - 1);
-        ms = Math.Min(ms, _options.RetryMaxDelay.TotalMilliseconds);
-        return TimeSpan.FromMilliseconds(ms * (0.5 + (Random.Shared.NextDouble() / 2)));
-    }
 
     private async IAsyncEnumerable<string> PagedAsync(ImageReference repository, string path, string property, IReadOnlyList<TokenScope> scopes, int? pageSize, [EnumeratorCancellation] CancellationToken cancellationToken)
     {

@@ -1,0 +1,151 @@
+using System.Buffers;
+using System.Net;
+using OciKit.Primitives;
+using OciKit.References;
+
+namespace OciKit.Registry;
+
+/// <summary>
+/// A blob download as a read-only stream that resumes itself after a dropped connection: with a <c>Range</c>
+/// request, or by skipping forward in a fresh download when the registry ignores ranges. The reader verifies the
+/// digest; this stream only guarantees it never yields more than the descriptor's size.
+/// </summary>
+internal sealed class ResumingBlobStream(RegistryClient client, ImageReference repository, Descriptor blob, IProgress<TransferProgress>? progress) : Stream
+{
+    private HttpResponseMessage? _response;
+    private Stream? _body;
+    private long _position;
+    private int _failures;
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => blob.Size;
+
+    public override long Position { get => _position; set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (_position >= blob.Size || buffer.Length == 0)
+        {
+            return await ConfirmEndAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        while (true)
+        {
+            try
+            {
+                _body ??= await OpenAsync(cancellationToken).ConfigureAwait(false);
+                var read = await _body.ReadAsync(buffer[..(int)Math.Min(buffer.Length, blob.Size - _position)], cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    throw new IOException($"The connection closed after {_position} of {blob.Size} bytes.");
+                }
+
+                _position += read;
+                progress?.Report(new TransferProgress(blob.Digest, _position, blob.Size));
+                return read;
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && RegistryResponses.IsTransientException(ex))
+            {
+                Close(ref _body, ref _response);
+                if (++_failures > client.Options.MaxRetries)
+                {
+                    throw ex as RegistryException ?? new RegistryException(
+                        $"Could not download blob {blob.Digest} after {_failures} attempts ({_position} of {blob.Size} bytes): {ex.Message}",
+                        "GET", null, null, isTransient: true, innerException: ex);
+                }
+
+                await Task.Delay(client.Backoff(_failures), cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            Close(ref _body, ref _response);
+        }
+
+        base.Dispose(disposing);
+    }
+
+    private static void Close(ref Stream? body, ref HttpResponseMessage? response)
+    {
+        body?.Dispose();
+        response?.Dispose();
+        body = null;
+        response = null;
+    }
+
+    private async Task<int> ConfirmEndAsync(CancellationToken cancellationToken)
+    {
+        // A registry that sends more than the descriptor's size is lying about the blob.
+        if (_body is not null && _position >= blob.Size)
+        {
+            var probe = new byte[1];
+            if (await _body.ReadAsync(probe, cancellationToken).ConfigureAwait(false) > 0)
+            {
+                throw new OciFormatException("blob", $"{blob.Digest} from {repository.Name} is larger than its descriptor's size {blob.Size}.");
+            }
+        }
+
+        return 0;
+    }
+
+    private async Task<Stream> OpenAsync(CancellationToken cancellationToken)
+    {
+        var (response, ranged) = await client.GetBlobResponseAsync(repository, blob.Digest, _position, cancellationToken).ConfigureAwait(false);
+        _response = response;
+        var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        if (_position > 0 && !ranged)
+        {
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                throw new RegistryException($"Unexpected answer resuming blob {blob.Digest}", "GET", null, response.StatusCode);
+            }
+
+            // The registry ignored the range: read the start again and drop it.
+            var skip = _position;
+            var scratch = ArrayPool<byte>.Shared.Rent(81920);
+            try
+            {
+                while (skip > 0)
+                {
+                    var read = await body.ReadAsync(scratch.AsMemory(0, (int)Math.Min(scratch.Length, skip)), cancellationToken).ConfigureAwait(false);
+                    if (read == 0)
+                    {
+                        throw new IOException("The connection closed while skipping to the resume offset.");
+                    }
+
+                    skip -= read;
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(scratch);
+            }
+        }
+
+        return body;
+    }
+}
