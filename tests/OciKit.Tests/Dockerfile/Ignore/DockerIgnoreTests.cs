@@ -149,6 +149,19 @@ public class DockerIgnoreTests
                 return true;
             });
 
+    [Property(MaxTest = 500)]
+    public Property The_last_pattern_matching_the_path_or_a_parent_decides() =>
+        Prop.ForAll(
+            MixedPatternsGen.SelectMany(patterns => PathGen.Select(path => (patterns, path))).ToArbitrary(),
+            t =>
+            {
+                var matcher = DockerIgnoreMatcher.Create(t.patterns);
+                var segments = t.path.Split('/');
+                var candidates = Enumerable.Range(1, segments.Length).Select(n => string.Join('/', segments, 0, n)).ToArray();
+                var last = matcher.Patterns.LastOrDefault(p => candidates.Any(p.Matches));
+                return matcher.IsExcluded(t.path) == (last is { IsException: false });
+            });
+
     [Property]
     public Property Leading_slash_dot_slash_and_trailing_slash_do_not_change_a_pattern() =>
         Prop.ForAll(
