@@ -163,14 +163,14 @@ public sealed class DockerIgnorePattern
             return false;
         }
 
-        var (kind, source) = Compile(text);
+        var (kind, source, dotNetSource) = Compile(text);
         Regex? regex = null;
         if (kind == MatchKind.Regex)
         {
             try
             {
-                // Go's "$" is the end of the text; .NET's would also match before a final newline.
-                regex = new Regex(string.Concat(source.AsSpan(0, source.Length - 1), @"\z"),
+                regex = new Regex(
+                    dotNetSource,
                     ignoreCase ? RegexOptions.CultureInvariant | RegexOptions.IgnoreCase : RegexOptions.CultureInvariant);
             }
             catch (ArgumentException e)
@@ -186,14 +186,18 @@ public sealed class DockerIgnorePattern
         return true;
     }
 
-    // moby/patternmatcher's classification and translation to a regular expression (in Go syntax, ending in "$").
-    private static (MatchKind Kind, string Source) Compile(string pattern)
+    // moby/patternmatcher's classification and translation to a regular expression, in Go syntax (ending in "$") and
+    // for .NET (where "?" and "*" must not split a surrogate pair, as Go matches code points, and "$" is "\z").
+    private static (MatchKind Kind, string Source, string DotNetSource) Compile(string pattern)
     {
         var regex = new StringBuilder("^", pattern.Length * 2);
+        var dotNet = new StringBuilder("^", pattern.Length * 2);
         var kind = MatchKind.Exact;
         var pos = 0;
         for (var token = 0; pos < pattern.Length; token++)
         {
+            var before = regex.Length;
+            var singleStar = false;
             var ch = pattern[pos++];
             switch (ch)
             {
@@ -231,6 +235,7 @@ public sealed class DockerIgnorePattern
 
                     break;
                 case '*':
+                    singleStar = true;
                     regex.Append("[^/]*");
                     kind = MatchKind.Regex;
                     break;
@@ -255,9 +260,19 @@ public sealed class DockerIgnorePattern
                     regex.AppendLiteral(ch);
                     break;
             }
+
+            if (ch == '?' || singleStar)
+            {
+                // One code point other than '/' (a surrogate pair is never split), once or any number of times.
+                dotNet.Append(@"(?>[\uD800-\uDBFF][\uDC00-\uDFFF]|[^/])").Append(ch == '*' ? "*" : string.Empty);
+            }
+            else
+            {
+                dotNet.Append(regex, before, regex.Length - before);
+            }
         }
 
-        return (kind, regex.Append('$').ToString());
+        return (kind, regex.Append('$').ToString(), dotNet.Append(@"\z").ToString());
     }
 
     // A well-formed (validated) character class starting after its '['; returns the position after its ']'.

@@ -106,6 +106,17 @@ public class DockerIgnoreTests
         Assert.False(DockerIgnoreMatcher.Parse("*.md").IsExcluded("docs/a.md"));
     }
 
+    [Fact]
+    public void A_question_mark_matches_one_code_point_as_in_Go()
+    {
+        Assert.True(DockerIgnoreMatcher.Parse("?.txt").IsExcluded("\U0001F600.txt"));
+        Assert.False(DockerIgnoreMatcher.Parse("??.txt").IsExcluded("\U0001F600.txt"));
+        Assert.False(DockerIgnoreMatcher.Parse("*??.txt").IsExcluded("\U0001F600.txt"));
+        Assert.True(DockerIgnoreMatcher.Parse("*?.txt").IsExcluded("\U0001F600\U0001F600.txt"));
+        Assert.True(DockerIgnoreMatcher.Parse("a?b").IsExcluded("a☺b"));
+        Assert.False(DockerIgnoreMatcher.Parse("a?b").IsExcluded("a/b"));
+    }
+
     [Property]
     public Property Without_exceptions_an_excluded_path_stays_excluded_whatever_is_appended() =>
         Prop.ForAll(

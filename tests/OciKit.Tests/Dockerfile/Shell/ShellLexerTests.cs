@@ -97,6 +97,11 @@ public class ShellLexerTests
     [InlineData("${V%/*}", "/usr/local/bin", "/usr/local")]
     [InlineData("${V%%/*}", "usr/local/bin", "usr")]
     [InlineData("${V#\"a\\*\"}", "a\\*b", "*b")]
+    [InlineData("${V#?}", "\U0001F600x", "x")]
+    [InlineData("${V%?}", "x\U0001F600", "x")]
+    [InlineData("${V//?/.}", "\U0001F600x", "..")]
+    [InlineData("${V#*?}", "\U0001F600\U0001F600", "\U0001F600")]
+    [InlineData("${V%%?*}", "\U0001F600\U0001F600", "")]
     public void Replacement_and_trimming_follow_BuildKit_and_Go_regexp_rules(string word, string value, string expected)
     {
         // ${V//…/…} uses Go's ReplaceAllString: $0 in the (expanded) replacement is the match and $$ a dollar; the
