@@ -198,6 +198,24 @@ public class ShellLexerTests
             text => ShellLexer.Default.ProcessWord("'" + text + "'", NoVariables) == text);
 
     [Property]
+    public Property Escaping_every_character_gives_the_text_back() =>
+        Prop.ForAll(
+            Gen.Elements("ab $'\"\\`{}:-?#%/ é\t".ToCharArray()).ArrayOf().Select(chars => new string(chars)).ToArbitrary(),
+            text => ShellLexer.Default.ProcessWord(string.Concat(text.Select(c => "\\" + c)), NoVariables) == text
+                && new ShellLexer('`').ProcessWord(string.Concat(text.Select(c => "`" + c)), NoVariables) == text);
+
+    [Property]
+    public Property Double_quotes_with_escaped_quote_dollar_and_escape_give_the_text_back() =>
+        Prop.ForAll(
+            Gen.Elements("ab $'\"\\`{}:-?#%/ é\t".ToCharArray()).ArrayOf().Select(chars => new string(chars)).ToArbitrary(),
+            text =>
+            {
+                var quoted = "\"" + string.Concat(text.Select(c => c is '"' or '$' or '\\' ? "\\" + c : c.ToString())) + "\"";
+                return ShellLexer.Default.ProcessWord(quoted, NoVariables) == text
+                    && ShellLexer.Default.ProcessWords(quoted, NoVariables).SequenceEqual(text.Length == 0 ? [] : [text]);
+            });
+
+    [Property]
     public Property A_set_variable_expands_to_its_value_in_every_form() =>
         Prop.ForAll(
             Gen.Elements("ab $'\"\\ é{}".ToCharArray()).ArrayOf().Select(chars => new string(chars)).ToArbitrary(),
