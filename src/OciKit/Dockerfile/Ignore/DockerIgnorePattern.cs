@@ -10,8 +10,16 @@ namespace OciKit.Dockerfile.Ignore;
 /// negated with a leading <c>!</c> (an exception that re-includes what earlier patterns excluded).
 /// </summary>
 /// <remarks>
+/// <para>
 /// Hand-written because no .NET library reproduces Docker's matcher; the behaviour is pinned by Docker's own test data.
 /// See https://docs.docker.com/build/concepts/context/#dockerignore-files.
+/// </para>
+/// <para>
+/// Docker validates patterns with <c>filepath.Match</c> but matches them through a Go regular expression it derives
+/// from them. The two agree except on oddities this class resolves as <c>filepath.Match</c> (and the documentation)
+/// would: an escaped letter or digit (<c>\d</c>) is that literal character, where Docker's regular expression would
+/// read a character class; and <c>*</c> or <c>?</c> inside <c>[…]</c> are literal characters of the class.
+/// </para>
 /// </remarks>
 public sealed class DockerIgnorePattern
 {
