@@ -122,7 +122,7 @@ public sealed class DockerIgnoreMatcher
         }
 
         var parent = GoPath.Dir(path);
-        string[]? parentDirs = null;
+        List<string>? parents = null;
         var matched = false;
         foreach (var pattern in Patterns)
         {
@@ -135,10 +135,10 @@ public sealed class DockerIgnoreMatcher
             var match = pattern.Matches(path);
             if (!match && parent != ".")
             {
-                parentDirs ??= parent.Split('/');
-                for (var i = 1; i <= parentDirs.Length && !match; i++)
+                parents ??= Ancestors(parent);
+                for (var i = 0; i < parents.Count && !match; i++)
                 {
-                    match = pattern.Matches(string.Join('/', parentDirs, 0, i));
+                    match = pattern.Matches(parents[i]);
                 }
             }
 
@@ -187,6 +187,19 @@ public sealed class DockerIgnoreMatcher
     /// <returns>Whether to walk the directory's entries.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="directory"/> is null.</exception>
     public bool ShouldDescendInto(string directory) => !IsExcluded(directory) || ExceptionsMayMatchInside(directory);
+
+    // The parent directory and its own parents, outermost first: "a/b/c" gives "a", "a/b", "a/b/c" ("/" gives "", "/").
+    private static List<string> Ancestors(string parent)
+    {
+        var ancestors = new List<string>();
+        for (var slash = parent.IndexOf('/', StringComparison.Ordinal); slash >= 0; slash = parent.IndexOf('/', slash + 1))
+        {
+            ancestors.Add(parent[..slash]);
+        }
+
+        ancestors.Add(parent);
+        return ancestors;
+    }
 
     // Compares the pattern segment by segment with the directory: a "**" may reach anything, a pattern longer than the
     // directory may match inside it, a pattern matching the directory or a parent re-includes it all.

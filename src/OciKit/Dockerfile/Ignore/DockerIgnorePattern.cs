@@ -10,8 +10,16 @@ namespace OciKit.Dockerfile.Ignore;
 /// negated with a leading <c>!</c> (an exception that re-includes what earlier patterns excluded).
 /// </summary>
 /// <remarks>
+/// <para>
 /// Hand-written because no .NET library reproduces Docker's matcher; the behaviour is pinned by Docker's own test data.
 /// See https://docs.docker.com/build/concepts/context/#dockerignore-files.
+/// </para>
+/// <para>
+/// Docker validates patterns with <c>filepath.Match</c> but matches them through a Go regular expression it derives
+/// from them. The two agree except on oddities this class resolves as <c>filepath.Match</c> (and the documentation)
+/// would: an escaped letter or digit (<c>\d</c>) is that literal character, where Docker's regular expression would
+/// read a character class; and <c>*</c> or <c>?</c> inside <c>[…]</c> are literal characters of the class.
+/// </para>
 /// </remarks>
 public sealed class DockerIgnorePattern
 {
@@ -163,14 +171,14 @@ public sealed class DockerIgnorePattern
             return false;
         }
 
-        var (kind, source) = Compile(text);
+        var (kind, source, dotNetSource) = Compile(text);
         Regex? regex = null;
         if (kind == MatchKind.Regex)
         {
             try
             {
-                // Go's "$" is the end of the text; .NET's would also match before a final newline.
-                regex = new Regex(string.Concat(source.AsSpan(0, source.Length - 1), @"\z"),
+                regex = new Regex(
+                    dotNetSource,
                     ignoreCase ? RegexOptions.CultureInvariant | RegexOptions.IgnoreCase : RegexOptions.CultureInvariant);
             }
             catch (ArgumentException e)
@@ -186,14 +194,18 @@ public sealed class DockerIgnorePattern
         return true;
     }
 
-    // moby/patternmatcher's classification and translation to a regular expression (in Go syntax, ending in "$").
-    private static (MatchKind Kind, string Source) Compile(string pattern)
+    // moby/patternmatcher's classification and translation to a regular expression, in Go syntax (ending in "$") and
+    // for .NET (where "?" and "*" must not split a surrogate pair, as Go matches code points, and "$" is "\z").
+    private static (MatchKind Kind, string Source, string DotNetSource) Compile(string pattern)
     {
         var regex = new StringBuilder("^", pattern.Length * 2);
+        var dotNet = new StringBuilder("^", pattern.Length * 2);
         var kind = MatchKind.Exact;
         var pos = 0;
         for (var token = 0; pos < pattern.Length; token++)
         {
+            var before = regex.Length;
+            var singleStar = false;
             var ch = pattern[pos++];
             switch (ch)
             {
@@ -231,6 +243,7 @@ public sealed class DockerIgnorePattern
 
                     break;
                 case '*':
+                    singleStar = true;
                     regex.Append("[^/]*");
                     kind = MatchKind.Regex;
                     break;
@@ -255,9 +268,19 @@ public sealed class DockerIgnorePattern
                     regex.AppendLiteral(ch);
                     break;
             }
+
+            if (ch == '?' || singleStar)
+            {
+                // One code point other than '/' (a surrogate pair is never split), once or any number of times.
+                dotNet.Append(@"(?>[\uD800-\uDBFF][\uDC00-\uDFFF]|[^/])").Append(ch == '*' ? "*" : string.Empty);
+            }
+            else
+            {
+                dotNet.Append(regex, before, regex.Length - before);
+            }
         }
 
-        return (kind, regex.Append('$').ToString());
+        return (kind, regex.Append('$').ToString(), dotNet.Append(@"\z").ToString());
     }
 
     // A well-formed (validated) character class starting after its '['; returns the position after its ']'.

@@ -12,15 +12,20 @@ internal sealed class ShellSyntaxError(string reason) : Exception(reason);
 /// </summary>
 /// <remarks>
 /// Translated to a regular expression as BuildKit does (its RE2 syntax and .NET's agree on everything emitted here).
-/// One difference remains: <c>?</c> matches one UTF-16 unit, where BuildKit matches one code point.
 /// </remarks>
 internal static class ShellPattern
 {
     private const RegexOptions Options = RegexOptions.CultureInvariant;
 
-    /// <summary>The regular expression for a shell pattern (BuildKit's <c>convertShellPatternToRegex</c>).</summary>
+    // One code point (Go's "." without flags): a surrogate pair, never split, or any other character but a newline.
+    private const string AnyCodePoint = @"(?>[\uD800-\uDBFF][\uDC00-\uDFFF]|.)";
+
+    /// <summary>
+    /// The regular expression for a shell pattern (BuildKit's <c>convertShellPatternToRegex</c>), in Go syntax or,
+    /// with <paramref name="forDotNet"/>, with <c>?</c> and <c>*</c> never splitting a surrogate pair (Go matches code points).
+    /// </summary>
     /// <exception cref="ShellSyntaxError">An escape other than <c>\*</c>, <c>\?</c>, <c>\\</c>, <c>\}</c> or <c>\/</c>.</exception>
-    public static string ToRegex(string pattern, bool greedy, bool anchored)
+    public static string ToRegex(string pattern, bool greedy, bool anchored, bool forDotNet = false)
     {
         var output = new StringBuilder(pattern.Length + 4);
         if (anchored)
@@ -28,7 +33,7 @@ internal static class ShellPattern
             output.Append('^');
         }
 
-        var star = greedy ? ".*" : ".*?";
+        var star = forDotNet ? AnyCodePoint + (greedy ? "*" : "*?") : greedy ? ".*" : ".*?";
         for (var i = 0; i < pattern.Length; i++)
         {
             var ch = pattern[i];
@@ -38,7 +43,7 @@ internal static class ShellPattern
                     output.Append(star);
                     continue;
                 case '?':
-                    output.Append('.');
+                    output.Append(forDotNet ? AnyCodePoint : ".");
                     continue;
                 case '\\':
                     // An escaped } or / only protected the ${...} syntax; the escape is not part of the pattern.
@@ -209,7 +214,7 @@ internal static class ShellPattern
     {
         try
         {
-            return ToRegex(pattern, greedy, anchored);
+            return ToRegex(pattern, greedy, anchored, forDotNet: true);
         }
         catch (ShellSyntaxError e)
         {

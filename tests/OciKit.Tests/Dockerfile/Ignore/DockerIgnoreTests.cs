@@ -106,6 +106,17 @@ public class DockerIgnoreTests
         Assert.False(DockerIgnoreMatcher.Parse("*.md").IsExcluded("docs/a.md"));
     }
 
+    [Fact]
+    public void A_question_mark_matches_one_code_point_as_in_Go()
+    {
+        Assert.True(DockerIgnoreMatcher.Parse("?.txt").IsExcluded("\U0001F600.txt"));
+        Assert.False(DockerIgnoreMatcher.Parse("??.txt").IsExcluded("\U0001F600.txt"));
+        Assert.False(DockerIgnoreMatcher.Parse("*??.txt").IsExcluded("\U0001F600.txt"));
+        Assert.True(DockerIgnoreMatcher.Parse("*?.txt").IsExcluded("\U0001F600\U0001F600.txt"));
+        Assert.True(DockerIgnoreMatcher.Parse("a?b").IsExcluded("a☺b"));
+        Assert.False(DockerIgnoreMatcher.Parse("a?b").IsExcluded("a/b"));
+    }
+
     [Property]
     public Property Without_exceptions_an_excluded_path_stays_excluded_whatever_is_appended() =>
         Prop.ForAll(
@@ -147,6 +158,19 @@ public class DockerIgnoreTests
                 }
 
                 return true;
+            });
+
+    [Property(MaxTest = 500)]
+    public Property The_last_pattern_matching_the_path_or_a_parent_decides() =>
+        Prop.ForAll(
+            MixedPatternsGen.SelectMany(patterns => PathGen.Select(path => (patterns, path))).ToArbitrary(),
+            t =>
+            {
+                var matcher = DockerIgnoreMatcher.Create(t.patterns);
+                var segments = t.path.Split('/');
+                var candidates = Enumerable.Range(1, segments.Length).Select(n => string.Join('/', segments, 0, n)).ToArray();
+                var last = matcher.Patterns.LastOrDefault(p => candidates.Any(p.Matches));
+                return matcher.IsExcluded(t.path) == (last is { IsException: false });
             });
 
     [Property]

@@ -97,6 +97,11 @@ public class ShellLexerTests
     [InlineData("${V%/*}", "/usr/local/bin", "/usr/local")]
     [InlineData("${V%%/*}", "usr/local/bin", "usr")]
     [InlineData("${V#\"a\\*\"}", "a\\*b", "*b")]
+    [InlineData("${V#?}", "\U0001F600x", "x")]
+    [InlineData("${V%?}", "x\U0001F600", "x")]
+    [InlineData("${V//?/.}", "\U0001F600x", "..")]
+    [InlineData("${V#*?}", "\U0001F600\U0001F600", "\U0001F600")]
+    [InlineData("${V%%?*}", "\U0001F600\U0001F600", "")]
     public void Replacement_and_trimming_follow_BuildKit_and_Go_regexp_rules(string word, string value, string expected)
     {
         // ${V//…/…} uses Go's ReplaceAllString: $0 in the (expanded) replacement is the match and $$ a dollar; the
@@ -191,6 +196,24 @@ public class ShellLexerTests
         Prop.ForAll(
             Gen.Elements("ab $x${y}\"\\`{}:-?#%/ é".ToCharArray()).ArrayOf().Select(chars => new string(chars)).ToArbitrary(),
             text => ShellLexer.Default.ProcessWord("'" + text + "'", NoVariables) == text);
+
+    [Property]
+    public Property Escaping_every_character_gives_the_text_back() =>
+        Prop.ForAll(
+            Gen.Elements("ab $'\"\\`{}:-?#%/ é\t".ToCharArray()).ArrayOf().Select(chars => new string(chars)).ToArbitrary(),
+            text => ShellLexer.Default.ProcessWord(string.Concat(text.Select(c => "\\" + c)), NoVariables) == text
+                && new ShellLexer('`').ProcessWord(string.Concat(text.Select(c => "`" + c)), NoVariables) == text);
+
+    [Property]
+    public Property Double_quotes_with_escaped_quote_dollar_and_escape_give_the_text_back() =>
+        Prop.ForAll(
+            Gen.Elements("ab $'\"\\`{}:-?#%/ é\t".ToCharArray()).ArrayOf().Select(chars => new string(chars)).ToArbitrary(),
+            text =>
+            {
+                var quoted = "\"" + string.Concat(text.Select(c => c is '"' or '$' or '\\' ? "\\" + c : c.ToString())) + "\"";
+                return ShellLexer.Default.ProcessWord(quoted, NoVariables) == text
+                    && ShellLexer.Default.ProcessWords(quoted, NoVariables).SequenceEqual(text.Length == 0 ? [] : [text]);
+            });
 
     [Property]
     public Property A_set_variable_expands_to_its_value_in_every_form() =>
