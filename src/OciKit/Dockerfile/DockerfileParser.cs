@@ -140,7 +140,8 @@ internal sealed partial class DockerfileParser(string fileName)
         {
             var end = text.IndexOf('\n', start);
             var raw = end < 0 ? text[start..] : text[start..(end + 1)];
-            var content = raw.EndsWith("\r\n", StringComparison.Ordinal) ? raw[..^2] : raw.EndsWith('\n') ? raw[..^1] : raw;
+            // Like BuildKit, every trailing CR and LF is dropped from the line's content (heredoc bodies keep them).
+            var content = raw.TrimEnd('\r', '\n');
             lines.Add((raw, content));
             start = end < 0 ? text.Length : end + 1;
         }

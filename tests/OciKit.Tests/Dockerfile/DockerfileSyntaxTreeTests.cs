@@ -46,6 +46,14 @@ public class DockerfileSyntaxTreeTests
     }
 
     [Fact]
+    public void Trailing_carriage_returns_are_not_content()
+    {
+        var tree = DockerfileSyntaxTree.Parse("RUN a \\\r\r\n b\r\nCOPY <<EOF /x\r\nline\r\r\nEOF\r\r\n");
+        Assert.Equal(["a  b"], tree.Instructions[0].Args.ToArray());
+        Assert.Equal("line\r\r\n", tree.Instructions[1].Heredocs.Single().Content);
+    }
+
+    [Fact]
     public void The_backtick_escape_continues_lines_and_backslash_does_not()
     {
         var tree = DockerfileSyntaxTree.Parse("# escape=`\nRUN a `\n b\nRUN c:\\\nRUN d\n");
