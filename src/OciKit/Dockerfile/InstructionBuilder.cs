@@ -643,7 +643,7 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
             case "from" or "maintainer":
                 throw Error(trigger, $"{trigger.Keyword.ToUpperInvariant()} isn't allowed as an ONBUILD trigger");
             default:
-                return new OnBuildInstruction(trigger.Original, Build(trigger));
+                return new OnBuildInstruction(trigger.Original, Build(trigger with { Heredocs = node.Heredocs }));
         }
     }
 }
