@@ -149,6 +149,11 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
                 throw Error(at, $"arg should start with -- : {text}");
             }
 
+            if (text == "--")
+            {
+                break;
+            }
+
             var body = text[2..];
             var eq = body.IndexOf('=', StringComparison.Ordinal);
             var name = eq < 0 ? body : body[..eq];
@@ -178,7 +183,9 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
             switch (kind)
             {
                 case FlagKind.Bool:
-                    values[name] = value is null || value.Equals("true", StringComparison.OrdinalIgnoreCase)
+                    values[name] = value is ""
+                        ? throw Error(at, $"missing a value on flag: --{name}")
+                        : value is null || value.Equals("true", StringComparison.OrdinalIgnoreCase)
                         ? true
                         : value.Equals("false", StringComparison.OrdinalIgnoreCase)
                             ? false

@@ -159,6 +159,7 @@ public class ParsedDockerfileTests
     [InlineData("FROM a\nCOPY --link --link a b", "duplicate flag specified: link")]
     [InlineData("FROM a\nCOPY --link=yes a b", "expecting boolean value for flag link, not: yes")]
     [InlineData("FROM a\nCOPY --chmod a b", "missing a value on flag: --chmod")]
+    [InlineData("FROM a\nCOPY --link= a b", "missing a value on flag: --link")]
     [InlineData("FROM a\nCOPY --frm=x a b", "unknown flag: --frm (did you mean --from?)")]
     [InlineData("FROM a\nCOPPY a b", "unknown instruction: COPPY (did you mean COPY?)")]
     [InlineData("FROM a\nexpos 80", "unknown instruction: expos (did you mean expose?)")]
