@@ -494,6 +494,17 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
                 throw Error(at, $"unexpected key '{key}' in '{field}'");
             }
 
+            if (fieldValue is null && key is not ("readonly" or "ro" or "readwrite" or "rw" or "required"))
+            {
+                throw Error(at, $"invalid field '{field}' must be a key=value pair");
+            }
+
+            if (key == "from" && fieldValue!.IndexOf('$', StringComparison.Ordinal) is var dollar && dollar >= 0 && dollar < fieldValue.Length - 1)
+            {
+                // A mount's source stage is resolved before build arguments are known.
+                throw Error(at, "'from' doesn't support variable expansion, define alias stage instead");
+            }
+
             if (key == "type")
             {
                 type = fieldValue ?? throw Error(at, $"invalid mount type: '{field}'");

@@ -96,6 +96,8 @@ public class ParsedDockerfileTests
     [InlineData("RUN --network=bridge a", "unsupported network mode \"bridge\"")]
     [InlineData("RUN --security=root a", "unsupported security mode \"root\"")]
     [InlineData("RUN --mount a", "missing a value on flag: --mount")]
+    [InlineData("RUN --mount=type=cache,target a", "invalid field 'target' must be a key=value pair")]
+    [InlineData("RUN --mount=from=$STAGE,target=/x a", "'from' doesn't support variable expansion, define alias stage instead")]
     public void Run_flag_errors(string line, string problem) => Assert.Equal(problem, ProblemOf("FROM a\n" + line + "\n"));
 
     [Fact]
