@@ -19,14 +19,17 @@ internal sealed partial class DockerfileParser(string fileName)
 
     private const int MaxOnbuildDepth = 32;
 
+    // bufio.MaxScanTokenSize: the longest line (with its newline) BuildKit's scanner reads.
+    private const int MaxLineBytes = 64 * 1024;
+
     private char _escape = '\\';
     private bool _directivesDone;
     private bool _escapeSeen;
     private string? _syntax;
     private string? _check;
 
-    // `# key=value` at the top of the file (see "Parser directives" in the Dockerfile reference).
-    [GeneratedRegex(@"^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$", RegexOptions.CultureInvariant)]
+    // `key=value` after the `#` of a directive line (see "Parser directives" in the Dockerfile reference).
+    [GeneratedRegex(@"^([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*$", RegexOptions.CultureInvariant)]
     private static partial Regex DirectiveRegex();
 
     // The ASCII whitespace BuildKit splits keywords and whitespace-separated arguments on.
@@ -40,6 +43,13 @@ internal sealed partial class DockerfileParser(string fileName)
     public DockerfileSyntaxTree Parse(string text)
     {
         var lines = SplitLines(text);
+        var tooLongAt = lines.FindIndex(l => IsTooLong(l.Raw));
+        if (tooLongAt >= 0)
+        {
+            // BuildKit's line scanner stops at the first line over 64 KiB: what precedes it is parsed, then it fails.
+            lines.RemoveRange(tooLongAt, lines.Count - tooLongAt);
+        }
+
         var nodes = ImmutableArray.CreateBuilder<DockerfileNode>();
         var i = 0;
         while (i < lines.Count)
@@ -82,7 +92,9 @@ internal sealed partial class DockerfileParser(string fileName)
 
             var line = joined.ToString();
             var node = NewNodeFromLine(line, 0, map, startLine);
-            if (HeredocKeywords.Contains(node.Keyword) && !node.IsJson && line.Contains("<<", StringComparison.Ordinal))
+            // ONBUILD RUN/COPY/ADD read heredocs too; they are attached to the ONBUILD node, as BuildKit does.
+            var heredocTarget = node.Keyword == "onbuild" && node.Next is { } trigger ? trigger : node;
+            if (HeredocKeywords.Contains(heredocTarget.Keyword) && !heredocTarget.IsJson && line.Contains("<<", StringComparison.Ordinal))
             {
                 var heredocs = ImmutableArray.CreateBuilder<DockerfileHeredoc>();
                 foreach (var heredoc in HeredocsFromLine(line, node.Position))
@@ -127,7 +139,18 @@ internal sealed partial class DockerfileParser(string fileName)
             throw Error(new SourcePosition(Math.Max(1, lines.Count), 1), "file with no instructions");
         }
 
+        if (tooLongAt >= 0)
+        {
+            throw Error(new SourcePosition(Math.Max(1, tooLongAt), 1), $"dockerfile line greater than max allowed size of {MaxLineBytes - 1}");
+        }
+
         return new DockerfileSyntaxTree(new DockerfileDirectives(_escape, _syntax, _check), nodes.ToImmutable());
+    }
+
+    private static bool IsTooLong(string raw)
+    {
+        var content = raw.EndsWith('\n') ? raw.AsSpan(0, raw.Length - 1) : raw.AsSpan();
+        return content.Length * 3 >= MaxLineBytes && Encoding.UTF8.GetByteCount(content) >= MaxLineBytes;
     }
 
     private DockerfileSyntaxException Error(SourcePosition at, string problem) => new(fileName, at.Line, at.Column, problem);
@@ -140,7 +163,8 @@ internal sealed partial class DockerfileParser(string fileName)
         {
             var end = text.IndexOf('\n', start);
             var raw = end < 0 ? text[start..] : text[start..(end + 1)];
-            var content = raw.EndsWith("\r\n", StringComparison.Ordinal) ? raw[..^2] : raw.EndsWith('\n') ? raw[..^1] : raw;
+            // Like BuildKit, every trailing CR and LF is dropped from the line's content (heredoc bodies keep them).
+            var content = raw.TrimEnd('\r', '\n');
             lines.Add((raw, content));
             start = end < 0 ? text.Length : end + 1;
         }
@@ -155,7 +179,7 @@ internal sealed partial class DockerfileParser(string fileName)
             return;
         }
 
-        var match = DirectiveRegex().Match(line);
+        var match = line.StartsWith('#') ? DirectiveRegex().Match(TrimLeadingWhitespace(line[1..])) : Match.Empty;
         if (!match.Success)
         {
             _directivesDone = true;
@@ -215,7 +239,10 @@ internal sealed partial class DockerfileParser(string fileName)
             end--;
         }
 
-        return end > 0 && line[end - 1] == _escape ? (line[..(end - 1)], false) : (line, true);
+        // The escape character continues the line unless it is itself escaped (BuildKit's rule: an escape preceded by
+        // another escape, as in "echo \\", ends the line).
+        var continues = end > 0 && line[end - 1] == _escape && (end == 1 || line[end - 2] != _escape);
+        return continues ? (line[..(end - 1)], false) : (line, true);
     }
 
     private DockerfileNode NewNodeFromLine(string line, int baseOffset, SourceMap map, int startLine, int depth = 0)

@@ -49,9 +49,9 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
             "arg" => BuildArg(node),
             "workdir" => new WorkdirInstruction(ExactlyOne(node, "WORKDIR")),
             "user" => new UserInstruction(ExactlyOne(node, "USER")),
-            "stopsignal" => new StopSignalInstruction(ExactlyOne(node, "STOPSIGNAL")),
+            "stopsignal" => new StopSignalInstruction(ExactlyOne(node, "STOPSIGNAL", flags: false)),
             "maintainer" => new MaintainerInstruction(ExactlyOne(node, "MAINTAINER")),
-            "expose" => new ExposeInstruction(AtLeastOne(node, "EXPOSE")),
+            "expose" => new ExposeInstruction([.. AtLeastOne(node, "EXPOSE").Order(StringComparer.Ordinal)]),
             "volume" => BuildVolume(node),
             "entrypoint" => NoFlags(node, new EntrypointInstruction(node.Args, !node.IsJson)),
             "cmd" => NoFlags(node, new CmdInstruction(node.Args, !node.IsJson)),
@@ -73,6 +73,12 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
     {
         var written = node.Original.Length > 0 ? node.Original.Split([' ', '\t', '\v', '\f', '\r'], 2)[0] : node.Keyword;
         var suggestion = Suggest(node.Keyword, Keywords);
+        if (suggestion is not null && written == written.ToUpperInvariant())
+        {
+            // The suggestion follows the case the keyword was written in.
+            suggestion = suggestion.ToUpperInvariant();
+        }
+
         return Error(node, $"unknown instruction: {written}" + (suggestion is null ? "" : $" (did you mean {suggestion}?)"));
     }
 
@@ -97,8 +103,8 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
             }
         }
 
-        // Up to a third of the word may differ (at least one edit), so "RUNN" suggests "run" and "XYZ" nothing.
-        return bestDistance <= Math.Max(1, lower.Length / 3) ? best : null;
+        // At most two edits away, as BuildKit (and HCL) suggest.
+        return bestDistance <= 2 ? best : null;
     }
 
     private static int EditDistance(string a, string b)
@@ -143,6 +149,11 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
                 throw Error(at, $"arg should start with -- : {text}");
             }
 
+            if (text == "--")
+            {
+                break;
+            }
+
             var body = text[2..];
             var eq = body.IndexOf('=', StringComparison.Ordinal);
             var name = eq < 0 ? body : body[..eq];
@@ -172,7 +183,9 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
             switch (kind)
             {
                 case FlagKind.Bool:
-                    values[name] = value is null || value.Equals("true", StringComparison.OrdinalIgnoreCase)
+                    values[name] = value is ""
+                        ? throw Error(at, $"missing a value on flag: --{name}")
+                        : value is null || value.Equals("true", StringComparison.OrdinalIgnoreCase)
                         ? true
                         : value.Equals("false", StringComparison.OrdinalIgnoreCase)
                             ? false
@@ -200,21 +213,27 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
     private static ImmutableArray<string> GetList(Dictionary<string, object> flags, string name) =>
         flags.TryGetValue(name, out var value) ? (ImmutableArray<string>)value : [];
 
-    private string ExactlyOne(DockerfileNode node, string keyword)
+    // Argument counts are checked before flags, so the first error reported is the one BuildKit reports.
+    private string ExactlyOne(DockerfileNode node, string keyword, bool flags = true)
     {
-        ParseFlags(node);
-        return node.Args.Length == 1 ? node.Args[0] : throw Error(node, $"{keyword} requires exactly one argument");
+        var arg = node.Args.Length == 1 ? node.Args[0] : throw Error(node, $"{keyword} requires exactly one argument");
+        if (flags)
+        {
+            ParseFlags(node);
+        }
+
+        return arg;
     }
 
     private ImmutableArray<string> AtLeastOne(DockerfileNode node, string keyword)
     {
+        var args = node.Args.Length > 0 ? node.Args : throw Error(node, $"{keyword} requires at least one argument");
         ParseFlags(node);
-        return node.Args.Length > 0 ? node.Args : throw Error(node, $"{keyword} requires at least one argument");
+        return args;
     }
 
     private FromInstruction BuildFrom(DockerfileNode node)
     {
-        var flags = ParseFlags(node, ("platform", FlagKind.String));
         var args = node.Args;
         if (!(args.Length == 1 || (args.Length == 3 && args[1].Equals("as", StringComparison.OrdinalIgnoreCase))))
         {
@@ -231,16 +250,21 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
             }
         }
 
+        var flags = ParseFlags(node, ("platform", FlagKind.String));
         return new FromInstruction(args[0], GetString(flags, "platform"), stageName);
     }
 
-    private (ImmutableArray<string> Sources, ImmutableArray<HeredocSource> Heredocs, string Destination) SourcesAndDestination(
-        DockerfileNode node, string keyword)
+    private void RequireDestination(DockerfileNode node, string keyword)
     {
         if (node.Args.Length < 2)
         {
             throw Error(node, $"{keyword} requires at least two arguments, but only one was provided. Destination could not be determined");
         }
+    }
+
+    private (ImmutableArray<string> Sources, ImmutableArray<HeredocSource> Heredocs, string Destination) SourcesAndDestination(
+        DockerfileNode node, string keyword)
+    {
 
         var destination = node.Args[^1];
         if (!node.IsJson && DockerfileParser.HeredocName(destination) is not null)
@@ -269,6 +293,7 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
 
     private CopyInstruction BuildCopy(DockerfileNode node)
     {
+        RequireDestination(node, "COPY");
         var flags = ParseFlags(
             node,
             ("from", FlagKind.String),
@@ -292,6 +317,7 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
 
     private AddInstruction BuildAdd(DockerfileNode node)
     {
+        RequireDestination(node, "ADD");
         var flags = ParseFlags(
             node,
             ("chown", FlagKind.String),
@@ -405,8 +431,8 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
 
     private VolumeInstruction BuildVolume(DockerfileNode node)
     {
-        var paths = AtLeastOne(node, "VOLUME");
-        if (paths.Any(p => p.Trim().Length == 0))
+        var paths = AtLeastOne(node, "VOLUME").Select(p => p.Trim()).ToImmutableArray();
+        if (paths.Any(p => p.Length == 0))
         {
             throw Error(node, "VOLUME specified can not be an empty string");
         }
@@ -466,6 +492,17 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
             if (!MountKeys.Contains(key))
             {
                 throw Error(at, $"unexpected key '{key}' in '{field}'");
+            }
+
+            if (fieldValue is null && key is not ("readonly" or "ro" or "readwrite" or "rw" or "required"))
+            {
+                throw Error(at, $"invalid field '{field}' must be a key=value pair");
+            }
+
+            if (key == "from" && fieldValue!.IndexOf('$', StringComparison.Ordinal) is var dollar && dollar >= 0 && dollar < fieldValue.Length - 1)
+            {
+                // A mount's source stage is resolved before build arguments are known.
+                throw Error(at, "'from' doesn't support variable expansion, define alias stage instead");
             }
 
             if (key == "type")
@@ -549,6 +586,18 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
 
     private HealthcheckInstruction BuildHealthcheck(DockerfileNode node)
     {
+        if (node.Args.Length == 0)
+        {
+            throw Error(node, "HEALTHCHECK requires at least one argument");
+        }
+
+        var type = node.Args[0].ToUpperInvariant();
+        if (type == "NONE")
+        {
+            // BuildKit reads no flags for NONE.
+            return node.Args.Length == 1 ? new HealthcheckInstruction(["NONE"]) : throw Error(node, "HEALTHCHECK NONE takes no arguments");
+        }
+
         var flags = ParseFlags(
             node,
             ("interval", FlagKind.String),
@@ -556,18 +605,8 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
             ("start-period", FlagKind.String),
             ("start-interval", FlagKind.String),
             ("retries", FlagKind.String));
-        if (node.Args.Length == 0)
-        {
-            throw Error(node, "HEALTHCHECK requires at least one argument");
-        }
-
-        var type = node.Args[0].ToUpperInvariant();
         ImmutableArray<string> test;
-        if (type == "NONE")
-        {
-            test = node.Args.Length == 1 ? ["NONE"] : throw Error(node, "HEALTHCHECK NONE takes no arguments");
-        }
-        else if (type == "CMD")
+        if (type == "CMD")
         {
             var command = node.Args.AsSpan()[1..];
             if (command.IsEmpty)
@@ -615,11 +654,6 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
             throw Error(node, $"invalid duration \"{text}\" for --{name}");
         }
 
-        if (duration < TimeSpan.Zero)
-        {
-            throw Error(node, $"Interval \"{name}\" cannot be negative");
-        }
-
         if (duration != TimeSpan.Zero && duration < MinimumHealthDuration)
         {
             throw Error(node, $"Interval \"{name}\" cannot be less than 1ms");
@@ -630,11 +664,12 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
 
     private OnBuildInstruction BuildOnBuild(DockerfileNode node)
     {
-        ParseFlags(node);
         if (node.Next is not { } trigger)
         {
             throw Error(node, "ONBUILD requires at least one argument");
         }
+
+        ParseFlags(node);
 
         switch (trigger.Keyword)
         {
@@ -643,7 +678,14 @@ internal sealed partial class InstructionBuilder(string fileName, char escape = 
             case "from" or "maintainer":
                 throw Error(trigger, $"{trigger.Keyword.ToUpperInvariant()} isn't allowed as an ONBUILD trigger");
             default:
-                return new OnBuildInstruction(trigger.Original, Build(trigger));
+                // The stored expression carries its heredoc bodies, so the child build can parse it again.
+                var expression = new System.Text.StringBuilder(trigger.Original);
+                foreach (var heredoc in node.Heredocs)
+                {
+                    expression.Append('\n').Append(heredoc.Content).Append(heredoc.Name);
+                }
+
+                return new OnBuildInstruction(expression.ToString(), Build(trigger with { Heredocs = node.Heredocs }));
         }
     }
 }

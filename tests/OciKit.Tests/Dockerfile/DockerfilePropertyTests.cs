@@ -82,8 +82,8 @@ public class DockerfilePropertyTests
                     ? node with { Args = ["CMD", .. jsonArgs], IsJson = true }
                     : node with { Args = heredoc ? ["NONE"] : ["CMD", verbatim] };
             case "onbuild":
-                // Heredocs are only read for top-level RUN, COPY and ADD, as in BuildKit.
-                return node with { Next = trigger with { Heredocs = [] } };
+                // A trigger's heredocs belong to the ONBUILD node, as in BuildKit.
+                return node with { Next = trigger with { Heredocs = [] }, Heredocs = trigger.Heredocs };
             default:
                 return node with { Args = [verbatim] };
         }

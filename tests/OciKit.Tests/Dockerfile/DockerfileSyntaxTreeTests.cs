@@ -46,6 +46,14 @@ public class DockerfileSyntaxTreeTests
     }
 
     [Fact]
+    public void Trailing_carriage_returns_are_not_content()
+    {
+        var tree = DockerfileSyntaxTree.Parse("RUN a \\\r\r\n b\r\nCOPY <<EOF /x\r\nline\r\r\nEOF\r\r\n");
+        Assert.Equal(["a  b"], tree.Instructions[0].Args.ToArray());
+        Assert.Equal("line\r\r\n", tree.Instructions[1].Heredocs.Single().Content);
+    }
+
+    [Fact]
     public void The_backtick_escape_continues_lines_and_backslash_does_not()
     {
         var tree = DockerfileSyntaxTree.Parse("# escape=`\nRUN a `\n b\nRUN c:\\\nRUN d\n");
@@ -154,10 +162,38 @@ public class DockerfileSyntaxTreeTests
     [Fact]
     public void Deeply_nested_onbuild_is_an_error_not_a_stack_overflow()
     {
-        var text = string.Concat(Enumerable.Repeat("ONBUILD ", 100_000)) + "RUN x";
+        var text = string.Concat(Enumerable.Repeat("ONBUILD ", 5_000)) + "RUN x";
         var error = Assert.Throws<DockerfileSyntaxException>(() => DockerfileSyntaxTree.Parse(text));
         Assert.Equal("ONBUILD nested too deeply", error.Problem);
         Assert.Equal("run", Single("ONBUILD ONBUILD RUN x").Next!.Next!.Keyword);
+    }
+
+    [Fact]
+    public void Lines_over_64_KiB_are_an_error_after_what_precedes_them()
+    {
+        var label = new string('a', 65_536);
+        var error = Assert.Throws<DockerfileSyntaxException>(() => DockerfileSyntaxTree.Parse($"FROM image\nLABEL test={label}\nRUN x\n"));
+        Assert.Equal((1, "dockerfile line greater than max allowed size of 65535"), (error.Line, error.Problem));
+        Assert.Equal(
+            "file with no instructions",
+            Assert.Throws<DockerfileSyntaxException>(() => DockerfileSyntaxTree.Parse(label)).Problem);
+        Assert.Single(DockerfileSyntaxTree.Parse("LABEL a=" + new string('b', 65_535 - 8)).Instructions);
+    }
+
+    [Fact]
+    public void Onbuild_triggers_read_heredocs_into_the_onbuild_node()
+    {
+        var node = Single("ONBUILD COPY <<EOF /x\nhi\nEOF\n");
+        Assert.Equal([new DockerfileHeredoc("EOF", "hi\n", true)], node.Heredocs.ToArray());
+        var onbuild = (OnBuildInstruction)ParsedDockerfile.Parse("FROM a\nONBUILD COPY <<EOF /x\nhi\nEOF\n").Stages[0].Instructions[0];
+        Assert.Equal([new HeredocSource("EOF", "hi\n", true)], ((CopyInstruction)onbuild.Trigger).HeredocSources.ToArray());
+    }
+
+    [Fact]
+    public void An_escaped_escape_at_the_end_does_not_continue_the_line()
+    {
+        var tree = DockerfileSyntaxTree.Parse("RUN echo \\\\\nRUN x \\\nRUN y\n# escape=`\n");
+        Assert.Equal(["echo \\\\", "x RUN y"], tree.Instructions.Select(n => n.Args[0]).ToArray());
     }
 
     [Fact]

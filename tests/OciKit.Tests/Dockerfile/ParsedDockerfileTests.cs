@@ -61,7 +61,7 @@ public class ParsedDockerfileTests
         Assert.Equal("u:g", ((UserInstruction)Only("USER u:g")).User);
         Assert.Equal("SIGINT", ((StopSignalInstruction)Only("STOPSIGNAL SIGINT")).Signal);
         Assert.Equal("me", ((MaintainerInstruction)Only("MAINTAINER me")).Maintainer);
-        Assert.Equal(["80", "53/udp"], ((ExposeInstruction)Only("EXPOSE 80 53/udp")).Ports.ToArray());
+        Assert.Equal(["53/udp", "80"], ((ExposeInstruction)Only("EXPOSE 80 53/udp")).Ports.ToArray());
         Assert.Equal(["/v", "/w"], ((VolumeInstruction)Only("VOLUME [\"/v\", \"/w\"]")).Paths.ToArray());
         Assert.Equal(["bash", "-c"], ((ShellInstruction)Only("SHELL [\"bash\", \"-c\"]")).Shell.ToArray());
     }
@@ -96,6 +96,8 @@ public class ParsedDockerfileTests
     [InlineData("RUN --network=bridge a", "unsupported network mode \"bridge\"")]
     [InlineData("RUN --security=root a", "unsupported security mode \"root\"")]
     [InlineData("RUN --mount a", "missing a value on flag: --mount")]
+    [InlineData("RUN --mount=type=cache,target a", "invalid field 'target' must be a key=value pair")]
+    [InlineData("RUN --mount=from=$STAGE,target=/x a", "'from' doesn't support variable expansion, define alias stage instead")]
     public void Run_flag_errors(string line, string problem) => Assert.Equal(problem, ProblemOf("FROM a\n" + line + "\n"));
 
     [Fact]
@@ -116,7 +118,7 @@ public class ParsedDockerfileTests
     [InlineData("HEALTHCHECK", "HEALTHCHECK requires at least one argument")]
     [InlineData("HEALTHCHECK --retries=-1 CMD x", "--retries cannot be negative (-1)")]
     [InlineData("HEALTHCHECK --timeout=1us CMD x", "Interval \"timeout\" cannot be less than 1ms")]
-    [InlineData("HEALTHCHECK --timeout=-1s CMD x", "Interval \"timeout\" cannot be negative")]
+    [InlineData("HEALTHCHECK --timeout=-1s CMD x", "Interval \"timeout\" cannot be less than 1ms")]
     [InlineData("HEALTHCHECK --timeout=1 CMD x", "invalid duration \"1\" for --timeout")]
     public void Healthcheck_errors(string line, string problem) => Assert.Equal(problem, ProblemOf("FROM a\n" + line + "\n"));
 
@@ -159,8 +161,9 @@ public class ParsedDockerfileTests
     [InlineData("FROM a\nCOPY --link --link a b", "duplicate flag specified: link")]
     [InlineData("FROM a\nCOPY --link=yes a b", "expecting boolean value for flag link, not: yes")]
     [InlineData("FROM a\nCOPY --chmod a b", "missing a value on flag: --chmod")]
+    [InlineData("FROM a\nCOPY --link= a b", "missing a value on flag: --link")]
     [InlineData("FROM a\nCOPY --frm=x a b", "unknown flag: --frm (did you mean --from?)")]
-    [InlineData("FROM a\nCOPPY a b", "unknown instruction: COPPY (did you mean copy?)")]
+    [InlineData("FROM a\nCOPPY a b", "unknown instruction: COPPY (did you mean COPY?)")]
     [InlineData("FROM a\nexpos 80", "unknown instruction: expos (did you mean expose?)")]
     [InlineData("RUN x", "no build stage in current context")]
     public void Instruction_errors(string text, string problem) => Assert.Equal(problem, ProblemOf(text + "\n"));
@@ -173,6 +176,29 @@ public class ParsedDockerfileTests
         error = Assert.Throws<DockerfileSyntaxException>(() => ParsedDockerfile.Parse("FROM a\n\n   USER\n", "df"));
         Assert.Equal("df:3:4: USER requires exactly one argument", error.Message);
     }
+
+    [Fact]
+    public void Details_that_follow_buildkit()
+    {
+        Assert.Equal(["443", "80", "8080/udp"], ((ExposeInstruction)Only("EXPOSE 80 8080/udp 443")).Ports.ToArray());
+        Assert.True(((HealthcheckInstruction)Only("HEALTHCHECK --whatever=1 NONE")).IsNone);
+        Assert.Equal("9", ((StopSignalInstruction)Only("STOPSIGNAL --x 9")).Signal);
+        Assert.Equal(["/a"], ((VolumeInstruction)Only("VOLUME [\" /a \"]")).Paths.ToArray());
+        var onbuild = (OnBuildInstruction)ParsedDockerfile.Parse("FROM a\nONBUILD RUN <<EOF\necho\nEOF\n").Stages[0].Instructions[0];
+        Assert.Equal("RUN <<EOF\necho\nEOF", onbuild.Expression);
+        Assert.Equal(
+            "COPY requires at least two arguments, but only one was provided. Destination could not be determined",
+            ProblemOf("FROM a\nCOPY --bad=1 a\n"));
+        Assert.Equal("USER requires exactly one argument", ProblemOf("FROM a\nUSER --bad\n"));
+    }
+
+    [Theory]
+    [InlineData("FRM a", "unknown instruction: FRM (did you mean FROM?)")]
+    [InlineData("Frm a", "unknown instruction: Frm (did you mean from?)")]
+    [InlineData("XYZW a", "unknown instruction: XYZW")]
+    [InlineData("FROM a\nENTRYPIONT x", "unknown instruction: ENTRYPIONT (did you mean ENTRYPOINT?)")]
+    public void Suggestions_are_at_most_two_edits_away_in_the_case_written(string text, string problem) =>
+        Assert.Equal(problem, ProblemOf(text + "\n"));
 
     [Fact]
     public void Instructions_carry_their_lines()
