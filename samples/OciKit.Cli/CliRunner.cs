@@ -32,7 +32,8 @@ internal static class CliRunner
 
         try
         {
-            return await parseResult.InvokeAsync().ConfigureAwait(false);
+            // Our own handler below maps library exceptions to exit codes; System.CommandLine's would print a stack trace.
+            return await parseResult.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {

@@ -62,3 +62,24 @@ public sealed class DigestMismatchException : OciException
     /// <summary>The digest computed over the content.</summary>
     public Primitives.Digest Actual { get; }
 }
+
+/// <summary>No image has the given name or reference where it was looked for (a local store, a registry, an index).</summary>
+public sealed class ImageNotFoundException : OciException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="name">The name or reference looked for.</param>
+    /// <param name="location">Where it was looked for (a store path, a registry, an index).</param>
+    /// <param name="detail">Why it did not match, optional (for example the platforms an index offers).</param>
+    public ImageNotFoundException(string name, string location, string? detail = null)
+        : base($"No image '{name}' in {location}{(detail is null ? "." : ": " + detail)}")
+    {
+        Name = name;
+        Location = location;
+    }
+
+    /// <summary>The name or reference looked for.</summary>
+    public string Name { get; }
+
+    /// <summary>Where it was looked for.</summary>
+    public string Location { get; }
+}

@@ -1,0 +1,292 @@
+using OciKit.Images;
+using OciKit.Layout;
+using OciKit.Primitives;
+using OciKit.References;
+
+namespace OciKit.Registry;
+
+/// <summary>Options of <see cref="ImageTransfer.PullAsync"/>.</summary>
+public sealed record PullOptions
+{
+    /// <summary>The platform to pick from an index; default <see cref="Platform.Current"/>.</summary>
+    public Platform? Platform { get; init; }
+
+    /// <summary>Keep the whole index with every platform's image (digest-preserving), instead of one platform's image.</summary>
+    public bool AllPlatforms { get; init; }
+
+    /// <summary>The name to record the image under in the store; default the full reference.</summary>
+    public string? LocalName { get; init; }
+}
+
+/// <summary>Options of <see cref="ImageTransfer.PushAsync"/> and <see cref="ImageTransfer.CopyAsync"/>.</summary>
+public sealed record PushOptions
+{
+    /// <summary>
+    /// A repository of the target registry to mount blobs from. By default the image's
+    /// <c>org.opencontainers.image.base.name</c> annotation names it, when that base is on the same registry.
+    /// </summary>
+    public string? MountFrom { get; init; }
+}
+
+/// <summary>What a pull did.</summary>
+/// <param name="Descriptor">The stored top-level manifest or index.</param>
+/// <param name="LocalName">The name it is recorded under in the store.</param>
+/// <param name="BlobsDownloaded">Blobs fetched from the registry.</param>
+/// <param name="BlobsPresent">Blobs the store already had.</param>
+public sealed record PullResult(Descriptor Descriptor, string LocalName, int BlobsDownloaded, int BlobsPresent);
+
+/// <summary>What a push or copy did.</summary>
+/// <param name="Descriptor">The pushed top-level manifest or index (its digest is the image's digest).</param>
+/// <param name="BlobsUploaded">Blobs whose bytes were sent.</param>
+/// <param name="BlobsMounted">Blobs mounted from another repository.</param>
+/// <param name="BlobsPresent">Blobs the registry already had.</param>
+public sealed record PushResult(Descriptor Descriptor, int BlobsUploaded, int BlobsMounted, int BlobsPresent);
+
+/// <summary>
+/// Moves images between registries and the local store, preserving digests: manifests travel as their exact
+/// bytes, blobs are verified on arrival, blobs already present are not transferred, and several blobs move at once
+/// (<see cref="RegistryClientOptions.MaxConcurrentTransfers"/>). Manifests are written last, so a reader never sees
+/// an image whose blobs are missing.
+/// </summary>
+/// <param name="client">The registry client to use.</param>
+public sealed class ImageTransfer(RegistryClient client)
+{
+    private const int MaxIndexDepth = 4;
+
+    /// <summary>Pulls an image into the local store.</summary>
+    /// <param name="source">The image in a registry.</param>
+    /// <param name="store">The local store.</param>
+    /// <param name="options">Platform and naming, optional.</param>
+    /// <param name="progress">Per-blob progress, optional.</param>
+    /// <param name="cancellationToken">Cancels the pull.</param>
+    /// <returns>What was stored.</returns>
+    /// <exception cref="ImageNotFoundException">An index has no image for the platform.</exception>
+    /// <exception cref="RegistryException">The registry failed.</exception>
+    /// <exception cref="DigestMismatchException">The registry served content with another digest; nothing of it is stored.</exception>
+    public async Task<PullResult> PullAsync(ImageReference source, OciLayout store, PullOptions? options = null, IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(store);
+        options ??= new PullOptions();
+        var top = await FetchAsync(source, source, null, cancellationToken).ConfigureAwait(false);
+        if (top.Index is { } index && !options.AllPlatforms)
+        {
+            var chosen = ChoosePlatform(index, options.Platform ?? Platform.Current, source.ToString());
+            top = await FetchAsync(source, source.WithDigest(chosen.Digest), chosen, cancellationToken).ConfigureAwait(false);
+        }
+
+        var counts = new Counts();
+        await PullTreeAsync(source, top, store, counts, progress, 0, cancellationToken).ConfigureAwait(false);
+        var localName = options.LocalName ?? source.ToString();
+        await store.TagAsync(localName, top.Descriptor, cancellationToken).ConfigureAwait(false);
+        return new PullResult(top.Descriptor, localName, counts.Transferred, counts.Present);
+    }
+
+    /// <summary>Pushes an image (or index) from the local store to a registry.</summary>
+    /// <param name="store">The local store.</param>
+    /// <param name="localName">The image's name in the store.</param>
+    /// <param name="target">Where to push; its tag (or digest) names the result.</param>
+    /// <param name="options">Mount source, optional.</param>
+    /// <param name="progress">Per-blob progress, optional.</param>
+    /// <param name="cancellationToken">Cancels the push.</param>
+    /// <returns>What was pushed.</returns>
+    /// <exception cref="ImageNotFoundException">The store has no image of that name.</exception>
+    public async Task<PushResult> PushAsync(OciLayout store, string localName, ImageReference target, PushOptions? options = null, IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentException.ThrowIfNullOrEmpty(localName);
+        ArgumentNullException.ThrowIfNull(target);
+        var descriptor = await store.ResolveAsync(localName, cancellationToken).ConfigureAwait(false)
+            ?? throw new ImageNotFoundException(localName, $"the local store at {store.Root}");
+        var top = await store.ReadManifestAsync(descriptor, cancellationToken).ConfigureAwait(false);
+        var counts = new Counts();
+        await PushTreeAsync(
+            top,
+            target,
+            d => store.ReadManifestAsync(d, cancellationToken),
+            (blob, _) => Task.FromResult(store.OpenBlob(blob.Digest)),
+            options?.MountFrom,
+            counts,
+            progress,
+            0,
+            isTop: true,
+            cancellationToken).ConfigureAwait(false);
+        return new PushResult(top.Descriptor, counts.Transferred, counts.Mounted, counts.Present);
+    }
+
+    /// <summary>
+    /// Copies an image or index with every platform from one registry reference to another, preserving its digest.
+    /// Within one registry, blobs are mounted instead of transferred.
+    /// </summary>
+    /// <param name="source">The image to copy.</param>
+    /// <param name="target">Where to copy it; its tag (or digest) names the result.</param>
+    /// <param name="progress">Per-blob progress, optional.</param>
+    /// <param name="cancellationToken">Cancels the copy.</param>
+    /// <returns>What was copied.</returns>
+    public async Task<PushResult> CopyAsync(ImageReference source, ImageReference target, IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(target);
+        var top = await FetchAsync(source, source, null, cancellationToken).ConfigureAwait(false);
+        var counts = new Counts();
+        var sameRegistry = string.Equals(source.Registry, target.Registry, StringComparison.OrdinalIgnoreCase);
+        await PushTreeAsync(
+            top,
+            target,
+            d => FetchAsync(source, source.WithDigest(d.Digest), d, cancellationToken),
+            (blob, _) => Task.FromResult(client.OpenBlob(source, blob)),
+            sameRegistry ? source.Repository : null,
+            counts,
+            progress,
+            0,
+            isTop: true,
+            cancellationToken).ConfigureAwait(false);
+        return new PushResult(top.Descriptor, counts.Transferred, counts.Mounted, counts.Present);
+    }
+
+    /// <summary>Picks the manifest for a platform from an index, as Docker does (os, architecture, then variant).</summary>
+    /// <param name="index">The index.</param>
+    /// <param name="platform">The wanted platform.</param>
+    /// <param name="name">The index's name, for the error.</param>
+    /// <returns>The chosen manifest's descriptor.</returns>
+    /// <exception cref="ImageNotFoundException">No manifest matches; the message lists what the index offers.</exception>
+    public static Descriptor ChoosePlatform(ImageIndex index, Platform platform, string name)
+    {
+        ArgumentNullException.ThrowIfNull(index);
+        ArgumentNullException.ThrowIfNull(platform);
+        var candidates = index.Manifests.Where(m => MediaTypes.IsManifest(m.MediaType) && m.Platform is { } p
+            && string.Equals(p.Os, platform.Os, StringComparison.Ordinal) && string.Equals(p.Architecture, platform.Architecture, StringComparison.Ordinal)).ToList();
+        var exact = candidates.FirstOrDefault(m => platform.Variant is null || m.Platform!.Variant is null || m.Platform.Variant == platform.Variant);
+        if (exact is not null)
+        {
+            return exact;
+        }
+
+        var offered = string.Join(", ", index.Manifests.Where(m => m.Platform is not null).Select(m => m.Platform!.ToString()).Distinct());
+        throw new ImageNotFoundException(name, "its index", $"no image for {platform} (the index offers {(offered.Length == 0 ? "no platforms" : offered)})");
+    }
+
+    private async Task<ManifestDocument> FetchAsync(ImageReference repository, ImageReference reference, Descriptor? expected, CancellationToken cancellationToken)
+    {
+        var content = await client.GetManifestAsync(reference, cancellationToken).ConfigureAwait(false);
+        return expected is null
+            ? ManifestDocument.Parse(content.Bytes, content.MediaType)
+            : ManifestDocument.Parse(content.Bytes, expected);
+    }
+
+    private async Task PullTreeAsync(ImageReference source, ManifestDocument document, OciLayout store, Counts counts, IProgress<TransferProgress>? progress, int depth, CancellationToken cancellationToken)
+    {
+        if (depth > MaxIndexDepth)
+        {
+            throw new OciFormatException($"index {document.Digest}", "indexes are nested too deeply.");
+        }
+
+        if (document.Index is { } index)
+        {
+            foreach (var child in index.Manifests.Where(m => MediaTypes.IsManifest(m.MediaType) || MediaTypes.IsIndex(m.MediaType)))
+            {
+                var childDocument = await FetchAsync(source, source.WithDigest(child.Digest), child, cancellationToken).ConfigureAwait(false);
+                await PullTreeAsync(source, childDocument, store, counts, progress, depth + 1, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        else if (document.Manifest is { } manifest)
+        {
+            await Parallel.ForEachAsync(
+                Blobs(manifest),
+                new ParallelOptions { MaxDegreeOfParallelism = client.Options.MaxConcurrentTransfers, CancellationToken = cancellationToken },
+                async (blob, ct) =>
+                {
+                    if (store.ContainsBlob(blob.Digest) && new FileInfo(store.BlobPath(blob.Digest)).Length == blob.Size)
+                    {
+                        Interlocked.Increment(ref counts.Present);
+                        progress?.Report(new TransferProgress(blob.Digest, blob.Size, blob.Size));
+                        return;
+                    }
+
+                    // One pass: network → store, which verifies size and digest before the blob becomes visible.
+                    await using var stream = client.OpenBlob(source, blob, progress);
+                    await store.WriteBlobAsync(stream, blob, ct).ConfigureAwait(false);
+                    Interlocked.Increment(ref counts.Transferred);
+                }).ConfigureAwait(false);
+        }
+
+        await store.WriteManifestAsync(document, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task PushTreeAsync(
+        ManifestDocument document,
+        ImageReference target,
+        Func<Descriptor, Task<ManifestDocument>> readChild,
+        Func<Descriptor, CancellationToken, Task<Stream>> openBlob,
+        string? mountFrom,
+        Counts counts,
+        IProgress<TransferProgress>? progress,
+        int depth,
+        bool isTop,
+        CancellationToken cancellationToken)
+    {
+        if (depth > MaxIndexDepth)
+        {
+            throw new OciFormatException($"index {document.Digest}", "indexes are nested too deeply.");
+        }
+
+        if (document.Index is { } index)
+        {
+            foreach (var child in index.Manifests.Where(m => MediaTypes.IsManifest(m.MediaType) || MediaTypes.IsIndex(m.MediaType)))
+            {
+                var childDocument = await readChild(child).ConfigureAwait(false);
+                await PushTreeAsync(childDocument, target, readChild, openBlob, mountFrom, counts, progress, depth + 1, isTop: false, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        else if (document.Manifest is { } manifest)
+        {
+            var mount = mountFrom ?? MountSourceOf(manifest, target);
+            await Parallel.ForEachAsync(
+                Blobs(manifest),
+                new ParallelOptions { MaxDegreeOfParallelism = client.Options.MaxConcurrentTransfers, CancellationToken = cancellationToken },
+                async (blob, ct) =>
+                {
+                    var outcome = await client.UploadBlobAsync(target, blob, c => openBlob(blob, c), mount, progress, ct).ConfigureAwait(false);
+                    switch (outcome)
+                    {
+                        case BlobUploadOutcome.Uploaded:
+                            Interlocked.Increment(ref counts.Transferred);
+                            break;
+                        case BlobUploadOutcome.Mounted:
+                            Interlocked.Increment(ref counts.Mounted);
+                            break;
+                        default:
+                            Interlocked.Increment(ref counts.Present);
+                            break;
+                    }
+                }).ConfigureAwait(false);
+        }
+
+        // Children by digest, the top under the target's tag (or digest): always the exact bytes.
+        var reference = isTop ? target : ImageReference.Create(target.Registry, target.Repository, digest: document.Digest);
+
+        await client.PutManifestAsync(reference, document.Bytes, document.MediaType, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static string? MountSourceOf(ImageManifest manifest, ImageReference target)
+    {
+        if (manifest.Annotations is { } annotations && annotations.TryGetValue(AnnotationKeys.BaseName, out var baseName)
+            && ImageReference.TryParse(baseName, out var baseReference)
+            && string.Equals(baseReference.Registry, target.Registry, StringComparison.OrdinalIgnoreCase)
+            && baseReference.Repository != target.Repository)
+        {
+            return baseReference.Repository;
+        }
+
+        return null;
+    }
+
+    private static IEnumerable<Descriptor> Blobs(ImageManifest manifest) => [manifest.Config, .. manifest.Layers];
+
+    private sealed class Counts
+    {
+        public int Transferred;
+        public int Mounted;
+        public int Present;
+    }
+}
