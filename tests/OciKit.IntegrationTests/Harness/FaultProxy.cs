@@ -20,6 +20,9 @@ public abstract record Fault
 
     /// <summary>Drop the connection before forwarding the request (the request never reaches the registry).</summary>
     public sealed record ResetBeforeForwarding : Fault;
+
+    /// <summary>Answer 307 Temporary Redirect to <paramref name="Location"/> (as registries send blob GETs to a CDN).</summary>
+    public sealed record Redirect(Uri Location) : Fault;
 }
 
 /// <summary>A fault applied to at most <see cref="Times"/> requests matching <see cref="Match"/>.</summary>
@@ -37,7 +40,8 @@ public sealed record FaultRule(Func<string, string, bool> Match, Fault Fault, in
 /// <param name="Range">The Range header, if any.</param>
 /// <param name="At">When it arrived.</param>
 /// <param name="Fault">The fault applied, if any.</param>
-public sealed record ProxiedRequest(string Method, string PathAndQuery, string? Range, DateTimeOffset At, Fault? Fault);
+/// <param name="HadAuthorization">Whether the request carried an Authorization header (its value is not kept).</param>
+public sealed record ProxiedRequest(string Method, string PathAndQuery, string? Range, DateTimeOffset At, Fault? Fault, bool HadAuthorization);
 
 /// <summary>
 /// A scriptable HTTP proxy on 127.0.0.1 in front of a registry, for fault tests: it forwards requests, rewrites the
@@ -134,7 +138,7 @@ public sealed class FaultProxy : IDisposable
         var response = context.Response;
         var path = request.Url!.PathAndQuery;
         var rule = Take(request.HttpMethod, path);
-        _requests.Enqueue(new ProxiedRequest(request.HttpMethod, path, request.Headers["Range"], DateTimeOffset.UtcNow, rule?.Fault));
+        _requests.Enqueue(new ProxiedRequest(request.HttpMethod, path, request.Headers["Range"], DateTimeOffset.UtcNow, rule?.Fault, request.Headers["Authorization"] is not null));
         try
         {
             switch (rule?.Fault)
@@ -154,6 +158,12 @@ public sealed class FaultProxy : IDisposable
                     return;
                 case Fault.ResetBeforeForwarding:
                     response.Abort();
+                    return;
+                case Fault.Redirect redirect:
+                    response.StatusCode = 307;
+                    response.RedirectLocation = redirect.Location.ToString();
+                    response.ContentLength64 = 0;
+                    response.Close();
                     return;
                 case Fault.Delay delay:
                     await Task.Delay(delay.Duration).ConfigureAwait(false);
