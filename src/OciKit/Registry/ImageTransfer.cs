@@ -144,6 +144,25 @@ public sealed class ImageTransfer(RegistryClient client)
         return new PushResult(top.Descriptor, counts.Transferred, counts.Mounted, counts.Present);
     }
 
+    /// <summary>Gives an image in a registry another tag in the same repository, by re-putting its exact manifest bytes.</summary>
+    /// <param name="source">The image (by tag or digest).</param>
+    /// <param name="tag">The new tag.</param>
+    /// <param name="cancellationToken">Cancels the requests.</param>
+    /// <returns>The tagged manifest's descriptor (same digest as the source).</returns>
+    /// <exception cref="ArgumentException">The tag is not a valid tag.</exception>
+    public async Task<Descriptor> TagAsync(ImageReference source, string tag, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        if (!ImageReference.IsValidTag(tag))
+        {
+            throw new ArgumentException($"'{tag}' is not a valid tag.", nameof(tag));
+        }
+
+        var content = await client.GetManifestAsync(source, cancellationToken).ConfigureAwait(false);
+        await client.PutManifestAsync(ImageReference.Create(source.Registry, source.Repository, tag), content.Bytes, content.MediaType, cancellationToken).ConfigureAwait(false);
+        return content.Descriptor;
+    }
+
     /// <summary>Picks the manifest for a platform from an index, as Docker does (os, architecture, then variant).</summary>
     /// <param name="index">The index.</param>
     /// <param name="platform">The wanted platform.</param>

@@ -21,6 +21,9 @@ public abstract record Fault
     /// <summary>Drop the connection before forwarding the request (the request never reaches the registry).</summary>
     public sealed record ResetBeforeForwarding : Fault;
 
+    /// <summary>Forward, and add a header to the registry's answer.</summary>
+    public sealed record AddResponseHeader(string Name, string Value) : Fault;
+
     /// <summary>Answer 307 Temporary Redirect to <paramref name="Location"/> (as registries send blob GETs to a CDN).</summary>
     public sealed record Redirect(Uri Location) : Fault;
 }
@@ -219,6 +222,11 @@ public sealed class FaultProxy : IDisposable
                         response.AddHeader(header.Key, v);
                     }
                 }
+            }
+
+            if (rule?.Fault is Fault.AddResponseHeader added)
+            {
+                response.AddHeader(added.Name, added.Value);
             }
 
             var length = upstreamResponse.Content.Headers.ContentLength;

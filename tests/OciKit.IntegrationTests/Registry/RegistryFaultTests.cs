@@ -162,4 +162,29 @@ public class RegistryFaultTests(RegistryFixture fixture)
         Assert.Equal(2, proxy.Requests.Count(r => r.Method == "POST" && r.PathAndQuery.Contains("/v2/faults/monolithic/blobs/uploads/", StringComparison.Ordinal)));
         Assert.Equal(content.Length, await client.HeadBlobAsync(repo, blob.Digest));
     }
+
+    [Fact]
+    public async Task Chunks_are_at_least_the_registrys_minimum_length()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast() with { ChunkSize = 4096 });
+        var repo = ImageReference.Parse($"{proxy.Host}/faults/minchunk");
+        var content = RandomNumberGenerator.GetBytes(50_000);
+        var blob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(content), content.Length);
+        proxy.Add("POST", "/v2/faults/minchunk/blobs/uploads/", new Fault.AddResponseHeader("OCI-Chunk-Min-Length", "20000"));
+
+        await client.UploadBlobAsync(repo, blob, _ => Task.FromResult<Stream>(new MemoryStream(content)));
+        Assert.Equal(3, proxy.Requests.Count(r => r.Method == "PATCH" && r.PathAndQuery.Contains("/v2/faults/minchunk/", StringComparison.Ordinal)));
+        Assert.Equal(content.Length, await client.HeadBlobAsync(repo, blob.Digest));
+    }
+
+    [Fact]
+    public async Task Tagging_in_the_registry_keeps_the_digest()
+    {
+        using var client = new RegistryClient(Fast());
+        var tagged = await new ImageTransfer(client).TagAsync(ImageReference.Parse(fixture.BaseImage), "also-latest");
+        Assert.Equal(fixture.BaseDigest, tagged.Digest.ToString());
+        var head = await client.HeadManifestAsync(ImageReference.Parse($"{fixture.Registry.Host}/{RegistryFixture.BaseRepository}:also-latest"));
+        Assert.Equal(tagged.Digest, head!.Digest);
+    }
 }
