@@ -240,10 +240,21 @@ public sealed class ParallelGzipStream : Stream
     /// <inheritdoc />
     public override void SetLength(long value) => throw new NotSupportedException();
 
+    /// <summary>Stops the compression threads of a stream that was never disposed.</summary>
+    ~ParallelGzipStream()
+    {
+        Dispose(false);
+    }
+
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {
-        if (disposing && !_disposed)
+        if (!disposing)
+        {
+            // Only the threads matter here: everything else is managed memory the collector reclaims.
+            _threads?.Dispose();
+        }
+        else if (!_disposed)
         {
             try
             {
@@ -434,7 +445,17 @@ public sealed class ParallelGzipStream : Stream
             return result.Task;
         }
 
-        public void Dispose() => _jobs.CompleteAdding();
+        public void Dispose()
+        {
+            try
+            {
+                _jobs.CompleteAdding();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The threads have already finished.
+            }
+        }
 
         private void Work()
         {
