@@ -132,6 +132,8 @@ public static class LayerReader
 
                     if (entry is null)
                     {
+                        // Read past the end-of-archive blocks so the compressor's trailer (gzip's CRC-32) is checked too.
+                        await tar.CopyToAsync(Stream.Null, cancellationToken).ConfigureAwait(false);
                         yield break;
                     }
 

@@ -149,6 +149,11 @@ public static class LayerWriter
             return new ParallelGzipStream(destination, options.ZlibLevel, options.GzipBlockSize, options.MaxDegreeOfParallelism, leaveOpen: true);
         }
 
-        return new CompressionStream(destination, options.ZstdLevel, leaveOpen: true);
+        var zstd = new CompressionStream(destination, options.ZstdLevel, leaveOpen: true);
+
+        // Always multithreaded (nbWorkers >= 1): zstd's output then depends on the level and input only, not on the
+        // number of workers, so every degree of parallelism gives the same bytes.
+        zstd.SetParameter(ZstdSharp.Unsafe.ZSTD_cParameter.ZSTD_c_nbWorkers, options.MaxDegreeOfParallelism);
+        return zstd;
     }
 }

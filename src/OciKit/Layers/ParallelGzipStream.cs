@@ -17,8 +17,8 @@ namespace OciKit.Layers;
 /// and ended with a sync flush, which leaves it byte-aligned and ending in <c>00 00 ff ff</c>
 /// (<see href="https://www.rfc-editor.org/rfc/rfc1951#section-3.2.4">RFC 1951, 3.2.4</see>); only the last block is
 /// final. The output therefore depends on the input, the level and the block size, never on the degree of
-/// parallelism. At most <c>maxDegreeOfParallelism</c> blocks are compressed at once and at most that many wait to be
-/// written, so memory stays bounded whatever the input size. Call <see cref="Stream.DisposeAsync"/> (or
+/// parallelism. At most <c>maxDegreeOfParallelism</c> blocks are compressed at once and at most twice that many are
+/// queued or waiting to be written, so memory stays bounded whatever the input size. Call <see cref="Stream.DisposeAsync"/> (or
 /// <see cref="Stream.Dispose()"/>) to write the last block and the trailer.
 /// </remarks>
 public sealed class ParallelGzipStream : Stream
@@ -33,6 +33,10 @@ public sealed class ParallelGzipStream : Stream
     private readonly bool _leaveOpen;
     private readonly int _level;
     private readonly int _blockSize;
+    private readonly int _workers;
+
+    // Blocks queued or being compressed: twice the workers, so a worker that finishes finds its next block waiting
+    // even when the writing thread is slow to be scheduled (the machine may be busy with other work).
     private readonly int _maxInFlight;
     private readonly Queue<Task<CompressedBlock>> _pending = new();
     private CompressorThreads? _threads;
@@ -66,7 +70,8 @@ public sealed class ParallelGzipStream : Stream
         _leaveOpen = leaveOpen;
         _level = compressionLevel;
         _blockSize = blockSize;
-        _maxInFlight = maxDegreeOfParallelism;
+        _workers = maxDegreeOfParallelism;
+        _maxInFlight = 2 * maxDegreeOfParallelism;
     }
 
     /// <inheritdoc />
@@ -235,10 +240,21 @@ public sealed class ParallelGzipStream : Stream
     /// <inheritdoc />
     public override void SetLength(long value) => throw new NotSupportedException();
 
+    /// <summary>Stops the compression threads of a stream that was never disposed.</summary>
+    ~ParallelGzipStream()
+    {
+        Dispose(false);
+    }
+
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {
-        if (disposing && !_disposed)
+        if (!disposing)
+        {
+            // Only the threads matter here: everything else is managed memory the collector reclaims.
+            _threads?.Dispose();
+        }
+        else if (!_disposed)
         {
             try
             {
@@ -342,7 +358,7 @@ public sealed class ParallelGzipStream : Stream
         var level = _level;
         _block = null;
         _blockLength = 0;
-        _threads ??= new CompressorThreads(_maxInFlight);
+        _threads ??= new CompressorThreads(_workers);
         _pending.Enqueue(_threads.Run(() => Compress(block, length, level, final)));
     }
 
@@ -429,7 +445,17 @@ public sealed class ParallelGzipStream : Stream
             return result.Task;
         }
 
-        public void Dispose() => _jobs.CompleteAdding();
+        public void Dispose()
+        {
+            try
+            {
+                _jobs.CompleteAdding();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The threads have already finished.
+            }
+        }
 
         private void Work()
         {

@@ -64,6 +64,20 @@ public class LayerPropertyTests
             return serial == parallel && serialBlob.AsSpan().SequenceEqual(parallelBlob);
         });
 
+    [Property(MaxTest = 8)]
+    public Property Zstd_output_does_not_depend_on_parallelism() => Prop.ForAll(
+        (from dop in Gen.Choose(2, 8) from size in Gen.Choose(0, 3_000_000) select (dop, size)).ToArbitrary(),
+        t =>
+        {
+            var content = ContentFor("zstd", t.size);
+            Array.Fill(content, (byte)'z', 0, t.size / 2);
+            LayerEntry[] entries = [BytesFile("big.bin", content)];
+            var options = new LayerOptions { Compression = LayerCompression.Zstd };
+            var (one, oneBlob) = BuildAsync(entries, options with { MaxDegreeOfParallelism = 1 }).GetAwaiter().GetResult();
+            var (many, manyBlob) = BuildAsync(entries, options with { MaxDegreeOfParallelism = t.dop }).GetAwaiter().GetResult();
+            return one == many && oneBlob.AsSpan().SequenceEqual(manyBlob);
+        });
+
     [Property(MaxTest = 30)]
     public Property Parallel_gzip_decompresses_to_its_input() => Prop.ForAll(
         (from size in Gen.Choose(0, 400_000)

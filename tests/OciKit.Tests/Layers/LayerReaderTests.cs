@@ -47,6 +47,18 @@ public class LayerReaderTests
     }
 
     [Fact]
+    public async Task Corruption_inside_file_content_is_a_format_error_while_reading_it()
+    {
+        var content = new byte[2_000_000];
+        new Random(7).NextBytes(content);
+        var (info, blob) = await BuildAsync([BytesFile("a", content)]);
+        blob[blob.Length / 2] ^= 0x55;
+        blob[(blob.Length / 2) + 1] ^= 0x55;
+        var error = await Assert.ThrowsAsync<OciFormatException>(() => ReadAsync(blob, info.Descriptor.MediaType));
+        Assert.Equal("layer", error.Subject);
+    }
+
+    [Fact]
     public async Task Garbage_is_a_format_error_for_every_compression()
     {
         var garbage = Encoding.ASCII.GetBytes(new string('g', 2000));
