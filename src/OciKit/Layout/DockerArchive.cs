@@ -37,6 +37,7 @@ public static class DockerArchive
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>A task that completes when the archive is written.</returns>
     /// <exception cref="KeyNotFoundException">An image is not in the layout.</exception>
+    /// <exception cref="BlobNotFoundException">A layer or config blob of an image is not in the layout (checked before anything is written).</exception>
     public static async Task WriteAsync(OciLayout source, IEnumerable<DockerArchiveImage> images, Stream destination, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
@@ -49,6 +50,14 @@ public static class DockerArchive
         foreach (var item in images)
         {
             var (_, document) = await source.ReadImageAsync(item.Name, null, cancellationToken).ConfigureAwait(false);
+            foreach (var blob in document.Manifest!.Layers.Prepend(document.Manifest.Config))
+            {
+                if (!source.ContainsBlob(blob.Digest))
+                {
+                    throw new BlobNotFoundException(blob.Digest, source.Root);
+                }
+            }
+
             resolved.Add((item, document));
         }
 
@@ -166,7 +175,7 @@ public static class DockerArchive
             var content = entry.DataStream ?? Stream.Null;
             if (OciArchive.TryParseBlobPath(name, out var digest))
             {
-                blobs[name] = await target.WriteBlobAsync(content, new Descriptor("application/octet-stream", digest, entry.Length), cancellationToken).ConfigureAwait(false);
+                blobs[name] = await target.WriteBlobAsync(content, new Descriptor(MediaTypes.OctetStream, digest, entry.Length), cancellationToken).ConfigureAwait(false);
             }
             else if (name.EndsWith(".tar", StringComparison.Ordinal) || entry.Length > 16 * 1024 * 1024)
             {

@@ -66,7 +66,7 @@ public static class OciArchive
             }
             else if (TryParseBlobPath(name, out var digest))
             {
-                await target.WriteBlobAsync(entry.DataStream ?? Stream.Null, new Descriptor("application/octet-stream", digest, entry.Length), cancellationToken).ConfigureAwait(false);
+                await target.WriteBlobAsync(entry.DataStream ?? Stream.Null, new Descriptor(MediaTypes.OctetStream, digest, entry.Length), cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -104,12 +104,15 @@ public static class OciArchive
         {
             foreach (var blob in manifest.Layers.Prepend(manifest.Config))
             {
-                if (!source.ContainsBlob(blob.Digest))
+                if (source.ContainsBlob(blob.Digest))
                 {
+                    tar.AddBlob(source, blob.Digest);
+                }
+                else if (blob.Urls is not { Count: > 0 })
+                {
+                    // Only non-distributable layers (which carry URLs) may be missing.
                     throw new BlobNotFoundException(blob.Digest, source.Root);
                 }
-
-                tar.AddBlob(source, blob.Digest);
             }
         }
         else if (document.Index is { } index)

@@ -80,10 +80,12 @@ public sealed partial class OciLayout
     /// <returns>The layout.</returns>
     /// <exception cref="OciFormatException">The directory holds an invalid <c>oci-layout</c> file.</exception>
     /// <exception cref="DirectoryNotFoundException">There is no layout and creating one was not allowed.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The lock timeout is negative.</exception>
     public static async Task<OciLayout> OpenAsync(string path, OciLayoutOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         options ??= new OciLayoutOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.LockTimeout, TimeSpan.Zero, nameof(options));
         var root = Path.GetFullPath(path);
         var layout = new OciLayout(root, options);
         var header = Path.Combine(root, OciLayoutHeader.FileName);
