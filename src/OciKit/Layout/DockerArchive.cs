@@ -143,8 +143,9 @@ public static class DockerArchive
     }
 
     /// <summary>
-    /// Reads a docker archive (as <c>docker save</c> or <c>podman save</c> write it) into a layout, storing each image
-    /// as an OCI manifest named by its <c>RepoTags</c>. The archive is read once, front to back; layer blobs are verified
+    /// Reads a docker archive (as <c>docker save</c> or <c>podman save</c> write it) into a layout, naming each image by
+    /// its <c>RepoTags</c>. When the archive carries the image's own manifest (in its <c>index.json</c>, as Docker 25+
+    /// and OciKit write), that manifest is kept; otherwise an OCI manifest is made for it. The archive is read once, front to back; layer blobs are verified
     /// (against their path's digest in the modern layout, or against the configuration's DiffIDs when uncompressed).
     /// </summary>
     /// <param name="archive">The tar stream; not disposed.</param>
@@ -235,8 +236,13 @@ public static class DockerArchive
 
             // Keep the configuration's exact bytes: its digest is the image ID Docker and podman show.
             var configDescriptor = await target.WriteBlobAsync(configBytes, MediaTypes.OciConfig, cancellationToken).ConfigureAwait(false);
-            var document = ManifestDocument.FromManifest(new ImageManifest(configDescriptor, layers.ToImmutable()));
-            var descriptor = await target.WriteManifestAsync(document, cancellationToken).ConfigureAwait(false);
+            var descriptor = await FindOriginalManifestAsync(small, blobs, target, configDescriptor.Digest, layers, cancellationToken).ConfigureAwait(false);
+            if (descriptor is null)
+            {
+                var document = ManifestDocument.FromManifest(new ImageManifest(configDescriptor, layers.ToImmutable()));
+                descriptor = await target.WriteManifestAsync(document, cancellationToken).ConfigureAwait(false);
+            }
+
             if (repoTags.IsEmpty)
             {
                 result.Add(new LayoutImage(null, descriptor));
@@ -250,6 +256,54 @@ public static class DockerArchive
         }
 
         return result.ToImmutable();
+    }
+
+    /// <summary>
+    /// Modern archives (Docker 25+, and ours) also carry the image's own manifest under <c>index.json</c>; reusing it
+    /// keeps the manifest digest the image had before it was saved.
+    /// </summary>
+    private static async Task<Descriptor?> FindOriginalManifestAsync(
+        Dictionary<string, byte[]> small, Dictionary<string, Descriptor> blobs, OciLayout target, Digest config, ImmutableArray<Descriptor>.Builder layers, CancellationToken cancellationToken)
+    {
+        if (!small.TryGetValue(OciLayout.IndexFileName, out var indexBytes) || !ImageIndex.TryParse(indexBytes, out var index))
+        {
+            return null;
+        }
+
+        var stored = blobs.Values.Select(static b => b.Digest).ToHashSet();
+        var pending = new Stack<Descriptor>(index.Manifests);
+        for (var visited = 0; pending.TryPop(out var candidate) && visited < 256; visited++)
+        {
+            if (!stored.Contains(candidate.Digest) || !(MediaTypes.IsManifest(candidate.MediaType) || MediaTypes.IsIndex(candidate.MediaType)))
+            {
+                continue;
+            }
+
+            ManifestDocument document;
+            try
+            {
+                document = await target.ReadManifestAsync(candidate with { Annotations = null }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OciException or NotSupportedException)
+            {
+                continue;
+            }
+
+            if (document.Index is { } nested)
+            {
+                foreach (var child in nested.Manifests)
+                {
+                    pending.Push(child);
+                }
+            }
+            else if (document.Manifest is { } manifest && manifest.Config.Digest.Equals(config)
+                && manifest.Layers.Select(static l => l.Digest).SequenceEqual(layers.Select(static l => l.Digest)))
+            {
+                return document.Descriptor;
+            }
+        }
+
+        return null;
     }
 
     private static async Task<string> SniffLayerMediaTypeAsync(OciLayout layout, Digest digest, CancellationToken cancellationToken)

@@ -323,7 +323,7 @@ public sealed partial class OciLayout
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>The image and its manifest document.</returns>
     /// <exception cref="KeyNotFoundException">No entry has the name, or the index has no manifest for the platform.</exception>
-    public async Task<(Image Image, ManifestDocument Manifest)> ReadImageAsync(string name, Platform? platform = null, CancellationToken cancellationToken = default)
+    public async Task<StoredImage> ReadImageAsync(string name, Platform? platform = null, CancellationToken cancellationToken = default)
     {
         var descriptor = await ResolveAsync(name, cancellationToken).ConfigureAwait(false)
             ?? throw new KeyNotFoundException($"No image named '{name}' in the layout at {Root}.");
@@ -334,7 +334,7 @@ public sealed partial class OciLayout
             if (document.Manifest is { } manifest)
             {
                 var config = await ReadConfigAsync(manifest.Config, cancellationToken).ConfigureAwait(false);
-                return (Image.FromManifest(manifest, config), document);
+                return new StoredImage(Image.FromManifest(manifest, config), document);
             }
 
             if (document.Index is not { } index)

@@ -48,6 +48,25 @@ public sealed class ArchiveTests : IDisposable
     }
 
     [Fact]
+    public async Task Docker_archive_import_keeps_the_original_manifest_when_the_archive_carries_it()
+    {
+        var source = await OciLayout.OpenAsync(Path.Combine(_dir, "a"));
+        var layer = await OciLayoutTests.WriteLayerAsync(source, "docker");
+        var built = Image.Scratch(Platform.LinuxAmd64, MediaTypes.DockerManifest).AppendLayer(layer.Layer, layer.DiffId).Build();
+        var manifest = await source.WriteImageAsync(built, "dockerish:1");
+        var archive = new MemoryStream();
+        await DockerArchive.WriteAsync(source, "dockerish:1", archive);
+
+        var target = await OciLayout.OpenAsync(Path.Combine(_dir, "b"));
+        archive.Position = 0;
+        var imported = Assert.Single(await DockerArchive.ImportAsync(archive, target));
+        Assert.Equal(manifest.Digest, imported.Descriptor.Digest);
+        Assert.Equal(MediaTypes.DockerManifest, imported.Descriptor.MediaType);
+        var (image, _) = await target.ReadImageAsync("dockerish:1");
+        Assert.Equal(MediaTypes.DockerLayerGzip, image.Layers[0].MediaType);
+    }
+
+    [Fact]
     public async Task Tar_entries_are_normalized()
     {
         var source = await OciLayout.OpenAsync(Path.Combine(_dir, "a"));

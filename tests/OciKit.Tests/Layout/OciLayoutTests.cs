@@ -116,7 +116,12 @@ public sealed class OciLayoutTests : IDisposable
     {
         var layout = await OciLayout.OpenAsync(_dir);
         var image = await StoreImageAsync(layout, "base", "one");
-        await Task.WhenAll(Enumerable.Range(0, 12).Select(i => Task.Run(() => layout.TagAsync($"app:{i}", image))));
+        // Each tagger opens the layout itself, as separate processes would; the lock file serializes their updates.
+        await Task.WhenAll(Enumerable.Range(0, 12).Select(i => Task.Run(async () =>
+        {
+            var own = await OciLayout.OpenAsync(_dir);
+            await own.TagAsync($"app:{i}", image);
+        })));
         var names = (await layout.ListImagesAsync()).Select(i => i.Name).ToHashSet();
         Assert.All(Enumerable.Range(0, 12), i => Assert.Contains($"app:{i}", names));
     }
