@@ -253,7 +253,7 @@ public sealed record Image
         var configBytes = Config.ToJson();
         var config = new Descriptor(ConfigMediaType, Digest.ComputeSha256(configBytes), configBytes.Length);
         var manifest = new ImageManifest(config, Layers) { MediaType = ManifestMediaType, Annotations = Annotations };
-        return new BuiltImage(ManifestDocument.FromManifest(manifest), configBytes, config, Layers);
+        return new BuiltImage(ManifestDocument.FromManifest(manifest), configBytes, config, Layers) { Platform = Config.Platform };
     }
 
     private static string LayerMediaTypeFor(string manifestMediaType, string layerMediaType)
@@ -275,4 +275,11 @@ public sealed record Image
 /// <param name="ConfigBytes">The exact configuration bytes.</param>
 /// <param name="Config">The configuration's descriptor.</param>
 /// <param name="Layers">The layer descriptors the manifest references.</param>
-public sealed record BuiltImage(ManifestDocument Manifest, ReadOnlyMemory<byte> ConfigBytes, Descriptor Config, ImmutableArray<Descriptor> Layers);
+public sealed record BuiltImage(ManifestDocument Manifest, ReadOnlyMemory<byte> ConfigBytes, Descriptor Config, ImmutableArray<Descriptor> Layers)
+{
+    /// <summary>The platform the configuration declares.</summary>
+    public Platform? Platform { get; init; }
+
+    /// <summary>The manifest's descriptor with its platform, as an entry of a multi-platform <see cref="ImageIndex"/>.</summary>
+    public Descriptor IndexEntry => Manifest.Descriptor with { Platform = Platform };
+}

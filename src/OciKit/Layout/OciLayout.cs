@@ -32,6 +32,8 @@ public sealed partial class OciLayout
     private const long MaxManifestSize = 4 * 1024 * 1024;
     private const long MaxConfigSize = 64 * 1024 * 1024;
 
+    private static readonly TimeSpan StaleTempFileAge = TimeSpan.FromDays(1);
+
     private readonly OciLayoutOptions _options;
 
     private OciLayout(string root, OciLayoutOptions options)
@@ -395,8 +397,6 @@ public sealed partial class OciLayout
 
         static Descriptor? Find(ImageIndex index, string name) =>
             index.Manifests.LastOrDefault(m => string.Equals(NameOf(m), name, StringComparison.Ordinal));
-
-        static bool HasTag(string name) => name.LastIndexOf(':') > name.LastIndexOf('/') || name.Contains('@', StringComparison.Ordinal);
     }
 
     /// <summary>Records a manifest or index in <c>index.json</c> under a name, moving the name off any other entry.</summary>
@@ -429,7 +429,7 @@ public sealed partial class OciLayout
     }
 
     /// <summary>Removes a name from <c>index.json</c> (the blobs stay until <see cref="CollectGarbageAsync"/>).</summary>
-    /// <param name="name">The exact name.</param>
+    /// <param name="name">The name, matched as <see cref="ResolveAsync"/> matches it.</param>
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns><see langword="true"/> when an entry had the name.</returns>
     public async Task<bool> RemoveAsync(string name, CancellationToken cancellationToken = default)
@@ -440,6 +440,11 @@ public sealed partial class OciLayout
             index =>
             {
                 var kept = Untag(index, name);
+                if (kept.Count == index.Manifests.Length && !HasTag(name))
+                {
+                    kept = Untag(index, name + ":latest");
+                }
+
                 removed = kept.Count != index.Manifests.Length;
                 return kept;
             },
@@ -448,7 +453,8 @@ public sealed partial class OciLayout
     }
 
     /// <summary>
-    /// Deletes every blob no entry of <c>index.json</c> reaches (through indexes, manifests, their configs and layers).
+    /// Deletes every blob no entry of <c>index.json</c> reaches (through indexes, manifests, their configs and layers),
+    /// and temporary files left by writers that died more than a day ago.
     /// </summary>
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>What was removed.</returns>
@@ -510,8 +516,20 @@ public sealed partial class OciLayout
             }
         }
 
+        // Temporary files of writers that died; a live writer's file is never this old.
+        var temp = new DirectoryInfo(Path.Combine(Root, PrivateDirectory, "tmp"));
+        foreach (var file in temp.Exists ? temp.EnumerateFiles() : [])
+        {
+            if (file.LastWriteTimeUtc < DateTime.UtcNow - StaleTempFileAge)
+            {
+                file.Delete();
+            }
+        }
+
         return new GarbageCollectionResult(removed, bytes, kept);
     }
+
+    private static bool HasTag(string name) => name.LastIndexOf(':') > name.LastIndexOf('/') || name.Contains('@', StringComparison.Ordinal);
 
     internal static string? NameOf(Descriptor descriptor) =>
         descriptor.Annotations is { } a && a.TryGetValue(AnnotationKeys.RefName, out var name) ? name : null;
