@@ -94,36 +94,18 @@ public static class OciArchive
     internal static async Task AddClosureAsync(OciLayout source, Descriptor descriptor, ArchiveTar tar, CancellationToken cancellationToken)
     {
         tar.AddBlob(source, descriptor.Digest);
-        if (!MediaTypes.IsManifest(descriptor.MediaType) && !MediaTypes.IsIndex(descriptor.MediaType))
+        var isIndex = MediaTypes.IsIndex(descriptor.MediaType);
+        foreach (var child in await source.ReferencedAsync(descriptor, cancellationToken).ConfigureAwait(false))
         {
-            return;
-        }
-
-        var document = await source.ReadManifestAsync(descriptor, cancellationToken).ConfigureAwait(false);
-        if (document.Manifest is { } manifest)
-        {
-            foreach (var blob in manifest.Layers.Prepend(manifest.Config))
+            if (source.ContainsBlob(child.Digest))
             {
-                if (source.ContainsBlob(blob.Digest))
-                {
-                    tar.AddBlob(source, blob.Digest);
-                }
-                else if (blob.Urls is not { Count: > 0 })
-                {
-                    // Only non-distributable layers (which carry URLs) may be missing.
-                    throw new BlobNotFoundException(blob.Digest, source.Root);
-                }
+                await AddClosureAsync(source, child, tar, cancellationToken).ConfigureAwait(false);
             }
-        }
-        else if (document.Index is { } index)
-        {
-            foreach (var child in index.Manifests)
+            else if (!isIndex && child.Urls is not { Count: > 0 })
             {
-                // An index may list platforms whose manifests were never fetched; only what is present is packed.
-                if (source.ContainsBlob(child.Digest))
-                {
-                    await AddClosureAsync(source, child, tar, cancellationToken).ConfigureAwait(false);
-                }
+                // An index may list platforms whose manifests were never fetched, and non-distributable layers
+                // (which carry URLs) may be absent; anything else missing is an incomplete image.
+                throw new BlobNotFoundException(child.Digest, source.Root);
             }
         }
     }

@@ -472,26 +472,9 @@ public sealed partial class OciLayout
                 continue;
             }
 
-            if (!MediaTypes.IsManifest(descriptor.MediaType) && !MediaTypes.IsIndex(descriptor.MediaType))
+            foreach (var child in await ReferencedAsync(descriptor, cancellationToken).ConfigureAwait(false))
             {
-                continue;
-            }
-
-            var document = await ReadManifestAsync(descriptor, cancellationToken).ConfigureAwait(false);
-            if (document.Manifest is { } manifest)
-            {
-                pending.Push(manifest.Config);
-                foreach (var layer in manifest.Layers)
-                {
-                    pending.Push(layer);
-                }
-            }
-            else if (document.Index is { } nested)
-            {
-                foreach (var m in nested.Manifests)
-                {
-                    pending.Push(m);
-                }
+                pending.Push(child);
             }
         }
 
@@ -527,6 +510,68 @@ public sealed partial class OciLayout
         }
 
         return new GarbageCollectionResult(removed, bytes, kept);
+    }
+
+    /// <summary>
+    /// The descriptors a stored blob refers to: a manifest's config and layers, an index's manifests, and, for JSON
+    /// of a media type OciKit does not model (an artifact manifest, say), every object in it that looks like a descriptor.
+    /// </summary>
+    internal async Task<ImmutableArray<Descriptor>> ReferencedAsync(Descriptor descriptor, CancellationToken cancellationToken)
+    {
+        if (MediaTypes.IsManifest(descriptor.MediaType) || MediaTypes.IsIndex(descriptor.MediaType))
+        {
+            var document = await ReadManifestAsync(descriptor, cancellationToken).ConfigureAwait(false);
+            return document.Manifest is { } manifest ? [manifest.Config, .. manifest.Layers]
+                : document.Index is { } index ? index.Manifests
+                : [];
+        }
+
+        var unknownJson = descriptor.MediaType.EndsWith("json", StringComparison.Ordinal)
+            && descriptor.MediaType is not (MediaTypes.OciConfig or MediaTypes.DockerConfig or MediaTypes.OciEmpty)
+            && descriptor.Size <= MaxManifestSize;
+        if (!unknownJson || !ContainsBlob(descriptor.Digest))
+        {
+            return [];
+        }
+
+        var bytes = await ReadBlobAsync(descriptor, cancellationToken).ConfigureAwait(false);
+        var found = ImmutableArray.CreateBuilder<Descriptor>();
+        try
+        {
+            using var json = System.Text.Json.JsonDocument.Parse(bytes);
+            Scan(json.RootElement, found);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            // Not JSON after all: it refers to nothing.
+        }
+
+        return found.ToImmutable();
+
+        static void Scan(System.Text.Json.JsonElement element, ImmutableArray<Descriptor>.Builder found)
+        {
+            if (element.ValueKind == System.Text.Json.JsonValueKind.Object)
+            {
+                if (element.TryGetProperty("digest", out var d) && d.ValueKind == System.Text.Json.JsonValueKind.String && Digest.TryParse(d.GetString(), out var digest)
+                    && element.TryGetProperty("size", out var size) && size.TryGetInt64(out var length))
+                {
+                    var mediaType = element.TryGetProperty("mediaType", out var m) && m.ValueKind == System.Text.Json.JsonValueKind.String ? m.GetString()! : MediaTypes.OctetStream;
+                    found.Add(new Descriptor(mediaType, digest, length));
+                }
+
+                foreach (var property in element.EnumerateObject())
+                {
+                    Scan(property.Value, found);
+                }
+            }
+            else if (element.ValueKind == System.Text.Json.JsonValueKind.Array)
+            {
+                foreach (var item in element.EnumerateArray())
+                {
+                    Scan(item, found);
+                }
+            }
+        }
     }
 
     private static bool HasTag(string name) => name.LastIndexOf(':') > name.LastIndexOf('/') || name.Contains('@', StringComparison.Ordinal);

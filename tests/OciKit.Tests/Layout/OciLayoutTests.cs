@@ -193,6 +193,27 @@ public sealed class OciLayoutTests : IDisposable
     }
 
     [Fact]
+    public async Task Garbage_collection_keeps_what_unknown_json_manifests_refer_to()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var payload = await layout.WriteBlobAsync("payload"u8.ToArray(), "application/vnd.example.payload");
+        var artifact = System.Text.Encoding.UTF8.GetBytes(
+            $$"""{"mediaType":"application/vnd.example.artifact+json","blobs":[{"mediaType":"application/vnd.example.payload","digest":"{{payload.Digest}}","size":{{payload.Size}}}]}""");
+        var manifest = await layout.WriteBlobAsync(artifact, "application/vnd.example.artifact+json");
+        await layout.TagAsync("artifact:1", manifest);
+        var orphan = await layout.WriteBlobAsync("orphan"u8.ToArray(), MediaTypes.OctetStream);
+
+        var result = await layout.CollectGarbageAsync();
+        Assert.Equal(1, result.RemovedBlobs);
+        Assert.False(layout.ContainsBlob(orphan.Digest));
+        Assert.True(layout.ContainsBlob(payload.Digest));
+
+        var archive = new MemoryStream();
+        await OciArchive.WriteAsync(layout, ["artifact:1"], archive);
+        Assert.Contains($"blobs/sha256/{payload.Digest.Encoded}", ArchiveTests.ReadTar(archive.ToArray()).Keys);
+    }
+
+    [Fact]
     public async Task Default_store_path_honours_the_environment_variable()
     {
         var previous = Environment.GetEnvironmentVariable(OciLayout.StoreEnvironmentVariable);
