@@ -317,6 +317,37 @@ public sealed partial class OciLayout
     }
 
     /// <summary>
+    /// Stores several built images (one per platform) and an index of them, then records the index under a name
+    /// when one is given.
+    /// </summary>
+    /// <param name="images">The images; each index entry carries its image's platform.</param>
+    /// <param name="name">The name to tag the index with, or <see langword="null"/>.</param>
+    /// <param name="annotations">Annotations of the index, if any.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The index's descriptor.</returns>
+    /// <exception cref="BlobNotFoundException">A layer blob is not in the layout.</exception>
+    public async Task<Descriptor> WriteIndexAsync(
+        IEnumerable<BuiltImage> images, string? name = null, IReadOnlyDictionary<string, string>? annotations = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        var entries = new List<Descriptor>();
+        foreach (var image in images)
+        {
+            await WriteImageAsync(image, null, cancellationToken).ConfigureAwait(false);
+            entries.Add(image.IndexEntry);
+        }
+
+        var index = new ImageIndex([.. entries]) { Annotations = annotations?.ToImmutableSortedDictionary(StringComparer.Ordinal) };
+        var descriptor = await WriteManifestAsync(ManifestDocument.FromIndex(index), cancellationToken).ConfigureAwait(false);
+        if (name is not null)
+        {
+            await TagAsync(name, descriptor, cancellationToken).ConfigureAwait(false);
+        }
+
+        return descriptor;
+    }
+
+    /// <summary>
     /// Reads the image recorded under a name; when the name refers to an index, the manifest for
     /// <paramref name="platform"/> (default <see cref="Platform.Current"/>) is chosen.
     /// </summary>
@@ -329,6 +360,23 @@ public sealed partial class OciLayout
     {
         var descriptor = await ResolveAsync(name, cancellationToken).ConfigureAwait(false)
             ?? throw new KeyNotFoundException($"No image named '{name}' in the layout at {Root}.");
+        return await ReadImageAsync(descriptor, platform, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reads the image a manifest (or index) descriptor refers to; from an index, the manifest for
+    /// <paramref name="platform"/> (default <see cref="Platform.Current"/>) is chosen.
+    /// </summary>
+    /// <param name="descriptor">The manifest's or index's descriptor.</param>
+    /// <param name="platform">The platform to pick from an index.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The image and its manifest document.</returns>
+    /// <exception cref="KeyNotFoundException">The index has no manifest for the platform.</exception>
+    /// <exception cref="BlobNotFoundException">A manifest or the configuration is not in the layout.</exception>
+    public async Task<StoredImage> ReadImageAsync(Descriptor descriptor, Platform? platform = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(descriptor);
+        var name = OciLayout.NameOf(descriptor) ?? descriptor.Digest.ToString();
         platform ??= Platform.Current;
         for (var depth = 0; depth < 8; depth++)
         {

@@ -214,6 +214,24 @@ public sealed class OciLayoutTests : IDisposable
     }
 
     [Fact]
+    public async Task A_multi_platform_index_resolves_per_platform()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var layer = await WriteLayerAsync(layout, "multi");
+        var amd = Image.Scratch(Platform.LinuxAmd64).AppendLayer(layer.Layer, layer.DiffId).WithCmd(["amd"]).Build();
+        var arm = Image.Scratch(Platform.LinuxArm64).AppendLayer(layer.Layer, layer.DiffId).WithCmd(["arm"]).Build();
+        var index = await layout.WriteIndexAsync([amd, arm], "multi:1", new Dictionary<string, string> { [AnnotationKeys.Source] = "https://example.com" });
+
+        Assert.Equal(MediaTypes.OciIndex, index.MediaType);
+        Assert.Empty(Images.ConformanceTests.Schemas.Check("image-index-schema.json", await layout.ReadBlobAsync(index)));
+        Assert.Equal(["amd"], (await layout.ReadImageAsync("multi:1", Platform.LinuxAmd64)).Image.Config.Config!.Cmd!.Value.ToArray());
+        Assert.Equal(["arm"], (await layout.ReadImageAsync(index, Platform.LinuxArm64)).Image.Config.Config!.Cmd!.Value.ToArray());
+        await Assert.ThrowsAsync<KeyNotFoundException>(() => layout.ReadImageAsync("multi:1", new Platform("linux", "s390x")));
+        var stored = (await layout.ReadManifestAsync(index)).Index!;
+        Assert.Equal(["linux/amd64", "linux/arm64/v8"], stored.Manifests.Select(m => m.Platform!.ToString()));
+    }
+
+    [Fact]
     public async Task Default_store_path_honours_the_environment_variable()
     {
         var previous = Environment.GetEnvironmentVariable(OciLayout.StoreEnvironmentVariable);
