@@ -36,7 +36,7 @@ public static class DockerArchive
     /// <param name="destination">The stream to write the tar to; not disposed.</param>
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>A task that completes when the archive is written.</returns>
-    /// <exception cref="KeyNotFoundException">An image is not in the layout.</exception>
+    /// <exception cref="ImageNotFoundException">An image is not in the layout.</exception>
     /// <exception cref="BlobNotFoundException">A layer or config blob of an image is not in the layout (checked before anything is written).</exception>
     public static async Task WriteAsync(OciLayout source, IEnumerable<DockerArchiveImage> images, Stream destination, CancellationToken cancellationToken = default)
     {

@@ -16,7 +16,7 @@ public static class OciArchive
     /// <param name="destination">The stream to write the tar to; not disposed.</param>
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>A task that completes when the archive is written.</returns>
-    /// <exception cref="KeyNotFoundException">A name is not in the layout.</exception>
+    /// <exception cref="ImageNotFoundException">A name is not in the layout.</exception>
     public static async Task WriteAsync(OciLayout source, IEnumerable<string> names, Stream destination, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
@@ -27,7 +27,7 @@ public static class OciArchive
         foreach (var name in names)
         {
             var descriptor = await source.ResolveAsync(name, cancellationToken).ConfigureAwait(false)
-                ?? throw new KeyNotFoundException($"No image named '{name}' in the layout at {source.Root}.");
+                ?? throw new ImageNotFoundException(name, $"No image named '{name}' in the layout at {source.Root}.");
             entries.Add(descriptor);
             await AddClosureAsync(source, descriptor, tar, cancellationToken).ConfigureAwait(false);
         }

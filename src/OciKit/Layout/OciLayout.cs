@@ -355,11 +355,11 @@ public sealed partial class OciLayout
     /// <param name="platform">The platform to pick from an index.</param>
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>The image and its manifest document.</returns>
-    /// <exception cref="KeyNotFoundException">No entry has the name, or the index has no manifest for the platform.</exception>
+    /// <exception cref="ImageNotFoundException">No entry has the name, or the index has no manifest for the platform.</exception>
     public async Task<StoredImage> ReadImageAsync(string name, Platform? platform = null, CancellationToken cancellationToken = default)
     {
         var descriptor = await ResolveAsync(name, cancellationToken).ConfigureAwait(false)
-            ?? throw new KeyNotFoundException($"No image named '{name}' in the layout at {Root}.");
+            ?? throw new ImageNotFoundException(name, $"No image named '{name}' in the layout at {Root}.");
         return await ReadImageAsync(descriptor, platform, cancellationToken).ConfigureAwait(false);
     }
 
@@ -371,7 +371,7 @@ public sealed partial class OciLayout
     /// <param name="platform">The platform to pick from an index.</param>
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>The image and its manifest document.</returns>
-    /// <exception cref="KeyNotFoundException">The index has no manifest for the platform.</exception>
+    /// <exception cref="ImageNotFoundException">The index has no manifest for the platform.</exception>
     /// <exception cref="BlobNotFoundException">A manifest or the configuration is not in the layout.</exception>
     public async Task<StoredImage> ReadImageAsync(Descriptor descriptor, Platform? platform = null, CancellationToken cancellationToken = default)
     {
@@ -395,7 +395,7 @@ public sealed partial class OciLayout
             descriptor = index.Manifests.FirstOrDefault(m => m.Platform is { } p && p.Os == platform.Os && p.Architecture == platform.Architecture
                     && (platform.Variant is null || p.Variant is null || p.Variant == platform.Variant))
                 ?? (index.Manifests.Length == 1 && index.Manifests[0].Platform is null ? index.Manifests[0] : null)
-                ?? throw new KeyNotFoundException($"The index '{name}' has no manifest for {platform}.");
+                ?? throw new ImageNotFoundException(name, $"The index '{name}' has no manifest for {platform}.");
         }
 
         throw new OciFormatException($"image '{name}'", "indexes are nested too deeply.");

@@ -113,6 +113,19 @@ public sealed class LayoutPeerTests
         Assert.Equal("hello", echo.StdOut.Trim());
         var cmd = (await tools.PodmanAsync(["run", "--rm", "--network=none", name])).EnsureSuccess();
         Assert.Equal("from-cmd", cmd.StdOut.Trim());
+
+        // The same image as an oci-archive: podman loads it too, with the same image ID (the config digest).
+        var (image, _) = await layout.ReadImageAsync("ocikit-test/busybox:1");
+        var ociArchive = dir.Combine("image.oci.tar");
+        await using (var stream = File.Create(ociArchive))
+        {
+            await OciArchive.WriteAsync(layout, ["ocikit-test/busybox:1"], stream);
+        }
+
+        (await tools.PodmanAsync(["load", "-i", ociArchive])).EnsureSuccess();
+        var id = image.Build().Config.Digest.Encoded;
+        var fromOci = (await tools.PodmanAsync(["run", "--rm", "--network=none", id, "/bin/busybox", "echo", "oci"])).EnsureSuccess();
+        Assert.Equal("oci", fromOci.StdOut.Trim());
     }
 
     [Fact]

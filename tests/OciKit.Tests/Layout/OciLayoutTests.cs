@@ -226,7 +226,7 @@ public sealed class OciLayoutTests : IDisposable
         Assert.Empty(Images.ConformanceTests.Schemas.Check("image-index-schema.json", await layout.ReadBlobAsync(index)));
         Assert.Equal(["amd"], (await layout.ReadImageAsync("multi:1", Platform.LinuxAmd64)).Image.Config.Config!.Cmd!.Value.ToArray());
         Assert.Equal(["arm"], (await layout.ReadImageAsync(index, Platform.LinuxArm64)).Image.Config.Config!.Cmd!.Value.ToArray());
-        await Assert.ThrowsAsync<KeyNotFoundException>(() => layout.ReadImageAsync("multi:1", new Platform("linux", "s390x")));
+        await Assert.ThrowsAsync<ImageNotFoundException>(() => layout.ReadImageAsync("multi:1", new Platform("linux", "s390x")));
         var stored = (await layout.ReadManifestAsync(index)).Index!;
         Assert.Equal(["linux/amd64", "linux/arm64/v8"], stored.Manifests.Select(m => m.Platform!.ToString()));
     }
