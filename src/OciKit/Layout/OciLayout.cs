@@ -317,6 +317,48 @@ public sealed partial class OciLayout
     }
 
     /// <summary>
+    /// Checks an image completely: its config and every layer are present and have their digests, and every layer
+    /// decompresses (gzip, zstd or plain tar) to the DiffID its configuration records.
+    /// </summary>
+    /// <param name="image">The image, for example from <see cref="ReadImageAsync(string, Platform?, CancellationToken)"/>.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>A task that completes when every layer has been checked.</returns>
+    /// <exception cref="BlobNotFoundException">A blob is missing.</exception>
+    /// <exception cref="DigestMismatchException">A blob or an uncompressed layer has another digest.</exception>
+    /// <exception cref="NotSupportedException">A layer's media type is not a tar layer OciKit can decompress.</exception>
+    public async Task VerifyImageAsync(Image image, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        for (var i = 0; i < image.Layers.Length; i++)
+        {
+            var layer = image.Layers[i];
+            var stream = OpenBlob(layer.Digest);
+            await using (stream.ConfigureAwait(false))
+            {
+                var actual = await Digest.ComputeSha256Async(stream, cancellationToken).ConfigureAwait(false);
+                if (!actual.Equals(layer.Digest))
+                {
+                    throw new DigestMismatchException($"layer {i} in {Root}", layer.Digest, actual);
+                }
+
+                stream.Position = 0;
+                Stream uncompressed = MediaTypes.IsGzipLayer(layer.MediaType) ? new System.IO.Compression.GZipStream(stream, System.IO.Compression.CompressionMode.Decompress, leaveOpen: true)
+                    : MediaTypes.IsZstdLayer(layer.MediaType) ? new ZstdSharp.DecompressionStream(stream, leaveOpen: true)
+                    : MediaTypes.IsUncompressedLayer(layer.MediaType) ? stream
+                    : throw new NotSupportedException($"Layer {i} has media type '{layer.MediaType}', which is not a tar layer.");
+                await using (uncompressed.ConfigureAwait(false))
+                {
+                    var diffId = await Digest.ComputeSha256Async(uncompressed, cancellationToken).ConfigureAwait(false);
+                    if (!diffId.Equals(image.Config.DiffIds[i]))
+                    {
+                        throw new DigestMismatchException($"uncompressed layer {i} ({layer.Digest}) in {Root}", image.Config.DiffIds[i], diffId);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
     /// Stores several built images (one per platform) and an index of them, then records the index under a name
     /// when one is given.
     /// </summary>

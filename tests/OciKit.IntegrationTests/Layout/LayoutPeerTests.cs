@@ -56,8 +56,10 @@ public sealed class LayoutPeerTests
         await Tool.RunCheckedAsync("umoci", ["insert", "--image", a + ":t", file, "/payload.txt"]);
         await Tool.RunCheckedAsync("umoci", ["config", "--image", a + ":t", "--config.cmd", "/bin/sh"]);
         await Tool.RunCheckedAsync("skopeo", ["copy", $"oci:{a}:t", $"oci:{b}:t"]);
+        var c = dir.Combine("c");
+        await Tool.RunCheckedAsync("skopeo", ["copy", "--dest-compress", "--dest-compress-format", "zstd", $"oci:{a}:t", $"oci:{c}:t"]);
 
-        foreach (var path in new[] { a, b })
+        foreach (var path in new[] { a, b, c })
         {
             var layout = await OciLayout.OpenAsync(path, new OciLayoutOptions { CreateIfMissing = false });
             Assert.Contains(await layout.ListImagesAsync(), i => i.Name == "t");
@@ -70,6 +72,12 @@ public sealed class LayoutPeerTests
             {
                 await using var stream = layout.OpenBlob(layer.Digest);
                 Assert.Equal(layer.Digest, await Digest.ComputeSha256Async(stream));
+            }
+
+            await layout.VerifyImageAsync(image);
+            if (path == c)
+            {
+                Assert.All(image.Layers, l => Assert.Equal(MediaTypes.OciLayerZstd, l.MediaType));
             }
 
             // Mutating an image read from a peer's layout and storing it back keeps the peer's layers as they are.

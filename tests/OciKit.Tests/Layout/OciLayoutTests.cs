@@ -232,6 +232,24 @@ public sealed class OciLayoutTests : IDisposable
     }
 
     [Fact]
+    public async Task Verify_checks_layers_against_their_diff_ids()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var good = await WriteLayerAsync(layout, "good");
+        var other = await WriteLayerAsync(layout, "other");
+        var image = Image.Scratch(Platform.LinuxAmd64).AppendLayer(good.Layer, good.DiffId);
+        await layout.VerifyImageAsync(image);
+
+        var lying = Image.Scratch(Platform.LinuxAmd64).AppendLayer(good.Layer, other.DiffId);
+        var e = await Assert.ThrowsAsync<DigestMismatchException>(() => layout.VerifyImageAsync(lying));
+        Assert.Equal(other.DiffId, e.Expected);
+        Assert.Equal(good.DiffId, e.Actual);
+
+        var missing = Image.Scratch(Platform.LinuxAmd64).AppendLayer(good.Layer with { Digest = Digest.ComputeSha256("nope"u8) }, good.DiffId);
+        await Assert.ThrowsAsync<BlobNotFoundException>(() => layout.VerifyImageAsync(missing));
+    }
+
+    [Fact]
     public async Task Default_store_path_honours_the_environment_variable()
     {
         var previous = Environment.GetEnvironmentVariable(OciLayout.StoreEnvironmentVariable);
