@@ -425,8 +425,8 @@ public sealed partial class OciLayout
             var document = await ReadManifestAsync(descriptor, cancellationToken).ConfigureAwait(false);
             if (document.Manifest is { } manifest)
             {
-                var config = await ReadConfigAsync(manifest.Config, cancellationToken).ConfigureAwait(false);
-                return new StoredImage(Image.FromManifest(manifest, config), document);
+                var configBytes = await ReadBlobAsync(manifest.Config, cancellationToken).ConfigureAwait(false);
+                return new StoredImage(Image.FromManifest(document, configBytes), document);
             }
 
             if (document.Index is not { } index)

@@ -75,6 +75,7 @@ public sealed class LayoutPeerTests
             }
 
             await layout.VerifyImageAsync(image);
+            Assert.Equal(document.Digest, image.Build().Manifest.Digest);
             if (path == c)
             {
                 Assert.All(image.Layers, l => Assert.Equal(MediaTypes.OciLayerZstd, l.MediaType));

@@ -250,6 +250,47 @@ public sealed class OciLayoutTests : IDisposable
     }
 
     [Fact]
+    public async Task An_image_read_unchanged_builds_to_its_exact_stored_bytes()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var layer = await WriteLayerAsync(layout, "raw");
+        // Indented, non-canonical JSON as another tool might write it.
+        var configText = $$"""
+            {
+              "os": "linux",   "architecture": "amd64",
+              "rootfs": { "type": "layers", "diff_ids": [ "{{layer.DiffId}}" ] },
+              "config": { "Env": [ "A=1" ] }
+            }
+            """;
+        var config = await layout.WriteBlobAsync(System.Text.Encoding.UTF8.GetBytes(configText), MediaTypes.OciConfig);
+        var manifestText = $$"""
+            {
+              "schemaVersion": 2,
+              "mediaType": "application/vnd.oci.image.manifest.v1+json",
+              "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": "{{config.Digest}}", "size": {{config.Size}} },
+              "layers": [ { "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": "{{layer.Layer.Digest}}", "size": {{layer.Layer.Size}} } ]
+            }
+            """;
+        var manifest = await layout.WriteBlobAsync(System.Text.Encoding.UTF8.GetBytes(manifestText), MediaTypes.OciManifest);
+        await layout.TagAsync("raw:1", manifest);
+
+        var (image, document) = await layout.ReadImageAsync("raw:1");
+        var unchanged = image.Build();
+        Assert.Equal(manifest.Digest, unchanged.Manifest.Digest);
+        Assert.Equal(config.Digest, unchanged.Config.Digest);
+        Assert.Equal(manifest.Digest, await layout.WriteImageAsync(unchanged, "raw:copy") is { } d ? d.Digest : null);
+
+        var annotated = image.WithAnnotation(AnnotationKeys.Revision, "abc").Build();
+        Assert.Equal(config.Digest, annotated.Config.Digest);
+        Assert.NotEqual(manifest.Digest, annotated.Manifest.Digest);
+
+        var changed = image.WithEnv("B", "2").Build();
+        Assert.NotEqual(config.Digest, changed.Config.Digest);
+        Assert.Equal(["A=1", "B=2"], ImageConfig.Parse(changed.ConfigBytes).Config!.Env!.Value.ToArray());
+        Assert.Equal(document.Digest, manifest.Digest);
+    }
+
+    [Fact]
     public async Task Default_store_path_honours_the_environment_variable()
     {
         var previous = Environment.GetEnvironmentVariable(OciLayout.StoreEnvironmentVariable);
