@@ -71,6 +71,18 @@ public sealed class OciLayoutTests : IDisposable
     }
 
     [Fact]
+    public async Task A_cancelled_write_leaves_nothing_behind()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var content = RandomNumberGenerator.GetBytes(1_000_000);
+        using var cts = new CancellationTokenSource();
+        var stream = new CancellingStream(new MemoryStream(content), cts, cancelAfter: 300_000);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => layout.WriteBlobAsync(stream, MediaTypes.OciLayer, cts.Token));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_dir, "blobs", "sha256")));
+        Assert.Empty(TempFiles());
+    }
+
+    [Fact]
     public async Task A_stored_blob_that_was_corrupted_is_detected_on_read()
     {
         var layout = await OciLayout.OpenAsync(_dir);
@@ -354,6 +366,44 @@ public sealed class OciLayoutTests : IDisposable
         var own = await WriteLayerAsync(layout, text);
         image = image.AppendLayer(own.Layer, own.DiffId, new HistoryEntry { CreatedBy = "test " + text }).WithCmd(["/bin/" + text]);
         return await layout.WriteImageAsync(image.Build(), name);
+    }
+
+    /// <summary>Cancels its token once some bytes have been read (a deterministic stand-in for a caller giving up).</summary>
+    private sealed class CancellingStream(Stream inner, CancellationTokenSource cts, long cancelAfter) : Stream
+    {
+        private long _read;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => _read; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            var n = inner.Read(buffer, offset, Math.Min(count, 65536));
+            _read += n;
+            if (_read >= cancelAfter)
+            {
+                cts.Cancel();
+            }
+
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     private string[] TempFiles()
