@@ -21,6 +21,8 @@ public sealed class LayoutPeerTests
             ("etc/greeting", "hello from ocikit\n", null),
             ("etc/link", null, "greeting")));
 
+        var ls = await Tool.RunCheckedAsync("umoci", ["ls", "--layout", dir.Combine("layout")]);
+        Assert.Contains("v1", ls.StdOut.Split('\n', StringSplitOptions.TrimEntries));
         await Tool.RunCheckedAsync("umoci", ["unpack", "--image", dir.Combine("layout") + ":v1", dir.Combine("bundle")]);
         var rootfs = dir.Combine("bundle", "rootfs");
         Assert.Equal("hello from ocikit\n", await File.ReadAllTextAsync(Path.Combine(rootfs, "etc", "greeting")));
@@ -32,15 +34,22 @@ public sealed class LayoutPeerTests
     public async Task Skopeo_inspects_a_layout_we_wrote()
     {
         using var dir = new TempDir("ocikit-skopeo");
-        var layout = await OciLayout.OpenAsync(dir.Path);
+        var path = dir.Combine("layout");
+        var layout = await OciLayout.OpenAsync(path);
         var manifest = await StoreImageAsync(layout, "v1", Layer(("hello.txt", "hi\n", null)));
 
-        var result = await Tool.RunCheckedAsync("skopeo", ["inspect", $"oci:{dir.Path}:v1"]);
+        var result = await Tool.RunCheckedAsync("skopeo", ["inspect", $"oci:{path}:v1"]);
         using var json = JsonDocument.Parse(result.StdOut);
         Assert.Equal(manifest.Digest.ToString(), json.RootElement.GetProperty("Digest").GetString());
         Assert.Equal(1, json.RootElement.GetProperty("Layers").GetArrayLength());
         Assert.Equal(Platform.Current.Architecture, json.RootElement.GetProperty("Architecture").GetString());
         Assert.Equal("PATH=/bin", json.RootElement.GetProperty("Env").EnumerateArray().Single().GetString());
+
+        // skopeo copies our layout to another one without changing a byte of the manifest.
+        var copy = dir.Combine("copy");
+        await Tool.RunCheckedAsync("skopeo", ["copy", $"oci:{path}:v1", $"oci:{copy}:v1"]);
+        var copied = await OciLayout.OpenAsync(copy, new OciLayoutOptions { CreateIfMissing = false });
+        Assert.Equal(manifest.Digest, (await copied.ResolveAsync("v1"))!.Digest);
     }
 
     [Fact]
