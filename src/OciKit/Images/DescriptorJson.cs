@@ -46,6 +46,12 @@ public static class DescriptorJson
         {
             _ = dataJson.AsString();
             data = dataJson.Element.TryGetBytesFromBase64(out var bytes) ? bytes : throw dataJson.Error("is not valid base64");
+
+            // descriptor.md: embedded data MUST be validated against the size and digest before it is used.
+            if (bytes.Length != size || (digest.IsVerifiable && !digest.Matches(bytes)))
+            {
+                throw dataJson.Error($"the embedded data does not match the descriptor's size and digest");
+            }
         }
 
         var platform = json.OptionalObject("platform") is { } p ? ReadPlatform(p) : null;

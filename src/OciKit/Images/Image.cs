@@ -70,6 +70,25 @@ public sealed record Image
         return new Image(config, manifest.Layers, manifest.MediaType ?? MediaTypes.OciManifest) { Annotations = manifest.Annotations };
     }
 
+    /// <summary>
+    /// An image from a stored or received manifest document and the exact bytes of its configuration. Until the image
+    /// is changed, <see cref="Build"/> returns those very bytes and that very manifest, so its digests stay the same.
+    /// </summary>
+    /// <param name="manifest">The manifest document (it must hold an image manifest).</param>
+    /// <param name="configBytes">The exact configuration bytes the manifest references.</param>
+    /// <returns>The image.</returns>
+    /// <exception cref="ArgumentException">The document is not an image manifest, or the layers and DiffIDs do not pair up.</exception>
+    /// <exception cref="DigestMismatchException">The configuration bytes are not the ones the manifest references.</exception>
+    /// <exception cref="OciFormatException">The configuration is malformed.</exception>
+    public static Image FromManifest(ManifestDocument manifest, ReadOnlyMemory<byte> configBytes)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        var parsed = manifest.Manifest ?? throw new ArgumentException($"The document is a {manifest.MediaType}, not an image manifest.", nameof(manifest));
+        parsed.Config.Digest.Verify(configBytes.Span, $"configuration {parsed.Config.Digest}");
+        var image = FromManifest(parsed, ImageConfig.Parse(configBytes));
+        return image with { _original = new Original(manifest, configBytes, image.Config, image.Layers, image.Annotations, image.ManifestMediaType) };
+    }
+
     /// <summary>A copy with one more layer on top.</summary>
     /// <param name="layer">The layer's descriptor (digest and size of the compressed blob); the blob itself is not read.</param>
     /// <param name="diffId">The digest of the uncompressed layer tar.</param>
@@ -250,11 +269,28 @@ public sealed record Image
     /// <returns>The bytes and descriptors to store or push (the layers are the caller's to store or push).</returns>
     public BuiltImage Build()
     {
+        if (_original is { } o && ReferenceEquals(Config, o.Config))
+        {
+            // Unchanged since it was read: the exact bytes it came with, never a re-serialization.
+            var same = o.Layers == Layers && ReferenceEquals(o.Annotations, Annotations) && o.MediaType == ManifestMediaType;
+            var originalConfig = o.Document.Manifest!.Config;
+            var document = same ? o.Document
+                : ManifestDocument.FromManifest(new ImageManifest(originalConfig, Layers) { MediaType = ManifestMediaType, Annotations = Annotations });
+            return new BuiltImage(document, o.ConfigBytes, originalConfig, Layers) { Platform = Config.Platform };
+        }
+
         var configBytes = Config.ToJson();
         var config = new Descriptor(ConfigMediaType, Digest.ComputeSha256(configBytes), configBytes.Length);
         var manifest = new ImageManifest(config, Layers) { MediaType = ManifestMediaType, Annotations = Annotations };
-        return new BuiltImage(ManifestDocument.FromManifest(manifest), configBytes, config, Layers);
+        return new BuiltImage(ManifestDocument.FromManifest(manifest), configBytes, config, Layers) { Platform = Config.Platform };
     }
+
+    // What FromManifest(ManifestDocument, …) read; compared by reference to know whether anything changed since.
+    private Original? _original;
+
+    private sealed record Original(
+        ManifestDocument Document, ReadOnlyMemory<byte> ConfigBytes, ImageConfig Config, ImmutableArray<Descriptor> Layers,
+        ImmutableSortedDictionary<string, string>? Annotations, string MediaType);
 
     private static string LayerMediaTypeFor(string manifestMediaType, string layerMediaType)
     {
@@ -275,4 +311,11 @@ public sealed record Image
 /// <param name="ConfigBytes">The exact configuration bytes.</param>
 /// <param name="Config">The configuration's descriptor.</param>
 /// <param name="Layers">The layer descriptors the manifest references.</param>
-public sealed record BuiltImage(ManifestDocument Manifest, ReadOnlyMemory<byte> ConfigBytes, Descriptor Config, ImmutableArray<Descriptor> Layers);
+public sealed record BuiltImage(ManifestDocument Manifest, ReadOnlyMemory<byte> ConfigBytes, Descriptor Config, ImmutableArray<Descriptor> Layers)
+{
+    /// <summary>The platform the configuration declares.</summary>
+    public Platform? Platform { get; init; }
+
+    /// <summary>The manifest's descriptor with its platform, as an entry of a multi-platform <see cref="ImageIndex"/>.</summary>
+    public Descriptor IndexEntry => Manifest.Descriptor with { Platform = Platform };
+}

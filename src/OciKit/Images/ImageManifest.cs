@@ -61,8 +61,14 @@ public sealed record ImageManifest(Descriptor Config, ImmutableArray<Descriptor>
     /// <summary>Serializes the manifest in canonical form (compact, fixed member order, empty optional members omitted).</summary>
     /// <returns>The UTF-8 JSON bytes.</returns>
     /// <exception cref="ArgumentException">A descriptor has an invalid media type or a negative size.</exception>
+    /// <exception cref="InvalidOperationException">The config descriptor is missing.</exception>
     public byte[] ToJson()
     {
+        if (Config is null)
+        {
+            throw new InvalidOperationException("A manifest needs a config descriptor.");
+        }
+
         DescriptorJson.Validate(Config, "manifest", "config");
         var layers = Layers.IsDefault ? [] : Layers;
         foreach (var layer in layers)

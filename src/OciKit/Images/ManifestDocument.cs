@@ -105,6 +105,13 @@ public sealed record ManifestDocument
 
     private static ManifestDocument Parse(ReadOnlyMemory<byte> bytes, Digest digest, string? mediaType)
     {
+        // A Content-Type may carry parameters ("; charset=utf-8"); the media type is what precedes them.
+        if (mediaType?.IndexOf(';', StringComparison.Ordinal) is int semicolon and >= 0)
+        {
+            mediaType = mediaType[..semicolon];
+        }
+
+        mediaType = string.IsNullOrWhiteSpace(mediaType) ? null : mediaType.Trim();
         if (mediaType is MediaTypes.DockerManifestSchema1 or MediaTypes.DockerManifestSchema1Signed)
         {
             throw Schema1();

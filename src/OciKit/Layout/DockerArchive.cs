@@ -36,7 +36,8 @@ public static class DockerArchive
     /// <param name="destination">The stream to write the tar to; not disposed.</param>
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>A task that completes when the archive is written.</returns>
-    /// <exception cref="KeyNotFoundException">An image is not in the layout.</exception>
+    /// <exception cref="ImageNotFoundException">An image is not in the layout.</exception>
+    /// <exception cref="BlobNotFoundException">A layer or config blob of an image is not in the layout (checked before anything is written).</exception>
     public static async Task WriteAsync(OciLayout source, IEnumerable<DockerArchiveImage> images, Stream destination, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
@@ -49,6 +50,14 @@ public static class DockerArchive
         foreach (var item in images)
         {
             var (_, document) = await source.ReadImageAsync(item.Name, null, cancellationToken).ConfigureAwait(false);
+            foreach (var blob in document.Manifest!.Layers.Prepend(document.Manifest.Config))
+            {
+                if (!source.ContainsBlob(blob.Digest))
+                {
+                    throw new BlobNotFoundException(blob.Digest, source.Root);
+                }
+            }
+
             resolved.Add((item, document));
         }
 
@@ -134,8 +143,9 @@ public static class DockerArchive
     }
 
     /// <summary>
-    /// Reads a docker archive (as <c>docker save</c> or <c>podman save</c> write it) into a layout, storing each image
-    /// as an OCI manifest named by its <c>RepoTags</c>. The archive is read once, front to back; layer blobs are verified
+    /// Reads a docker archive (as <c>docker save</c> or <c>podman save</c> write it) into a layout, naming each image by
+    /// its <c>RepoTags</c>. When the archive carries the image's own manifest (in its <c>index.json</c>, as Docker 25+
+    /// and OciKit write), that manifest is kept; otherwise an OCI manifest is made for it. The archive is read once, front to back; layer blobs are verified
     /// (against their path's digest in the modern layout, or against the configuration's DiffIDs when uncompressed).
     /// </summary>
     /// <param name="archive">The tar stream; not disposed.</param>
@@ -166,7 +176,7 @@ public static class DockerArchive
             var content = entry.DataStream ?? Stream.Null;
             if (OciArchive.TryParseBlobPath(name, out var digest))
             {
-                blobs[name] = await target.WriteBlobAsync(content, new Descriptor("application/octet-stream", digest, entry.Length), cancellationToken).ConfigureAwait(false);
+                blobs[name] = await target.WriteBlobAsync(content, new Descriptor(MediaTypes.OctetStream, digest, entry.Length), cancellationToken).ConfigureAwait(false);
             }
             else if (name.EndsWith(".tar", StringComparison.Ordinal) || entry.Length > 16 * 1024 * 1024)
             {
@@ -226,8 +236,13 @@ public static class DockerArchive
 
             // Keep the configuration's exact bytes: its digest is the image ID Docker and podman show.
             var configDescriptor = await target.WriteBlobAsync(configBytes, MediaTypes.OciConfig, cancellationToken).ConfigureAwait(false);
-            var document = ManifestDocument.FromManifest(new ImageManifest(configDescriptor, layers.ToImmutable()));
-            var descriptor = await target.WriteManifestAsync(document, cancellationToken).ConfigureAwait(false);
+            var descriptor = await FindOriginalManifestAsync(small, blobs, target, configDescriptor.Digest, layers, cancellationToken).ConfigureAwait(false);
+            if (descriptor is null)
+            {
+                var document = ManifestDocument.FromManifest(new ImageManifest(configDescriptor, layers.ToImmutable()));
+                descriptor = await target.WriteManifestAsync(document, cancellationToken).ConfigureAwait(false);
+            }
+
             if (repoTags.IsEmpty)
             {
                 result.Add(new LayoutImage(null, descriptor));
@@ -241,6 +256,54 @@ public static class DockerArchive
         }
 
         return result.ToImmutable();
+    }
+
+    /// <summary>
+    /// Modern archives (Docker 25+, and ours) also carry the image's own manifest under <c>index.json</c>; reusing it
+    /// keeps the manifest digest the image had before it was saved.
+    /// </summary>
+    private static async Task<Descriptor?> FindOriginalManifestAsync(
+        Dictionary<string, byte[]> small, Dictionary<string, Descriptor> blobs, OciLayout target, Digest config, ImmutableArray<Descriptor>.Builder layers, CancellationToken cancellationToken)
+    {
+        if (!small.TryGetValue(OciLayout.IndexFileName, out var indexBytes) || !ImageIndex.TryParse(indexBytes, out var index))
+        {
+            return null;
+        }
+
+        var stored = blobs.Values.Select(static b => b.Digest).ToHashSet();
+        var pending = new Stack<Descriptor>(index.Manifests);
+        for (var visited = 0; pending.TryPop(out var candidate) && visited < 256; visited++)
+        {
+            if (!stored.Contains(candidate.Digest) || !(MediaTypes.IsManifest(candidate.MediaType) || MediaTypes.IsIndex(candidate.MediaType)))
+            {
+                continue;
+            }
+
+            ManifestDocument document;
+            try
+            {
+                document = await target.ReadManifestAsync(candidate with { Annotations = null }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OciException or NotSupportedException)
+            {
+                continue;
+            }
+
+            if (document.Index is { } nested)
+            {
+                foreach (var child in nested.Manifests)
+                {
+                    pending.Push(child);
+                }
+            }
+            else if (document.Manifest is { } manifest && manifest.Config.Digest.Equals(config)
+                && manifest.Layers.Select(static l => l.Digest).SequenceEqual(layers.Select(static l => l.Digest)))
+            {
+                return document.Descriptor;
+            }
+        }
+
+        return null;
     }
 
     private static async Task<string> SniffLayerMediaTypeAsync(OciLayout layout, Digest digest, CancellationToken cancellationToken)

@@ -1,3 +1,4 @@
+using OciKit.Images;
 using OciKit.Primitives;
 
 namespace OciKit.Layout;
@@ -6,6 +7,11 @@ namespace OciKit.Layout;
 /// <param name="Name">Its <c>org.opencontainers.image.ref.name</c>, or <see langword="null"/> for an untagged entry.</param>
 /// <param name="Descriptor">The descriptor of its manifest or index.</param>
 public sealed record LayoutImage(string? Name, Descriptor Descriptor);
+
+/// <summary>An image read from a layout.</summary>
+/// <param name="Image">The image (configuration and layers), ready to mutate.</param>
+/// <param name="Manifest">Its manifest exactly as stored.</param>
+public sealed record StoredImage(Image Image, ManifestDocument Manifest);
 
 /// <summary>What a garbage collection removed.</summary>
 /// <param name="RemovedBlobs">How many blobs were deleted.</param>
@@ -37,4 +43,20 @@ public sealed class BlobNotFoundException : OciException
 
     /// <summary>The missing blob's digest.</summary>
     public Digest Digest { get; }
+}
+
+/// <summary>A layout has no image by the name asked for, or an index in it has no manifest for the platform asked for.</summary>
+public sealed class ImageNotFoundException : OciException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="name">The name (or digest) that was looked up.</param>
+    /// <param name="message">What was missing and where.</param>
+    public ImageNotFoundException(string name, string message)
+        : base(message)
+    {
+        Name = name;
+    }
+
+    /// <summary>The name (or digest) that was looked up.</summary>
+    public string Name { get; }
 }

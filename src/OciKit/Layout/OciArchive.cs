@@ -16,7 +16,7 @@ public static class OciArchive
     /// <param name="destination">The stream to write the tar to; not disposed.</param>
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>A task that completes when the archive is written.</returns>
-    /// <exception cref="KeyNotFoundException">A name is not in the layout.</exception>
+    /// <exception cref="ImageNotFoundException">A name is not in the layout.</exception>
     public static async Task WriteAsync(OciLayout source, IEnumerable<string> names, Stream destination, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
@@ -27,7 +27,7 @@ public static class OciArchive
         foreach (var name in names)
         {
             var descriptor = await source.ResolveAsync(name, cancellationToken).ConfigureAwait(false)
-                ?? throw new KeyNotFoundException($"No image named '{name}' in the layout at {source.Root}.");
+                ?? throw new ImageNotFoundException(name, $"No image named '{name}' in the layout at {source.Root}.");
             entries.Add(descriptor);
             await AddClosureAsync(source, descriptor, tar, cancellationToken).ConfigureAwait(false);
         }
@@ -66,7 +66,7 @@ public static class OciArchive
             }
             else if (TryParseBlobPath(name, out var digest))
             {
-                await target.WriteBlobAsync(entry.DataStream ?? Stream.Null, new Descriptor("application/octet-stream", digest, entry.Length), cancellationToken).ConfigureAwait(false);
+                await target.WriteBlobAsync(entry.DataStream ?? Stream.Null, new Descriptor(MediaTypes.OctetStream, digest, entry.Length), cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -94,33 +94,18 @@ public static class OciArchive
     internal static async Task AddClosureAsync(OciLayout source, Descriptor descriptor, ArchiveTar tar, CancellationToken cancellationToken)
     {
         tar.AddBlob(source, descriptor.Digest);
-        if (!MediaTypes.IsManifest(descriptor.MediaType) && !MediaTypes.IsIndex(descriptor.MediaType))
+        var isIndex = MediaTypes.IsIndex(descriptor.MediaType);
+        foreach (var child in await source.ReferencedAsync(descriptor, cancellationToken).ConfigureAwait(false))
         {
-            return;
-        }
-
-        var document = await source.ReadManifestAsync(descriptor, cancellationToken).ConfigureAwait(false);
-        if (document.Manifest is { } manifest)
-        {
-            foreach (var blob in manifest.Layers.Prepend(manifest.Config))
+            if (source.ContainsBlob(child.Digest))
             {
-                if (!source.ContainsBlob(blob.Digest))
-                {
-                    throw new BlobNotFoundException(blob.Digest, source.Root);
-                }
-
-                tar.AddBlob(source, blob.Digest);
+                await AddClosureAsync(source, child, tar, cancellationToken).ConfigureAwait(false);
             }
-        }
-        else if (document.Index is { } index)
-        {
-            foreach (var child in index.Manifests)
+            else if (!isIndex && child.Urls is not { Count: > 0 })
             {
-                // An index may list platforms whose manifests were never fetched; only what is present is packed.
-                if (source.ContainsBlob(child.Digest))
-                {
-                    await AddClosureAsync(source, child, tar, cancellationToken).ConfigureAwait(false);
-                }
+                // An index may list platforms whose manifests were never fetched, and non-distributable layers
+                // (which carry URLs) may be absent; anything else missing is an incomplete image.
+                throw new BlobNotFoundException(child.Digest, source.Root);
             }
         }
     }

@@ -32,6 +32,8 @@ public sealed partial class OciLayout
     private const long MaxManifestSize = 4 * 1024 * 1024;
     private const long MaxConfigSize = 64 * 1024 * 1024;
 
+    private static readonly TimeSpan StaleTempFileAge = TimeSpan.FromDays(1);
+
     private readonly OciLayoutOptions _options;
 
     private OciLayout(string root, OciLayoutOptions options)
@@ -80,10 +82,12 @@ public sealed partial class OciLayout
     /// <returns>The layout.</returns>
     /// <exception cref="OciFormatException">The directory holds an invalid <c>oci-layout</c> file.</exception>
     /// <exception cref="DirectoryNotFoundException">There is no layout and creating one was not allowed.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The lock timeout is negative.</exception>
     public static async Task<OciLayout> OpenAsync(string path, OciLayoutOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         options ??= new OciLayoutOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.LockTimeout, TimeSpan.Zero, nameof(options));
         var root = Path.GetFullPath(path);
         var layout = new OciLayout(root, options);
         var header = Path.Combine(root, OciLayoutHeader.FileName);
@@ -282,73 +286,6 @@ public sealed partial class OciLayout
         return WriteBlobAsync(document.Bytes, document.MediaType, cancellationToken);
     }
 
-    /// <summary>
-    /// Stores a built image: its configuration and manifest blobs (the layer blobs must already be stored), then
-    /// records it under a name when one is given.
-    /// </summary>
-    /// <param name="image">The built image.</param>
-    /// <param name="name">The name to tag it with, or <see langword="null"/>.</param>
-    /// <param name="cancellationToken">Cancels the I/O.</param>
-    /// <returns>The manifest's descriptor.</returns>
-    /// <exception cref="BlobNotFoundException">A layer blob is not in the layout.</exception>
-    public async Task<Descriptor> WriteImageAsync(BuiltImage image, string? name = null, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(image);
-        foreach (var layer in image.Layers)
-        {
-            if (!ContainsBlob(layer.Digest))
-            {
-                throw new BlobNotFoundException(layer.Digest, Root);
-            }
-        }
-
-        await WriteBlobAsync(image.ConfigBytes, image.Config.MediaType, cancellationToken).ConfigureAwait(false);
-        var descriptor = await WriteManifestAsync(image.Manifest, cancellationToken).ConfigureAwait(false);
-        if (name is not null)
-        {
-            await TagAsync(name, descriptor, cancellationToken).ConfigureAwait(false);
-        }
-
-        return descriptor;
-    }
-
-    /// <summary>
-    /// Reads the image recorded under a name; when the name refers to an index, the manifest for
-    /// <paramref name="platform"/> (default <see cref="Platform.Current"/>) is chosen.
-    /// </summary>
-    /// <param name="name">The name.</param>
-    /// <param name="platform">The platform to pick from an index.</param>
-    /// <param name="cancellationToken">Cancels the I/O.</param>
-    /// <returns>The image and its manifest document.</returns>
-    /// <exception cref="KeyNotFoundException">No entry has the name, or the index has no manifest for the platform.</exception>
-    public async Task<(Image Image, ManifestDocument Manifest)> ReadImageAsync(string name, Platform? platform = null, CancellationToken cancellationToken = default)
-    {
-        var descriptor = await ResolveAsync(name, cancellationToken).ConfigureAwait(false)
-            ?? throw new KeyNotFoundException($"No image named '{name}' in the layout at {Root}.");
-        platform ??= Platform.Current;
-        for (var depth = 0; depth < 8; depth++)
-        {
-            var document = await ReadManifestAsync(descriptor, cancellationToken).ConfigureAwait(false);
-            if (document.Manifest is { } manifest)
-            {
-                var config = await ReadConfigAsync(manifest.Config, cancellationToken).ConfigureAwait(false);
-                return (Image.FromManifest(manifest, config), document);
-            }
-
-            if (document.Index is not { } index)
-            {
-                throw new NotSupportedException($"'{name}' refers to a {document.MediaType}, not an image.");
-            }
-
-            descriptor = index.Manifests.FirstOrDefault(m => m.Platform is { } p && p.Os == platform.Os && p.Architecture == platform.Architecture
-                    && (platform.Variant is null || p.Variant is null || p.Variant == platform.Variant))
-                ?? (index.Manifests.Length == 1 && index.Manifests[0].Platform is null ? index.Manifests[0] : null)
-                ?? throw new KeyNotFoundException($"The index '{name}' has no manifest for {platform}.");
-        }
-
-        throw new OciFormatException($"image '{name}'", "indexes are nested too deeply.");
-    }
-
     /// <summary>Reads <c>index.json</c>.</summary>
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>The index.</returns>
@@ -393,8 +330,6 @@ public sealed partial class OciLayout
 
         static Descriptor? Find(ImageIndex index, string name) =>
             index.Manifests.LastOrDefault(m => string.Equals(NameOf(m), name, StringComparison.Ordinal));
-
-        static bool HasTag(string name) => name.LastIndexOf(':') > name.LastIndexOf('/') || name.Contains('@', StringComparison.Ordinal);
     }
 
     /// <summary>Records a manifest or index in <c>index.json</c> under a name, moving the name off any other entry.</summary>
@@ -427,7 +362,7 @@ public sealed partial class OciLayout
     }
 
     /// <summary>Removes a name from <c>index.json</c> (the blobs stay until <see cref="CollectGarbageAsync"/>).</summary>
-    /// <param name="name">The exact name.</param>
+    /// <param name="name">The name, matched as <see cref="ResolveAsync"/> matches it.</param>
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns><see langword="true"/> when an entry had the name.</returns>
     public async Task<bool> RemoveAsync(string name, CancellationToken cancellationToken = default)
@@ -438,6 +373,11 @@ public sealed partial class OciLayout
             index =>
             {
                 var kept = Untag(index, name);
+                if (kept.Count == index.Manifests.Length && !HasTag(name))
+                {
+                    kept = Untag(index, name + ":latest");
+                }
+
                 removed = kept.Count != index.Manifests.Length;
                 return kept;
             },
@@ -446,7 +386,8 @@ public sealed partial class OciLayout
     }
 
     /// <summary>
-    /// Deletes every blob no entry of <c>index.json</c> reaches (through indexes, manifests, their configs and layers).
+    /// Deletes every blob no entry of <c>index.json</c> reaches (through indexes, manifests, their configs and layers),
+    /// and temporary files left by writers that died more than a day ago.
     /// </summary>
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>What was removed.</returns>
@@ -464,26 +405,9 @@ public sealed partial class OciLayout
                 continue;
             }
 
-            if (!MediaTypes.IsManifest(descriptor.MediaType) && !MediaTypes.IsIndex(descriptor.MediaType))
+            foreach (var child in await ReferencedAsync(descriptor, cancellationToken).ConfigureAwait(false))
             {
-                continue;
-            }
-
-            var document = await ReadManifestAsync(descriptor, cancellationToken).ConfigureAwait(false);
-            if (document.Manifest is { } manifest)
-            {
-                pending.Push(manifest.Config);
-                foreach (var layer in manifest.Layers)
-                {
-                    pending.Push(layer);
-                }
-            }
-            else if (document.Index is { } nested)
-            {
-                foreach (var m in nested.Manifests)
-                {
-                    pending.Push(m);
-                }
+                pending.Push(child);
             }
         }
 
@@ -508,8 +432,82 @@ public sealed partial class OciLayout
             }
         }
 
+        // Temporary files of writers that died; a live writer's file is never this old.
+        var temp = new DirectoryInfo(Path.Combine(Root, PrivateDirectory, "tmp"));
+        foreach (var file in temp.Exists ? temp.EnumerateFiles() : [])
+        {
+            if (file.LastWriteTimeUtc < DateTime.UtcNow - StaleTempFileAge)
+            {
+                file.Delete();
+            }
+        }
+
         return new GarbageCollectionResult(removed, bytes, kept);
     }
+
+    /// <summary>
+    /// The descriptors a stored blob refers to: a manifest's config and layers, an index's manifests, and, for JSON
+    /// of a media type OciKit does not model (an artifact manifest, say), every object in it that looks like a descriptor.
+    /// </summary>
+    internal async Task<ImmutableArray<Descriptor>> ReferencedAsync(Descriptor descriptor, CancellationToken cancellationToken)
+    {
+        if (MediaTypes.IsManifest(descriptor.MediaType) || MediaTypes.IsIndex(descriptor.MediaType))
+        {
+            var document = await ReadManifestAsync(descriptor, cancellationToken).ConfigureAwait(false);
+            return document.Manifest is { } manifest ? [manifest.Config, .. manifest.Layers]
+                : document.Index is { } index ? index.Manifests
+                : [];
+        }
+
+        var unknownJson = descriptor.MediaType.EndsWith("json", StringComparison.Ordinal)
+            && descriptor.MediaType is not (MediaTypes.OciConfig or MediaTypes.DockerConfig or MediaTypes.OciEmpty)
+            && descriptor.Size <= MaxManifestSize;
+        if (!unknownJson || !ContainsBlob(descriptor.Digest))
+        {
+            return [];
+        }
+
+        var bytes = await ReadBlobAsync(descriptor, cancellationToken).ConfigureAwait(false);
+        var found = ImmutableArray.CreateBuilder<Descriptor>();
+        try
+        {
+            using var json = System.Text.Json.JsonDocument.Parse(bytes);
+            Scan(json.RootElement, found);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            // Not JSON after all: it refers to nothing.
+        }
+
+        return found.ToImmutable();
+
+        static void Scan(System.Text.Json.JsonElement element, ImmutableArray<Descriptor>.Builder found)
+        {
+            if (element.ValueKind == System.Text.Json.JsonValueKind.Object)
+            {
+                if (element.TryGetProperty("digest", out var d) && d.ValueKind == System.Text.Json.JsonValueKind.String && Digest.TryParse(d.GetString(), out var digest)
+                    && element.TryGetProperty("size", out var size) && size.TryGetInt64(out var length))
+                {
+                    var mediaType = element.TryGetProperty("mediaType", out var m) && m.ValueKind == System.Text.Json.JsonValueKind.String ? m.GetString()! : MediaTypes.OctetStream;
+                    found.Add(new Descriptor(mediaType, digest, length));
+                }
+
+                foreach (var property in element.EnumerateObject())
+                {
+                    Scan(property.Value, found);
+                }
+            }
+            else if (element.ValueKind == System.Text.Json.JsonValueKind.Array)
+            {
+                foreach (var item in element.EnumerateArray())
+                {
+                    Scan(item, found);
+                }
+            }
+        }
+    }
+
+    private static bool HasTag(string name) => name.LastIndexOf(':') > name.LastIndexOf('/') || name.Contains('@', StringComparison.Ordinal);
 
     internal static string? NameOf(Descriptor descriptor) =>
         descriptor.Annotations is { } a && a.TryGetValue(AnnotationKeys.RefName, out var name) ? name : null;

@@ -43,6 +43,9 @@ public static class MediaTypes
     /// <summary>The <c>oci-layout</c> file of an OCI image layout.</summary>
     public const string OciLayoutHeader = "application/vnd.oci.layout.header.v1+json";
 
+    /// <summary>Opaque bytes: the media type given to a blob whose real type is not known where it is stored.</summary>
+    public const string OctetStream = "application/octet-stream";
+
     /// <summary>Docker image manifest, schema 2.</summary>
     public const string DockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
 

@@ -21,6 +21,8 @@ public sealed class LayoutPeerTests
             ("etc/greeting", "hello from ocikit\n", null),
             ("etc/link", null, "greeting")));
 
+        var ls = await Tool.RunCheckedAsync("umoci", ["ls", "--layout", dir.Combine("layout")]);
+        Assert.Contains("v1", ls.StdOut.Split('\n', StringSplitOptions.TrimEntries));
         await Tool.RunCheckedAsync("umoci", ["unpack", "--image", dir.Combine("layout") + ":v1", dir.Combine("bundle")]);
         var rootfs = dir.Combine("bundle", "rootfs");
         Assert.Equal("hello from ocikit\n", await File.ReadAllTextAsync(Path.Combine(rootfs, "etc", "greeting")));
@@ -32,15 +34,22 @@ public sealed class LayoutPeerTests
     public async Task Skopeo_inspects_a_layout_we_wrote()
     {
         using var dir = new TempDir("ocikit-skopeo");
-        var layout = await OciLayout.OpenAsync(dir.Path);
+        var path = dir.Combine("layout");
+        var layout = await OciLayout.OpenAsync(path);
         var manifest = await StoreImageAsync(layout, "v1", Layer(("hello.txt", "hi\n", null)));
 
-        var result = await Tool.RunCheckedAsync("skopeo", ["inspect", $"oci:{dir.Path}:v1"]);
+        var result = await Tool.RunCheckedAsync("skopeo", ["inspect", $"oci:{path}:v1"]);
         using var json = JsonDocument.Parse(result.StdOut);
         Assert.Equal(manifest.Digest.ToString(), json.RootElement.GetProperty("Digest").GetString());
         Assert.Equal(1, json.RootElement.GetProperty("Layers").GetArrayLength());
         Assert.Equal(Platform.Current.Architecture, json.RootElement.GetProperty("Architecture").GetString());
         Assert.Equal("PATH=/bin", json.RootElement.GetProperty("Env").EnumerateArray().Single().GetString());
+
+        // skopeo copies our layout to another one without changing a byte of the manifest.
+        var copy = dir.Combine("copy");
+        await Tool.RunCheckedAsync("skopeo", ["copy", $"oci:{path}:v1", $"oci:{copy}:v1"]);
+        var copied = await OciLayout.OpenAsync(copy, new OciLayoutOptions { CreateIfMissing = false });
+        Assert.Equal(manifest.Digest, (await copied.ResolveAsync("v1"))!.Digest);
     }
 
     [Fact]
@@ -56,8 +65,10 @@ public sealed class LayoutPeerTests
         await Tool.RunCheckedAsync("umoci", ["insert", "--image", a + ":t", file, "/payload.txt"]);
         await Tool.RunCheckedAsync("umoci", ["config", "--image", a + ":t", "--config.cmd", "/bin/sh"]);
         await Tool.RunCheckedAsync("skopeo", ["copy", $"oci:{a}:t", $"oci:{b}:t"]);
+        var c = dir.Combine("c");
+        await Tool.RunCheckedAsync("skopeo", ["copy", "--dest-compress", "--dest-compress-format", "zstd", $"oci:{a}:t", $"oci:{c}:t"]);
 
-        foreach (var path in new[] { a, b })
+        foreach (var path in new[] { a, b, c })
         {
             var layout = await OciLayout.OpenAsync(path, new OciLayoutOptions { CreateIfMissing = false });
             Assert.Contains(await layout.ListImagesAsync(), i => i.Name == "t");
@@ -70,6 +81,13 @@ public sealed class LayoutPeerTests
             {
                 await using var stream = layout.OpenBlob(layer.Digest);
                 Assert.Equal(layer.Digest, await Digest.ComputeSha256Async(stream));
+            }
+
+            await layout.VerifyImageAsync(image);
+            Assert.Equal(document.Digest, image.Build().Manifest.Digest);
+            if (path == c)
+            {
+                Assert.All(image.Layers, l => Assert.Equal(MediaTypes.OciLayerZstd, l.MediaType));
             }
 
             // Mutating an image read from a peer's layout and storing it back keeps the peer's layers as they are.
@@ -113,6 +131,19 @@ public sealed class LayoutPeerTests
         Assert.Equal("hello", echo.StdOut.Trim());
         var cmd = (await tools.PodmanAsync(["run", "--rm", "--network=none", name])).EnsureSuccess();
         Assert.Equal("from-cmd", cmd.StdOut.Trim());
+
+        // The same image as an oci-archive: podman loads it too, with the same image ID (the config digest).
+        var (image, _) = await layout.ReadImageAsync("ocikit-test/busybox:1");
+        var ociArchive = dir.Combine("image.oci.tar");
+        await using (var stream = File.Create(ociArchive))
+        {
+            await OciArchive.WriteAsync(layout, ["ocikit-test/busybox:1"], stream);
+        }
+
+        (await tools.PodmanAsync(["load", "-i", ociArchive])).EnsureSuccess();
+        var id = image.Build().Config.Digest.Encoded;
+        var fromOci = (await tools.PodmanAsync(["run", "--rm", "--network=none", id, "/bin/busybox", "echo", "oci"])).EnsureSuccess();
+        Assert.Equal("oci", fromOci.StdOut.Trim());
     }
 
     [Fact]

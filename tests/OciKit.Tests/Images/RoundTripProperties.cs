@@ -49,12 +49,13 @@ public class RoundTripProperties
         from platform in Platforms.OrNull()
         from data in Gen.Elements<byte[]?>(null, [], [1, 2, 3])
         from artifactType in Gen.Elements<string?>(null, "application/vnd.example+type")
-        select new Descriptor(mediaType, digest, size)
+        let embedded = data is not null
+        select new Descriptor(mediaType, embedded ? Digest.ComputeSha256(data) : digest, embedded ? data!.Length : size)
         {
             Annotations = annotations,
             Urls = urls,
             Platform = platform,
-            Data = data is null ? null : new ReadOnlyMemory<byte>(data),
+            Data = data is null ? (ReadOnlyMemory<byte>?)null : data,
             ArtifactType = artifactType,
         };
 

@@ -48,6 +48,37 @@ public sealed class ArchiveTests : IDisposable
     }
 
     [Fact]
+    public async Task Docker_archive_import_keeps_the_original_manifest_when_the_archive_carries_it()
+    {
+        var source = await OciLayout.OpenAsync(Path.Combine(_dir, "a"));
+        var layer = await OciLayoutTests.WriteLayerAsync(source, "docker");
+        var built = Image.Scratch(Platform.LinuxAmd64, MediaTypes.DockerManifest).AppendLayer(layer.Layer, layer.DiffId).Build();
+        var manifest = await source.WriteImageAsync(built, "dockerish:1");
+        var archive = new MemoryStream();
+        await DockerArchive.WriteAsync(source, "dockerish:1", archive);
+
+        var target = await OciLayout.OpenAsync(Path.Combine(_dir, "b"));
+        archive.Position = 0;
+        var imported = Assert.Single(await DockerArchive.ImportAsync(archive, target));
+        Assert.Equal(manifest.Digest, imported.Descriptor.Digest);
+        Assert.Equal(MediaTypes.DockerManifest, imported.Descriptor.MediaType);
+        var (image, _) = await target.ReadImageAsync("dockerish:1");
+        Assert.Equal(MediaTypes.DockerLayerGzip, image.Layers[0].MediaType);
+    }
+
+    [Fact]
+    public async Task Archives_stream_to_and_from_non_seekable_streams()
+    {
+        var source = await OciLayout.OpenAsync(Path.Combine(_dir, "a"));
+        var manifest = await OciLayoutTests.StoreImageAsync(source, "pipe:1", "pipe");
+        var buffer = new MemoryStream();
+        await DockerArchive.WriteAsync(source, "pipe:1", new ForwardOnlyStream(buffer));
+        var target = await OciLayout.OpenAsync(Path.Combine(_dir, "b"));
+        var imported = await DockerArchive.ImportAsync(new ForwardOnlyStream(new MemoryStream(buffer.ToArray())), target);
+        Assert.Equal(manifest.Digest, Assert.Single(imported).Descriptor.Digest);
+    }
+
+    [Fact]
     public async Task Tar_entries_are_normalized()
     {
         var source = await OciLayout.OpenAsync(Path.Combine(_dir, "a"));
@@ -170,6 +201,30 @@ public sealed class ArchiveTests : IDisposable
 
         return output.ToArray();
     }
+}
+
+/// <summary>A pipe-like stream: no seeking, no length, no position.</summary>
+internal sealed class ForwardOnlyStream(Stream inner) : Stream
+{
+    public override bool CanRead => inner.CanRead;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => inner.CanWrite;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+
+    public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
+
+    public override void Flush() => inner.Flush();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
 }
 
 internal static class TestConfigExtensions

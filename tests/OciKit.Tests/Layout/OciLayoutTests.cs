@@ -71,6 +71,18 @@ public sealed class OciLayoutTests : IDisposable
     }
 
     [Fact]
+    public async Task A_cancelled_write_leaves_nothing_behind()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var content = RandomNumberGenerator.GetBytes(1_000_000);
+        using var cts = new CancellationTokenSource();
+        var stream = new CancellingStream(new MemoryStream(content), cts, cancelAfter: 300_000);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => layout.WriteBlobAsync(stream, MediaTypes.OciLayer, cts.Token));
+        Assert.Empty(Directory.GetFiles(Path.Combine(_dir, "blobs", "sha256")));
+        Assert.Empty(TempFiles());
+    }
+
+    [Fact]
     public async Task A_stored_blob_that_was_corrupted_is_detected_on_read()
     {
         var layout = await OciLayout.OpenAsync(_dir);
@@ -116,7 +128,12 @@ public sealed class OciLayoutTests : IDisposable
     {
         var layout = await OciLayout.OpenAsync(_dir);
         var image = await StoreImageAsync(layout, "base", "one");
-        await Task.WhenAll(Enumerable.Range(0, 12).Select(i => Task.Run(() => layout.TagAsync($"app:{i}", image))));
+        // Each tagger opens the layout itself, as separate processes would; the lock file serializes their updates.
+        await Task.WhenAll(Enumerable.Range(0, 12).Select(i => Task.Run(async () =>
+        {
+            var own = await OciLayout.OpenAsync(_dir);
+            await own.TagAsync($"app:{i}", image);
+        })));
         var names = (await layout.ListImagesAsync()).Select(i => i.Name).ToHashSet();
         Assert.All(Enumerable.Range(0, 12), i => Assert.Contains($"app:{i}", names));
     }
@@ -188,6 +205,104 @@ public sealed class OciLayoutTests : IDisposable
     }
 
     [Fact]
+    public async Task Garbage_collection_keeps_what_unknown_json_manifests_refer_to()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var payload = await layout.WriteBlobAsync("payload"u8.ToArray(), "application/vnd.example.payload");
+        var artifact = System.Text.Encoding.UTF8.GetBytes(
+            $$"""{"mediaType":"application/vnd.example.artifact+json","blobs":[{"mediaType":"application/vnd.example.payload","digest":"{{payload.Digest}}","size":{{payload.Size}}}]}""");
+        var manifest = await layout.WriteBlobAsync(artifact, "application/vnd.example.artifact+json");
+        await layout.TagAsync("artifact:1", manifest);
+        var orphan = await layout.WriteBlobAsync("orphan"u8.ToArray(), MediaTypes.OctetStream);
+
+        var result = await layout.CollectGarbageAsync();
+        Assert.Equal(1, result.RemovedBlobs);
+        Assert.False(layout.ContainsBlob(orphan.Digest));
+        Assert.True(layout.ContainsBlob(payload.Digest));
+
+        var archive = new MemoryStream();
+        await OciArchive.WriteAsync(layout, ["artifact:1"], archive);
+        Assert.Contains($"blobs/sha256/{payload.Digest.Encoded}", ArchiveTests.ReadTar(archive.ToArray()).Keys);
+    }
+
+    [Fact]
+    public async Task A_multi_platform_index_resolves_per_platform()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var layer = await WriteLayerAsync(layout, "multi");
+        var amd = Image.Scratch(Platform.LinuxAmd64).AppendLayer(layer.Layer, layer.DiffId).WithCmd(["amd"]).Build();
+        var arm = Image.Scratch(Platform.LinuxArm64).AppendLayer(layer.Layer, layer.DiffId).WithCmd(["arm"]).Build();
+        var index = await layout.WriteIndexAsync([amd, arm], "multi:1", new Dictionary<string, string> { [AnnotationKeys.Source] = "https://example.com" });
+
+        Assert.Equal(MediaTypes.OciIndex, index.MediaType);
+        Assert.Empty(Images.ConformanceTests.Schemas.Check("image-index-schema.json", await layout.ReadBlobAsync(index)));
+        Assert.Equal(["amd"], (await layout.ReadImageAsync("multi:1", Platform.LinuxAmd64)).Image.Config.Config!.Cmd!.Value.ToArray());
+        Assert.Equal(["arm"], (await layout.ReadImageAsync(index, Platform.LinuxArm64)).Image.Config.Config!.Cmd!.Value.ToArray());
+        await Assert.ThrowsAsync<ImageNotFoundException>(() => layout.ReadImageAsync("multi:1", new Platform("linux", "s390x")));
+        var stored = (await layout.ReadManifestAsync(index)).Index!;
+        Assert.Equal(["linux/amd64", "linux/arm64/v8"], stored.Manifests.Select(m => m.Platform!.ToString()));
+    }
+
+    [Fact]
+    public async Task Verify_checks_layers_against_their_diff_ids()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var good = await WriteLayerAsync(layout, "good");
+        var other = await WriteLayerAsync(layout, "other");
+        var image = Image.Scratch(Platform.LinuxAmd64).AppendLayer(good.Layer, good.DiffId);
+        await layout.VerifyImageAsync(image);
+
+        var lying = Image.Scratch(Platform.LinuxAmd64).AppendLayer(good.Layer, other.DiffId);
+        var e = await Assert.ThrowsAsync<DigestMismatchException>(() => layout.VerifyImageAsync(lying));
+        Assert.Equal(other.DiffId, e.Expected);
+        Assert.Equal(good.DiffId, e.Actual);
+
+        var missing = Image.Scratch(Platform.LinuxAmd64).AppendLayer(good.Layer with { Digest = Digest.ComputeSha256("nope"u8) }, good.DiffId);
+        await Assert.ThrowsAsync<BlobNotFoundException>(() => layout.VerifyImageAsync(missing));
+    }
+
+    [Fact]
+    public async Task An_image_read_unchanged_builds_to_its_exact_stored_bytes()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var layer = await WriteLayerAsync(layout, "raw");
+        // Indented, non-canonical JSON as another tool might write it.
+        var configText = $$"""
+            {
+              "os": "linux",   "architecture": "amd64",
+              "rootfs": { "type": "layers", "diff_ids": [ "{{layer.DiffId}}" ] },
+              "config": { "Env": [ "A=1" ] }
+            }
+            """;
+        var config = await layout.WriteBlobAsync(System.Text.Encoding.UTF8.GetBytes(configText), MediaTypes.OciConfig);
+        var manifestText = $$"""
+            {
+              "schemaVersion": 2,
+              "mediaType": "application/vnd.oci.image.manifest.v1+json",
+              "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": "{{config.Digest}}", "size": {{config.Size}} },
+              "layers": [ { "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": "{{layer.Layer.Digest}}", "size": {{layer.Layer.Size}} } ]
+            }
+            """;
+        var manifest = await layout.WriteBlobAsync(System.Text.Encoding.UTF8.GetBytes(manifestText), MediaTypes.OciManifest);
+        await layout.TagAsync("raw:1", manifest);
+
+        var (image, document) = await layout.ReadImageAsync("raw:1");
+        var unchanged = image.Build();
+        Assert.Equal(manifest.Digest, unchanged.Manifest.Digest);
+        Assert.Equal(config.Digest, unchanged.Config.Digest);
+        Assert.Equal(manifest.Digest, await layout.WriteImageAsync(unchanged, "raw:copy") is { } d ? d.Digest : null);
+
+        var annotated = image.WithAnnotation(AnnotationKeys.Revision, "abc").Build();
+        Assert.Equal(config.Digest, annotated.Config.Digest);
+        Assert.NotEqual(manifest.Digest, annotated.Manifest.Digest);
+
+        var changed = image.WithEnv("B", "2").Build();
+        Assert.NotEqual(config.Digest, changed.Config.Digest);
+        Assert.Equal(["A=1", "B=2"], ImageConfig.Parse(changed.ConfigBytes).Config!.Env!.Value.ToArray());
+        Assert.Equal(document.Digest, manifest.Digest);
+    }
+
+    [Fact]
     public async Task Default_store_path_honours_the_environment_variable()
     {
         var previous = Environment.GetEnvironmentVariable(OciLayout.StoreEnvironmentVariable);
@@ -251,6 +366,44 @@ public sealed class OciLayoutTests : IDisposable
         var own = await WriteLayerAsync(layout, text);
         image = image.AppendLayer(own.Layer, own.DiffId, new HistoryEntry { CreatedBy = "test " + text }).WithCmd(["/bin/" + text]);
         return await layout.WriteImageAsync(image.Build(), name);
+    }
+
+    /// <summary>Cancels its token once some bytes have been read (a deterministic stand-in for a caller giving up).</summary>
+    private sealed class CancellingStream(Stream inner, CancellationTokenSource cts, long cancelAfter) : Stream
+    {
+        private long _read;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => _read; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            var n = inner.Read(buffer, offset, Math.Min(count, 65536));
+            _read += n;
+            if (_read >= cancelAfter)
+            {
+                cts.Cancel();
+            }
+
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     private string[] TempFiles()

@@ -1,0 +1,166 @@
+using System.Collections.Immutable;
+using OciKit.Images;
+using OciKit.Primitives;
+
+namespace OciKit.Layout;
+
+/// <content>Whole images: storing built images and indexes, reading images by name or descriptor, verifying them.</content>
+public sealed partial class OciLayout
+{
+    /// <summary>
+    /// Stores a built image: its configuration and manifest blobs (the layer blobs must already be stored), then
+    /// records it under a name when one is given.
+    /// </summary>
+    /// <param name="image">The built image.</param>
+    /// <param name="name">The name to tag it with, or <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The manifest's descriptor.</returns>
+    /// <exception cref="BlobNotFoundException">A layer blob is not in the layout.</exception>
+    public async Task<Descriptor> WriteImageAsync(BuiltImage image, string? name = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        foreach (var layer in image.Layers)
+        {
+            if (!ContainsBlob(layer.Digest))
+            {
+                throw new BlobNotFoundException(layer.Digest, Root);
+            }
+        }
+
+        await WriteBlobAsync(image.ConfigBytes, image.Config.MediaType, cancellationToken).ConfigureAwait(false);
+        var descriptor = await WriteManifestAsync(image.Manifest, cancellationToken).ConfigureAwait(false);
+        if (name is not null)
+        {
+            await TagAsync(name, descriptor, cancellationToken).ConfigureAwait(false);
+        }
+
+        return descriptor;
+    }
+
+    /// <summary>
+    /// Checks an image completely: its config and every layer are present and have their digests, and every layer
+    /// decompresses (gzip, zstd or plain tar) to the DiffID its configuration records.
+    /// </summary>
+    /// <param name="image">The image, for example from <see cref="ReadImageAsync(string, Platform?, CancellationToken)"/>.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>A task that completes when every layer has been checked.</returns>
+    /// <exception cref="BlobNotFoundException">A blob is missing.</exception>
+    /// <exception cref="DigestMismatchException">A blob or an uncompressed layer has another digest.</exception>
+    /// <exception cref="NotSupportedException">A layer's media type is not a tar layer OciKit can decompress.</exception>
+    public async Task VerifyImageAsync(Image image, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        for (var i = 0; i < image.Layers.Length; i++)
+        {
+            var layer = image.Layers[i];
+            var stream = OpenBlob(layer.Digest);
+            await using (stream.ConfigureAwait(false))
+            {
+                var actual = await Digest.ComputeSha256Async(stream, cancellationToken).ConfigureAwait(false);
+                if (!actual.Equals(layer.Digest))
+                {
+                    throw new DigestMismatchException($"layer {i} in {Root}", layer.Digest, actual);
+                }
+
+                stream.Position = 0;
+                Stream uncompressed = MediaTypes.IsGzipLayer(layer.MediaType) ? new System.IO.Compression.GZipStream(stream, System.IO.Compression.CompressionMode.Decompress, leaveOpen: true)
+                    : MediaTypes.IsZstdLayer(layer.MediaType) ? new ZstdSharp.DecompressionStream(stream, leaveOpen: true)
+                    : MediaTypes.IsUncompressedLayer(layer.MediaType) ? stream
+                    : throw new NotSupportedException($"Layer {i} has media type '{layer.MediaType}', which is not a tar layer.");
+                await using (uncompressed.ConfigureAwait(false))
+                {
+                    var diffId = await Digest.ComputeSha256Async(uncompressed, cancellationToken).ConfigureAwait(false);
+                    if (!diffId.Equals(image.Config.DiffIds[i]))
+                    {
+                        throw new DigestMismatchException($"uncompressed layer {i} ({layer.Digest}) in {Root}", image.Config.DiffIds[i], diffId);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stores several built images (one per platform) and an index of them, then records the index under a name
+    /// when one is given.
+    /// </summary>
+    /// <param name="images">The images; each index entry carries its image's platform.</param>
+    /// <param name="name">The name to tag the index with, or <see langword="null"/>.</param>
+    /// <param name="annotations">Annotations of the index, if any.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The index's descriptor.</returns>
+    /// <exception cref="BlobNotFoundException">A layer blob is not in the layout.</exception>
+    public async Task<Descriptor> WriteIndexAsync(
+        IEnumerable<BuiltImage> images, string? name = null, IReadOnlyDictionary<string, string>? annotations = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        var entries = new List<Descriptor>();
+        foreach (var image in images)
+        {
+            await WriteImageAsync(image, null, cancellationToken).ConfigureAwait(false);
+            entries.Add(image.IndexEntry);
+        }
+
+        var index = new ImageIndex([.. entries]) { Annotations = annotations?.ToImmutableSortedDictionary(StringComparer.Ordinal) };
+        var descriptor = await WriteManifestAsync(ManifestDocument.FromIndex(index), cancellationToken).ConfigureAwait(false);
+        if (name is not null)
+        {
+            await TagAsync(name, descriptor, cancellationToken).ConfigureAwait(false);
+        }
+
+        return descriptor;
+    }
+
+    /// <summary>
+    /// Reads the image recorded under a name; when the name refers to an index, the manifest for
+    /// <paramref name="platform"/> (default <see cref="Platform.Current"/>) is chosen.
+    /// </summary>
+    /// <param name="name">The name.</param>
+    /// <param name="platform">The platform to pick from an index.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The image and its manifest document.</returns>
+    /// <exception cref="ImageNotFoundException">No entry has the name, or the index has no manifest for the platform.</exception>
+    public async Task<StoredImage> ReadImageAsync(string name, Platform? platform = null, CancellationToken cancellationToken = default)
+    {
+        var descriptor = await ResolveAsync(name, cancellationToken).ConfigureAwait(false)
+            ?? throw new ImageNotFoundException(name, $"No image named '{name}' in the layout at {Root}.");
+        return await ReadImageAsync(descriptor, platform, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reads the image a manifest (or index) descriptor refers to; from an index, the manifest for
+    /// <paramref name="platform"/> (default <see cref="Platform.Current"/>) is chosen.
+    /// </summary>
+    /// <param name="descriptor">The manifest's or index's descriptor.</param>
+    /// <param name="platform">The platform to pick from an index.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The image and its manifest document.</returns>
+    /// <exception cref="ImageNotFoundException">The index has no manifest for the platform.</exception>
+    /// <exception cref="BlobNotFoundException">A manifest or the configuration is not in the layout.</exception>
+    public async Task<StoredImage> ReadImageAsync(Descriptor descriptor, Platform? platform = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(descriptor);
+        var name = OciLayout.NameOf(descriptor) ?? descriptor.Digest.ToString();
+        platform ??= Platform.Current;
+        for (var depth = 0; depth < 8; depth++)
+        {
+            var document = await ReadManifestAsync(descriptor, cancellationToken).ConfigureAwait(false);
+            if (document.Manifest is { } manifest)
+            {
+                var configBytes = await ReadBlobAsync(manifest.Config, cancellationToken).ConfigureAwait(false);
+                return new StoredImage(Image.FromManifest(document, configBytes), document);
+            }
+
+            if (document.Index is not { } index)
+            {
+                throw new NotSupportedException($"'{name}' refers to a {document.MediaType}, not an image.");
+            }
+
+            descriptor = index.Manifests.FirstOrDefault(m => m.Platform is { } p && p.Os == platform.Os && p.Architecture == platform.Architecture
+                    && (platform.Variant is null || p.Variant is null || p.Variant == platform.Variant))
+                ?? (index.Manifests.Length == 1 && index.Manifests[0].Platform is null ? index.Manifests[0] : null)
+                ?? throw new ImageNotFoundException(name, $"The index '{name}' has no manifest for {platform}.");
+        }
+
+        throw new OciFormatException($"image '{name}'", "indexes are nested too deeply.");
+    }
+}
