@@ -16,7 +16,7 @@ public sealed record StoredImage(Image Image, ManifestDocument Manifest);
 /// <summary>What a garbage collection removed.</summary>
 /// <param name="RemovedBlobs">How many blobs were deleted.</param>
 /// <param name="RemovedBytes">How many bytes they held.</param>
-/// <param name="KeptBlobs">How many blobs are still referenced and were kept.</param>
+/// <param name="KeptBlobs">How many blobs were kept (referenced, or younger than the grace period).</param>
 public sealed record GarbageCollectionResult(int RemovedBlobs, long RemovedBytes, int KeptBlobs);
 
 /// <summary>Options of an <see cref="OciLayout"/>.</summary>
@@ -24,6 +24,12 @@ public sealed record OciLayoutOptions
 {
     /// <summary>How long to wait for another writer's lock on <c>index.json</c> before giving up.</summary>
     public TimeSpan LockTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// How old an unreferenced blob must be before garbage collection deletes it; zero (the default) deletes every
+    /// unreferenced blob. Give a store shared by concurrent builds a grace period such as an hour.
+    /// </summary>
+    public TimeSpan GarbageCollectionGracePeriod { get; init; } = TimeSpan.Zero;
 
     /// <summary>Whether to create the layout when the directory has none.</summary>
     public bool CreateIfMissing { get; init; } = true;

@@ -15,8 +15,9 @@ namespace OciKit.Layout;
 /// <remarks>
 /// Safe for several processes at once: a blob is written to a temporary file inside the layout, verified against its
 /// digest and only then renamed into place (renaming over an identical blob is harmless); <c>index.json</c> is
-/// rewritten the same way while holding an exclusive lock file. Garbage collection holds that lock too, but a blob
-/// written and not yet referenced by <c>index.json</c> may be collected by a concurrent collection.
+/// rewritten the same way while holding an exclusive lock file. Garbage collection holds that lock too; a blob
+/// written and not yet referenced by <c>index.json</c> is protected from a concurrent collection only by
+/// <see cref="OciLayoutOptions.GarbageCollectionGracePeriod"/>.
 /// </remarks>
 public sealed partial class OciLayout
 {
@@ -82,12 +83,13 @@ public sealed partial class OciLayout
     /// <returns>The layout.</returns>
     /// <exception cref="OciFormatException">The directory holds an invalid <c>oci-layout</c> file.</exception>
     /// <exception cref="DirectoryNotFoundException">There is no layout and creating one was not allowed.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">The lock timeout is negative.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The lock timeout or the grace period is negative.</exception>
     public static async Task<OciLayout> OpenAsync(string path, OciLayoutOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         options ??= new OciLayoutOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(options.LockTimeout, TimeSpan.Zero, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.GarbageCollectionGracePeriod, TimeSpan.Zero, nameof(options));
         var root = Path.GetFullPath(path);
         var layout = new OciLayout(root, options);
         var header = Path.Combine(root, OciLayoutHeader.FileName);
@@ -387,7 +389,9 @@ public sealed partial class OciLayout
 
     /// <summary>
     /// Deletes every blob no entry of <c>index.json</c> reaches (through indexes, manifests, their configs and layers),
-    /// and temporary files left by writers that died more than a day ago.
+    /// and temporary files left by writers that died more than a day ago. Blobs younger than
+    /// <see cref="OciLayoutOptions.GarbageCollectionGracePeriod"/> are kept, so that an image being written by another
+    /// process (layers first, then its manifest and name) is not collected half-way.
     /// </summary>
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>What was removed.</returns>
@@ -411,6 +415,7 @@ public sealed partial class OciLayout
             }
         }
 
+        var youngest = DateTime.UtcNow - _options.GarbageCollectionGracePeriod;
         int removed = 0, kept = 0;
         long bytes = 0;
         var blobs = new DirectoryInfo(Path.Combine(Root, BlobsDirectory));
@@ -419,7 +424,7 @@ public sealed partial class OciLayout
             foreach (var file in algorithm.EnumerateFiles())
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                if (keep.Contains(algorithm.Name + ":" + file.Name))
+                if (keep.Contains(algorithm.Name + ":" + file.Name) || file.LastWriteTimeUtc > youngest)
                 {
                     kept++;
                     continue;
@@ -536,8 +541,13 @@ public sealed partial class OciLayout
                 // FileShare.None is an exclusive lock between processes too (flock on Unix).
                 return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
             }
-            catch (IOException) when (DateTime.UtcNow < deadline)
+            catch (IOException e)
             {
+                if (DateTime.UtcNow >= deadline)
+                {
+                    throw new IOException($"Another writer held the lock on {path} for more than {_options.LockTimeout}.", e);
+                }
+
                 await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
                 delay = Math.Min(delay * 2, 200);
             }

@@ -215,6 +215,10 @@ public sealed class OciLayoutTests : IDisposable
         await layout.TagAsync("artifact:1", manifest);
         var orphan = await layout.WriteBlobAsync("orphan"u8.ToArray(), MediaTypes.OctetStream);
 
+        var patient = await OciLayout.OpenAsync(_dir, new OciLayoutOptions { GarbageCollectionGracePeriod = TimeSpan.FromDays(1) });
+        Assert.Equal(0, (await patient.CollectGarbageAsync()).RemovedBlobs);
+        Assert.True(layout.ContainsBlob(orphan.Digest));
+
         var result = await layout.CollectGarbageAsync();
         Assert.Equal(1, result.RemovedBlobs);
         Assert.False(layout.ContainsBlob(orphan.Digest));
