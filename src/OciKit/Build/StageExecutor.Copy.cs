@@ -86,6 +86,10 @@ internal sealed partial class StageExecutor
                 imageTree = await ImageFs.LoadAsync(built.Image.Layers, _session.OpenBlob, cancellationToken).ConfigureAwait(false);
                 treeIdentity = "stage:" + built.Identity;
             }
+            else if (int.TryParse(from, NumberStyles.None, CultureInfo.InvariantCulture, out var index))
+            {
+                throw _session.Error(at, $"invalid stage index {index}: the Dockerfile has {_session.Dockerfile.Stages.Length} stage(s)");
+            }
             else
             {
                 var (image, identity) = await ResolveFromImageAsync(from, at, cancellationToken).ConfigureAwait(false);
