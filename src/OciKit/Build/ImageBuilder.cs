@@ -68,6 +68,7 @@ internal sealed partial class BuildSession : IAsyncDisposable
         Context = context;
         Scratch = scratch;
         Cache = new BuildCache(store.Root);
+        FileDigests = new FileDigestCache(store.Root);
         Lexer = new ShellLexer(dockerfile.Syntax.Directives.Escape);
         TargetPlatform = options.Platform ?? Platform.Current;
         Timestamp = ResolveTimestamp(options.Timestamp);
@@ -85,6 +86,8 @@ internal sealed partial class BuildSession : IAsyncDisposable
     public string Scratch { get; }
 
     public BuildCache Cache { get; }
+
+    public FileDigestCache FileDigests { get; }
 
     public ShellLexer Lexer { get; }
 
@@ -270,9 +273,14 @@ internal sealed partial class BuildSession : IAsyncDisposable
             await Store.TagAsync(tag, descriptor, cancellationToken).ConfigureAwait(false);
         }
 
-        foreach (var (key, entry) in _newCacheEntries)
+        if (!Options.NoCache)
         {
-            Cache.Put(key, entry);
+            foreach (var (key, entry) in _newCacheEntries)
+            {
+                Cache.Put(key, entry);
+            }
+
+            FileDigests.Save();
         }
 
         if (Options.Push)

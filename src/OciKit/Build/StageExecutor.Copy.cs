@@ -122,7 +122,7 @@ internal sealed partial class StageExecutor
 
         // The cache key: the parent, the resolved instruction, and what every input is (content included).
         var inputs = new List<string> { treeIdentity };
-        foreach (var selection in selections)
+        foreach (var selection in _session.Options.NoCache ? [] : selections)
         {
             inputs.Add(await DescribeAsync(selection.SourcePath, selection.Top, cancellationToken).ConfigureAwait(false));
             foreach (var (relative, item) in selection.Children)
@@ -316,15 +316,15 @@ internal sealed partial class StageExecutor
     }
 
     /// <summary>A line describing one input for the cache key: path, type, mode, owner, size, link, content hash.</summary>
-    private static async Task<string> DescribeAsync(string path, Item item, CancellationToken cancellationToken)
+    private async Task<string> DescribeAsync(string path, Item item, CancellationToken cancellationToken)
     {
         var node = item.Node;
         var content = "";
         if (node.Type == LayerEntryType.File)
         {
-            if (node.ContentKey is { } contentKey && !Path.IsPathRooted(contentKey))
+            if (node.ContentKey is { } contentKey)
             {
-                content = contentKey;
+                content = Path.IsPathRooted(contentKey) ? await _session.FileDigests.GetAsync(contentKey, cancellationToken).ConfigureAwait(false) : contentKey;
             }
             else if (node.Open is { } open)
             {

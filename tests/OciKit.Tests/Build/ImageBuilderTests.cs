@@ -170,6 +170,28 @@ public sealed class ImageBuilderTests : IDisposable
     }
 
     [Fact]
+    public async Task A_warm_build_does_not_read_context_files_whose_size_and_mtime_are_unchanged()
+    {
+        var path = _f.Write("a", "one");
+        const string dockerfile = "FROM scratch\nCOPY a /a";
+        var first = await _f.BuildAsync(dockerfile);
+        var mtime = File.GetLastWriteTimeUtc(path);
+
+        // Same size and mtime, other bytes: the remembered digest is used (as git's index does), so the layer is reused.
+        File.WriteAllText(path, "two");
+        File.SetLastWriteTimeUtc(path, mtime);
+        var hits = new List<BuildProgress>();
+        var second = await _f.BuildAsync(dockerfile, progress: new Collect(hits));
+        Assert.Equal(first.Digest, second.Digest);
+        Assert.True(Assert.Single(hits, p => p.CacheHit is not null).CacheHit);
+
+        // A new mtime makes it read the file again.
+        File.SetLastWriteTimeUtc(path, mtime.AddSeconds(1));
+        var third = await _f.BuildAsync(dockerfile);
+        Assert.NotEqual(first.Digest, third.Digest);
+    }
+
+    [Fact]
     public async Task Squash_merges_the_stage_layers_into_one_with_the_same_files()
     {
         _f.Write("a", "a");
