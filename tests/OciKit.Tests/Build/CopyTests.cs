@@ -161,4 +161,42 @@ public sealed class CopyTests : IDisposable
         Assert.Equal((0, 0), (files["home/user/g"].Uid, files["home/user/g"].Gid));
         Assert.Equal((5, 5), (files["home/user"].Uid, files["home/user"].Gid));
     }
+
+    [Fact]
+    public async Task A_destination_through_a_symlinked_directory_lands_in_the_link_target()
+    {
+        _f.Write("base/usr/bin/keep", "k");
+        File.CreateSymbolicLink(Path.Combine(_f.Context, "base", "bin"), "usr/bin");
+        _f.Write("tool", "t");
+        await _f.BuildAsync("FROM scratch\nCOPY base /\nCOPY tool /bin/\nCOPY tool /bin/renamed");
+        var (_, files) = await _f.ReadAsync();
+        Assert.Equal(LayerEntryType.Symlink, files["bin"].Type);
+        Assert.Equal("t", files["usr/bin/tool"].Content);
+        Assert.Equal("t", files["usr/bin/renamed"].Content);
+    }
+
+    [Fact]
+    public async Task ADD_of_a_plain_local_file_copies_it_and_refuses_what_is_not_supported_yet()
+    {
+        _f.Write("plain.txt", "plain");
+        await _f.BuildAsync("FROM scratch\nADD --chmod=600 plain.txt /added/");
+        var (_, files) = await _f.ReadAsync();
+        Assert.Equal("plain", files["added/plain.txt"].Content);
+        Assert.Equal((UnixFileMode)0x180, files["added/plain.txt"].Mode);
+
+        var url = await Assert.ThrowsAsync<BuildException>(() => _f.BuildAsync("FROM scratch\nADD https://example.com/file /f"));
+        Assert.Equal(2, url.Line);
+        var git = await Assert.ThrowsAsync<BuildException>(() => _f.BuildAsync("FROM scratch\nADD git@github.com:o/r.git /src"));
+        Assert.Contains("Git", git.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Copy_from_a_stored_image_reads_its_layers()
+    {
+        _f.Write("lib", "library");
+        await _f.BuildAsync("FROM scratch\nCOPY lib /opt/lib", o => o with { Tags = ["libs:1"] });
+        await _f.BuildAsync("FROM scratch\nCOPY --from=libs:1 /opt/lib /usr/lib/copied");
+        var (_, files) = await _f.ReadAsync();
+        Assert.Equal("library", files["usr/lib/copied"].Content);
+    }
 }
