@@ -226,6 +226,20 @@ public sealed class ImageBuilderTests : IDisposable
         Assert.Equal("base", files["f"].Content);
     }
 
+    [Theory]
+    [InlineData(BuildArchiveFormat.Oci)]
+    [InlineData(BuildArchiveFormat.Docker)]
+    public async Task The_image_can_also_be_written_to_an_archive(BuildArchiveFormat format)
+    {
+        _f.Write("f", "f");
+        var archive = Path.Combine(_f.Root, "image.tar");
+        var result = await _f.BuildAsync("FROM scratch\nCOPY f /f", o => o with { ArchivePath = archive, ArchiveFormat = format });
+        var imported = await OciLayout.OpenAsync(Path.Combine(_f.Root, "imported"));
+        await using var stream = File.OpenRead(archive);
+        var images = format == BuildArchiveFormat.Oci ? await OciArchive.ImportAsync(stream, imported) : await DockerArchive.ImportAsync(stream, imported);
+        Assert.Equal(result.Digest, Assert.Single(images).Descriptor.Digest);
+    }
+
     private sealed class Collect(List<BuildProgress> into) : IProgress<BuildProgress>
     {
         public void Report(BuildProgress value) => into.Add(value);
