@@ -109,7 +109,7 @@ public sealed class ThroughputColumn : IColumn
 
             foreach (var method in type.GetMethods())
             {
-                if (method.GetCustomAttributes(typeof(GlobalSetupAttribute), true) is [GlobalSetupAttribute { Target: null }])
+                if (method.GetCustomAttributes(typeof(GlobalSetupAttribute), true) is [GlobalSetupAttribute { Targets.Length: 0 }])
                 {
                     method.Invoke(instance, null);
                 }

@@ -3,9 +3,13 @@ using OciKit.Benchmarks;
 
 // BenchmarkDotNet: dotnet run -c Release --project benchmarks/OciKit.Benchmarks -- --filter '*'
 // Whole-process layer build for benchmarks/compare.sh: ... -- layer DIRECTORY OUTPUT [--compression gzip|zstd|none] [--level fastest|default|smallest]
-if (args is ["layer", ..])
+// Multi-layer image into an OCI layout, for compare.sh: ... -- image LAYOUT TAG DIRECTORY... [--entrypoint PATH]
+switch (args)
 {
-    return await LayerCommand.RunAsync(args[1..]).ConfigureAwait(false);
+    case ["layer", ..]:
+        return await LayerCommand.RunAsync(args[1..]).ConfigureAwait(false);
+    case ["image", ..]:
+        return await ImageCommand.RunAsync(args[1..]).ConfigureAwait(false);
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -75,7 +75,10 @@ public class TarWritingBenchmarks : IThroughputBenchmark
 
                 if (entry.Type == LayerEntryType.File)
                 {
-                    tarEntry.DataStream = new MemoryStream(_contents[entry.TarPath], writable: false);
+                    // Through the same length-checking wrapper as the layer writer, so both copy the content the same way
+                    // (a bare MemoryStream would hand TarWriter its whole buffer in one write).
+                    var content = _contents[entry.TarPath];
+                    tarEntry.DataStream = new KnownLengthReadStream(new MemoryStream(content, writable: false), content.Length, entry.Path);
                 }
 
                 await writer.WriteEntryAsync(tarEntry).ConfigureAwait(false);
