@@ -106,7 +106,7 @@ public sealed class LocalImages(OciLayout store)
                 var size = m.Config.Size + m.Layers.Sum(static l => l.Size);
                 result.Add(new ImageSummary(name, repository, tag, m.Config.Digest, descriptor.Digest, image.Config.Created, size));
             }
-            catch (Exception e) when (e is ImageNotFoundException or BlobNotFoundException or Layout.ImageNotFoundException or NotSupportedException)
+            catch (Exception e) when (e is ImageNotFoundException or BlobNotFoundException or NotSupportedException)
             {
                 // An index without this platform's image, or an artifact: list it by its own digest.
                 result.Add(new ImageSummary(name, repository, tag, descriptor.Digest, descriptor.Digest, null, descriptor.Size));
