@@ -74,19 +74,30 @@ public sealed partial class OciPublishFixture : IAsyncLifetime
     /// <returns>The tool's result (checked) and the digest the target reported.</returns>
     public async Task<(ToolResult Result, string Digest)> PublishAsync(string project, RegistryFixture registry, params string[] extra)
     {
-        var baseImage = await BaseImageAsync(registry).ConfigureAwait(false);
-        var result = await Tool.RunCheckedAsync(
-            "dotnet",
-            [
-                "publish", Path.Combine(WorkDirectory, project), "-c", "Release", "-t:OciPublish", "-nodeReuse:false", "--disable-build-servers", "--nologo", "-tl:off",
-                $"-p:OciKitVersion={Version}", $"-p:ContainerRegistry={registry.Registry.Host}", $"-p:ContainerBaseImage={baseImage}",
-                $"-p:OciKitStorePath={StorePath}", .. extra,
-            ],
-            new Dictionary<string, string?> { ["SOURCE_DATE_EPOCH"] = "1700000000", ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1" },
-            timeout: TimeSpan.FromMinutes(6)).ConfigureAwait(false);
+        var result = await RunPublishAsync(project, "OciPublish", registry, extra).ConfigureAwait(false);
         var match = DigestLine().Match(result.StdOut);
         Assert.True(match.Success, "OciPublish reported no digest:\n" + result.StdOut);
         return (result, match.Groups[1].Value);
+    }
+
+    /// <summary>Runs <c>dotnet publish -t:TARGET</c> on a copied sample with the registry and base image set.</summary>
+    public async Task<ToolResult> RunPublishAsync(string project, string target, RegistryFixture registry, string[] extra)
+    {
+        var baseImage = await BaseImageAsync(registry).ConfigureAwait(false);
+        return await Tool.RunCheckedAsync(
+            "dotnet",
+            [
+                "publish", Path.Combine(WorkDirectory, project), "-c", "Release", "-t:" + target, "-nodeReuse:false", "--disable-build-servers", "--nologo", "-tl:off",
+                $"-p:OciKitVersion={Version}", $"-p:ContainerRegistry={registry.Registry.Host}", $"-p:ContainerBaseImage={baseImage}",
+                $"-p:OciKitStorePath={StorePath}", .. extra,
+            ],
+            new Dictionary<string, string?>
+            {
+                ["SOURCE_DATE_EPOCH"] = "1700000000",
+                ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
+                ["DOTNET_CONTAINER_INSECURE_REGISTRIES"] = registry.Registry.Host, // for the SDK's own PublishContainer
+            },
+            timeout: TimeSpan.FromMinutes(6)).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

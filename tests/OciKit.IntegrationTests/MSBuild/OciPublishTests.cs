@@ -64,12 +64,24 @@ public sealed class OciPublishTests(RegistryFixture registry, OciPublishFixture 
         Assert.Equal(manifestPuts, registry.Registry.CountRequests("PUT", $"/v2/{ConsoleRepository}/manifests/"));
         Assert.Contains("Skipping target \"_OciKitContainerize\"", third.StdOut, StringComparison.Ordinal);
 
-        // Forced to run again (its up-to-date marker removed), the task rebuilds the same image bytes: same digest, no upload.
-        File.Delete(Path.Combine(fixture.WorkDirectory, "console-app", "obj", "Release", "net10.0", "ocikit", "digest.txt"));
-        var (fourth, digest4) = await fixture.PublishAsync("console-app", registry, "-v:n");
+        // Forced to run again, the task rebuilds the same image bytes: same digest, no upload.
+        var (fourth, digest4) = await fixture.PublishAsync("console-app", registry, "-v:n", "-p:OciPublishForce=true");
         Assert.Equal(digest2, digest4);
         Assert.Contains("0 blob(s) uploaded", fourth.StdOut, StringComparison.Ordinal);
         Assert.Equal(uploadsBeforeThird, Uploads());
+        Assert.DoesNotContain("Skipping target \"_OciKitContainerize\"", fourth.StdOut, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_sdks_own_PublishContainer_keeps_working_beside_OciPublish()
+    {
+        await fixture.RunPublishAsync("console-app", "PublishContainer", registry, ["-p:EnableSdkContainerSupport=true", "-p:ContainerRepository=samples/console-app-sdk"]);
+
+        var digest = await ManifestDigestAsync("samples/console-app-sdk", "1.0.0");
+        var (_, config) = await ReadImageAsync("samples/console-app-sdk", digest);
+        Assert.Equal(["/app/console-app"], Strings(config.RootElement.GetProperty("config").GetProperty("Entrypoint")));
+        var output = await fixture.Containers.RunFromRegistryAsync($"{registry.Registry.Host}/samples/console-app-sdk:1.0.0", []);
+        Assert.StartsWith("Hello from a container", output, StringComparison.Ordinal);
     }
 
     [Fact]
