@@ -66,7 +66,7 @@ public sealed record ContainerizeRequest
 
     /// <summary>
     /// The image's creation time (config <c>created</c> and the <c>org.opencontainers.image.created</c> label);
-    /// default <see cref="DefaultCreated"/>.
+    /// default <see cref="DefaultCreated()"/>.
     /// </summary>
     public DateTimeOffset? Created { get; init; }
 
@@ -88,9 +88,10 @@ public sealed record ContainerizeRequest
     /// epoch, so an unchanged project gives the same digest.
     /// </summary>
     /// <returns>The time.</returns>
-    public static DateTimeOffset DefaultCreated()
+    public static DateTimeOffset DefaultCreated() => DefaultCreated(System.Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH"));
+
+    internal static DateTimeOffset DefaultCreated(string? value)
     {
-        var value = System.Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH");
         return long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds <= 0x1_FFFF_FFFF
             ? DateTimeOffset.FromUnixTimeSeconds(seconds)
             : DateTimeOffset.UnixEpoch;
