@@ -76,11 +76,7 @@ public static class LayerCommand
             try
             {
                 var name = File.ReadAllText(Path.Combine(task, "comm")).Trim();
-                var stat = File.ReadAllText(Path.Combine(task, "stat"));
-                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-
-                // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
-                var seconds = (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+                var seconds = CpuSeconds(Path.Combine(task, "stat"));
                 var (count, total) = byName.GetValueOrDefault(name);
                 byName[name] = (count + 1, total + seconds);
             }
@@ -90,13 +86,18 @@ public static class LayerCommand
             }
         }
 
-        var processStat = File.ReadAllText("/proc/self/stat");
-        var processFields = processStat[(processStat.LastIndexOf(')') + 2)..].Split(' ');
-        var processSeconds = (long.Parse(processFields[11], CultureInfo.InvariantCulture) + long.Parse(processFields[12], CultureInfo.InvariantCulture)) / 100.0;
-        byName["(ended threads: gzip workers, retired pool threads)"] = (0, processSeconds - byName.Values.Sum(v => v.Seconds));
+        byName["(ended threads: gzip workers, retired pool threads)"] = (0, CpuSeconds("/proc/self/stat") - byName.Values.Sum(v => v.Seconds));
         foreach (var (name, (count, seconds)) in byName)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"thread {name} x{count}: {seconds:F2} CPU-s"));
         }
+    }
+
+    // utime + stime (fields 14 and 15 of a proc stat file, in clock ticks of 1/100 s on Linux).
+    private static double CpuSeconds(string statFile)
+    {
+        var stat = File.ReadAllText(statFile);
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
     }
 }
