@@ -73,6 +73,9 @@ public sealed record BuildOptions
     /// <summary>The format of <see cref="ArchivePath"/>: an <c>oci-archive</c> or a <c>docker save</c> tarball.</summary>
     public BuildArchiveFormat ArchiveFormat { get; init; } = BuildArchiveFormat.Oci;
 
+    /// <summary>The HTTP handler ADD downloads URLs with; a default handler when null.</summary>
+    public HttpMessageHandler? HttpHandler { get; init; }
+
     /// <summary>The Dockerfile's name as messages show it.</summary>
     internal string DisplayName => DockerfileText is not null && DockerfilePath is null ? DefaultDockerfileName : System.IO.Path.GetFileName(DockerfilePath ?? DefaultDockerfileName);
 
