@@ -179,7 +179,7 @@ internal sealed partial class StageExecutor
         {
             return await _session.ResolveImageAsync(reference, _image.Config.Platform, at, cancellationToken).ConfigureAwait(false);
         }
-        catch (OciException ex) when (ex is not BuildException)
+        catch (ImageNotFoundException ex)
         {
             throw _session.Error(at, $"--from image '{reference}': {ex.Message}", ex);
         }
