@@ -14,18 +14,18 @@ public class BuildAndRunTests(RegistryFixture fixture)
         using var dir = new TempDir("ocikit-build");
         var context = dir.Combine("context");
         Directory.CreateDirectory(context);
-        await File.WriteAllTextAsync(Path.Combine(context, "hello.sh"), "cat /etc/greeting\nid -u\npwd\nls /usr/local/bin\n");
+        await File.WriteAllTextAsync(Path.Combine(context, "hello.sh"), "cat /etc/greeting\nid -u\npwd\nstat -c %u /usr/local/bin/hello.sh /work\n");
         await File.WriteAllTextAsync(Path.Combine(context, ".dockerignore"), "*.tmp\n");
         await File.WriteAllTextAsync(Path.Combine(context, "junk.tmp"), "ignored");
         var dockerfile = $"""
             ARG BASE={fixture.BaseImage}
             FROM $BASE
             ARG WHO=nobody
-            COPY --chmod=755 *.sh /usr/local/bin/
+            COPY --chmod=755 --chown=app *.sh /usr/local/bin/
             COPY <<EOF /etc/greeting
             hello from $WHO
             EOF
-            USER {BusyboxImage.AppUid}
+            USER app
             WORKDIR /work
             ENTRYPOINT ["/bin/sh", "/usr/local/bin/hello.sh"]
             """;
@@ -47,7 +47,7 @@ public class BuildAndRunTests(RegistryFixture fixture)
 
         using var tools = new ContainerTools();
         var output = await tools.RunFromRegistryAsync(tag, []);
-        Assert.Equal($"hello from ocikit\n{BusyboxImage.AppUid}\n/work\nhello.sh\n", output);
+        Assert.Equal($"hello from ocikit\n{BusyboxImage.AppUid}\n/work\n{BusyboxImage.AppUid}\n{BusyboxImage.AppUid}\n", output);
 
         // A rebuild reuses the pulled base and every layer, and gives the same digest.
         var again = await ImageBuilder.BuildAsync(options with { Push = false });

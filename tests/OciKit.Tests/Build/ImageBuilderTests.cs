@@ -240,6 +240,17 @@ public sealed class ImageBuilderTests : IDisposable
         Assert.Equal(result.Digest, Assert.Single(images).Descriptor.Digest);
     }
 
+    [Fact]
+    public async Task The_platform_comes_from_FROM_platform_else_the_options_and_feeds_TARGETARCH()
+    {
+        var fromOptions = await _f.BuildAsync("FROM scratch\nARG TARGETARCH\nENV ARCH=$TARGETARCH", o => o with { Platform = OciKit.Primitives.Platform.LinuxArm64 });
+        Assert.Equal("arm64", fromOptions.Config.Architecture);
+        Assert.Equal("arm64", fromOptions.Config.Config!.GetEnv("ARCH"));
+
+        var fromLine = await _f.BuildAsync("FROM --platform=linux/riscv64 scratch\nENV A=1");
+        Assert.Equal("riscv64", fromLine.Config.Architecture);
+    }
+
     private sealed class Collect(List<BuildProgress> into) : IProgress<BuildProgress>
     {
         public void Report(BuildProgress value) => into.Add(value);
