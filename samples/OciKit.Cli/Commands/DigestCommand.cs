@@ -12,8 +12,8 @@ internal static class DigestCommand
         var command = new Command("digest", "Print an image's digest.") { name, remote };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
-            var inspection = await InspectCommand.InspectAsync(CliSession.Of(parseResult, host), parseResult.GetValue(name)!, null, parseResult.GetValue(remote), cancellationToken).ConfigureAwait(false);
-            await host.Out.WriteLineAsync(inspection.Top.Digest.ToString()).ConfigureAwait(false);
+            var top = await InspectCommand.ReadTopAsync(CliSession.Of(parseResult, host), parseResult.GetValue(name)!, parseResult.GetValue(remote), cancellationToken).ConfigureAwait(false);
+            await host.Out.WriteLineAsync(top.Digest.ToString()).ConfigureAwait(false);
             return CliRunner.Success;
         });
         return command;

@@ -35,4 +35,12 @@ internal static class InspectCommand
         using var client = session.CreateClient();
         return await new ImageInspector(client, store).InspectAsync(name, CommandOptions.ParsePlatform(platform), remote, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>Reads only the top-level manifest or index (shared by manifest and digest).</summary>
+    public static async Task<Images.ManifestDocument> ReadTopAsync(CliSession session, string name, bool remote, CancellationToken cancellationToken)
+    {
+        var store = await session.OpenStoreAsync(cancellationToken).ConfigureAwait(false);
+        using var client = session.CreateClient();
+        return await new ImageInspector(client, store).ReadTopAsync(name, remote, cancellationToken).ConfigureAwait(false);
+    }
 }

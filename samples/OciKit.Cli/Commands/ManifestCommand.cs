@@ -13,8 +13,8 @@ internal static class ManifestCommand
         var command = new Command("manifest", "Print an image's manifest (or index) exactly as stored.") { name, remote };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
-            var inspection = await InspectCommand.InspectAsync(CliSession.Of(parseResult, host), parseResult.GetValue(name)!, null, parseResult.GetValue(remote), cancellationToken).ConfigureAwait(false);
-            await host.Out.WriteLineAsync(Encoding.UTF8.GetString(inspection.Top.Bytes.Span)).ConfigureAwait(false);
+            var top = await InspectCommand.ReadTopAsync(CliSession.Of(parseResult, host), parseResult.GetValue(name)!, parseResult.GetValue(remote), cancellationToken).ConfigureAwait(false);
+            await host.Out.WriteLineAsync(Encoding.UTF8.GetString(top.Bytes.Span)).ConfigureAwait(false);
             return CliRunner.Success;
         });
         return command;
