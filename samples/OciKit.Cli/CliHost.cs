@@ -26,20 +26,20 @@ internal sealed class CliSession(ParseResult parseResult, CliHost host)
 
     public TextWriter Out => Host.Out;
 
-    public bool Quiet { get; } = parseResult.GetValue(GlobalOptions.Quiet);
+    public bool Quiet { get; } = parseResult.GetValue<bool>(GlobalOptions.Quiet);
 
-    public bool Verbose { get; } = parseResult.GetValue(GlobalOptions.Verbose);
+    public bool Verbose { get; } = parseResult.GetValue<bool>(GlobalOptions.Verbose);
 
-    public bool NoProgress { get; } = parseResult.GetValue(GlobalOptions.NoProgress);
+    public bool NoProgress { get; } = parseResult.GetValue<bool>(GlobalOptions.NoProgress);
 
-    public string StorePath { get; } = parseResult.GetValue(GlobalOptions.Store) is { Length: > 0 } store ? Path.GetFullPath(store) : OciLayout.DefaultPath;
+    public string StorePath { get; } = parseResult.GetValue<string?>(GlobalOptions.Store) is { Length: > 0 } store ? Path.GetFullPath(store) : OciLayout.DefaultPath;
 
     /// <summary>Where credentials are read and written: the standard files, or <c>--authfile</c>.</summary>
-    public CredentialOptions CredentialOptions { get; } = parseResult.GetValue(GlobalOptions.AuthFile) is { Length: > 0 } file
+    public CredentialOptions CredentialOptions { get; } = parseResult.GetValue<string?>(GlobalOptions.AuthFile) is { Length: > 0 } file
         ? CredentialOptions.Default with { DockerConfigFile = file }
         : CredentialOptions.Default;
 
-    private readonly ImmutableArray<string> _insecure = [.. parseResult.GetValue(GlobalOptions.InsecureRegistries) ?? []];
+    private readonly ImmutableArray<string> _insecure = [.. parseResult.GetValue<string[]>(GlobalOptions.InsecureRegistries) ?? []];
 
     /// <summary>The registry client options: insecure registries may use HTTP or unverified TLS (as Docker's insecure-registries).</summary>
     public RegistryClientOptions ClientOptions => new()

@@ -39,7 +39,7 @@ internal static class CliRunner
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            var verbose = parseResult.GetValue(GlobalOptions.Verbose);
+            var verbose = parseResult.GetValue<bool>(GlobalOptions.Verbose);
             await host.Err.WriteLineAsync("ocikit: " + (verbose ? ex.ToString() : OneLine(ex.Message))).ConfigureAwait(false);
             return ExitCodeFor(ex);
         }
