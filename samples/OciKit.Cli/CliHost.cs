@@ -9,6 +9,15 @@ namespace OciKit.Cli;
 /// <summary>The standard streams one run of the CLI uses.</summary>
 internal sealed class CliHost(TextWriter stdout, TextWriter stderr, TextReader stdin)
 {
+    private static readonly AsyncLocal<CliHost?> CurrentHost = new();
+
+    /// <summary>The streams of the run in progress on this async flow; the console outside a run.</summary>
+    public static CliHost Current
+    {
+        get => CurrentHost.Value ?? new CliHost(Console.Out, Console.Error, Console.In);
+        set => CurrentHost.Value = value;
+    }
+
     public TextWriter Out { get; } = stdout;
 
     public TextWriter Err { get; } = stderr;
@@ -26,20 +35,20 @@ internal sealed class CliSession(ParseResult parseResult, CliHost host)
 
     public TextWriter Out => Host.Out;
 
-    public bool Quiet { get; } = parseResult.GetValue<bool>(GlobalOptions.Quiet);
+    public bool Quiet { get; } = parseResult.GetValue(GlobalOptions.Quiet);
 
-    public bool Verbose { get; } = parseResult.GetValue<bool>(GlobalOptions.Verbose);
+    public bool Verbose { get; } = parseResult.GetValue(GlobalOptions.Verbose);
 
-    public bool NoProgress { get; } = parseResult.GetValue<bool>(GlobalOptions.NoProgress);
+    public bool NoProgress { get; } = parseResult.GetValue(GlobalOptions.NoProgress);
 
-    public string StorePath { get; } = parseResult.GetValue<string?>(GlobalOptions.Store) is { Length: > 0 } store ? Path.GetFullPath(store) : OciLayout.DefaultPath;
+    public string StorePath { get; } = parseResult.GetValue(GlobalOptions.Store) is { Length: > 0 } store ? Path.GetFullPath(store) : OciLayout.DefaultPath;
 
     /// <summary>Where credentials are read and written: the standard files, or <c>--authfile</c>.</summary>
-    public CredentialOptions CredentialOptions { get; } = parseResult.GetValue<string?>(GlobalOptions.AuthFile) is { Length: > 0 } file
+    public CredentialOptions CredentialOptions { get; } = parseResult.GetValue(GlobalOptions.AuthFile) is { Length: > 0 } file
         ? CredentialOptions.Default with { DockerConfigFile = file }
         : CredentialOptions.Default;
 
-    private readonly ImmutableArray<string> _insecure = [.. parseResult.GetValue<string[]>(GlobalOptions.InsecureRegistries) ?? []];
+    private readonly ImmutableArray<string> _insecure = [.. parseResult.GetValue(GlobalOptions.InsecureRegistries) ?? []];
 
     /// <summary>The registry client options: insecure registries may use HTTP or unverified TLS (as Docker's insecure-registries).</summary>
     public RegistryClientOptions ClientOptions => new()
@@ -52,6 +61,8 @@ internal sealed class CliSession(ParseResult parseResult, CliHost host)
     };
 
     public static CliSession Of(ParseResult parseResult, CliHost host) => new(parseResult, host);
+
+    public static CliSession Of(ParseResult parseResult) => new(parseResult, CliHost.Current);
 
     public RegistryClient CreateClient() => new(ClientOptions);
 

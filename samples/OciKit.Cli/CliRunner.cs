@@ -22,6 +22,7 @@ internal static class CliRunner
 
     public static async Task<int> InvokeAsync(RootCommand root, string[] args, CliHost host, CancellationToken cancellationToken)
     {
+        CliHost.Current = host;
         var parseResult = root.Parse(args);
         if (parseResult.Errors.Count > 0)
         {
@@ -39,7 +40,7 @@ internal static class CliRunner
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            var verbose = parseResult.GetValue<bool>(GlobalOptions.Verbose);
+            var verbose = parseResult.GetValue(GlobalOptions.Verbose);
             await host.Err.WriteLineAsync("ocikit: " + (verbose ? ex.ToString() : OneLine(ex.Message))).ConfigureAwait(false);
             return ExitCodeFor(ex);
         }

@@ -7,7 +7,7 @@ namespace OciKit.Cli.Commands;
 /// <summary><c>ocikit inspect REF [--format T]</c>: the image's configuration and manifest summary, as <c>docker image inspect</c>.</summary>
 internal static class InspectCommand
 {
-    public static Command Create(CliHost host)
+    public static Command Create()
     {
         var name = CommandOptions.Reference("reference", "An image in the local store, else in its registry.");
         var format = new Option<string?>("--format", "-f") { Description = "Print a field instead of the JSON, for example '{{.Config.Env}}' or '{{json .RootFS}}'." };
@@ -16,6 +16,7 @@ internal static class InspectCommand
         var command = new Command("inspect", "Show an image's configuration and manifest summary as JSON.") { name, format, platform, remote };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
+            var host = CliHost.Current;
             var inspection = await InspectAsync(CliSession.Of(parseResult, host), parseResult.GetValue(name)!, parseResult.GetValue(platform), parseResult.GetValue(remote), cancellationToken).ConfigureAwait(false);
             var text = parseResult.GetValue(format) is { } template
                 ? inspection.Format(template)
