@@ -28,10 +28,12 @@ internal static class BuildCommand
         var store = new Option<string?>("--store") { Description = "The OCI image layout to build into (default: the local store)." };
         var insecure = new Option<string[]>("--insecure-registry") { Description = "A registry to reach over plain HTTP; repeatable." };
         var zstd = new Option<bool>("--zstd") { Description = "Compress new layers with zstd instead of gzip." };
+        var archive = new Option<string?>("--output-archive") { Description = "Also write the image to this archive file (needs --tag)." };
+        var archiveFormat = new Option<BuildArchiveFormat>("--archive-format") { Description = "oci (oci-archive) or docker (docker save tarball).", DefaultValueFactory = _ => BuildArchiveFormat.Oci };
 
         var command = new Command("build", "Build an image from a Dockerfile, without a daemon.");
         command.Arguments.Add(context);
-        foreach (var option in new Option[] { file, tags, buildArgs, target, platform, skipRun, squash, noCache, push, store, insecure, zstd })
+        foreach (var option in new Option[] { file, tags, buildArgs, target, platform, skipRun, squash, noCache, push, store, insecure, zstd, archive, archiveFormat })
         {
             command.Options.Add(option);
         }
@@ -66,6 +68,8 @@ internal static class BuildCommand
                 NoCache = parseResult.GetValue(noCache),
                 Push = parseResult.GetValue(push),
                 StorePath = parseResult.GetValue(store),
+                ArchivePath = parseResult.GetValue(archive),
+                ArchiveFormat = parseResult.GetValue(archiveFormat),
                 Compression = parseResult.GetValue(zstd) ? Layers.LayerCompression.Zstd : Layers.LayerCompression.Gzip,
                 Registry = new RegistryClientOptions
                 {

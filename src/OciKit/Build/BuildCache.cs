@@ -89,3 +89,80 @@ internal sealed class BuildCache(string storeRoot)
         File.Move(temp, Path.Combine(Directory, key + ".json"), overwrite: true);
     }
 }
+
+/// <summary>
+/// Content digests of context files remembered by path, size and modification time (as git's index does), so a warm
+/// rebuild of an unchanged context computes its cache keys without reading the files again.
+/// </summary>
+internal sealed class FileDigestCache
+{
+    private const string FileName = "context-digests.json";
+    private readonly string _path;
+    private readonly Dictionary<string, string> _known = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _seen = new(StringComparer.Ordinal);
+
+    public FileDigestCache(string storeRoot)
+    {
+        _path = Path.Combine(storeRoot, "ocikit-build-cache", FileName);
+        try
+        {
+            if (File.Exists(_path))
+            {
+                using var json = JsonDocument.Parse(File.ReadAllBytes(_path));
+                foreach (var property in json.RootElement.EnumerateObject())
+                {
+                    _known[property.Name] = property.Value.GetString() ?? "";
+                }
+            }
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or IOException)
+        {
+            // A damaged file only costs re-reading the context.
+            _known.Clear();
+        }
+    }
+
+    /// <summary>The file's content digest, from memory when its path, size and mtime are unchanged.</summary>
+    public async Task<string> GetAsync(string path, CancellationToken cancellationToken)
+    {
+        var info = new FileInfo(path);
+        var key = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{path}\0{info.Length}\0{info.LastWriteTimeUtc.Ticks}");
+        if (!_known.TryGetValue(key, out var digest) || digest.Length == 0)
+        {
+            var stream = Layers.LayerEntry.OpenForSequentialRead(path);
+            await using (stream.ConfigureAwait(false))
+            {
+                digest = (await Digest.ComputeSha256Async(stream, cancellationToken).ConfigureAwait(false)).ToString();
+            }
+        }
+
+        _seen[key] = digest;
+        return digest;
+    }
+
+    /// <summary>Records the digests this build saw (entries of files it did not see are kept until they go stale).</summary>
+    public void Save()
+    {
+        if (_seen.Count == 0)
+        {
+            return;
+        }
+
+        // Bounded: entries this build saw first, then older ones, at most 100 000 in all.
+        var merged = new Dictionary<string, string>(_seen, StringComparer.Ordinal);
+        foreach (var (key, value) in _known)
+        {
+            if (merged.Count >= 100_000)
+            {
+                break;
+            }
+
+            merged.TryAdd(key, value);
+        }
+
+        System.IO.Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
+        var temp = _path + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(merged));
+        File.Move(temp, _path, overwrite: true);
+    }
+}

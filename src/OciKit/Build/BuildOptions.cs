@@ -67,6 +67,15 @@ public sealed record BuildOptions
     /// <summary>The OCI image layout the build reads base images from and stores its result in; default <see cref="Layout.OciLayout.DefaultPath"/>.</summary>
     public string? StorePath { get; init; }
 
+    /// <summary>Also write the image to this archive file (needs a tag, which names it in the archive).</summary>
+    public string? ArchivePath { get; init; }
+
+    /// <summary>The format of <see cref="ArchivePath"/>: an <c>oci-archive</c> or a <c>docker save</c> tarball.</summary>
+    public BuildArchiveFormat ArchiveFormat { get; init; } = BuildArchiveFormat.Oci;
+
+    /// <summary>The HTTP handler ADD downloads URLs with; a default handler when null.</summary>
+    public HttpMessageHandler? HttpHandler { get; init; }
+
     /// <summary>The Dockerfile's name as messages show it.</summary>
     internal string DisplayName => DockerfileText is not null && DockerfilePath is null ? DefaultDockerfileName : System.IO.Path.GetFileName(DockerfilePath ?? DefaultDockerfileName);
 
@@ -90,5 +99,20 @@ public sealed record BuildOptions
         {
             throw new ArgumentException("Pushing needs at least one tag.", nameof(Push));
         }
+
+        if (ArchivePath is not null && Tags.IsDefaultOrEmpty)
+        {
+            throw new ArgumentException("Writing an archive needs at least one tag.", nameof(ArchivePath));
+        }
     }
+}
+
+/// <summary>The archive formats a build can also write its image to.</summary>
+public enum BuildArchiveFormat
+{
+    /// <summary>An OCI image layout in a tar file (<c>oci-archive:</c>).</summary>
+    Oci,
+
+    /// <summary>A <c>docker save</c> tarball (<c>docker load</c>, <c>podman load</c>).</summary>
+    Docker,
 }

@@ -68,6 +68,7 @@ internal sealed partial class BuildSession : IAsyncDisposable
         Context = context;
         Scratch = scratch;
         Cache = new BuildCache(store.Root);
+        FileDigests = new FileDigestCache(store.Root);
         Lexer = new ShellLexer(dockerfile.Syntax.Directives.Escape);
         TargetPlatform = options.Platform ?? Platform.Current;
         Timestamp = ResolveTimestamp(options.Timestamp);
@@ -85,6 +86,8 @@ internal sealed partial class BuildSession : IAsyncDisposable
     public string Scratch { get; }
 
     public BuildCache Cache { get; }
+
+    public FileDigestCache FileDigests { get; }
 
     public ShellLexer Lexer { get; }
 
@@ -270,9 +273,19 @@ internal sealed partial class BuildSession : IAsyncDisposable
             await Store.TagAsync(tag, descriptor, cancellationToken).ConfigureAwait(false);
         }
 
-        foreach (var (key, entry) in _newCacheEntries)
+        if (!Options.NoCache)
         {
-            Cache.Put(key, entry);
+            foreach (var (key, entry) in _newCacheEntries)
+            {
+                Cache.Put(key, entry);
+            }
+
+            FileDigests.Save();
+        }
+
+        if (Options.ArchivePath is { } archive)
+        {
+            await WriteArchiveAsync(archive, cancellationToken).ConfigureAwait(false);
         }
 
         if (Options.Push)
@@ -286,6 +299,34 @@ internal sealed partial class BuildSession : IAsyncDisposable
         }
 
         return new BuildResult(descriptor, image.Config with { Created = Timestamp }, Options.Tags.IsDefault ? [] : Options.Tags, [.. _warnings]);
+    }
+
+    /// <summary>Writes the archive to a temporary file beside it, then moves it into place.</summary>
+    private async Task WriteArchiveAsync(string path, CancellationToken cancellationToken)
+    {
+        var full = Path.GetFullPath(path);
+        var temp = full + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        try
+        {
+            var output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+            await using (output.ConfigureAwait(false))
+            {
+                if (Options.ArchiveFormat == BuildArchiveFormat.Docker)
+                {
+                    await DockerArchive.WriteAsync(Store, [new DockerArchiveImage(Options.Tags[0], Options.Tags)], output, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    await OciArchive.WriteAsync(Store, [Options.Tags[0]], output, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            File.Move(temp, full, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
     }
 
     private static DateTimeOffset ResolveTimestamp(DateTimeOffset? given)

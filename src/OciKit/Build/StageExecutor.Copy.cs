@@ -2,8 +2,10 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using OciKit.Dockerfile;
+using OciKit.Build.Sources;
 using OciKit.Dockerfile.Ignore;
 using OciKit.Layers;
+using OciKit.Primitives;
 
 namespace OciKit.Build;
 
@@ -12,8 +14,8 @@ internal sealed partial class StageExecutor
 {
     private const UnixFileMode DirectoryMode = (UnixFileMode)0x1ED;
 
-    /// <summary>One copied object: where it is in its source tree, and what to call it at the destination.</summary>
-    private sealed record Item(string ResolvedPath, FileNode Node);
+    /// <summary>One copied object and where it is in its source tree (null for a download, which is in no tree).</summary>
+    private sealed record Item(string? ResolvedPath, FileNode Node);
 
     /// <summary>One top-level source after wildcard expansion; a directory brings its whole content.</summary>
     private sealed record Selection(string SourcePath, string Name, Item Top, List<(string Relative, Item Item)> Children);
@@ -21,7 +23,14 @@ internal sealed partial class StageExecutor
     /// <summary>The parsed common flags of COPY and ADD.</summary>
     private sealed record CopyRequest(
         Instruction Instruction, string Keyword, List<string> Sources, IReadOnlyList<HeredocSource> Heredocs, string Destination,
-        string? From, string? Chown, string? Chmod, bool Link, bool Parents, IReadOnlyList<string> Exclude, bool IsAdd);
+        string? From, string? Chown, string? Chmod, bool Link, bool Parents, IReadOnlyList<string> Exclude, bool IsAdd)
+    {
+        /// <summary>ADD's http(s) sources, downloaded before the key is computed.</summary>
+        public List<string> Urls { get; init; } = [];
+
+        /// <summary>ADD --checksum.</summary>
+        public Digest? Checksum { get; init; }
+    }
 
     private Task CopyAsync(CopyInstruction c, CancellationToken cancellationToken)
     {
@@ -39,38 +48,42 @@ internal sealed partial class StageExecutor
         var sources = a.Sources.Select(s => _session.Expand(s, env, a)).ToList();
         foreach (var source in sources)
         {
-            if (IsGitSource(source))
+            if (RemoteSource.IsGitUrl(source))
             {
                 throw _session.Error(a, $"ADD of a Git repository ({source}) is not supported; clone it into the context and COPY it");
             }
+        }
 
-            if (source.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || source.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+        var urls = sources.Where(RemoteSource.IsHttpUrl).ToList();
+        Digest? checksum = null;
+        if (a.Checksum is { } checksumText)
+        {
+            if (urls.Count == 0)
             {
-                throw _session.Error(a, $"ADD of a URL ({source}) is not supported yet");
+                throw _session.Error(a, "checksum can't be specified for non-HTTP(S) sources");
+            }
+
+            if (!Digest.TryParse(_session.Expand(checksumText, env, a), out checksum))
+            {
+                throw _session.Error(a, $"invalid checksum digest format: {checksumText}");
             }
         }
 
-        if (a.Checksum is not null)
-        {
-            throw _session.Error(a, "checksum can't be specified for non-HTTP(S) sources");
-        }
-
         var request = new CopyRequest(
-            a, "ADD", sources, a.HeredocSources, _session.Expand(a.Destination, env, a),
+            a, "ADD", [.. sources.Where(s => !RemoteSource.IsHttpUrl(s))], a.HeredocSources, _session.Expand(a.Destination, env, a),
             null, a.Chown is { } o ? _session.Expand(o, env, a) : null, a.Chmod is { } m ? _session.Expand(m, env, a) : null,
-            a.Link, false, [.. a.Exclude.Select(e => _session.Expand(e, env, a))], IsAdd: a.Unpack != false);
+            a.Link, false, [.. a.Exclude.Select(e => _session.Expand(e, env, a))], IsAdd: a.Unpack != false)
+        {
+            Urls = urls,
+            Checksum = checksum,
+        };
         await CopyCoreAsync(request, cancellationToken).ConfigureAwait(false);
     }
-
-    private static bool IsGitSource(string source) =>
-        source.StartsWith("git@", StringComparison.Ordinal) || source.StartsWith("git://", StringComparison.OrdinalIgnoreCase)
-        || ((source.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || source.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
-            && (source.Split('#')[0].EndsWith(".git", StringComparison.OrdinalIgnoreCase)));
 
     private async Task CopyCoreAsync(CopyRequest request, CancellationToken cancellationToken)
     {
         var at = request.Instruction;
-        if (request.Sources.Count + request.Heredocs.Count > 1 && !request.Destination.EndsWith('/'))
+        if (request.Sources.Count + request.Urls.Count + request.Heredocs.Count > 1 && !request.Destination.EndsWith('/'))
         {
             throw _session.Error(at, $"When using {request.Keyword} with more than one source file, the destination must be a directory and end with a /");
         }
@@ -112,6 +125,11 @@ internal sealed partial class StageExecutor
             selections.AddRange(Select(tree, source, exclude, at, fromContext: request.From is null));
         }
 
+        foreach (var url in request.Urls)
+        {
+            selections.Add(await DownloadAsync(url, request, cancellationToken).ConfigureAwait(false));
+        }
+
         var heredocs = request.Heredocs.Select(h =>
         {
             var data = h.Expand ? _session.Expand(h.Data, ExpansionEnvironment, at) : h.Data;
@@ -122,7 +140,7 @@ internal sealed partial class StageExecutor
 
         // The cache key: the parent, the resolved instruction, and what every input is (content included).
         var inputs = new List<string> { treeIdentity };
-        foreach (var selection in selections)
+        foreach (var selection in _session.Options.NoCache ? [] : selections)
         {
             inputs.Add(await DescribeAsync(selection.SourcePath, selection.Top, cancellationToken).ConfigureAwait(false));
             foreach (var (relative, item) in selection.Children)
@@ -137,15 +155,15 @@ internal sealed partial class StageExecutor
         }
 
         var step = $"{request.Keyword} from={request.From} chown={request.Chown} chmod={request.Chmod} link={request.Link} parents={request.Parents} "
-            + $"exclude={string.Join(',', request.Exclude)} unpack={request.IsAdd} src={string.Join('\n', request.Sources)} dest={request.Destination} workdir={Container.WorkingDir} user={Container.User}";
-        var createdBy = request.Keyword + " " + string.Join(' ', [.. request.Sources, .. request.Heredocs.Select(h => "<<" + h.Path), request.Destination]);
+            + $"exclude={string.Join(',', request.Exclude)} unpack={request.IsAdd} src={string.Join('\n', [.. request.Sources, .. request.Urls])} dest={request.Destination} workdir={Container.WorkingDir} user={Container.User}";
+        var createdBy = request.Keyword + " " + string.Join(' ', [.. request.Sources, .. request.Urls.Select(RedactUrl), .. request.Heredocs.Select(h => "<<" + h.Path), request.Destination]);
         var key = _session.Options.NoCache ? "" : CacheKey(step, inputs);
 
         await CommitLayerAsync(at, createdBy, key, async () =>
         {
             if (imageTree is not null)
             {
-                var files = selections.SelectMany(s => s.Children.Select(c => c.Item).Prepend(s.Top)).Where(i => i.Node.Type == LayerEntryType.File).Select(i => i.ResolvedPath);
+                var files = selections.SelectMany(s => s.Children.Select(c => c.Item).Prepend(s.Top)).Where(i => i.Node.Type == LayerEntryType.File && i.ResolvedPath is not null).Select(i => i.ResolvedPath!);
                 await imageTree.MaterializeAsync([.. files], _session.OpenBlob, _session.Scratch, cancellationToken).ConfigureAwait(false);
             }
 
@@ -316,15 +334,15 @@ internal sealed partial class StageExecutor
     }
 
     /// <summary>A line describing one input for the cache key: path, type, mode, owner, size, link, content hash.</summary>
-    private static async Task<string> DescribeAsync(string path, Item item, CancellationToken cancellationToken)
+    private async Task<string> DescribeAsync(string path, Item item, CancellationToken cancellationToken)
     {
         var node = item.Node;
         var content = "";
         if (node.Type == LayerEntryType.File)
         {
-            if (node.ContentKey is { } contentKey && !Path.IsPathRooted(contentKey))
+            if (node.ContentKey is { } contentKey)
             {
-                content = contentKey;
+                content = Path.IsPathRooted(contentKey) ? await _session.FileDigests.GetAsync(contentKey, cancellationToken).ConfigureAwait(false) : contentKey;
             }
             else if (node.Open is { } open)
             {
@@ -393,9 +411,11 @@ internal sealed partial class StageExecutor
                 root = isDirectory ? Join(destinationPath, selection.Name) : destinationPath;
             }
 
-            if (request.IsAdd && top.Type == LayerEntryType.File && await LooksLikeArchiveAsync(top, cancellationToken).ConfigureAwait(false))
+            if (request.IsAdd && request.From is null && selection.Top.ResolvedPath is not null && top is { Type: LayerEntryType.File, ContentKey: { } hostPath }
+                && await ArchiveExtractor.IsArchiveAsync(hostPath, cancellationToken).ConfigureAwait(false))
             {
-                throw _session.Error(at, $"ADD of the local archive '{selection.SourcePath}' (extraction) is not supported yet");
+                await ExtractAsync(entries, target, hostPath, destinationPath, request, owner, cancellationToken).ConfigureAwait(false);
+                continue;
             }
 
             if (root.Length > 0)
@@ -442,8 +462,37 @@ internal sealed partial class StageExecutor
         };
     }
 
-    private static FileNode FreshNode(FileTree tree, Item item) =>
-        (item.ResolvedPath.Length == 0 ? tree.RootNode : tree.GetExact(item.ResolvedPath)) ?? item.Node;
+    private static FileNode FreshNode(FileTree tree, Item item) => item.ResolvedPath is not { } path ? item.Node
+        : (path.Length == 0 ? tree.RootNode : tree.GetExact(path)) ?? item.Node;
+
+    private static string RedactUrl(string url) => Uri.TryCreate(url, UriKind.Absolute, out var uri) ? RemoteSource.Redact(uri) : url;
+
+    /// <summary>Downloads an ADD URL (verifying --checksum); the file is copied as is, mode 0600 as Docker does.</summary>
+    private async Task<Selection> DownloadAsync(string url, CopyRequest request, CancellationToken cancellationToken)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri))
+        {
+            throw _session.Error(request.Instruction, $"'{url}' is not a valid URL");
+        }
+
+        DownloadedFile file;
+        try
+        {
+            file = await RemoteSource.DownloadAsync(uri, request.Checksum, _session.Scratch, _session.Options.HttpHandler, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OciException ex) when (ex is not BuildException)
+        {
+            throw _session.Error(request.Instruction, ex.Message, ex);
+        }
+
+        var path = file.Path;
+        var node = new FileNode(LayerEntryType.File, (UnixFileMode)0x180, 0, 0, new FileInfo(path).Length, null)
+        {
+            Open = () => LayerEntry.OpenForSequentialRead(path),
+            ContentKey = path,
+        };
+        return new Selection(RedactUrl(url), file.FileName, new Item(null, node), []);
+    }
 
     /// <summary>For --parents: the source path kept under the destination, from a <c>/./</c> pivot when there is one.</summary>
     private static string PivotPath(string sourcePath)
@@ -455,22 +504,34 @@ internal sealed partial class StageExecutor
     private static string Join(string left, string right) =>
         left.Length == 0 ? right : right.Length == 0 ? left : left + "/" + right;
 
-    /// <summary>Whether a local ADD source is a tar archive (plain, or gzip, bzip2, xz or zstd compressed), by magic bytes.</summary>
-    private static async Task<bool> LooksLikeArchiveAsync(FileNode node, CancellationToken cancellationToken)
+    /// <summary>ADD of a local tar archive: its entries land below the destination directory, none outside it.</summary>
+    private async Task ExtractAsync(
+        Dictionary<string, LayerEntry> entries, ImageFs target, string archive, string destinationPath, CopyRequest request, (int Uid, int Gid)? owner, CancellationToken cancellationToken)
     {
-        if (node.Open is null)
+        IReadOnlyList<LayerEntry> extracted;
+        try
         {
-            return false;
+            extracted = await ArchiveExtractor.ExtractAsync(archive, "/" + destinationPath, _session.Scratch, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OciException ex) when (ex is not BuildException)
+        {
+            throw _session.Error(request.Instruction, ex.Message, ex);
+        }
+        catch (NotSupportedException ex)
+        {
+            throw _session.Error(request.Instruction, ex.Message, ex);
         }
 
-        var header = new byte[512];
-        var stream = node.Open();
-        await using (stream.ConfigureAwait(false))
+        if (destinationPath.Length > 0)
         {
-            var read = await stream.ReadAtLeastAsync(header, header.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
-            ReadOnlySpan<byte> h = header.AsSpan(0, read);
-            return h.StartsWith((ReadOnlySpan<byte>)[0x1F, 0x8B]) || h.StartsWith("BZh"u8) || h.StartsWith((ReadOnlySpan<byte>)[0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00])
-                || h.StartsWith((ReadOnlySpan<byte>)[0x28, 0xB5, 0x2F, 0xFD]) || (read >= 262 && h.Slice(257, 5).SequenceEqual("ustar"u8));
+            AddParents(entries, request.Link ? null : target, destinationPath + "/x", owner?.Uid ?? 0, owner?.Gid ?? 0, request.Link);
+        }
+
+        foreach (var entry in extracted)
+        {
+            AddParents(entries, request.Link ? null : target, entry.Path, owner?.Uid ?? 0, owner?.Gid ?? 0, request.Link);
+            entries.Remove(entry.Path);
+            entries[entry.Path] = owner is { } o ? entry with { Uid = o.Uid, Gid = o.Gid } : entry;
         }
     }
 }

@@ -503,7 +503,8 @@ internal sealed partial class StageExecutor
 
     /// <summary>
     /// Parses <c>user[:group]</c>, numeric or by name; names resolve through the stage's own <c>/etc/passwd</c> and
-    /// <c>/etc/group</c>. A user without a group gets the same number as its group, as Docker documents for --chown.
+    /// <c>/etc/group</c>, never the host's. Without a group, a numeric user gets the same number as its group and a
+    /// named user its primary group, as BuildKit does.
     /// </summary>
     private async Task<(int Uid, int Gid)> ResolveOwnerAsync(string spec, Instruction at, CancellationToken cancellationToken)
     {
@@ -512,17 +513,56 @@ internal sealed partial class StageExecutor
         var groupPart = colon >= 0 ? spec[(colon + 1)..] : null;
         int? uid = ParseId(userPart);
         int? gid = groupPart is null ? null : ParseId(groupPart);
+        var primaryGid = uid;
         if ((uid is null && userPart.Length > 0) || (gid is null && !string.IsNullOrEmpty(groupPart)))
         {
-            _ = await FileSystemAsync(cancellationToken).ConfigureAwait(false);
-            throw _session.Error(at, $"resolving the user or group names in '{spec}' from /etc/passwd and /etc/group is not supported yet; use numeric ids");
+            var passwd = await PasswdAsync(cancellationToken).ConfigureAwait(false);
+            if (uid is null && userPart.Length > 0)
+            {
+                if (!passwd.TryResolveUser(userPart, out var u, out var g))
+                {
+                    throw _session.Error(at, $"unable to find user {userPart}: no matching entries in passwd file");
+                }
+
+                (uid, primaryGid) = (u, g);
+            }
+
+            if (gid is null && !string.IsNullOrEmpty(groupPart))
+            {
+                if (!passwd.TryResolveGroup(groupPart, out var g))
+                {
+                    throw _session.Error(at, $"unable to find group {groupPart}: no matching entries in group file");
+                }
+
+                gid = g;
+            }
         }
 
-        var u = uid ?? 0;
-        return (u, gid ?? u);
+        return (uid ?? 0, gid ?? primaryGid ?? 0);
 
         static int? ParseId(string text) =>
             int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : null;
+    }
+
+    /// <summary>The stage's user and group names, from its <c>/etc/passwd</c> and <c>/etc/group</c> (symlinks resolved inside the image).</summary>
+    private async Task<Sources.PasswdDatabase> PasswdAsync(CancellationToken cancellationToken)
+    {
+        var fs = await FileSystemAsync(cancellationToken).ConfigureAwait(false);
+        var passwd = fs.Resolve("etc/passwd", followFinal: true);
+        var group = fs.Resolve("etc/group", followFinal: true);
+        await fs.MaterializeAsync([passwd, group], _session.OpenBlob, _session.Scratch, cancellationToken).ConfigureAwait(false);
+        return Sources.PasswdDatabase.Parse(await ReadAsync(passwd).ConfigureAwait(false), await ReadAsync(group).ConfigureAwait(false));
+
+        async Task<string?> ReadAsync(string path)
+        {
+            if (fs.GetExact(path) is not { Type: LayerEntryType.File, Open: { } open })
+            {
+                return null;
+            }
+
+            using var reader = new StreamReader(open());
+            return await reader.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>

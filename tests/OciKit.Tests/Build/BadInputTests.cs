@@ -24,6 +24,7 @@ public sealed class BadInputTests : IDisposable
     [InlineData("FROM scratch AS a\nCOPY --from=a /x /x", 2, "circular dependency")]
     [InlineData("FROM scratch\nCOPY ok.txt /a\nCOPY --from=5 /x /x", 3, "stage")]
     [InlineData("FROM scratch\nCOPY ok.txt /a\nADD https://example.com/x.git /src", 3, "Git")]
+    [InlineData("FROM scratch\nCOPY ok.txt /a\nCOPY --chown=nobody ok.txt /b", 3, "nobody")]
     [InlineData("FROM scratch\nCOPY --chmod=9z ok.txt /a", 2, "chmod")]
     public async Task Fails_with_the_line_and_writes_nothing(string dockerfile, int line, string problem)
     {

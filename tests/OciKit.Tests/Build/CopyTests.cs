@@ -161,4 +161,120 @@ public sealed class CopyTests : IDisposable
         Assert.Equal((0, 0), (files["home/user/g"].Uid, files["home/user/g"].Gid));
         Assert.Equal((5, 5), (files["home/user"].Uid, files["home/user"].Gid));
     }
+
+    [Fact]
+    public async Task A_destination_through_a_symlinked_directory_lands_in_the_link_target()
+    {
+        _f.Write("base/usr/bin/keep", "k");
+        File.CreateSymbolicLink(Path.Combine(_f.Context, "base", "bin"), "usr/bin");
+        _f.Write("tool", "t");
+        await _f.BuildAsync("FROM scratch\nCOPY base /\nCOPY tool /bin/\nCOPY tool /bin/renamed");
+        var (_, files) = await _f.ReadAsync();
+        Assert.Equal(LayerEntryType.Symlink, files["bin"].Type);
+        Assert.Equal("t", files["usr/bin/tool"].Content);
+        Assert.Equal("t", files["usr/bin/renamed"].Content);
+    }
+
+    [Fact]
+    public async Task ADD_of_a_plain_local_file_copies_it_and_a_Git_source_is_refused()
+    {
+        _f.Write("plain.txt", "plain");
+        await _f.BuildAsync("FROM scratch\nADD --chmod=600 plain.txt /added/");
+        var (_, files) = await _f.ReadAsync();
+        Assert.Equal("plain", files["added/plain.txt"].Content);
+        Assert.Equal((UnixFileMode)0x180, files["added/plain.txt"].Mode);
+
+        var git = await Assert.ThrowsAsync<BuildException>(() => _f.BuildAsync("FROM scratch\nADD git@github.com:o/r.git /src"));
+        Assert.Contains("Git", git.Message, StringComparison.Ordinal);
+        Assert.Equal(2, git.Line);
+    }
+
+    [Fact]
+    public async Task ADD_extracts_a_local_compressed_tar_into_the_destination()
+    {
+        WriteArchive("app.tar.gz", gzip: true, ("bin/tool", "tool"), ("README", "read me"));
+        await _f.BuildAsync("FROM scratch\nWORKDIR /opt\nADD app.tar.gz ./app/\nADD --unpack=false app.tar.gz /raw/");
+        var (_, files) = await _f.ReadAsync();
+        Assert.Equal("tool", files["opt/app/bin/tool"].Content);
+        Assert.Equal("read me", files["opt/app/README"].Content);
+        Assert.Contains("raw/app.tar.gz", files.Keys);
+    }
+
+    [Fact]
+    public async Task ADD_of_an_archive_with_an_entry_leading_out_fails_with_the_line_and_writes_nothing()
+    {
+        WriteArchive("evil.tar", gzip: false, ("../../etc/evil", "x"));
+        await _f.BuildAsync("FROM scratch\nCOPY evil.tar /ok", o => o with { Tags = ["before:1"] });
+        var before = string.Join("\n", _f.StoreSnapshot());
+        var ex = await Assert.ThrowsAsync<BuildException>(() => _f.BuildAsync("FROM scratch\nENV A=1\nADD evil.tar /dest/"));
+        Assert.Equal(3, ex.Line);
+        Assert.Equal(before, string.Join("\n", _f.StoreSnapshot()));
+    }
+
+    [Fact]
+    public async Task ADD_of_a_URL_downloads_without_extracting_and_verifies_the_checksum()
+    {
+        var content = "downloaded"u8.ToArray();
+        var digest = OciKit.Primitives.Digest.ComputeSha256(content);
+        using var handler = new FixedHandler(content);
+        await _f.BuildAsync(
+            $"FROM scratch\nADD https://example.test/files/data.bin /dl/\nADD --checksum={digest} https://example.test/x /named",
+            o => o with { HttpHandler = handler });
+        var (_, files) = await _f.ReadAsync();
+        Assert.Equal("downloaded", files["dl/data.bin"].Content);
+        Assert.Equal((UnixFileMode)0x180, files["dl/data.bin"].Mode);
+        Assert.Equal("downloaded", files["named"].Content);
+
+        var wrong = OciKit.Primitives.Digest.ComputeSha256("other"u8);
+        var ex = await Assert.ThrowsAsync<BuildException>(() => _f.BuildAsync(
+            $"FROM scratch\nADD --checksum={wrong} https://example.test/x /named", o => o with { HttpHandler = handler }));
+        Assert.Equal(2, ex.Line);
+    }
+
+    [Fact]
+    public async Task Chown_by_name_resolves_through_the_image_passwd_and_group_files()
+    {
+        _f.Write("etc/passwd", "root:x:0:0:root:/root:/bin/sh\napp:x:1654:1655::/home/app:/bin/sh\n");
+        _f.Write("etc/group", "root:x:0:\napp:x:1655:\nstaff:x:50:app\n");
+        _f.Write("f", "f");
+        await _f.BuildAsync("FROM scratch AS base\nCOPY etc /etc/\nFROM base\nCOPY --chown=app f /by-user\nCOPY --chown=app:staff f /by-both\nUSER app\nWORKDIR /home/app");
+        var (_, files) = await _f.ReadAsync();
+        Assert.Equal((1654, 1655), (files["by-user"].Uid, files["by-user"].Gid));
+        Assert.Equal((1654, 50), (files["by-both"].Uid, files["by-both"].Gid));
+        Assert.Equal((1654, 1655), (files["home/app"].Uid, files["home/app"].Gid));
+
+        var ex = await Assert.ThrowsAsync<BuildException>(() => _f.BuildAsync("FROM scratch\nCOPY --chown=nobody f /x"));
+        Assert.Contains("nobody", ex.Message, StringComparison.Ordinal);
+    }
+
+    private void WriteArchive(string name, bool gzip, params (string Path, string Content)[] entries)
+    {
+        using var file = File.Create(Path.Combine(_f.Context, name));
+        using Stream output = gzip ? new System.IO.Compression.GZipStream(file, System.IO.Compression.CompressionLevel.Fastest) : file;
+        using var writer = new System.Formats.Tar.TarWriter(output, System.Formats.Tar.TarEntryFormat.Pax);
+        foreach (var (path, content) in entries)
+        {
+            var entry = new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, path)
+            {
+                DataStream = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(content)),
+            };
+            writer.WriteEntry(entry);
+        }
+    }
+
+    private sealed class FixedHandler(byte[] content) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Task.FromResult(new HttpResponseMessage(System.Net.HttpStatusCode.OK) { Content = new ByteArrayContent(content) });
+    }
+
+    [Fact]
+    public async Task Copy_from_a_stored_image_reads_its_layers()
+    {
+        _f.Write("lib", "library");
+        await _f.BuildAsync("FROM scratch\nCOPY lib /opt/lib", o => o with { Tags = ["libs:1"] });
+        await _f.BuildAsync("FROM scratch\nCOPY --from=libs:1 /opt/lib /usr/lib/copied");
+        var (_, files) = await _f.ReadAsync();
+        Assert.Equal("library", files["usr/lib/copied"].Content);
+    }
 }

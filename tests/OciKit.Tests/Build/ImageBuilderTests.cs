@@ -170,6 +170,28 @@ public sealed class ImageBuilderTests : IDisposable
     }
 
     [Fact]
+    public async Task A_warm_build_does_not_read_context_files_whose_size_and_mtime_are_unchanged()
+    {
+        var path = _f.Write("a", "one");
+        const string dockerfile = "FROM scratch\nCOPY a /a";
+        var first = await _f.BuildAsync(dockerfile);
+        var mtime = File.GetLastWriteTimeUtc(path);
+
+        // Same size and mtime, other bytes: the remembered digest is used (as git's index does), so the layer is reused.
+        File.WriteAllText(path, "two");
+        File.SetLastWriteTimeUtc(path, mtime);
+        var hits = new List<BuildProgress>();
+        var second = await _f.BuildAsync(dockerfile, progress: new Collect(hits));
+        Assert.Equal(first.Digest, second.Digest);
+        Assert.True(Assert.Single(hits, p => p.CacheHit is not null).CacheHit);
+
+        // A new mtime makes it read the file again.
+        File.SetLastWriteTimeUtc(path, mtime.AddSeconds(1));
+        var third = await _f.BuildAsync(dockerfile);
+        Assert.NotEqual(first.Digest, third.Digest);
+    }
+
+    [Fact]
     public async Task Squash_merges_the_stage_layers_into_one_with_the_same_files()
     {
         _f.Write("a", "a");
@@ -202,6 +224,20 @@ public sealed class ImageBuilderTests : IDisposable
         Assert.Equal(["x"], result.Config.Config!.Cmd!.Value.ToArray());
         var (_, files) = await _f.ReadAsync();
         Assert.Equal("base", files["f"].Content);
+    }
+
+    [Theory]
+    [InlineData(BuildArchiveFormat.Oci)]
+    [InlineData(BuildArchiveFormat.Docker)]
+    public async Task The_image_can_also_be_written_to_an_archive(BuildArchiveFormat format)
+    {
+        _f.Write("f", "f");
+        var archive = Path.Combine(_f.Root, "image.tar");
+        var result = await _f.BuildAsync("FROM scratch\nCOPY f /f", o => o with { ArchivePath = archive, ArchiveFormat = format });
+        var imported = await OciLayout.OpenAsync(Path.Combine(_f.Root, "imported"));
+        await using var stream = File.OpenRead(archive);
+        var images = format == BuildArchiveFormat.Oci ? await OciArchive.ImportAsync(stream, imported) : await DockerArchive.ImportAsync(stream, imported);
+        Assert.Equal(result.Digest, Assert.Single(images).Descriptor.Digest);
     }
 
     private sealed class Collect(List<BuildProgress> into) : IProgress<BuildProgress>
