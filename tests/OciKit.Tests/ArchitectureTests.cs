@@ -23,6 +23,7 @@ public class ArchitectureTests
         ["OciKit.Layout"] = 4,
         ["OciKit.Registry"] = 5,
         ["OciKit.Build"] = 6,
+        ["OciKit.Publish"] = 6,
     };
 
     [Fact]

@@ -1,0 +1,59 @@
+using OciKit.Auth;
+using OciKit.Registry;
+
+namespace OciKit.MSBuild;
+
+/// <summary>The coded errors the <c>OciPublish</c> target reports, one per kind of failure.</summary>
+public static class ErrorCodes
+{
+    /// <summary>A property or item has an invalid value (the project's configuration is wrong).</summary>
+    public const string InvalidConfiguration = "OCIK0001";
+
+    /// <summary>The registry refused or failed a request.</summary>
+    public const string RegistryFailed = "OCIK0002";
+
+    /// <summary>Authentication to the registry failed, or the credentials could not be read.</summary>
+    public const string AuthenticationFailed = "OCIK0003";
+
+    /// <summary>The base image (or its platform) was not found.</summary>
+    public const string BaseImageNotFound = "OCIK0004";
+
+    /// <summary>Content was invalid: a digest mismatch, an unreadable manifest or layer, a corrupt local store.</summary>
+    public const string InvalidContent = "OCIK0005";
+
+    /// <summary>Reading the publish output or writing the store or archive failed.</summary>
+    public const string IOFailed = "OCIK0006";
+
+    /// <summary>The build was cancelled.</summary>
+    public const string Cancelled = "OCIK0007";
+
+    /// <summary>Something the library does not support was asked for.</summary>
+    public const string NotSupported = "OCIK0008";
+
+    /// <summary>The code for an exception, or <see langword="null"/> for a bug that should surface as is.</summary>
+    /// <param name="exception">The exception.</param>
+    /// <returns>The code.</returns>
+    public static string? For(Exception exception) => exception switch
+    {
+        RegistryAuthenticationException or CredentialFileException or CredentialHelperException => AuthenticationFailed,
+        RegistryException => RegistryFailed,
+        ImageNotFoundException => BaseImageNotFound,
+        OperationCanceledException => Cancelled,
+        OciException => InvalidContent,
+        ArgumentException or FormatException => InvalidConfiguration,
+        NotSupportedException => NotSupported,
+        IOException or UnauthorizedAccessException or HttpRequestException => IOFailed,
+        _ => null,
+    };
+
+    /// <summary>The message for an error: the exception's own message (the library keeps secrets out of messages).</summary>
+    /// <param name="code">The code.</param>
+    /// <param name="exception">The exception.</param>
+    /// <returns>The message.</returns>
+    public static string Describe(string code, Exception exception) => code switch
+    {
+        Cancelled => "OciPublish was cancelled.",
+        _ when exception.InnerException is { } inner && exception is HttpRequestException => $"{exception.Message} ({inner.Message})",
+        _ => exception.Message,
+    };
+}

@@ -1,0 +1,247 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using Microsoft.Build.Framework;
+using OciKit.Auth;
+using OciKit.Layout;
+using OciKit.Publish;
+using OciKit.References;
+using OciKit.Registry;
+using MSBuildTask = Microsoft.Build.Utilities.Task;
+
+namespace OciKit.MSBuild;
+
+/// <summary>
+/// The task behind the <c>OciPublish</c> target: maps the project's publish output and its <c>Container*</c>
+/// properties and items to a <see cref="ContainerizeRequest"/>, runs <see cref="Containerizer"/>, and reports library
+/// exceptions as coded errors (<see cref="ErrorCodes"/>). It holds no image or protocol logic of its own.
+/// </summary>
+public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
+{
+    private readonly CancellationTokenSource _cancel = new();
+
+    /// <summary>The publish directory (<c>PublishDir</c>).</summary>
+    [Required]
+    public string PublishDirectory { get; set; } = string.Empty;
+
+    /// <summary>The <c>ResolvedFileToPublish</c> items; their metadata chooses each file's layer.</summary>
+    public ITaskItem[] PublishedFiles { get; set; } = [];
+
+    /// <summary>The app's assembly name (<c>AssemblyName</c>), for the default app command.</summary>
+    [Required]
+    public string AssemblyName { get; set; } = string.Empty;
+
+    /// <summary><c>ContainerBaseImage</c>.</summary>
+    [Required]
+    public string BaseImage { get; set; } = string.Empty;
+
+    /// <summary><c>ContainerRegistry</c>; empty keeps the image in the local store.</summary>
+    public string? Registry { get; set; }
+
+    /// <summary><c>ContainerRepository</c>.</summary>
+    [Required]
+    public string Repository { get; set; } = string.Empty;
+
+    /// <summary><c>ContainerImageTags</c> (or <c>ContainerImageTag</c>).</summary>
+    public string[] Tags { get; set; } = [];
+
+    /// <summary><c>ContainerWorkingDirectory</c>.</summary>
+    public string? WorkingDirectory { get; set; }
+
+    /// <summary><c>ContainerUser</c>.</summary>
+    public string? User { get; set; }
+
+    /// <summary><c>ContainerPort</c> items (<c>8080</c> with optional <c>Type</c> metadata <c>tcp</c>/<c>udp</c>, or <c>53/udp</c>).</summary>
+    public ITaskItem[] Ports { get; set; } = [];
+
+    /// <summary><c>ContainerEnvironmentVariable</c> items (name with <c>Value</c> metadata, or <c>NAME=VALUE</c>).</summary>
+    public ITaskItem[] EnvironmentVariables { get; set; } = [];
+
+    /// <summary><c>ContainerLabel</c> items (key with <c>Value</c> metadata, or <c>KEY=VALUE</c>).</summary>
+    public ITaskItem[] Labels { get; set; } = [];
+
+    /// <summary><c>ContainerAppCommand</c> items; empty gives the app host or <c>dotnet app.dll</c>.</summary>
+    public string[] AppCommand { get; set; } = [];
+
+    /// <summary><c>ContainerAppCommandArgs</c> items.</summary>
+    public string[] AppCommandArgs { get; set; } = [];
+
+    /// <summary><c>ContainerDefaultArgs</c> items.</summary>
+    public string[] DefaultArgs { get; set; } = [];
+
+    /// <summary><c>ContainerAppCommandInstruction</c>: <c>Entrypoint</c>, <c>Cmd</c>, <c>DefaultArgs</c> or empty.</summary>
+    public string? AppCommandInstruction { get; set; }
+
+    /// <summary><c>ContainerArchiveOutputPath</c>.</summary>
+    public string? ArchiveOutputPath { get; set; }
+
+    /// <summary><c>ContainerImageFormat</c>: <c>Docker</c>, <c>OCI</c> or empty (the base's).</summary>
+    public string? ImageFormat { get; set; }
+
+    /// <summary>The runtime identifier published for (<c>RuntimeIdentifier</c>); empty means this machine's platform.</summary>
+    public string? RuntimeIdentifier { get; set; }
+
+    /// <summary>The creation time as Unix seconds (<c>SOURCE_DATE_EPOCH</c> or the last commit's time); empty gives the library's default.</summary>
+    public string? Created { get; set; }
+
+    /// <summary>The source repository URL for <c>org.opencontainers.image.source</c>.</summary>
+    public string? SourceUrl { get; set; }
+
+    /// <summary>The source revision for <c>org.opencontainers.image.revision</c>.</summary>
+    public string? Revision { get; set; }
+
+    /// <summary>The local store's directory; empty uses <see cref="OciLayout.DefaultPath"/>.</summary>
+    public string? StorePath { get; set; }
+
+    /// <summary>The image's manifest digest.</summary>
+    [Output]
+    public string ImageDigest { get; private set; } = string.Empty;
+
+    /// <summary>Every reference the image got, each with <c>Digest</c> metadata.</summary>
+    [Output]
+    public ITaskItem[] GeneratedImages { get; private set; } = [];
+
+    /// <summary>The archive written, if any.</summary>
+    [Output]
+    public string? GeneratedArchivePath { get; private set; }
+
+    /// <inheritdoc />
+    public void Cancel() => _cancel.Cancel();
+
+    /// <inheritdoc />
+    public override bool Execute()
+    {
+        // MSBuild's entry point is synchronous: the one place where blocking on async is acceptable.
+        try
+        {
+            return ExecuteAsync(_cancel.Token).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (ErrorCodes.For(e) is { } code)
+        {
+            Log.LogError(null, code, null, null, 0, 0, 0, 0, ErrorCodes.Describe(code, e));
+            return false;
+        }
+    }
+
+    private async Task<bool> ExecuteAsync(CancellationToken cancellationToken)
+    {
+        var request = CreateRequest();
+        var progress = new SynchronousProgress(message => Log.LogMessage(MessageImportance.Normal, message));
+        var store = string.IsNullOrEmpty(StorePath)
+            ? await OciLayout.OpenDefaultAsync(cancellationToken).ConfigureAwait(false)
+            : await OciLayout.OpenAsync(StorePath, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var resolver = new CredentialResolver();
+        using var client = new RegistryClient(new RegistryClientOptions
+        {
+            UserAgent = "OciKit.MSBuild/" + (typeof(OciKitContainerize).Assembly.GetName().Version?.ToString(3) ?? "0"),
+            Credentials = async (registry, ct) => (await resolver.ResolveAsync(registry, ct).ConfigureAwait(false))?.Credential,
+        });
+        var result = await new Containerizer(store, client).ContainerizeAsync(request, progress, cancellationToken).ConfigureAwait(false);
+
+        ImageDigest = result.Manifest.Digest.ToString();
+        GeneratedArchivePath = result.ArchivePath;
+        GeneratedImages = [.. result.References.Select(reference =>
+        {
+            var item = new Microsoft.Build.Utilities.TaskItem(reference);
+            item.SetMetadata("Digest", ImageDigest);
+            item.SetMetadata("ManifestMediaType", result.Manifest.MediaType);
+            return (ITaskItem)item;
+        })];
+        var where = request.Registry is null ? $"local store {store.Root}" : $"registry {request.Registry}";
+        Log.LogMessage(MessageImportance.High, $"OciKit: {result.References[0]}@{ImageDigest} → {where} ({result.Layers.Length} app layer(s), {result.BlobsUploaded} blob(s) uploaded)");
+        return !Log.HasLoggedErrors;
+    }
+
+    internal ContainerizeRequest CreateRequest()
+    {
+        var workingDirectory = string.IsNullOrWhiteSpace(WorkingDirectory) ? "/app" : WorkingDirectory;
+        if (!workingDirectory.StartsWith('/'))
+        {
+            throw new ArgumentException($"ContainerWorkingDirectory '{workingDirectory}' must be an absolute path.");
+        }
+
+        var origins = PublishedFiles
+            .Where(item => !string.IsNullOrEmpty(item.GetMetadata("RelativePath")))
+            .Select(item => new PublishedFileOrigin(
+                item.GetMetadata("RelativePath"),
+                NullIfEmpty(item.GetMetadata("NuGetPackageId")),
+                NullIfEmpty(item.GetMetadata("ReferenceSourceTarget")),
+                NullIfEmpty(item.GetMetadata("MSBuildSourceProjectFile"))));
+        var files = PublishLayers.Collect(PublishDirectory, origins);
+        var appHost = Path.Combine(PublishDirectory, AssemblyName);
+        var command = AppCommand.Length > 0
+            ? [.. AppCommand]
+            : ContainerEntrypoint.DefaultAppCommand(workingDirectory, AssemblyName, File.Exists(appHost));
+
+        return new ContainerizeRequest
+        {
+            Files = files,
+            BaseImage = ImageReference.Parse(BaseImage),
+            Repository = Repository.ToLowerInvariant(),
+            Tags = Tags.Length > 0 ? [.. Tags.Where(t => t.Length > 0)] : ["latest"],
+            Registry = NullIfEmpty(Registry),
+            Platform = string.IsNullOrEmpty(RuntimeIdentifier) ? null : RuntimeIdentifiers.ToPlatform(RuntimeIdentifier),
+            WorkingDirectory = workingDirectory,
+            User = NullIfEmpty(User),
+            Entrypoint = new ContainerEntrypoint(command, [.. AppCommandArgs], [.. DefaultArgs], ParseEnum<ContainerAppCommandInstruction>(AppCommandInstruction, "ContainerAppCommandInstruction")),
+            Environment = Pairs(EnvironmentVariables, "ContainerEnvironmentVariable"),
+            Labels = Pairs(Labels, "ContainerLabel"),
+            Ports = [.. Ports.Select(PortOf)],
+            Format = ParseEnum<ContainerImageFormat>(ImageFormat, "ContainerImageFormat"),
+            Created = ParseCreated(Created),
+            SourceUrl = NullIfEmpty(SourceUrl),
+            Revision = NullIfEmpty(Revision),
+            ArchiveOutputPath = NullIfEmpty(ArchiveOutputPath),
+        };
+    }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+
+    private static string PortOf(ITaskItem item)
+    {
+        var type = item.GetMetadata("Type");
+        return string.IsNullOrEmpty(type) || item.ItemSpec.Contains('/', StringComparison.Ordinal)
+            ? item.ItemSpec
+            : item.ItemSpec + "/" + type.ToLowerInvariant();
+    }
+
+    /// <summary>Items as <c>Include</c> + <c>Value</c> metadata, or a plain <c>NAME=VALUE</c> from a semicolon-separated property.</summary>
+    private static ImmutableArray<KeyValuePair<string, string>> Pairs(ITaskItem[] items, string what)
+    {
+        var builder = ImmutableArray.CreateBuilder<KeyValuePair<string, string>>(items.Length);
+        foreach (var item in items)
+        {
+            var hasValue = item.MetadataNames.Cast<string>().Contains("Value", StringComparer.OrdinalIgnoreCase);
+            var eq = item.ItemSpec.IndexOf('=', StringComparison.Ordinal);
+            var (key, value) = hasValue ? (item.ItemSpec, item.GetMetadata("Value"))
+                : eq > 0 ? (item.ItemSpec[..eq], item.ItemSpec[(eq + 1)..])
+                : throw new ArgumentException($"{what} '{item.ItemSpec}' has no value: give Value metadata or NAME=VALUE.");
+            builder.Add(new(key.Trim(), value));
+        }
+
+        return builder.ToImmutable();
+    }
+
+    private static T ParseEnum<T>(string? value, string property)
+        where T : struct, Enum
+        => string.IsNullOrWhiteSpace(value) ? default
+            : Enum.TryParse<T>(value.Trim(), ignoreCase: true, out var parsed) && Enum.IsDefined(parsed) && !int.TryParse(value, out _) ? parsed
+            : throw new ArgumentException($"{property} '{value}' is not one of {string.Join(", ", Enum.GetNames<T>())}.");
+
+    private static DateTimeOffset? ParseCreated(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+
+        return long.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
+            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+            : DateTimeOffset.Parse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+    }
+
+    /// <summary>Reports on the calling thread: MSBuild's logging helpers may only be used while the task runs.</summary>
+    private sealed class SynchronousProgress(Action<string> report) : IProgress<string>
+    {
+        public void Report(string value) => report(value);
+    }
+}

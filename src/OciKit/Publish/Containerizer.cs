@@ -1,0 +1,269 @@
+using System.Collections.Immutable;
+using OciKit.Images;
+using OciKit.Layers;
+using OciKit.Layout;
+using OciKit.Primitives;
+using OciKit.References;
+using OciKit.Registry;
+
+namespace OciKit.Publish;
+
+/// <summary>One layer <see cref="Containerizer"/> added on top of the base image.</summary>
+/// <param name="Kind">Which part of the application it holds.</param>
+/// <param name="Layer">Its blob descriptor, diffID and uncompressed size.</param>
+/// <param name="FileCount">How many files it holds.</param>
+public sealed record ContainerizedLayer(PublishLayerKind Kind, LayerInfo Layer, int FileCount);
+
+/// <summary>What <see cref="Containerizer.ContainerizeAsync"/> produced.</summary>
+/// <param name="Manifest">The image manifest's descriptor; its digest is the image's digest.</param>
+/// <param name="LocalName">The image's name in the local store.</param>
+/// <param name="References">Every reference the image was pushed or tagged as, by tag (registry or local names).</param>
+/// <param name="BaseManifest">The base image's (platform-specific) manifest the image was built on.</param>
+/// <param name="Layers">The layers added on top of the base, lowest first.</param>
+/// <param name="BlobsUploaded">Blobs whose bytes were sent to the registry (0 when nothing was pushed).</param>
+/// <param name="BlobsReused">Blobs the registry already had or mounted from the base's repository.</param>
+/// <param name="ArchivePath">The archive written, if one was asked for.</param>
+public sealed record ContainerizeResult(
+    Descriptor Manifest,
+    string LocalName,
+    ImmutableArray<string> References,
+    Descriptor BaseManifest,
+    ImmutableArray<ContainerizedLayer> Layers,
+    int BlobsUploaded,
+    int BlobsReused,
+    string? ArchivePath);
+
+/// <summary>
+/// Turns a published .NET application into an image, the way <c>dotnet publish -t:OciPublish</c> does: pulls (or
+/// reuses) the base image, writes one deterministic layer per <see cref="PublishLayerKind"/>, applies the container
+/// configuration and the standard OCI labels, stores the result in the local store, then pushes it and/or writes an
+/// archive. An unchanged application gives the same digest, and a push then uploads nothing.
+/// </summary>
+/// <param name="store">The local store the base is pulled into and the image is stored in.</param>
+/// <param name="client">The registry client for the base and the push.</param>
+public sealed class Containerizer(OciLayout store, RegistryClient client)
+{
+    // Layer entries get a fixed mtime, not the image's creation time: the creation time follows the last commit, and
+    // mtimes that followed it would change the runtime and package layers' digests on every commit.
+    private static readonly LayerOptions LayerOptionsOci = new() { Timestamp = DateTimeOffset.UnixEpoch };
+    private static readonly LayerOptions LayerOptionsDocker = LayerOptionsOci with { MediaTypeFlavor = LayerMediaTypeFlavor.Docker };
+
+    /// <summary>Builds the image a request describes and delivers it where the request says.</summary>
+    /// <param name="request">The files, base, configuration and destination.</param>
+    /// <param name="progress">Receives one line per step (no secrets), optional.</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    /// <returns>The image's digest and what was done.</returns>
+    /// <exception cref="ArgumentException">The request is invalid (no files, an invalid repository or tag, an entrypoint without command).</exception>
+    /// <exception cref="RegistryException">The registry failed.</exception>
+    /// <exception cref="OciException">The base image or the store is unusable.</exception>
+    public async Task<ContainerizeResult> ContainerizeAsync(ContainerizeRequest request, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var layers = PublishLayers.Split(request.Files);
+        if (layers.IsEmpty)
+        {
+            throw new ArgumentException("The publish output has no files.", nameof(request));
+        }
+
+        var targets = Targets(request);
+        var platform = request.Platform ?? Platform.Current;
+        var transfer = new ImageTransfer(client);
+
+        progress?.Report($"Pulling base image {request.BaseImage} ({platform})");
+        var pulled = await transfer.PullAsync(request.BaseImage, store, new PullOptions { Platform = platform }, null, cancellationToken).ConfigureAwait(false);
+        var baseImage = (await store.ReadImageAsync(pulled.Descriptor, platform, cancellationToken).ConfigureAwait(false)).Image;
+        progress?.Report($"Base image {request.BaseImage}@{pulled.Descriptor.Digest}: {pulled.BlobsDownloaded} blob(s) downloaded, {pulled.BlobsPresent} already stored");
+
+        var created = request.Created ?? ContainerizeRequest.DefaultCreated();
+        var image = request.Format switch
+        {
+            ContainerImageFormat.Oci => baseImage.WithManifestMediaType(MediaTypes.OciManifest),
+            ContainerImageFormat.Docker => baseImage.WithManifestMediaType(MediaTypes.DockerManifest),
+            _ => baseImage,
+        };
+        var layerOptions = image.ManifestMediaType == MediaTypes.DockerManifest ? LayerOptionsDocker : LayerOptionsOci;
+
+        var added = ImmutableArray.CreateBuilder<ContainerizedLayer>(layers.Length);
+        foreach (var layer in layers)
+        {
+            var info = await WriteLayerAsync(layer, request.WorkingDirectory, layerOptions, cancellationToken).ConfigureAwait(false);
+            added.Add(new ContainerizedLayer(layer.Kind, info, layer.Files.Length));
+            image = image.AppendLayer(info.Descriptor, info.DiffId, new HistoryEntry
+            {
+                Created = created,
+                CreatedBy = $"ocikit publish: {layer.Kind} layer ({layer.Files.Length} files)",
+            });
+            progress?.Report($"Layer {layer.Kind}: {layer.Files.Length} file(s), {info.UncompressedSize} bytes → {info.Descriptor.Digest}");
+        }
+
+        image = Configure(image, request, baseImage, pulled.Descriptor.Digest, created);
+        var built = image.Build();
+        var localName = targets[0];
+        var manifest = await store.WriteImageAsync(built, localName, cancellationToken).ConfigureAwait(false);
+        for (var i = 1; i < targets.Length && request.Registry is null; i++)
+        {
+            await store.TagAsync(targets[i], manifest, cancellationToken).ConfigureAwait(false);
+        }
+
+        progress?.Report($"Image {localName}@{manifest.Digest} stored in {store.Root}");
+
+        int uploaded = 0, reused = 0;
+        if (request.Registry is not null)
+        {
+            var first = ImageReference.Parse(targets[0]);
+            var push = await transfer.PushAsync(store, localName, first, null, null, cancellationToken).ConfigureAwait(false);
+            uploaded = push.BlobsUploaded;
+            reused = push.BlobsMounted + push.BlobsPresent;
+            progress?.Report($"Pushed {first}@{push.Descriptor.Digest}: {push.BlobsUploaded} blob(s) uploaded, {reused} reused");
+            foreach (var target in targets.Skip(1))
+            {
+                var reference = ImageReference.Parse(target);
+                await transfer.TagAsync(first.WithDigest(push.Descriptor.Digest), reference.Tag!, cancellationToken).ConfigureAwait(false);
+                progress?.Report($"Tagged {reference}");
+            }
+        }
+
+        string? archive = null;
+        if (request.ArchiveOutputPath is { Length: > 0 } path)
+        {
+            archive = await WriteArchiveAsync(path, request.Repository, localName, image.ManifestMediaType == MediaTypes.DockerManifest, cancellationToken).ConfigureAwait(false);
+            progress?.Report($"Archive written to {archive}");
+        }
+
+        return new ContainerizeResult(manifest, localName, targets, pulled.Descriptor, added.MoveToImmutable(), uploaded, reused, archive);
+    }
+
+    /// <summary>The names the image gets: <c>registry/repository:tag</c> per tag, or <c>repository:tag</c> in the local store.</summary>
+    private static ImmutableArray<string> Targets(ContainerizeRequest request)
+    {
+        if (request.Tags.IsDefaultOrEmpty)
+        {
+            throw new ArgumentException("At least one tag is needed.", nameof(request));
+        }
+
+        var builder = ImmutableArray.CreateBuilder<string>(request.Tags.Length);
+        foreach (var tag in request.Tags)
+        {
+            if (!ImageReference.IsValidTag(tag))
+            {
+                throw new ArgumentException($"'{tag}' is not a valid tag.", nameof(request));
+            }
+
+            var name = request.Registry is null ? $"{request.Repository}:{tag}" : $"{request.Registry}/{request.Repository}:{tag}";
+            if (!ImageReference.TryParse(request.Registry is null ? "localhost/" + name : name, out _))
+            {
+                throw new ArgumentException($"'{request.Repository}' is not a valid repository name.", nameof(request));
+            }
+
+            builder.Add(name);
+        }
+
+        return builder.MoveToImmutable();
+    }
+
+    /// <summary>Applies the request's container configuration, labels and annotations on top of the layered image.</summary>
+    internal static Image Configure(Image image, ContainerizeRequest request, Image baseImage, Digest baseDigest, DateTimeOffset created)
+    {
+        var baseConfig = baseImage.Config.Config;
+        image = image.WithWorkingDir(request.WorkingDirectory).WithCreated(created);
+        if (request.User is { Length: > 0 } user)
+        {
+            image = image.WithUser(user);
+        }
+
+        foreach (var (name, value) in request.Environment)
+        {
+            image = image.WithEnv(name, value);
+        }
+
+        foreach (var port in request.Ports)
+        {
+            image = image.WithExposedPort(port);
+        }
+
+        var (entrypoint, cmd) = request.Entrypoint.Resolve(baseConfig?.Entrypoint, baseConfig?.Cmd);
+        image = image.WithEntrypoint(entrypoint).WithCmd(cmd);
+
+        // The standard labels first, so a label the user sets explicitly wins.
+        var baseName = request.BaseImage.Digest is null ? request.BaseImage.ToString() : request.BaseImage.Name;
+        image = image
+            .WithLabel(AnnotationKeys.Created, Rfc3339.Format(created))
+            .WithLabel(AnnotationKeys.BaseName, baseName)
+            .WithLabel(AnnotationKeys.BaseDigest, baseDigest.ToString())
+            .WithAnnotation(AnnotationKeys.Created, Rfc3339.Format(created))
+            .WithAnnotation(AnnotationKeys.BaseName, baseName)
+            .WithAnnotation(AnnotationKeys.BaseDigest, baseDigest.ToString());
+        if (request.SourceUrl is { Length: > 0 } source)
+        {
+            image = image.WithLabel(AnnotationKeys.Source, source).WithAnnotation(AnnotationKeys.Source, source);
+        }
+
+        if (request.Revision is { Length: > 0 } revision)
+        {
+            image = image.WithLabel(AnnotationKeys.Revision, revision).WithAnnotation(AnnotationKeys.Revision, revision);
+        }
+
+        foreach (var (key, value) in request.Labels)
+        {
+            image = image.WithLabel(key, value);
+        }
+
+        return image;
+    }
+
+    private async Task<LayerInfo> WriteLayerAsync(PublishLayer layer, string workingDirectory, LayerOptions options, CancellationToken cancellationToken)
+    {
+        // Written to a temporary file next to the store's blobs, then moved in verified, so nothing half-written is stored.
+        var temp = Path.Combine(store.Root, "ocikit-layer-" + Guid.NewGuid().ToString("N") + ".tmp");
+        try
+        {
+            LayerInfo info;
+            var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+            await using (file.ConfigureAwait(false))
+            {
+                info = await LayerWriter.WriteAsync(layer.ToEntries(workingDirectory), file, options, cancellationToken).ConfigureAwait(false);
+            }
+
+            await store.WriteBlobFromFileAsync(temp, info.Descriptor, cancellationToken).ConfigureAwait(false);
+            return info;
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+
+    private async Task<string> WriteArchiveAsync(string path, string repository, string localName, bool docker, CancellationToken cancellationToken)
+    {
+        var full = Path.GetFullPath(path);
+        if (path.EndsWith('/') || path.EndsWith(Path.DirectorySeparatorChar) || Directory.Exists(full))
+        {
+            full = Path.Combine(full, repository.Replace('/', '-') + ".tar");
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var temp = full + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        try
+        {
+            var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+            await using (file.ConfigureAwait(false))
+            {
+                if (docker)
+                {
+                    await DockerArchive.WriteAsync(store, localName, file, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    await OciArchive.WriteAsync(store, [localName], file, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            File.Move(temp, full, overwrite: true);
+            return full;
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+}

@@ -1,0 +1,145 @@
+using System.Text.Json;
+using OciKit.IntegrationTests.Harness;
+
+namespace OciKit.IntegrationTests.MSBuild;
+
+/// <summary>
+/// <c>dotnet publish -t:OciPublish</c> with the packed OciKit.MSBuild package on the two samples, against the test
+/// registry, and the results run with podman.
+/// </summary>
+[Collection(RegistryCollection.Name)]
+public sealed class OciPublishTests(RegistryFixture registry, OciPublishFixture fixture) : IClassFixture<OciPublishFixture>
+{
+    private const string ConsoleRepository = "samples/console-app";
+
+    [Fact]
+    public async Task Console_app_publishes_runs_and_a_code_change_pushes_only_the_app_layer()
+    {
+        var host = registry.Registry.Host;
+        var (_, digest1) = await fixture.PublishAsync("console-app", registry);
+        var image = $"{host}/{ConsoleRepository}:1.0.0";
+
+        var output = await fixture.Containers.RunFromRegistryAsync(image, []);
+        Assert.Equal("Hello from a container (v1) as app in /app; args: --from-image", output.Trim());
+
+        var (manifest1, config1) = await ReadImageAsync(ConsoleRepository, digest1);
+        var config = config1.RootElement.GetProperty("config");
+        Assert.Contains("GREETING=Hello from a container", Strings(config.GetProperty("Env")));
+        Assert.Equal("app", config.GetProperty("User").GetString());
+        Assert.Equal("/app", config.GetProperty("WorkingDir").GetString());
+        Assert.Equal(["/app/console-app"], Strings(config.GetProperty("Entrypoint")));
+        Assert.Equal(["--from-image"], Strings(config.GetProperty("Cmd")));
+        var labels = config.GetProperty("Labels");
+        Assert.Equal("OciKit console sample", labels.GetProperty("org.opencontainers.image.title").GetString());
+        Assert.Equal("2023-11-14T22:13:20Z", labels.GetProperty("org.opencontainers.image.created").GetString());
+        var baseImage = await fixture.BaseImageAsync(registry);
+        Assert.Equal(baseImage, labels.GetProperty("org.opencontainers.image.base.name").GetString());
+        var baseManifest = await GetAsync($"base/dotnet/manifests/10");
+        Assert.Equal(JsonDocument.Parse(baseManifest).RootElement.GetProperty("layers").GetArrayLength() + 2, Layers(manifest1).Length);
+        Assert.StartsWith("sha256:", labels.GetProperty("org.opencontainers.image.base.digest").GetString(), StringComparison.Ordinal);
+
+        // The second tag names the same image.
+        Assert.Equal(digest1, await ManifestDigestAsync(ConsoleRepository, "latest"));
+
+        // A one-line code change: only the app layer (and the new config) is uploaded.
+        var program = Path.Combine(fixture.WorkDirectory, "console-app", "Program.cs");
+        await File.WriteAllTextAsync(program, (await File.ReadAllTextAsync(program)).Replace("\"v1\"", "\"v2\"", StringComparison.Ordinal));
+        var uploadsBefore = Uploads();
+        var (_, digest2) = await fixture.PublishAsync("console-app", registry);
+        Assert.NotEqual(digest1, digest2);
+        var (manifest2, _) = await ReadImageAsync(ConsoleRepository, digest2);
+        var layers1 = Layers(manifest1);
+        var layers2 = Layers(manifest2);
+        Assert.Equal(layers1[..^1], layers2[..^1]);
+        Assert.NotEqual(layers1[^1], layers2[^1]);
+        Assert.Equal(2, Uploads() - uploadsBefore); // the app layer and the config
+        Assert.Contains("(v2)", await fixture.Containers.RunFromRegistryAsync(image, []), StringComparison.Ordinal);
+
+        // No change: the same digest, nothing uploaded, no manifest put.
+        var uploadsBeforeThird = Uploads();
+        var manifestPuts = registry.Registry.CountRequests("PUT", $"/v2/{ConsoleRepository}/manifests/");
+        var (third, digest3) = await fixture.PublishAsync("console-app", registry, "-v:n");
+        Assert.Equal(digest2, digest3);
+        Assert.Equal(uploadsBeforeThird, Uploads());
+        Assert.Equal(manifestPuts, registry.Registry.CountRequests("PUT", $"/v2/{ConsoleRepository}/manifests/"));
+        Assert.Contains("Skipping target \"_OciKitContainerize\"", third.StdOut, StringComparison.Ordinal);
+
+        // Forced to run again, the task rebuilds the same image bytes: same digest, no upload.
+        var (fourth, digest4) = await fixture.PublishAsync("console-app", registry, "-v:n", "-p:OciPublishForce=true");
+        Assert.Equal(digest2, digest4);
+        Assert.Contains("0 blob(s) uploaded", fourth.StdOut, StringComparison.Ordinal);
+        Assert.Equal(uploadsBeforeThird, Uploads());
+        Assert.DoesNotContain("Skipping target \"_OciKitContainerize\"", fourth.StdOut, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_sdks_own_PublishContainer_keeps_working_beside_OciPublish()
+    {
+        await fixture.RunPublishAsync("console-app", "PublishContainer", registry, ["-p:EnableSdkContainerSupport=true", "-p:ContainerRepository=samples/console-app-sdk"]);
+
+        var digest = await ManifestDigestAsync("samples/console-app-sdk", "1.0.0");
+        var (_, config) = await ReadImageAsync("samples/console-app-sdk", digest);
+        Assert.Equal(["/app/console-app"], Strings(config.RootElement.GetProperty("config").GetProperty("Entrypoint")));
+        var output = await fixture.Containers.RunFromRegistryAsync($"{registry.Registry.Host}/samples/console-app-sdk:1.0.0", []);
+        Assert.StartsWith("Hello from a container", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Web_app_publishes_with_its_project_reference_in_a_layer_of_its_own_and_serves_http()
+    {
+        const string Repository = "samples/web-app";
+        var (_, digest) = await fixture.PublishAsync(Path.Combine("web-app", "WebApp"), registry, "-p:ContainerLabel=team=web", "-p:ContainerUser=app");
+
+        var output = await fixture.Containers.RunFromRegistryAsync($"{registry.Registry.Host}/{Repository}:latest", ["--probe"]);
+        Assert.Contains("GET / -> Hello, web, from OciKit", output, StringComparison.Ordinal);
+
+        var (manifest, configJson) = await ReadImageAsync(Repository, digest);
+        var config = configJson.RootElement.GetProperty("config");
+        Assert.True(config.GetProperty("ExposedPorts").TryGetProperty("8080/tcp", out _));
+        Assert.Contains("ASPNETCORE_HTTP_PORTS=8080", Strings(config.GetProperty("Env")));
+        Assert.Equal("web", config.GetProperty("Labels").GetProperty("team").GetString());
+        Assert.Equal("app", config.GetProperty("User").GetString());
+        Assert.Equal(["/app/WebApp"], Strings(config.GetProperty("Entrypoint")));
+
+        // The project reference (Greetings) and the app are two layers on top of the base's.
+        var history = configJson.RootElement.GetProperty("history").EnumerateArray().Select(h => h.TryGetProperty("created_by", out var c) ? c.GetString() : null).ToArray();
+        Assert.Contains(history, h => h is not null && h.Contains("ProjectReferences layer (2 files)", StringComparison.Ordinal));
+        Assert.Contains(history, h => h is not null && h.Contains("App layer", StringComparison.Ordinal));
+        Assert.True(Layers(manifest).Length >= 3);
+    }
+
+    private int Uploads() => registry.Registry.CountRequests("PUT", $"/v2/{ConsoleRepository}/blobs/uploads/");
+
+    private static string[] Strings(JsonElement array) => [.. array.EnumerateArray().Select(e => e.GetString()!)];
+
+    private static string[] Layers(JsonDocument manifest) => [.. manifest.RootElement.GetProperty("layers").EnumerateArray().Select(l => l.GetProperty("digest").GetString()!)];
+
+    private async Task<(JsonDocument Manifest, JsonDocument Config)> ReadImageAsync(string repository, string digest)
+    {
+        var manifest = JsonDocument.Parse(await GetAsync($"{repository}/manifests/{digest}"));
+        var configDigest = manifest.RootElement.GetProperty("config").GetProperty("digest").GetString();
+        return (manifest, JsonDocument.Parse(await GetAsync($"{repository}/blobs/{configDigest}")));
+    }
+
+    private async Task<string> ManifestDigestAsync(string repository, string tag)
+    {
+        using var http = registry.Registry.CreateHttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Head, $"v2/{repository}/manifests/{tag}");
+        request.Headers.Accept.ParseAdd("application/vnd.oci.image.manifest.v1+json");
+        request.Headers.Accept.ParseAdd("application/vnd.docker.distribution.manifest.v2+json");
+        using var response = await http.SendAsync(request);
+        response.EnsureSuccessStatusCode();
+        return response.Headers.GetValues("Docker-Content-Digest").Single();
+    }
+
+    private async Task<string> GetAsync(string path)
+    {
+        using var http = registry.Registry.CreateHttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "v2/" + path);
+        request.Headers.Accept.ParseAdd("application/vnd.oci.image.manifest.v1+json");
+        request.Headers.Accept.ParseAdd("application/vnd.docker.distribution.manifest.v2+json");
+        using var response = await http.SendAsync(request);
+        response.EnsureSuccessStatusCode();
+        return await response.Content.ReadAsStringAsync();
+    }
+}
