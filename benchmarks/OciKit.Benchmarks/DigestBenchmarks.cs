@@ -5,13 +5,17 @@ namespace OciKit.Benchmarks;
 
 /// <summary>SHA-256 digests of in-memory content, the cost every blob pays at least once.</summary>
 [MemoryDiagnoser]
-public class DigestBenchmarks
+[Throughput]
+public class DigestBenchmarks : IThroughputBenchmark
 {
     private byte[] _content = [];
 
     /// <summary>Content size in bytes.</summary>
     [Params(64 * 1024, 16 * 1024 * 1024)]
     public int Size { get; set; }
+
+    /// <inheritdoc />
+    public long InputBytes => Size;
 
     /// <summary>Fills the content with deterministic pseudo-random bytes.</summary>
     [GlobalSetup]

@@ -6,13 +6,17 @@ namespace OciKit.Benchmarks;
 
 /// <summary>Parsing a large generated Dockerfile: the syntax tree alone, and the tree plus typed instructions.</summary>
 [MemoryDiagnoser]
-public class DockerfileParseBenchmarks
+[Throughput]
+public class DockerfileParseBenchmarks : IThroughputBenchmark
 {
     private string _text = "";
 
     /// <summary>Number of instructions in the generated Dockerfile.</summary>
     [Params(10_000)]
     public int Instructions { get; set; }
+
+    /// <inheritdoc />
+    public long InputBytes => Encoding.UTF8.GetByteCount(_text);
 
     /// <summary>Generates a Dockerfile mixing every common construct (continuations, JSON, heredocs, flags).</summary>
     [GlobalSetup]

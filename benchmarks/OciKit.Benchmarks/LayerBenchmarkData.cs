@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Globalization;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Reports;
@@ -29,27 +31,25 @@ public static class LayerBenchmarkData
     public static byte[] Slice() => RuntimeTar.AsSpan(0, Math.Min(SliceSize, RuntimeTar.Length)).ToArray();
 }
 
-/// <summary>Marks how many input bytes one invocation of a benchmark processes, for the MB/s column.</summary>
-[AttributeUsage(AttributeTargets.Method)]
-public sealed class InputAttribute(InputSize size) : Attribute
+/// <summary>
+/// A benchmark class whose <see cref="ThroughputColumn"/> is known: after its parameters are set and its
+/// <c>[GlobalSetup]</c> has run, <see cref="InputBytes"/> tells how many input bytes one invocation processes.
+/// </summary>
+public interface IThroughputBenchmark
 {
-    /// <summary>Which input the benchmark processes.</summary>
-    public InputSize Size { get; } = size;
+    /// <summary>Input bytes one invocation of any benchmark method of the class processes.</summary>
+    long InputBytes { get; }
 }
 
-/// <summary>The inputs a benchmark can process.</summary>
-public enum InputSize
-{
-    /// <summary><see cref="LayerBenchmarkData.SliceSize"/> bytes.</summary>
-    Slice,
-
-    /// <summary>The whole runtime tar.</summary>
-    RuntimeTar,
-}
-
-/// <summary>Throughput in MB/s (10^6 bytes per second of the mean), from the benchmark's <see cref="InputAttribute"/>.</summary>
+/// <summary>
+/// Throughput in MB/s (10^6 input bytes per second of the mean). The host process that prints the summary never runs
+/// the benchmarks' setup, so the column makes its own instance of the class, sets the case's parameters, runs the
+/// global setup and reads <see cref="IThroughputBenchmark.InputBytes"/> (once per class and parameter set).
+/// </summary>
 public sealed class ThroughputColumn : IColumn
 {
+    private static readonly ConcurrentDictionary<string, long> InputBytesByCase = new(StringComparer.Ordinal);
+
     /// <inheritdoc />
     public string Id => nameof(ThroughputColumn);
 
@@ -81,16 +81,13 @@ public sealed class ThroughputColumn : IColumn
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
     {
         var report = summary[benchmarkCase];
-        var input = benchmarkCase.Descriptor.WorkloadMethod.GetCustomAttributes(typeof(InputAttribute), false);
-        if (report?.ResultStatistics is not { } stats || input.Length == 0)
+        if (report?.ResultStatistics is not { } stats || !typeof(IThroughputBenchmark).IsAssignableFrom(benchmarkCase.Descriptor.Type))
         {
             return "-";
         }
 
-        long bytes = ((InputAttribute)input[0]).Size == InputSize.Slice
-            ? Math.Min(LayerBenchmarkData.SliceSize, LayerBenchmarkData.RuntimeTar.Length)
-            : LayerBenchmarkData.RuntimeTar.Length;
-        return (bytes / (stats.Mean / 1e9) / 1e6).ToString("F0", System.Globalization.CultureInfo.InvariantCulture);
+        var bytes = InputBytesOf(benchmarkCase);
+        return (bytes / (stats.Mean / 1e9) / 1e6).ToString(bytes / (stats.Mean / 1e9) < 1e8 ? "F1" : "F0", CultureInfo.InvariantCulture);
     }
 
     /// <inheritdoc />
@@ -98,9 +95,32 @@ public sealed class ThroughputColumn : IColumn
 
     /// <inheritdoc />
     public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
+
+    private static long InputBytesOf(BenchmarkCase benchmarkCase)
+    {
+        var type = benchmarkCase.Descriptor.Type;
+        return InputBytesByCase.GetOrAdd(type.FullName + "/" + benchmarkCase.Parameters.FolderInfo, _ =>
+        {
+            var instance = Activator.CreateInstance(type)!;
+            foreach (var parameter in benchmarkCase.Parameters.Items)
+            {
+                type.GetProperty(parameter.Name)?.SetValue(instance, parameter.Value);
+            }
+
+            foreach (var method in type.GetMethods())
+            {
+                if (method.GetCustomAttributes(typeof(GlobalSetupAttribute), true) is [GlobalSetupAttribute { Targets.Length: 0 }])
+                {
+                    method.Invoke(instance, null);
+                }
+            }
+
+            return ((IThroughputBenchmark)instance).InputBytes;
+        });
+    }
 }
 
-/// <summary>Adds <see cref="ThroughputColumn"/> to a benchmark class.</summary>
+/// <summary>Adds <see cref="ThroughputColumn"/> to a benchmark class (which implements <see cref="IThroughputBenchmark"/>).</summary>
 [AttributeUsage(AttributeTargets.Class)]
 public sealed class ThroughputAttribute : ColumnConfigBaseAttribute
 {

@@ -8,9 +8,12 @@ namespace OciKit.Benchmarks;
 /// <summary>SHA-256 through <see cref="HashingStream"/> in 1 MiB writes, the cost every layer pays twice.</summary>
 [MemoryDiagnoser]
 [Throughput]
-public class HashingBenchmarks
+public class HashingBenchmarks : IThroughputBenchmark
 {
     private byte[] _input = [];
+
+    /// <inheritdoc />
+    public long InputBytes => _input.Length;
 
     /// <summary>Loads the input.</summary>
     [GlobalSetup]
@@ -18,7 +21,6 @@ public class HashingBenchmarks
 
     /// <summary>Streams the input through a hashing stream into <see cref="Stream.Null"/>.</summary>
     [Benchmark]
-    [Input(InputSize.Slice)]
     public Primitives.Digest Sha256Streaming()
     {
         using var hashing = new HashingStream(Stream.Null);
@@ -34,9 +36,12 @@ public class HashingBenchmarks
 /// <summary>Serial <see cref="GZipStream"/> against <see cref="ParallelGzipStream"/> at the same zlib level.</summary>
 [MemoryDiagnoser]
 [Throughput]
-public class CompressionBenchmarks
+public class CompressionBenchmarks : IThroughputBenchmark
 {
     private byte[] _input = [];
+
+    /// <inheritdoc />
+    public long InputBytes => _input.Length;
 
     /// <summary>The zlib level: 1 (fastest), 6 (default), 9 (smallest).</summary>
     [Params(1, 6, 9)]
@@ -48,7 +53,6 @@ public class CompressionBenchmarks
 
     /// <summary>One GZipStream, one core.</summary>
     [Benchmark(Baseline = true)]
-    [Input(InputSize.Slice)]
     public long SerialGZipStream()
     {
         var counter = new CountingStream();
@@ -62,7 +66,6 @@ public class CompressionBenchmarks
 
     /// <summary>Our gzip member writer on every core, 1 MiB blocks.</summary>
     [Benchmark]
-    [Input(InputSize.Slice)]
     public long ParallelGzip()
     {
         var counter = new CountingStream();
@@ -78,9 +81,12 @@ public class CompressionBenchmarks
 /// <summary>zstd (ZstdSharp) as layers use it: multithreaded on every core.</summary>
 [MemoryDiagnoser]
 [Throughput]
-public class ZstdBenchmarks
+public class ZstdBenchmarks : IThroughputBenchmark
 {
     private byte[] _input = [];
+
+    /// <inheritdoc />
+    public long InputBytes => _input.Length;
 
     /// <summary>The zstd level: 1 (fastest) and 3 (default); 19 (smallest) runs at a few MB/s and is left out to keep runs short.</summary>
     [Params(1, 3)]
@@ -92,7 +98,6 @@ public class ZstdBenchmarks
 
     /// <summary>zstd of the slice.</summary>
     [Benchmark]
-    [Input(InputSize.Slice)]
     public long Zstd()
     {
         var counter = new CountingStream();
@@ -112,9 +117,12 @@ public class ZstdBenchmarks
 /// </summary>
 [MemoryDiagnoser]
 [Throughput]
-public class LayerBuildBenchmarks
+public class LayerBuildBenchmarks : IThroughputBenchmark
 {
     private byte[] _tar = [];
+
+    /// <inheritdoc />
+    public long InputBytes => _tar.Length;
 
     /// <summary>Builds the uncompressed tar once, outside the measurements.</summary>
     [GlobalSetup]
@@ -122,7 +130,6 @@ public class LayerBuildBenchmarks
 
     /// <summary>Compression alone: the default parallel gzip of the already-built tar.</summary>
     [Benchmark(Baseline = true)]
-    [Input(InputSize.RuntimeTar)]
     public long GzipOfTarAlone()
     {
         var counter = new CountingStream();
@@ -136,13 +143,11 @@ public class LayerBuildBenchmarks
 
     /// <summary>Tar writing from disk plus its SHA-256, no compression.</summary>
     [Benchmark]
-    [Input(InputSize.RuntimeTar)]
     public async Task<LayerInfo> TarFromDirectory()
         => await LayerWriter.WriteDirectoryAsync(LayerBenchmarkData.RuntimeDirectory, new CountingStream(), new LayerOptions { Compression = LayerCompression.None });
 
     /// <summary>The whole default layer: walk, tar, diffID, parallel gzip, digest.</summary>
     [Benchmark]
-    [Input(InputSize.RuntimeTar)]
     public async Task<LayerInfo> GzipLayerFromDirectory()
         => await LayerWriter.WriteDirectoryAsync(LayerBenchmarkData.RuntimeDirectory, new CountingStream());
 }

@@ -1,7 +1,19 @@
 using BenchmarkDotNet.Running;
+using OciKit.Benchmarks;
 
-// Run with: dotnet run -c Release --project benchmarks/OciKit.Benchmarks -- --filter '*'
+// BenchmarkDotNet: dotnet run -c Release --project benchmarks/OciKit.Benchmarks -- --filter '*'
+// Whole-process layer build for benchmarks/compare.sh: ... -- layer DIRECTORY OUTPUT [--compression gzip|zstd|none] [--level fastest|default|smallest]
+// Multi-layer image into an OCI layout, for compare.sh: ... -- image LAYOUT TAG DIRECTORY... [--entrypoint PATH]
+switch (args)
+{
+    case ["layer", ..]:
+        return await LayerCommand.RunAsync(args[1..]).ConfigureAwait(false);
+    case ["image", ..]:
+        return await ImageCommand.RunAsync(args[1..]).ConfigureAwait(false);
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+return 0;
 
 /// <summary>Entry point type, named so BenchmarkSwitcher can find the assembly.</summary>
 public partial class Program;

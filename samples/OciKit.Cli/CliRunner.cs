@@ -1,4 +1,7 @@
 using System.CommandLine;
+using System.Net;
+using OciKit.Auth;
+using OciKit.Registry;
 
 namespace OciKit.Cli;
 
@@ -17,37 +20,42 @@ internal static class CliRunner
     /// <summary>A defect or an unexpected failure.</summary>
     public const int InternalError = 3;
 
-    public static async Task<int> InvokeAsync(RootCommand root, string[] args)
+    public static async Task<int> InvokeAsync(RootCommand root, string[] args, CliHost host, CancellationToken cancellationToken)
     {
         var parseResult = root.Parse(args);
         if (parseResult.Errors.Count > 0)
         {
-            foreach (var error in parseResult.Errors)
-            {
-                await Console.Error.WriteLineAsync($"ocikit: {error.Message}").ConfigureAwait(false);
-            }
-
+            // One line, whatever the number of errors.
+            var errors = string.Join("; ", parseResult.Errors.Select(e => e.Message).Distinct());
+            await host.Err.WriteLineAsync($"ocikit: {OneLine(errors)} (see 'ocikit --help')").ConfigureAwait(false);
             return UserError;
         }
 
         try
         {
             // Our own handler below maps library exceptions to exit codes; System.CommandLine's would print a stack trace.
-            return await parseResult.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
+            var configuration = new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = host.Out, Error = host.Err };
+            return await parseResult.InvokeAsync(configuration, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             var verbose = parseResult.GetValue(GlobalOptions.Verbose);
-            await Console.Error.WriteLineAsync("ocikit: " + (verbose ? ex.ToString() : ex.Message)).ConfigureAwait(false);
+            await host.Err.WriteLineAsync("ocikit: " + (verbose ? ex.ToString() : OneLine(ex.Message))).ConfigureAwait(false);
             return ExitCodeFor(ex);
         }
     }
 
     public static int ExitCodeFor(Exception exception) => exception switch
     {
+        // A registry's 404 (MANIFEST_UNKNOWN, NAME_UNKNOWN) is "not found": the user named something that is not there.
+        RegistryException { StatusCode: HttpStatusCode.NotFound } => UserError,
+        RegistryException or RegistryAuthenticationException or CredentialHelperException => RegistryError,
         OciException => UserError,
-        ArgumentException or FileNotFoundException or DirectoryNotFoundException => UserError,
-        NotSupportedException => UserError,
+        ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException => UserError,
+        NotSupportedException or UnauthorizedAccessException => UserError,
+        OperationCanceledException => InternalError,
         _ => InternalError,
     };
+
+    public static string OneLine(string message) => string.Join(' ', message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 }

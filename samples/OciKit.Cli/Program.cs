@@ -1,11 +1,10 @@
-using System.CommandLine;
 using OciKit.Cli;
-using OciKit.Cli.Commands;
 
 // The ocikit CLI: a thin shell over the OciKit library. Each command lives in its own file under Commands/.
-var root = new RootCommand("ocikit: build, pull, push and inspect OCI container images without a daemon.");
-GlobalOptions.AddTo(root);
-root.Subcommands.Add(BuildCommand.Create());
-root.Subcommands.Add(ParseCommand.Create());
-
-return await CliRunner.InvokeAsync(root, args).ConfigureAwait(false);
+using var cancel = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    cancel.Cancel();
+};
+return await CliApp.RunAsync(args, Console.Out, Console.Error, Console.In, cancel.Token).ConfigureAwait(false);

@@ -37,7 +37,7 @@ public static class ErrorCodes
     {
         RegistryAuthenticationException or CredentialFileException or CredentialHelperException => AuthenticationFailed,
         RegistryException => RegistryFailed,
-        ImageNotFoundException or Layout.ImageNotFoundException => BaseImageNotFound,
+        ImageNotFoundException => BaseImageNotFound,
         OperationCanceledException => Cancelled,
         OciException => InvalidContent,
         ArgumentException or FormatException => InvalidConfiguration,

@@ -1,8 +1,12 @@
+using System.Collections.Immutable;
 using System.CommandLine;
+using OciKit.Build;
+using OciKit.Primitives;
+using OciKit.Registry;
 
 namespace OciKit.Cli.Commands;
 
-/// <summary><c>ocikit build</c>: builds an image from a Dockerfile into the local store or another destination.</summary>
+/// <summary><c>ocikit build</c>: builds an image from a Dockerfile into the local store; prints its digest last.</summary>
 internal static class BuildCommand
 {
     public static Command Create()
@@ -14,31 +18,89 @@ internal static class BuildCommand
         };
         var file = new Option<string?>("--file", "-f") { Description = "The Dockerfile (default: CONTEXT/Dockerfile)." };
         var tags = new Option<string[]>("--tag", "-t") { Description = "A name for the image, repository[:tag]; repeatable." };
+        var buildArgs = new Option<string[]>("--build-arg") { Description = "A build argument NAME=value; repeatable." };
+        var target = new Option<string?>("--target") { Description = "The stage to build (default: the last one)." };
+        var platform = new Option<string?>("--platform") { Description = "The target platform, os/arch[/variant]." };
+        var skipRun = new Option<bool>("--skip-run") { Description = "Skip RUN instructions with a warning instead of failing." };
+        var squash = new Option<bool>("--squash") { Description = "Merge the final stage's new layers into one." };
+        var noCache = new Option<bool>("--no-cache") { Description = "Neither use nor record the build cache." };
+        var push = new Option<bool>("--push") { Description = "Push the image to each tag's registry after building." };
+        var store = new Option<string?>("--store") { Description = "The OCI image layout to build into (default: the local store)." };
+        var insecure = new Option<string[]>("--insecure-registry") { Description = "A registry to reach over plain HTTP; repeatable." };
+        var zstd = new Option<bool>("--zstd") { Description = "Compress new layers with zstd instead of gzip." };
 
         var command = new Command("build", "Build an image from a Dockerfile, without a daemon.");
         command.Arguments.Add(context);
-        command.Options.Add(file);
-        command.Options.Add(tags);
+        foreach (var option in new Option[] { file, tags, buildArgs, target, platform, skipRun, squash, noCache, push, store, insecure, zstd })
+        {
+            command.Options.Add(option);
+        }
+
         command.SetAction(async (parseResult, cancellationToken) =>
         {
-            var contextDirectory = Path.GetFullPath(parseResult.GetValue(context) ?? ".");
-            var dockerfile = parseResult.GetValue(file) ?? Path.Combine(contextDirectory, "Dockerfile");
-            if (!Directory.Exists(contextDirectory))
+            var quiet = parseResult.GetValue(GlobalOptions.Quiet);
+            var args = ImmutableDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+            foreach (var pair in parseResult.GetValue(buildArgs) ?? [])
             {
-                throw new DirectoryNotFoundException($"Build context '{contextDirectory}' does not exist.");
+                var equals = pair.IndexOf('=', StringComparison.Ordinal);
+                if (equals > 0)
+                {
+                    args[pair[..equals]] = pair[(equals + 1)..];
+                }
+                else if (Environment.GetEnvironmentVariable(pair) is { } fromEnvironment)
+                {
+                    // As docker does: --build-arg NAME takes the value from the environment.
+                    args[pair] = fromEnvironment;
+                }
             }
 
-            if (!File.Exists(dockerfile))
+            var options = new BuildOptions(Path.GetFullPath(parseResult.GetValue(context) ?? "."))
             {
-                throw new FileNotFoundException($"Dockerfile '{dockerfile}' does not exist.", dockerfile);
+                DockerfilePath = parseResult.GetValue(file),
+                Tags = [.. parseResult.GetValue(tags) ?? []],
+                BuildArgs = args.ToImmutable(),
+                Target = parseResult.GetValue(target),
+                Platform = parseResult.GetValue(platform) is { } p ? Platform.Parse(p) : null,
+                SkipRun = parseResult.GetValue(skipRun),
+                Squash = parseResult.GetValue(squash),
+                NoCache = parseResult.GetValue(noCache),
+                Push = parseResult.GetValue(push),
+                StorePath = parseResult.GetValue(store),
+                Compression = parseResult.GetValue(zstd) ? Layers.LayerCompression.Zstd : Layers.LayerCompression.Gzip,
+                Registry = new RegistryClientOptions
+                {
+                    InsecureRegistries = [.. parseResult.GetValue(insecure) ?? []],
+                },
+            };
+
+            var progress = quiet ? null : new SynchronousProgress(report =>
+            {
+                var text = report.Kind switch
+                {
+                    BuildProgressKind.Warning => $"warning: {report.Message}",
+                    BuildProgressKind.Pull => $"[{report.Stage}] {report.Message}",
+                    _ => $"[{report.Stage}] {report.Message}" + (report.CacheHit == true ? "  (cached)" : ""),
+                };
+                Console.Error.WriteLine(text);
+            });
+            var result = await ImageBuilder.BuildAsync(options, progress, cancellationToken).ConfigureAwait(false);
+            if (!quiet)
+            {
+                foreach (var tag in result.Tags)
+                {
+                    await Console.Error.WriteLineAsync($"tagged {tag}").ConfigureAwait(false);
+                }
             }
 
-            // The build engine (OciKit.Build) has not landed yet; say so plainly rather than pretend.
-            await Console.Error.WriteLineAsync(
-                $"ocikit: 'build' is not implemented yet: the build engine (OciKit.Build) has not landed. Context: {contextDirectory}")
-                .ConfigureAwait(false);
-            return CliRunner.InternalError;
+            await Console.Out.WriteLineAsync(result.Digest.ToString()).ConfigureAwait(false);
+            return CliRunner.Success;
         });
         return command;
+    }
+
+    /// <summary>Reports on the calling thread, so lines come out in build order (Progress&lt;T&gt; would post them).</summary>
+    private sealed class SynchronousProgress(Action<BuildProgress> report) : IProgress<BuildProgress>
+    {
+        public void Report(BuildProgress value) => report(value);
     }
 }

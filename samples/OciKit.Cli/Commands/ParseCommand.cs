@@ -7,7 +7,7 @@ namespace OciKit.Cli.Commands;
 /// <summary><c>ocikit parse</c>: parses a Dockerfile and prints its syntax tree, or where it is wrong.</summary>
 internal static class ParseCommand
 {
-    public static Command Create()
+    public static Command Create(CliHost host)
     {
         var file = new Option<string>("--file", "-f")
         {
@@ -26,14 +26,14 @@ internal static class ParseCommand
             string name;
             if (path == "-")
             {
-                text = await Console.In.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
+                text = await host.In.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
                 name = "<stdin>";
             }
             else
             {
                 if (!File.Exists(path))
                 {
-                    await Console.Error.WriteLineAsync($"ocikit: Dockerfile '{path}' does not exist.").ConfigureAwait(false);
+                    await host.Err.WriteLineAsync($"ocikit: Dockerfile '{path}' does not exist.").ConfigureAwait(false);
                     return CliRunner.UserError;
                 }
 
@@ -49,17 +49,17 @@ internal static class ParseCommand
             }
             catch (DockerfileSyntaxException e)
             {
-                await Console.Error.WriteLineAsync(e.Message).ConfigureAwait(false);
+                await host.Err.WriteLineAsync(e.Message).ConfigureAwait(false);
                 return CliRunner.UserError;
             }
 
             if (parseResult.GetValue(json))
             {
-                await Console.Out.WriteLineAsync(tree.ToJson()).ConfigureAwait(false);
+                await host.Out.WriteLineAsync(tree.ToJson()).ConfigureAwait(false);
                 return CliRunner.Success;
             }
 
-            await Console.Out.WriteAsync(Listing(tree)).ConfigureAwait(false);
+            await host.Out.WriteAsync(Listing(tree)).ConfigureAwait(false);
             return CliRunner.Success;
         });
         return command;

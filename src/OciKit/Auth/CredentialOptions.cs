@@ -79,8 +79,19 @@ public sealed record CredentialOptions
         return Path.GetFullPath(home);
     }
 
+    /// <summary>
+    /// Docker's <c>config.json</c> to read and write instead of <c>$DOCKER_CONFIG/config.json</c> (what skopeo and podman
+    /// call <c>--authfile</c>), or <see langword="null"/> for the standard location.
+    /// </summary>
+    /// <exception cref="ArgumentException">The path is empty.</exception>
+    public string? DockerConfigFile
+    {
+        get;
+        init => field = value is null ? null : value.Length > 0 ? Path.GetFullPath(value) : throw new ArgumentException("The file path is empty.", nameof(DockerConfigFile));
+    }
+
     internal string DockerConfigPath
-        => Path.Combine(NonEmpty(GetVariable(CredentialEnvironmentVariables.DockerConfig)) ?? Path.Combine(ResolveHome(), ".docker"), "config.json");
+        => DockerConfigFile ?? Path.Combine(NonEmpty(GetVariable(CredentialEnvironmentVariables.DockerConfig)) ?? Path.Combine(ResolveHome(), ".docker"), "config.json");
 
     // Order of containers/image's getPathToAuth: REGISTRY_AUTH_FILE replaces the runtime file; the config-home file follows.
     internal IReadOnlyList<string> ContainersAuthPaths

@@ -48,17 +48,20 @@ internal sealed class KnownLengthReadStream(Stream source, long length, string p
         return ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
     }
 
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        var remaining = length - _position;
-        if (remaining == 0)
+        // A file opened for synchronous I/O is read synchronously here too. On Unix, FileStream.ReadAsync queues every
+        // read to the thread pool (there is no asynchronous regular-file I/O to use), so each of TarWriter's 80 KB reads
+        // would wait for a pool thread; with every core busy compressing, those waits stall the pipeline and the
+        // woken pool threads spin, taking CPU from compression (benchmarks/README.md: the layer build under load).
+        // Reading a regular file from the page cache is a memory copy.
+        if (source is FileStream { IsAsync: false })
         {
-            var probe = new byte[1];
-            return CheckEnd(await source.ReadAsync(probe, cancellationToken).ConfigureAwait(false));
+            cancellationToken.ThrowIfCancellationRequested();
+            return ValueTask.FromResult(Read(buffer.Span));
         }
 
-        var n = await source.ReadAsync(buffer[..(int)Math.Min(buffer.Length, remaining)], cancellationToken).ConfigureAwait(false);
-        return Advance(n, buffer.Length);
+        return ReadSourceAsync(buffer, cancellationToken);
     }
 
     public override void Flush()
@@ -85,6 +88,19 @@ internal sealed class KnownLengthReadStream(Stream source, long length, string p
     {
         await source.DisposeAsync().ConfigureAwait(false);
         await base.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private async ValueTask<int> ReadSourceAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        var remaining = length - _position;
+        if (remaining == 0)
+        {
+            var probe = new byte[1];
+            return CheckEnd(await source.ReadAsync(probe, cancellationToken).ConfigureAwait(false));
+        }
+
+        var n = await source.ReadAsync(buffer[..(int)Math.Min(buffer.Length, remaining)], cancellationToken).ConfigureAwait(false);
+        return Advance(n, buffer.Length);
     }
 
     private int Advance(int n, int requested)

@@ -50,19 +50,3 @@ public sealed class BlobNotFoundException : OciException
     /// <summary>The missing blob's digest.</summary>
     public Digest Digest { get; }
 }
-
-/// <summary>A layout has no image by the name asked for, or an index in it has no manifest for the platform asked for.</summary>
-public sealed class ImageNotFoundException : OciException
-{
-    /// <summary>Creates the exception.</summary>
-    /// <param name="name">The name (or digest) that was looked up.</param>
-    /// <param name="message">What was missing and where.</param>
-    public ImageNotFoundException(string name, string message)
-        : base(message)
-    {
-        Name = name;
-    }
-
-    /// <summary>The name (or digest) that was looked up.</summary>
-    public string Name { get; }
-}

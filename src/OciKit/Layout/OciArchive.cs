@@ -27,7 +27,7 @@ public static class OciArchive
         foreach (var name in names)
         {
             var descriptor = await source.ResolveAsync(name, cancellationToken).ConfigureAwait(false)
-                ?? throw new ImageNotFoundException(name, $"No image named '{name}' in the layout at {source.Root}.");
+                ?? throw new ImageNotFoundException(name, $"the layout at {source.Root}");
             entries.Add(descriptor);
             await AddClosureAsync(source, descriptor, tar, cancellationToken).ConfigureAwait(false);
         }

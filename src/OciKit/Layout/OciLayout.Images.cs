@@ -122,7 +122,7 @@ public sealed partial class OciLayout
     public async Task<StoredImage> ReadImageAsync(string name, Platform? platform = null, CancellationToken cancellationToken = default)
     {
         var descriptor = await ResolveAsync(name, cancellationToken).ConfigureAwait(false)
-            ?? throw new ImageNotFoundException(name, $"No image named '{name}' in the layout at {Root}.");
+            ?? throw new ImageNotFoundException(name, $"the layout at {Root}");
         return await ReadImageAsync(descriptor, platform, cancellationToken).ConfigureAwait(false);
     }
 
@@ -158,7 +158,7 @@ public sealed partial class OciLayout
             descriptor = index.Manifests.FirstOrDefault(m => m.Platform is { } p && p.Os == platform.Os && p.Architecture == platform.Architecture
                     && (platform.Variant is null || p.Variant is null || p.Variant == platform.Variant))
                 ?? (index.Manifests.Length == 1 && index.Manifests[0].Platform is null ? index.Manifests[0] : null)
-                ?? throw new ImageNotFoundException(name, $"The index '{name}' has no manifest for {platform}.");
+                ?? throw new ImageNotFoundException(name, $"the layout at {Root}", $"its index has no manifest for {platform}");
         }
 
         throw new OciFormatException($"image '{name}'", "indexes are nested too deeply.");

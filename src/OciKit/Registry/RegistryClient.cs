@@ -97,6 +97,24 @@ public sealed class RegistryClient : IDisposable
         _ = await GetBaseUriAsync(reference, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Checks that a registry accepts the credentials <see cref="RegistryClientOptions.Credentials"/> gives for it, as
+    /// <c>docker login</c> does: an authenticated <c>GET /v2/</c> (through a token without scopes on token registries).
+    /// </summary>
+    /// <param name="registry">The registry as in references, for example <c>127.0.0.1:5000</c>.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    /// <returns>A task that completes when the registry has accepted the request.</returns>
+    /// <exception cref="RegistryAuthenticationException">The registry refused the credentials, or there were none and it wants some.</exception>
+    /// <exception cref="RegistryException">The registry is unreachable or not a registry.</exception>
+    public async Task CheckCredentialsAsync(string registry, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(registry);
+        var reference = ImageReference.Create(registry, "ping");
+        var baseUri = await GetBaseUriAsync(reference, cancellationToken).ConfigureAwait(false);
+        using var request = NewRequest(HttpMethod.Get, baseUri, reference, []);
+        using var response = await SendAsync(request, $"Could not log in to {registry}", cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Fetches a manifest or index by tag or digest, verifying its digest against the bytes.</summary>
     /// <param name="reference">The image; its digest when it has one, else its tag.</param>
     /// <param name="cancellationToken">Cancels the request.</param>

@@ -30,8 +30,26 @@ public sealed record RegistryClientOptions
     /// <summary>Per-registry TLS trust (keyed by <c>host[:port]</c>).</summary>
     public ImmutableDictionary<string, RegistryTlsOptions> Tls { get; init; } = ImmutableDictionary.Create<string, RegistryTlsOptions>(StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>Where credentials come from; null means anonymous everywhere.</summary>
-    public RegistryCredentialProvider? Credentials { get; init; }
+    /// <summary>
+    /// Where credentials come from. By default the standard resolver (<see cref="CredentialResolver"/> with
+    /// <see cref="CredentialOptions.Default"/>: <c>OCIKIT_REGISTRY_*</c> variables, Docker's <c>config.json</c> and its
+    /// credential helpers, the containers <c>auth.json</c> files), so OciKit uses what <c>docker login</c>,
+    /// <c>podman login</c> or <c>skopeo login</c> stored. It is asked only when a registry challenges a request.
+    /// <see langword="null"/> means anonymous everywhere.
+    /// </summary>
+    public RegistryCredentialProvider? Credentials { get; init; } = StandardCredentials;
+
+    /// <summary>The standard credential provider: a <see cref="CredentialResolver"/> over the process environment and home directory.</summary>
+    public static RegistryCredentialProvider StandardCredentials { get; } = CredentialsFrom(new CredentialResolver());
+
+    /// <summary>A credential provider that asks a resolver (for example one reading a given <c>config.json</c>).</summary>
+    /// <param name="resolver">The resolver.</param>
+    /// <returns>The provider.</returns>
+    public static RegistryCredentialProvider CredentialsFrom(CredentialResolver resolver)
+    {
+        ArgumentNullException.ThrowIfNull(resolver);
+        return async (registry, cancellationToken) => (await resolver.ResolveAsync(registry, cancellationToken).ConfigureAwait(false))?.Credential;
+    }
 
     /// <summary>How many blobs are transferred at once by pull and push. Default 4.</summary>
     public int MaxConcurrentTransfers { get; init; } = 4;

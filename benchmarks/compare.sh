@@ -1,0 +1,419 @@
+#!/usr/bin/env bash
+# Whole-process comparisons of OciKit with the standard tools: identical inputs, one run, several repetitions
+# (interleaved, so drifting machine load hits every tool alike), medians and ratios printed as markdown tables.
+#
+# Usage: benchmarks/compare.sh [-n REPS] [-o RESULTS.md] [-s SOURCE-DIR] [SECTION...]
+#   layer    a. one layer from a ~600 MB directory (a copy of the machine's .NET install): the OciKit layer writer
+#               vs `tar --sort=name | gzip -6` + `sha256sum` vs `tar --sort=name | pigz -6` (time, size, peak RSS)
+#   memory      peak RSS of a ~2.5 GB layer build (issue 4's target: under 300 MB)
+#   msbuild  b. a self-contained console app (~80 MB) containerized onto the same busybox base in a loopback
+#               registry: `dotnet publish -t:OciPublish` vs the SDK's `-t:PublishContainer`, cold / warm / after a
+#               one-line change, each minus plain `dotnet publish` in the same state (needs the msbuild branch)
+#   copy     c. pushing an OCI layout of a multi-layer image: `ocikit copy` vs `skopeo copy`; pulling it back:
+#               `ocikit pull` into a store vs `skopeo copy` to an OCI dir (needs the cli branch)
+# -s copies another directory than the .NET install as the input (for a quick smoke run of the script itself).
+# Default: every section; a section whose OciKit side is not built yet says so and is skipped.
+#
+# Needs only what test.sh installs (docker-registry, skopeo, pigz, gzip, tar, time) and the .NET SDK. Starts its
+# own docker-registry processes on 127.0.0.1 and removes everything it made on exit. Run it on an idle machine:
+# it measures wall-clock time, and the machine facts (nproc, load average) are printed with the results.
+set -euo pipefail
+
+reps=3
+results=""
+source_dir=""
+while getopts "n:o:s:h" opt; do
+  case "$opt" in
+    n) reps=$OPTARG ;;
+    s) source_dir=$OPTARG ;;
+    o) results=$OPTARG ;;
+    *) sed -n '2,22p' "$0"; exit 2 ;;
+  esac
+done
+shift $((OPTIND - 1))
+sections=("$@")
+[ ${#sections[@]} -gt 0 ] || sections=(layer memory copy msbuild)
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+for tool in tar gzip pigz sha256sum docker-registry skopeo curl /usr/bin/time dotnet; do
+  command -v "$tool" >/dev/null || { echo "compare.sh: '$tool' is missing (test.sh installs the Debian packages)" >&2; exit 1; }
+done
+
+work=$(mktemp -d /tmp/ocikit-compare.XXXXXX)
+registry_pid=""
+cleanup() {
+  stop_registry
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+data="$work/measurements.tsv"   # section, tool, rep, wall s, peak RSS KB, user+sys s, output bytes
+: >"$data"
+[ -n "$results" ] || results=/dev/null
+out() { printf '%s\n' "$*" | tee -a "$results"; }
+[ "$results" = /dev/null ] || : >"$results"
+
+# --- measuring -----------------------------------------------------------------------------------------------------------
+# measure SECTION TOOL REP OUTPUT-FILE-OR-- COMMAND...: runs COMMAND under /usr/bin/time (wall, the peak RSS of the
+# largest process, user+sys CPU of all of them) and records it; OUTPUT's size is recorded when it is a file.
+measure() {
+  local section=$1 tool=$2 rep=$3 output=$4
+  shift 4
+  local t="$work/time.$$"
+  if ! /usr/bin/time -f '%e %M %U %S' -o "$t" "$@" >"$work/last.log" 2>&1; then
+    echo "compare.sh: $section/$tool failed:" >&2
+    tail -n 30 "$work/last.log" >&2
+    return 1
+  fi
+  local size=0
+  [ "$output" != "-" ] && [ -e "$output" ] && size=$(du -sb "$output" | cut -f1)
+  read -r wall rss user sys <"$t"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$section" "$tool" "$rep" "$wall" "$rss" "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" "$size" >>"$data"
+  printf '  %-28s rep %s: %6.2f s  %7d KB RSS  %s bytes\n' "$tool" "$rep" "$wall" "$rss" "$size" >&2
+}
+
+# median SECTION TOOL COLUMN (4 wall, 5 rss, 6 cpu, 7 size)
+median() {
+  awk -F'\t' -v s="$1" -v t="$2" -v c="$3" '$1 == s && $2 == t { print $c }' "$data" | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "nan" || b == "nan") print "–"; else printf "%.2f", a / b }'; }
+div() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { if (a == "nan") print "–"; else printf "%.*f", d, a / b }'; }
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan") print "nan"; else print a - b }'; }
+fmt() { awk -v v="$1" -v d="${2:-2}" 'BEGIN { if (v == "nan") print "–"; else printf "%.*f", d, v }'; }
+
+# --- the loopback registry (configured as tests/OciKit.IntegrationTests/Harness/RegistryServer.cs does) -----------------
+registry_host=""
+start_registry() {
+  stop_registry
+  local dir="$work/registry"
+  rm -rf "$dir" && mkdir -p "$dir/storage"
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 20000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+  done
+  cat >"$dir/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+  formatter: text
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $dir/storage
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: 127.0.0.1:$port
+  secret: ocikit-compare-secret
+EOF
+  docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+  registry_pid=$!
+  registry_host="127.0.0.1:$port"
+  for _ in $(seq 100); do
+    curl -fsS "http://$registry_host/v2/" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "compare.sh: docker-registry did not start:" >&2
+  cat "$dir/registry.log" >&2
+  return 1
+}
+stop_registry() {
+  if [ -n "$registry_pid" ]; then
+    kill "$registry_pid" 2>/dev/null || true
+    wait "$registry_pid" 2>/dev/null || true
+    registry_pid=""
+  fi
+}
+
+# --- builds --------------------------------------------------------------------------------------------------------------
+bench_bin="$repo/benchmarks/OciKit.Benchmarks/bin/Release/net10.0/OciKit.Benchmarks"
+cli_bin="$repo/samples/OciKit.Cli/bin/Release/net10.0/OciKit.Cli"
+echo "compare.sh: building Release" >&2
+dotnet build "$repo/benchmarks/OciKit.Benchmarks" -c Release -nologo -clp:ErrorsOnly >"$work/build.log" 2>&1 ||
+  { cat "$work/build.log" >&2; exit 1; }
+dotnet build "$repo/samples/OciKit.Cli" -c Release -nologo -clp:ErrorsOnly >>"$work/build.log" 2>&1 ||
+  { cat "$work/build.log" >&2; exit 1; }
+
+# Whether this build of the CLI lists the verb (System.CommandLine answers `VERB --help` with the root help otherwise).
+cli_has() { "$cli_bin" --help 2>/dev/null | grep -qE "^ +$1( |$)"; }
+
+# The ~600 MB input: a copy of the machine's .NET install (read from the copy, so every tool reads the same files).
+dotnet_root=${source_dir:-$(dirname "$(readlink -f "$(command -v dotnet)")")}
+input="$work/input"
+make_input() {
+  [ -d "$input" ] && return 0
+  mkdir -p "$input"
+  cp -a "$dotnet_root/." "$input/"
+  # Into the page cache for every tool alike: the comparison is CPU and pipeline, not the disk.
+  find "$input" -type f -exec cat {} + >/dev/null
+}
+
+# --- machine facts --------------------------------------------------------------------------------------------------------
+out "## compare.sh run of $(date -u '+%Y-%m-%d %H:%M UTC')"
+out ""
+out "Machine: $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -n 1)), $(free -g | awk '/^Mem:/ { print $2 }') GiB," \
+  "$(. /etc/os-release && echo "$PRETTY_NAME"), .NET SDK $(dotnet --version), commit $(git -C "$repo" rev-parse --short HEAD)." \
+  "Load average at the start: $(cut -d' ' -f1-3 /proc/loadavg). $reps repetitions, medians; ratio = peer / OciKit (> 1: OciKit is faster)."
+out ""
+loads=()
+note_load() { loads+=("$1 $(cut -d' ' -f1 /proc/loadavg)"); }
+
+# GNU tar made as deterministic as it gets (what a reproducible-build script would pass).
+tar_flags=(--sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner)
+
+# --- a. layer from a ~600 MB directory -------------------------------------------------------------------------------------
+section_layer() {
+  echo "compare.sh: a. layer from a directory" >&2
+  make_input
+  local size_in
+  size_in=$(du -sb "$input" | cut -f1)
+  local o="$work/out"
+  mkdir -p "$o"
+  # Markdown cells: a literal '|' is written '\|'.
+  # pigz -3 and -4 bracket the size of OciKit's default (zlib-ng 6 compresses less than zlib 6), for the
+  # comparison at equal size; OciKit's smallest (zlib-ng 9) is the one at or below pigz -6's size.
+  local tools=("OciKit (gzip 6)" "OciKit (smallest: zlib-ng 9)" "tar \| gzip -6 + sha256sum" "tar \| pigz -6" "tar \| pigz -6 + sha256sum" "tar \| pigz -4" "tar \| pigz -3")
+  for rep in $(seq "$reps"); do
+    measure layer "${tools[0]}" "$rep" "$o/ocikit.tgz" "$bench_bin" layer "$input" "$o/ocikit.tgz"
+    measure layer "${tools[1]}" "$rep" "$o/ocikit9.tgz" "$bench_bin" layer "$input" "$o/ocikit9.tgz" --level smallest
+    measure layer "${tools[2]}" "$rep" "$o/gzip.tgz" bash -c \
+      'tar "${@:3}" -cf - -C "$1" . | gzip -6 >"$2" && sha256sum "$2" >/dev/null' _ "$input" "$o/gzip.tgz" "${tar_flags[@]}"
+    measure layer "${tools[3]}" "$rep" "$o/pigz.tgz" bash -c \
+      'tar "${@:3}" -cf - -C "$1" . | pigz -6 >"$2"' _ "$input" "$o/pigz.tgz" "${tar_flags[@]}"
+    measure layer "${tools[4]}" "$rep" "$o/pigzsha.tgz" bash -c \
+      'tar "${@:3}" -cf - -C "$1" . | pigz -6 | tee "$2" | sha256sum >/dev/null' _ "$input" "$o/pigzsha.tgz" "${tar_flags[@]}"
+    measure layer "${tools[5]}" "$rep" "$o/pigz4.tgz" bash -c \
+      'tar "${@:3}" -cf - -C "$1" . | pigz -4 >"$2"' _ "$input" "$o/pigz4.tgz" "${tar_flags[@]}"
+    measure layer "${tools[6]}" "$rep" "$o/pigz3.tgz" bash -c \
+      'tar "${@:3}" -cf - -C "$1" . | pigz -3 >"$2"' _ "$input" "$o/pigz3.tgz" "${tar_flags[@]}"
+    note_load "layer rep $rep"
+  done
+
+  # The OciKit blobs are valid gzip, and the same bytes every repetition (the digests printed by each run agree).
+  gzip -t "$o/ocikit.tgz" "$o/ocikit9.tgz"
+
+  local base
+  base=$(median layer "${tools[0]}" 4)
+  out "### a. One layer from a directory ($((size_in / 1000000)) MB, $(find "$input" -type f | wc -l) files: a copy of $dotnet_root)"
+  out ""
+  out "OciKit is one whole process (\`OciKit.Benchmarks layer DIR OUT\`: walk, tar, diffID SHA-256, parallel gzip, digest" \
+    "SHA-256, file), startup included. The peers compute fewer digests: gzip + sha256sum the blob digest only, pigz none."
+  out ""
+  out "| tool | wall s (median) | ratio to OciKit gzip 6 | CPU s | peak RSS MB | compressed MB | size vs OciKit gzip 6 |"
+  out "|---|---:|---:|---:|---:|---:|---:|"
+  local ocsize
+  ocsize=$(median layer "${tools[0]}" 7)
+  for t in "${tools[@]}"; do
+    local w c r s
+    w=$(median layer "$t" 4); c=$(median layer "$t" 6); r=$(median layer "$t" 5); s=$(median layer "$t" 7)
+    out "| $t | $(fmt "$w") | $(ratio "$w" "$base") | $(fmt "$c") | $(div "$r" 1024 0) | $(div "$s" 1000000) | $(ratio "$s" "$ocsize") |"
+  done
+  out ""
+}
+
+# --- memory: a ~2.5 GB layer ----------------------------------------------------------------------------------------------
+section_memory() {
+  echo "compare.sh: memory of a ~2.5 GB layer build" >&2
+  make_input
+  local big="$work/big"
+  mkdir -p "$big"
+  for i in 1 2 3 4; do cp -a "$input" "$big/copy$i"; done
+  # Distinct content per copy, so the tar really is 4× the input (gzip would not care, but be honest about the bytes).
+  local size_in
+  size_in=$(du -sb "$big" | cut -f1)
+  find "$big" -type f -exec cat {} + >/dev/null
+  measure memory "OciKit 2.5 GB layer" 1 "$work/big.tgz" "$bench_bin" layer "$big" "$work/big.tgz"
+  note_load "memory"
+  local r w
+  r=$(median memory "OciKit 2.5 GB layer" 5); w=$(median memory "OciKit 2.5 GB layer" 4)
+  out "### Peak memory of a large layer build"
+  out ""
+  out "| input | wall s | peak RSS MB | target |"
+  out "|---|---:|---:|---|"
+  out "| $((size_in / 1000000)) MB directory (4 copies of the input above) | $(fmt "$w") | $(div "$r" 1024 0) | < 300 MB: $(awk -v r="$r" 'BEGIN { print (r / 1024 < 300) ? "met" : "missed" }') |"
+  out ""
+  rm -rf "$big" "$work/big.tgz"
+}
+
+# --- c. ocikit copy / pull vs skopeo ---------------------------------------------------------------------------------------
+section_copy() {
+  echo "compare.sh: c. copy and pull" >&2
+  if ! cli_has copy || ! cli_has pull; then
+    out "### c. ocikit copy / pull vs skopeo: skipped (this build of ocikit has no \`copy\`/\`pull\` verb yet)"
+    out ""
+    return 0
+  fi
+  make_input
+  local layout="$work/layout"
+  # One layer per top-level directory of the input, the largest left out (for the .NET install: the 400 MB sdk/).
+  local layer_dirs=()
+  mapfile -t layer_dirs < <(du -s "$input"/*/ | sort -n | head -n -1 | tail -n 5 | cut -f2)
+  [ ${#layer_dirs[@]} -gt 0 ] || layer_dirs=("$input")
+  "$bench_bin" image "$layout" bench \
+    "${layer_dirs[@]}" >"$work/image.log"
+  local blob_bytes layout_manifest
+  blob_bytes=$(du -sb "$layout/blobs" | cut -f1)
+  layout_manifest=$(sed -n 's/^manifest=sha256:\([0-9a-f]*\).*/\1/p' "$work/image.log")
+  # Global options as issue 7 names them, passed only where this build of the CLI has them.
+  cli_opts() {
+    local help
+    help=$("$cli_bin" "$1" --help 2>&1)
+    grep -q -- --insecure-registry <<<"$help" && printf '%s\n' --insecure-registry "$registry_host"
+    grep -q -- --no-progress <<<"$help" && printf '%s\n' --no-progress
+    grep -q -- --quiet <<<"$help" && printf '%s\n' --quiet
+    [ "$1" = pull ] && grep -q -- --store <<<"$help" && printf '%s\n' --store "$2"
+    true
+  }
+  for rep in $(seq "$reps"); do
+    # A fresh, empty registry per tool and repetition: every push uploads every blob, nothing is mounted.
+    start_registry
+    measure push "skopeo copy" "$rep" - skopeo copy --quiet --dest-tls-verify=false "oci:$layout:bench" "docker://$registry_host/bench/img:1"
+    measure pull "skopeo copy" "$rep" "$work/pull-skopeo-$rep" skopeo copy --quiet --src-tls-verify=false "docker://$registry_host/bench/img:1" "oci:$work/pull-skopeo-$rep:img"
+    mapfile -t opts < <(cli_opts pull "$work/pull-ocikit-$rep")
+    OCIKIT_STORE="$work/pull-ocikit-$rep" measure pull "ocikit pull" "$rep" "$work/pull-ocikit-$rep" \
+      "$cli_bin" pull "$registry_host/bench/img:1" "${opts[@]}"
+    start_registry
+    mapfile -t opts < <(cli_opts copy)
+    measure push "ocikit copy" "$rep" - "$cli_bin" copy "oci:$layout:bench" "$registry_host/bench/img:1" "${opts[@]}"
+    # The pushed image is the layout's image, byte for byte.
+    [ "$(skopeo inspect --raw --tls-verify=false "docker://$registry_host/bench/img:1" | sha256sum | cut -c1-64)" = "$layout_manifest" ] ||
+      { echo "compare.sh: ocikit copy pushed another manifest than the layout's" >&2; return 1; }
+    rm -rf "$work/pull-skopeo-$rep" "$work/pull-ocikit-$rep"
+    note_load "copy rep $rep"
+  done
+  stop_registry
+  out "### c. Push an OCI layout of a ${#layer_dirs[@]}-layer image ($((blob_bytes / 1000000)) MB of blobs) to a loopback registry, and pull it back"
+  out ""
+  out "| operation | OciKit s | skopeo s | ratio skopeo / OciKit | OciKit peak RSS MB | skopeo peak RSS MB |"
+  out "|---|---:|---:|---:|---:|---:|"
+  local ow sw
+  ow=$(median push "ocikit copy" 4); sw=$(median push "skopeo copy" 4)
+  out "| push: \`ocikit copy oci:DIR:TAG REF\` vs \`skopeo copy oci:… docker://…\` | $(fmt "$ow") | $(fmt "$sw") | $(ratio "$sw" "$ow") | $(div "$(median push "ocikit copy" 5)" 1024 0) | $(div "$(median push "skopeo copy" 5)" 1024 0) |"
+  ow=$(median pull "ocikit pull" 4); sw=$(median pull "skopeo copy" 4)
+  out "| pull: \`ocikit pull REF --store DIR\` vs \`skopeo copy docker://… oci:DIR:TAG\` | $(fmt "$ow") | $(fmt "$sw") | $(ratio "$sw" "$ow") | $(div "$(median pull "ocikit pull" 5)" 1024 0) | $(div "$(median pull "skopeo copy" 5)" 1024 0) |"
+  out ""
+}
+
+# --- b. MSBuild: OciPublish vs PublishContainer ---------------------------------------------------------------------------
+section_msbuild() {
+  echo "compare.sh: b. MSBuild" >&2
+  local msbuild_proj="$repo/src/OciKit.MSBuild/OciKit.MSBuild.csproj"
+  # Without the msbuild branch's OciPublish target only the peers are measured (the OciKit columns stay empty).
+  local tools=(plain sdk ocikit)
+  if ! grep -rqs "OciPublish" "$repo/src/OciKit.MSBuild" --include='*.targets'; then
+    echo "compare.sh: src/OciKit.MSBuild defines no OciPublish target yet: measuring plain publish and PublishContainer only" >&2
+    tools=(plain sdk)
+  fi
+  local feed="$work/feed"
+  mkdir -p "$feed"
+  local version=0.0.0
+  if [ ${#tools[@]} -eq 3 ]; then
+    dotnet pack "$msbuild_proj" -c Release -o "$feed" -nologo -clp:ErrorsOnly >"$work/pack.log" 2>&1 || { cat "$work/pack.log" >&2; return 1; }
+    version=$(basename "$(ls "$feed"/OciKit.MSBuild.*.nupkg | head -n 1)" .nupkg)
+    version=${version#OciKit.MSBuild.}
+  fi
+
+  # The busybox base, written by OciKit's image command from Debian's static busybox, pushed with skopeo.
+  local bb="$work/busybox-root"
+  mkdir -p "$bb/bin"
+  cp "$(command -v busybox)" "$bb/bin/busybox"
+  ln -sf busybox "$bb/bin/sh"
+  "$bench_bin" image "$work/busybox-layout" latest "$bb" --entrypoint /bin/sh >/dev/null
+
+  local app="$work/app" rid
+  rid=linux-$(uname -m | sed 's/x86_64/x64/; s/aarch64/arm64/')
+  mkdir -p "$app"
+  cat >"$app/nuget.config" <<EOF
+<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <packageSources>
+    <add key="ocikit-compare" value="$feed" />
+  </packageSources>
+</configuration>
+EOF
+  cat >"$app/app.csproj" <<EOF
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup>
+    <OutputType>Exe</OutputType>
+    <TargetFramework>net10.0</TargetFramework>
+    <RuntimeIdentifier>$rid</RuntimeIdentifier>
+    <SelfContained>true</SelfContained>
+    <EnableSdkContainerSupport>true</EnableSdkContainerSupport>
+    <ContainerRepository>bench/app</ContainerRepository>
+    <ContainerImageTag>1</ContainerImageTag>
+  </PropertyGroup>
+  <!-- Only in the OciPublish runs, so plain publish and PublishContainer pay nothing for OciKit's targets. -->
+  <ItemGroup Condition="'\$(UseOciKit)' == 'true'">
+    <PackageReference Include="OciKit.MSBuild" Version="$version" PrivateAssets="all" />
+  </ItemGroup>
+</Project>
+EOF
+  local publish=(dotnet publish "$app/app.csproj" -c Release --disable-build-servers -nologo -clp:ErrorsOnly)
+  export DOTNET_CONTAINER_INSECURE_REGISTRIES
+  for rep in $(seq "$reps"); do
+    for tool in "${tools[@]}"; do
+      # Cold: a clean project (restored, not built), an empty registry holding only the base, empty caches.
+      rm -rf "$app/bin" "$app/obj" "$work/store" "$work/tmp"
+      mkdir -p "$work/tmp"
+      printf 'System.Console.WriteLine("hello %s");\n' "$rep" >"$app/Program.cs"
+      start_registry
+      skopeo copy --quiet --dest-tls-verify=false "oci:$work/busybox-layout:latest" "docker://$registry_host/busybox:latest"
+      DOTNET_CONTAINER_INSECURE_REGISTRIES=$registry_host
+      local target=()
+      case "$tool" in
+        sdk) target=(-t:PublishContainer) ;;
+        ocikit) target=(-t:OciPublish -p:UseOciKit=true) ;;
+      esac
+      dotnet restore "$app/app.csproj" -nologo "${target[@]:1}" >"$work/restore.log" 2>&1 || { cat "$work/restore.log" >&2; return 1; }
+      local props=(-p:ContainerRegistry="$registry_host" -p:ContainerBaseImage="$registry_host/busybox:latest")
+      for state in cold warm change; do
+        [ "$state" = change ] && printf 'System.Console.WriteLine("hello %s, changed");\n' "$rep" >"$app/Program.cs"
+        OCIKIT_STORE="$work/store" TMPDIR="$work/tmp" measure "msbuild-$state" "$tool" "$rep" - \
+          "${publish[@]}" --no-restore "${target[@]}" "${props[@]}"
+      done
+      # The container targets really pushed the image.
+      if [ "$tool" != plain ] && ! curl -fsS "http://$registry_host/v2/bench/app/tags/list" | grep -q '"1"'; then
+        echo "compare.sh: $tool pushed no bench/app:1 to the registry" >&2
+        return 1
+      fi
+      note_load "msbuild $tool rep $rep"
+    done
+  done
+  stop_registry
+  out "### b. Containerize a self-contained console app ($rid, $(du -sm "$app/bin/Release/net10.0/$rid/publish" | cut -f1) MB published) onto busybox in a loopback registry"
+  out ""
+  out "Container step = median of \`dotnet publish -t:TARGET\` minus median of plain \`dotnet publish\` in the same state" \
+    "(cold: clean obj/bin, empty registry and caches; warm: nothing changed; change: one line of Program.cs). Build servers off."
+  out ""
+  out "| state | plain publish s | SDK PublishContainer s | OciKit OciPublish s | SDK container step s | OciKit container step s | ratio SDK / OciKit | target |"
+  out "|---|---:|---:|---:|---:|---:|---:|---|"
+  for state in cold warm change; do
+    local p s k ss ks r goal
+    p=$(median "msbuild-$state" plain 4); s=$(median "msbuild-$state" sdk 4); k=$(median "msbuild-$state" ocikit 4)
+    ss=$(minus "$s" "$p"); ks=$(minus "$k" "$p")
+    r=$(ratio "$ss" "$ks")
+    goal=5; [ "$state" = cold ] && goal=2
+    out "| $state | $(fmt "$p") | $(fmt "$s") | $(fmt "$k") | $(fmt "$ss") | $(fmt "$ks") | $r | ≥ $goal×: $(awk -v r="$r" -v g="$goal" 'BEGIN { print (r == "–") ? "not measured" : (r + 0 >= g) ? "met" : "missed" }') |"
+  done
+  out ""
+}
+
+for section in "${sections[@]}"; do
+  case "$section" in
+    layer) section_layer ;;
+    memory) section_memory ;;
+    copy) section_copy ;;
+    msbuild) section_msbuild ;;
+    *) echo "compare.sh: unknown section '$section'" >&2; exit 2 ;;
+  esac
+done
+
+out "Load average (1 min) after each step: $(printf '%s; ' "${loads[@]}")"
+[ "$results" = /dev/null ] || echo "compare.sh: results also in $results" >&2

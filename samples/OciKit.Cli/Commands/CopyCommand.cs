@@ -1,0 +1,29 @@
+using System.CommandLine;
+using OciKit.Registry;
+
+namespace OciKit.Cli.Commands;
+
+/// <summary><c>ocikit copy SRC DST</c>: copies an image between registries, OCI layouts and archives, keeping its digest.</summary>
+internal static class CopyCommand
+{
+    public static Command Create(CliHost host)
+    {
+        var source = new Argument<string>("source") { Description = "docker://REF (or REF), oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]." };
+        var destination = new Argument<string>("destination") { Description = "Same forms as the source." };
+        var platform = CommandOptions.Platform();
+        var command = new Command("copy", "Copy an image between registries, OCI layouts and archives, preserving its digest.") { source, destination, platform };
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var session = CliSession.Of(parseResult, host);
+            var from = ImageLocation.Parse(parseResult.GetValue(source)!);
+            var to = ImageLocation.Parse(parseResult.GetValue(destination)!);
+            using var client = session.CreateClient();
+            var options = new CopyOptions { Platform = CommandOptions.ParsePlatform(parseResult.GetValue(platform)) };
+            var result = await session.WithProgressAsync(p => new ImageCopier(client).CopyAsync(from, to, options, p, cancellationToken)).ConfigureAwait(false);
+            await session.InfoAsync($"Copied {from} to {to}").ConfigureAwait(false);
+            await session.Out.WriteLineAsync(result.Descriptor.Digest.ToString()).ConfigureAwait(false);
+            return CliRunner.Success;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,40 @@
+using System.CommandLine;
+using OciKit.Layers;
+
+namespace OciKit.Cli.Commands;
+
+/// <summary><c>ocikit diff LOWER UPPER -o FILE</c>: writes the layer that turns one directory into another.</summary>
+internal static class DiffCommand
+{
+    public static Command Create(CliHost host)
+    {
+        var lower = new Argument<string>("lower") { Description = "The directory before the change." };
+        var upper = new Argument<string>("upper") { Description = "The directory after the change." };
+        var output = new Option<string>("--output", "-o") { Description = "The layer file to write (gzip-compressed tar).", Required = true };
+        var command = new Command("diff", "Write the layer (added, changed, deleted files) that turns LOWER into UPPER.") { lower, upper, output };
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var session = CliSession.Of(parseResult, host);
+            var path = Path.GetFullPath(parseResult.GetValue(output)!);
+            var temporary = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
+            try
+            {
+                LayerInfo layer;
+                await using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 128 * 1024, FileOptions.Asynchronous))
+                {
+                    layer = await LayerWriter.WriteDiffAsync(parseResult.GetValue(lower)!, parseResult.GetValue(upper)!, stream, null, cancellationToken).ConfigureAwait(false);
+                }
+
+                File.Move(temporary, path, overwrite: true);
+                await session.InfoAsync($"Wrote {path} ({Sizes.Human(layer.Descriptor.Size)}, diff id {layer.DiffId})").ConfigureAwait(false);
+                await host.Out.WriteLineAsync(layer.Descriptor.Digest.ToString()).ConfigureAwait(false);
+                return CliRunner.Success;
+            }
+            finally
+            {
+                File.Delete(temporary);
+            }
+        });
+        return command;
+    }
+}

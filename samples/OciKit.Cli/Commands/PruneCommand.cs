@@ -1,0 +1,21 @@
+using System.CommandLine;
+
+namespace OciKit.Cli.Commands;
+
+/// <summary><c>ocikit prune</c>: deletes blobs no image in the local store uses.</summary>
+internal static class PruneCommand
+{
+    public static Command Create(CliHost host)
+    {
+        var command = new Command("prune", "Delete the blobs no image in the local store uses.");
+        command.SetAction(async (parseResult, cancellationToken) =>
+        {
+            var session = CliSession.Of(parseResult, host);
+            var store = await session.OpenStoreAsync(cancellationToken).ConfigureAwait(false);
+            var result = await store.PruneAsync(cancellationToken).ConfigureAwait(false);
+            await session.InfoAsync($"Deleted {result.RemovedBlobs} blob(s), reclaimed {Sizes.Human(result.RemovedBytes)}; kept {result.KeptBlobs}").ConfigureAwait(false);
+            return CliRunner.Success;
+        });
+        return command;
+    }
+}

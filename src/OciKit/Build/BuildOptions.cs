@@ -1,0 +1,94 @@
+using System.Collections.Immutable;
+using OciKit.Layers;
+using OciKit.Primitives;
+using OciKit.Registry;
+
+namespace OciKit.Build;
+
+/// <summary>What to build and how. Immutable; validated by <see cref="ImageBuilder.BuildAsync"/>.</summary>
+public sealed record BuildOptions
+{
+    /// <summary>The default Dockerfile name inside the context.</summary>
+    public const string DefaultDockerfileName = "Dockerfile";
+
+    /// <summary>Creates options for a context directory.</summary>
+    /// <param name="contextDirectory">The build context; nothing outside it is ever read.</param>
+    /// <exception cref="ArgumentException">The path is empty.</exception>
+    public BuildOptions(string contextDirectory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(contextDirectory);
+        ContextDirectory = contextDirectory;
+    }
+
+    /// <summary>The build context directory.</summary>
+    public string ContextDirectory { get; init; }
+
+    /// <summary>The Dockerfile's path; default <c>CONTEXT/Dockerfile</c>. Ignored when <see cref="DockerfileText"/> is set.</summary>
+    public string? DockerfilePath { get; init; }
+
+    /// <summary>The Dockerfile's text, when it does not come from a file.</summary>
+    public string? DockerfileText { get; init; }
+
+    /// <summary>Build arguments (<c>--build-arg</c>), overriding ARG defaults.</summary>
+    public ImmutableDictionary<string, string> BuildArgs { get; init; } = ImmutableDictionary<string, string>.Empty;
+
+    /// <summary>The stage to build; default the last one.</summary>
+    public string? Target { get; init; }
+
+    /// <summary>The target platform; default <see cref="Platform.Current"/>.</summary>
+    public Platform? Platform { get; init; }
+
+    /// <summary>Skip RUN instructions with a warning instead of failing (they are recorded in history as empty layers).</summary>
+    public bool SkipRun { get; init; }
+
+    /// <summary>Merge the layers the final stage adds into one.</summary>
+    public bool Squash { get; init; }
+
+    /// <summary>Neither use nor record the build cache.</summary>
+    public bool NoCache { get; init; }
+
+    /// <summary>Names to record the image under in the store, as <c>repository[:tag]</c>.</summary>
+    public ImmutableArray<string> Tags { get; init; } = [];
+
+    /// <summary>Push the image to each tag's registry after storing it.</summary>
+    public bool Push { get; init; }
+
+    /// <summary>How to reach registries for FROM images and pushes; default options when null.</summary>
+    public RegistryClientOptions? Registry { get; init; }
+
+    /// <summary>
+    /// The time recorded as <c>created</c> and as every file's mtime; default <c>SOURCE_DATE_EPOCH</c>, else the Unix epoch.
+    /// </summary>
+    public DateTimeOffset? Timestamp { get; init; }
+
+    /// <summary>How layers are compressed.</summary>
+    public LayerCompression Compression { get; init; } = LayerCompression.Gzip;
+
+    /// <summary>The OCI image layout the build reads base images from and stores its result in; default <see cref="Layout.OciLayout.DefaultPath"/>.</summary>
+    public string? StorePath { get; init; }
+
+    /// <summary>The Dockerfile's name as messages show it.</summary>
+    internal string DisplayName => DockerfileText is not null && DockerfilePath is null ? DefaultDockerfileName : System.IO.Path.GetFileName(DockerfilePath ?? DefaultDockerfileName);
+
+    /// <summary>Throws when the options cannot describe a build.</summary>
+    internal void Validate()
+    {
+        if (!Directory.Exists(ContextDirectory))
+        {
+            throw new DirectoryNotFoundException($"The build context '{ContextDirectory}' does not exist.");
+        }
+
+        foreach (var tag in Tags)
+        {
+            if (!References.ImageReference.TryParse(tag, out _))
+            {
+                throw new ArgumentException($"'{tag}' is not a valid image reference.", nameof(Tags));
+            }
+        }
+
+        if (Push && Tags.IsDefaultOrEmpty)
+        {
+            throw new ArgumentException("Pushing needs at least one tag.", nameof(Push));
+        }
+    }
+}

@@ -1,0 +1,43 @@
+using System.Collections.Immutable;
+using OciKit.Images;
+using OciKit.Primitives;
+
+namespace OciKit.Build;
+
+/// <summary>What a progress report is about.</summary>
+public enum BuildProgressKind
+{
+    /// <summary>An instruction was carried out.</summary>
+    Step,
+
+    /// <summary>Something the build did not fail on but the user should know (an unused build argument, a skipped RUN).</summary>
+    Warning,
+
+    /// <summary>A base image is being pulled.</summary>
+    Pull,
+}
+
+/// <summary>One progress report of a build.</summary>
+/// <param name="Kind">What the report is about.</param>
+/// <param name="Stage">The stage's name or index.</param>
+/// <param name="Line">The Dockerfile line, or 0.</param>
+/// <param name="Message">The instruction text, or the warning.</param>
+public sealed record BuildProgress(BuildProgressKind Kind, string Stage, int Line, string Message)
+{
+    /// <summary>For a filesystem step: whether its layer came from the build cache; null for config-only steps.</summary>
+    public bool? CacheHit { get; init; }
+
+    /// <summary>For a filesystem step: the compressed size of its layer.</summary>
+    public long Bytes { get; init; }
+}
+
+/// <summary>The outcome of a build.</summary>
+/// <param name="Descriptor">The manifest's descriptor (its digest is the image digest).</param>
+/// <param name="Config">The image configuration.</param>
+/// <param name="Tags">The names the image was recorded under in the store.</param>
+/// <param name="Warnings">The warnings the build reported.</param>
+public sealed record BuildResult(Descriptor Descriptor, ImageConfig Config, ImmutableArray<string> Tags, ImmutableArray<string> Warnings)
+{
+    /// <summary>The image (manifest) digest.</summary>
+    public Digest Digest => Descriptor.Digest;
+}

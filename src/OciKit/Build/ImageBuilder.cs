@@ -1,0 +1,402 @@
+using System.Collections.Immutable;
+using OciKit.Dockerfile;
+using OciKit.Dockerfile.Shell;
+using OciKit.Images;
+using OciKit.Layout;
+using OciKit.Primitives;
+using OciKit.References;
+using OciKit.Registry;
+
+namespace OciKit.Build;
+
+/// <summary>
+/// Builds images from Dockerfiles without a daemon or a container runtime: stages, base images from the local store
+/// or a registry, COPY and ADD with Docker's semantics, every configuration instruction, a build cache, and
+/// reproducible digests. RUN cannot be executed (see <see cref="BuildOptions.SkipRun"/>).
+/// </summary>
+/// <remarks>
+/// New layer blobs are written to a scratch directory first and moved into the store only when the whole build has
+/// succeeded, so a failed build leaves neither a name nor a blob behind (base images it pulled excepted).
+/// </remarks>
+public static class ImageBuilder
+{
+    /// <summary>Builds the image a Dockerfile describes into the OCI layout at <see cref="BuildOptions.StorePath"/>.</summary>
+    /// <param name="options">What to build and how.</param>
+    /// <param name="progress">Receives a report per instruction and per warning, optional.</param>
+    /// <param name="cancellationToken">Cancels the build.</param>
+    /// <returns>The built image's digest, configuration, names and warnings.</returns>
+    /// <exception cref="BuildException">The Dockerfile cannot be built as written; the message names the line.</exception>
+    /// <exception cref="DockerfileSyntaxException">The Dockerfile does not parse.</exception>
+    /// <exception cref="RegistryException">A base image could not be pulled or the result could not be pushed.</exception>
+    /// <exception cref="ArgumentException">The options are inconsistent (an invalid tag, a push without tags).</exception>
+    /// <exception cref="DirectoryNotFoundException">The context directory does not exist.</exception>
+    public static async Task<BuildResult> BuildAsync(BuildOptions options, IProgress<BuildProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        var session = await BuildSession.CreateAsync(options, progress, cancellationToken).ConfigureAwait(false);
+        await using (session.ConfigureAwait(false))
+        {
+            var image = await session.RunAsync(cancellationToken).ConfigureAwait(false);
+            return await session.CommitAsync(image, cancellationToken).ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>One build: the parsed Dockerfile, the stages built so far, the scratch blobs and cache entries to commit.</summary>
+internal sealed partial class BuildSession : IAsyncDisposable
+{
+    private static readonly ImmutableHashSet<string> PredefinedArgs = ImmutableHashSet.Create(
+        StringComparer.Ordinal,
+        "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
+        "SOURCE_DATE_EPOCH", "BUILDKIT_SYNTAX");
+
+    private readonly Dictionary<Digest, string> _scratchBlobs = [];
+    private readonly List<(string Key, BuildCache.Entry Entry)> _newCacheEntries = [];
+    private readonly Dictionary<int, StageResult> _built = [];
+    private readonly HashSet<string> _consumedArgs = new(StringComparer.Ordinal);
+    private readonly List<string> _warnings = [];
+    private readonly IProgress<BuildProgress>? _progress;
+    private RegistryClient? _registryClient;
+
+    private BuildSession(BuildOptions options, IProgress<BuildProgress>? progress, OciLayout store, ParsedDockerfile dockerfile, ContextTree context, string scratch)
+    {
+        Options = options;
+        _progress = progress;
+        Store = store;
+        Dockerfile = dockerfile;
+        Context = context;
+        Scratch = scratch;
+        Cache = new BuildCache(store.Root);
+        Lexer = new ShellLexer(dockerfile.Syntax.Directives.Escape);
+        TargetPlatform = options.Platform ?? Platform.Current;
+        Timestamp = ResolveTimestamp(options.Timestamp);
+        LayerOptions = new Layers.LayerOptions { Compression = options.Compression, Timestamp = Timestamp };
+    }
+
+    public BuildOptions Options { get; }
+
+    public OciLayout Store { get; }
+
+    public ParsedDockerfile Dockerfile { get; }
+
+    public ContextTree Context { get; }
+
+    public string Scratch { get; }
+
+    public BuildCache Cache { get; }
+
+    public ShellLexer Lexer { get; }
+
+    public Platform TargetPlatform { get; }
+
+    public DateTimeOffset Timestamp { get; }
+
+    public Layers.LayerOptions LayerOptions { get; }
+
+    /// <summary>The global ARG values (those declared before the first FROM, and the predefined platform ones).</summary>
+    public Dictionary<string, string> GlobalArgs { get; } = new(StringComparer.Ordinal);
+
+    public static async Task<BuildSession> CreateAsync(BuildOptions options, IProgress<BuildProgress>? progress, CancellationToken cancellationToken)
+    {
+        var contextDirectory = Path.GetFullPath(options.ContextDirectory);
+        var dockerfilePath = options.DockerfilePath is { } p ? Path.GetFullPath(p) : Path.Combine(contextDirectory, BuildOptions.DefaultDockerfileName);
+        var text = options.DockerfileText ?? await File.ReadAllTextAsync(dockerfilePath, cancellationToken).ConfigureAwait(false);
+        var dockerfile = ParsedDockerfile.Parse(text, options.DisplayName);
+        var context = new ContextTree(contextDirectory, ContextTree.ReadIgnore(contextDirectory, dockerfilePath));
+        var store = await OciLayout.OpenAsync(options.StorePath ?? OciLayout.DefaultPath, null, cancellationToken).ConfigureAwait(false);
+        var scratch = Path.Combine(Path.GetTempPath(), "ocikit-build-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(scratch);
+        return new BuildSession(options, progress, store, dockerfile, context, scratch);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _registryClient?.Dispose();
+        try
+        {
+            Directory.Delete(Scratch, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A leftover scratch directory in the temp folder is harmless.
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public BuildException Error(Instruction? at, string problem, Exception? inner = null) =>
+        new(Options.DisplayName, at?.StartLine ?? 0, problem, inner);
+
+    public void Warn(string stage, int line, string message)
+    {
+        _warnings.Add(line > 0 ? $"{Options.DisplayName}:{line}: {message}" : message);
+        _progress?.Report(new BuildProgress(BuildProgressKind.Warning, stage, line, message));
+    }
+
+    public void Report(BuildProgress progress) => _progress?.Report(progress);
+
+    /// <summary>Opens a layer blob, from the scratch directory when this build wrote it, else from the store.</summary>
+    public Stream OpenBlob(Descriptor blob) => _scratchBlobs.TryGetValue(blob.Digest, out var path)
+        ? Layers.LayerEntry.OpenForSequentialRead(path)
+        : Store.OpenBlob(blob.Digest);
+
+    public bool HasBlob(Digest digest) => _scratchBlobs.ContainsKey(digest) || Store.ContainsBlob(digest);
+
+    public void AddScratchBlob(Digest digest, string path) => _scratchBlobs.TryAdd(digest, path);
+
+    public void AddCacheEntry(string key, BuildCache.Entry entry)
+    {
+        if (!Options.NoCache)
+        {
+            _newCacheEntries.Add((key, entry));
+        }
+    }
+
+    public string Expand(string word, IReadOnlyDictionary<string, string> environment, Instruction at)
+    {
+        try
+        {
+            return Lexer.ProcessWord(word, environment);
+        }
+        catch (ShellExpansionException ex)
+        {
+            throw Error(at, ex.Message, ex);
+        }
+    }
+
+    public void ConsumeArg(string name) => _consumedArgs.Add(name);
+
+    /// <summary>Runs the stages the target needs, in dependency order, and returns the target's image.</summary>
+    public async Task<Image> RunAsync(CancellationToken cancellationToken)
+    {
+        InitializeGlobalArgs();
+        var target = FindTarget();
+        foreach (var stage in StageOrder(target))
+        {
+            var result = await new StageExecutor(this, stage).RunAsync(cancellationToken).ConfigureAwait(false);
+            _built[stage.Index] = result;
+        }
+
+        foreach (var name in Options.BuildArgs.Keys.Order(StringComparer.Ordinal))
+        {
+            if (!_consumedArgs.Contains(name) && !PredefinedArgs.Contains(name))
+            {
+                Warn(target.Name ?? target.Index.ToString(System.Globalization.CultureInfo.InvariantCulture), 0, $"the build argument {name} was not consumed by any ARG");
+            }
+        }
+
+        return _built[target.Index].Image;
+    }
+
+    public StageResult BuiltStage(Stage stage) => _built[stage.Index];
+
+    /// <summary>The stage a <c>FROM</c> or <c>--from</c> names, if it names one (by name, or by index for --from).</summary>
+    public Stage? FindStage(string name, int before, bool allowIndex)
+    {
+        if (allowIndex && int.TryParse(name, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index))
+        {
+            return index < Dockerfile.Stages.Length ? Dockerfile.Stages[index] : null;
+        }
+
+        foreach (var stage in Dockerfile.Stages)
+        {
+            if (stage.Index < before && string.Equals(stage.Name, name, StringComparison.OrdinalIgnoreCase))
+            {
+                return stage;
+            }
+        }
+
+        return null;
+    }
+
+    public async Task<(Image Image, string Identity)> ResolveImageAsync(string reference, Platform platform, Instruction at, CancellationToken cancellationToken)
+    {
+        if (!ImageReference.TryParse(reference, out var parsed))
+        {
+            throw Error(at, $"'{reference}' is not a valid image reference");
+        }
+
+        foreach (var name in new[] { reference, parsed.ToString(), parsed.FamiliarString })
+        {
+            if (await Store.ResolveAsync(name, cancellationToken).ConfigureAwait(false) is { } descriptor)
+            {
+                try
+                {
+                    var stored = await Store.ReadImageAsync(descriptor, platform, cancellationToken).ConfigureAwait(false);
+                    return (stored.Image, stored.Manifest.Descriptor.Digest.ToString());
+                }
+                catch (ImageNotFoundException)
+                {
+                    // Stored for other platforms only: pull the one we need.
+                    break;
+                }
+            }
+        }
+
+        Report(new BuildProgress(BuildProgressKind.Pull, "", at.StartLine, "pulling " + parsed));
+        _registryClient ??= new RegistryClient(Options.Registry);
+        var pulled = await new ImageTransfer(_registryClient)
+            .PullAsync(parsed, Store, new PullOptions { Platform = platform, LocalName = parsed.ToString() }, null, cancellationToken)
+            .ConfigureAwait(false);
+        var image = await Store.ReadImageAsync(pulled.Descriptor, platform, cancellationToken).ConfigureAwait(false);
+        return (image.Image, image.Manifest.Descriptor.Digest.ToString());
+    }
+
+    /// <summary>Moves the scratch blobs into the store, stores the image under its tags, records the cache, pushes.</summary>
+    public async Task<BuildResult> CommitAsync(Image image, CancellationToken cancellationToken)
+    {
+        var built = image.WithCreated(Timestamp).Build();
+        foreach (var layer in built.Layers)
+        {
+            if (_scratchBlobs.TryGetValue(layer.Digest, out var path) && !Store.ContainsBlob(layer.Digest))
+            {
+                await Store.WriteBlobFromFileAsync(path, layer, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        // Layers of intermediate stages that the cache refers to are kept too, so those steps hit next time.
+        foreach (var (digest, path) in _scratchBlobs)
+        {
+            if (!Store.ContainsBlob(digest))
+            {
+                await Store.WriteBlobFromFileAsync(path, new Descriptor(MediaTypes.OciLayer, digest, new FileInfo(path).Length), cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        var descriptor = await Store.WriteImageAsync(built, null, cancellationToken).ConfigureAwait(false);
+        foreach (var tag in Options.Tags)
+        {
+            await Store.TagAsync(tag, descriptor, cancellationToken).ConfigureAwait(false);
+        }
+
+        foreach (var (key, entry) in _newCacheEntries)
+        {
+            Cache.Put(key, entry);
+        }
+
+        if (Options.Push)
+        {
+            _registryClient ??= new RegistryClient(Options.Registry);
+            var transfer = new ImageTransfer(_registryClient);
+            foreach (var tag in Options.Tags)
+            {
+                await transfer.PushAsync(Store, tag, ImageReference.Parse(tag), null, null, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return new BuildResult(descriptor, image.Config with { Created = Timestamp }, Options.Tags.IsDefault ? [] : Options.Tags, [.. _warnings]);
+    }
+
+    private static DateTimeOffset ResolveTimestamp(DateTimeOffset? given)
+    {
+        if (given is { } t)
+        {
+            return DateTimeOffset.FromUnixTimeSeconds(t.ToUnixTimeSeconds());
+        }
+
+        var env = Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH");
+        if (string.IsNullOrWhiteSpace(env))
+        {
+            return DateTimeOffset.UnixEpoch;
+        }
+
+        return long.TryParse(env.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
+            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+            : throw new OciFormatException("SOURCE_DATE_EPOCH", $"'{env}' is not a non-negative number of seconds.");
+    }
+
+    private void InitializeGlobalArgs()
+    {
+        // BuildKit's automatic platform arguments, visible to FROM and to stages that declare them.
+        var build = Platform.Current;
+        GlobalArgs["TARGETPLATFORM"] = TargetPlatform.ToString();
+        GlobalArgs["TARGETOS"] = TargetPlatform.Os;
+        GlobalArgs["TARGETARCH"] = TargetPlatform.Architecture;
+        GlobalArgs["TARGETVARIANT"] = TargetPlatform.Variant ?? "";
+        GlobalArgs["BUILDPLATFORM"] = build.ToString();
+        GlobalArgs["BUILDOS"] = build.Os;
+        GlobalArgs["BUILDARCH"] = build.Architecture;
+        GlobalArgs["BUILDVARIANT"] = build.Variant ?? "";
+        foreach (var arg in Dockerfile.GlobalArgs)
+        {
+            foreach (var declaration in arg.Args)
+            {
+                ConsumeArg(declaration.Name);
+                if (Options.BuildArgs.TryGetValue(declaration.Name, out var given))
+                {
+                    GlobalArgs[declaration.Name] = given;
+                }
+                else if (declaration.DefaultValue is { } value)
+                {
+                    GlobalArgs[declaration.Name] = Expand(value, GlobalArgs, arg);
+                }
+            }
+        }
+    }
+
+    private Stage FindTarget()
+    {
+        if (Dockerfile.Stages.IsEmpty)
+        {
+            throw Error(null, "the Dockerfile has no FROM instruction");
+        }
+
+        if (Options.Target is not { } target)
+        {
+            return Dockerfile.Stages[^1];
+        }
+
+        return Dockerfile.FindStage(target) ?? throw Error(null, $"target stage \"{target}\" could not be found");
+    }
+
+    /// <summary>The stages the target depends on (through FROM and COPY --from), dependencies first; cycles are errors.</summary>
+    private List<Stage> StageOrder(Stage target)
+    {
+        var order = new List<Stage>();
+        var state = new Dictionary<int, bool>(); // false: in progress, true: done
+        Visit(target, null);
+        return order;
+
+        void Visit(Stage stage, Instruction? via)
+        {
+            if (state.TryGetValue(stage.Index, out var done))
+            {
+                if (!done)
+                {
+                    throw Error(via, $"circular dependency detected on stage: {stage.Name ?? stage.Index.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+                }
+
+                return;
+            }
+
+            state[stage.Index] = false;
+            var baseName = Lexer.ProcessWord(stage.From.Image, GlobalArgs);
+            if (FindStage(baseName, stage.Index, allowIndex: false) is { } parent)
+            {
+                Visit(parent, stage.From);
+            }
+
+            foreach (var instruction in stage.Instructions)
+            {
+                if (instruction is CopyInstruction { From: { } from } && FindStage(from, Dockerfile.Stages.Length, allowIndex: true) is { } source)
+                {
+                    if (source.Index == stage.Index)
+                    {
+                        throw Error(instruction, $"circular dependency detected on stage: {from}");
+                    }
+
+                    Visit(source, instruction);
+                }
+            }
+
+            state[stage.Index] = true;
+            order.Add(stage);
+        }
+    }
+}
+
+/// <summary>What a stage produced.</summary>
+/// <param name="Image">The stage's image.</param>
+/// <param name="Identity">A digest of its configuration, which names its layers and metadata (for cache keys).</param>
+internal sealed record StageResult(Image Image, string Identity);

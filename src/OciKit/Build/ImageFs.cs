@@ -1,0 +1,225 @@
+using OciKit.Layers;
+using OciKit.Primitives;
+
+namespace OciKit.Build;
+
+/// <summary>
+/// The merged file system of an image's layers (whiteouts and opaque directories applied), for reading: metadata
+/// is held in memory; a file's content stays in its layer blob until <see cref="MaterializeAsync"/> copies it out.
+/// </summary>
+internal sealed class ImageFs : FileTree
+{
+    private readonly Dictionary<string, FileNode> _nodes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, SortedSet<string>> _children = new(StringComparer.Ordinal) { [""] = new(StringComparer.Ordinal) };
+
+    // Where a not yet materialized file's content lives: its layer and its path (or hard-link target) in that layer.
+    private readonly Dictionary<string, (Descriptor Layer, string TarPath)> _inLayer = new(StringComparer.Ordinal);
+
+    public static ImageFs Empty => new();
+
+    /// <summary>Reads the metadata of every layer, bottom to top.</summary>
+    public static async Task<ImageFs> LoadAsync(IEnumerable<Descriptor> layers, Func<Descriptor, Stream> openBlob, CancellationToken cancellationToken)
+    {
+        var fs = new ImageFs();
+        foreach (var layer in layers)
+        {
+            await fs.ApplyLayerAsync(layer, openBlob, cancellationToken).ConfigureAwait(false);
+        }
+
+        return fs;
+    }
+
+    /// <summary>Applies one layer blob on top.</summary>
+    public async Task ApplyLayerAsync(Descriptor layer, Func<Descriptor, Stream> openBlob, CancellationToken cancellationToken)
+    {
+        var blob = openBlob(layer);
+        await using (blob.ConfigureAwait(false))
+        {
+            var hardlinks = new List<(string Path, string Target)>();
+            await foreach (var entry in LayerReader.ReadEntriesAsync(blob, layer.MediaType, cancellationToken).ConfigureAwait(false))
+            {
+                switch (entry.Type)
+                {
+                    case LayerEntryType.Whiteout:
+                        Remove(entry.Path);
+                        break;
+                    case LayerEntryType.OpaqueWhiteout:
+                        RemoveChildren(entry.Path);
+                        break;
+                    case LayerEntryType.Hardlink:
+                        hardlinks.Add((entry.Path, entry.LinkTarget!));
+                        break;
+                    default:
+                        Set(entry.Path, new FileNode(entry.Type, entry.Mode & (UnixFileMode)0xFFF, entry.Uid, entry.Gid, entry.Size, entry.LinkTarget)
+                        {
+                            ContentKey = entry.Type == LayerEntryType.File ? layer.Digest + ":" + entry.Path : null,
+                        });
+                        if (entry.Type == LayerEntryType.File)
+                        {
+                            _inLayer[entry.Path] = (layer, entry.Path);
+                        }
+
+                        break;
+                }
+            }
+
+            foreach (var (path, target) in hardlinks)
+            {
+                if (_nodes.TryGetValue(target, out var node) && node.Type == LayerEntryType.File)
+                {
+                    Set(path, node);
+                    if (_inLayer.TryGetValue(target, out var source))
+                    {
+                        _inLayer[path] = source;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Applies entries this build wrote (their content opens from where the entries read it).</summary>
+    public void Apply(IEnumerable<LayerEntry> entries)
+    {
+        foreach (var entry in entries)
+        {
+            switch (entry.Type)
+            {
+                case LayerEntryType.Whiteout:
+                    Remove(entry.Path);
+                    break;
+                case LayerEntryType.OpaqueWhiteout:
+                    RemoveChildren(entry.Path);
+                    break;
+                case LayerEntryType.Hardlink:
+                    if (_nodes.TryGetValue(entry.LinkTarget!, out var node))
+                    {
+                        Set(entry.Path, node);
+                    }
+
+                    break;
+                default:
+                    Set(entry.Path, new FileNode(entry.Type, entry.Mode, entry.Uid, entry.Gid, entry.Size, entry.LinkTarget) { Open = entry.OpenContent });
+                    break;
+            }
+        }
+    }
+
+    public override FileNode? GetExact(string path) => path.Length == 0 ? RootNode : _nodes.GetValueOrDefault(path);
+
+    public override IReadOnlyList<string> ListExact(string directory) =>
+        _children.TryGetValue(directory, out var names) ? [.. names] : [];
+
+    /// <summary>Copies the content of files that still live in layer blobs into scratch files, one pass per layer.</summary>
+    public async Task MaterializeAsync(IEnumerable<string> paths, Func<Descriptor, Stream> openBlob, string scratchDirectory, CancellationToken cancellationToken)
+    {
+        var wanted = new Dictionary<Digest, (Descriptor Layer, Dictionary<string, List<string>> ByTarPath)>();
+        foreach (var path in paths)
+        {
+            if (_inLayer.TryGetValue(path, out var source))
+            {
+                if (!wanted.TryGetValue(source.Layer.Digest, out var perLayer))
+                {
+                    perLayer = (source.Layer, new Dictionary<string, List<string>>(StringComparer.Ordinal));
+                    wanted.Add(source.Layer.Digest, perLayer);
+                }
+
+                if (!perLayer.ByTarPath.TryGetValue(source.TarPath, out var targets))
+                {
+                    perLayer.ByTarPath[source.TarPath] = targets = [];
+                }
+
+                targets.Add(path);
+            }
+        }
+
+        foreach (var (_, (layer, byTarPath)) in wanted)
+        {
+            var blob = openBlob(layer);
+            await using (blob.ConfigureAwait(false))
+            {
+                await foreach (var entry in LayerReader.ReadEntriesAsync(blob, layer.MediaType, cancellationToken).ConfigureAwait(false))
+                {
+                    if (entry.Type != LayerEntryType.File || !byTarPath.TryGetValue(entry.Path, out var targets))
+                    {
+                        continue;
+                    }
+
+                    var file = Path.Combine(scratchDirectory, "content-" + Guid.NewGuid().ToString("N"));
+                    var output = new FileStream(file, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None);
+                    await using (output.ConfigureAwait(false))
+                    {
+                        await entry.Content!.CopyToAsync(output, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    foreach (var target in targets)
+                    {
+                        _nodes[target] = _nodes[target] with { Open = () => LayerEntry.OpenForSequentialRead(file) };
+                        _inLayer.Remove(target);
+                    }
+                }
+            }
+        }
+    }
+
+    private void Set(string path, FileNode node)
+    {
+        if (_nodes.TryGetValue(path, out var old) && old.IsDirectory && !node.IsDirectory)
+        {
+            RemoveChildren(path);
+        }
+
+        _nodes[path] = node;
+        _inLayer.Remove(path);
+        var name = path;
+        var parent = "";
+        var slash = path.LastIndexOf('/');
+        if (slash >= 0)
+        {
+            parent = path[..slash];
+            name = path[(slash + 1)..];
+            if (!_nodes.ContainsKey(parent))
+            {
+                // A layer may omit a parent directory; it exists with default metadata.
+                Set(parent, new FileNode(LayerEntryType.Directory, (UnixFileMode)0x1ED, 0, 0, 0, null));
+            }
+        }
+
+        if (!_children.TryGetValue(parent, out var siblings))
+        {
+            _children[parent] = siblings = new SortedSet<string>(StringComparer.Ordinal);
+        }
+
+        siblings.Add(name);
+        if (node.IsDirectory && !_children.ContainsKey(path))
+        {
+            _children[path] = new SortedSet<string>(StringComparer.Ordinal);
+        }
+    }
+
+    private void Remove(string path)
+    {
+        RemoveChildren(path);
+        _nodes.Remove(path);
+        _inLayer.Remove(path);
+        _children.Remove(path);
+        var slash = path.LastIndexOf('/');
+        var parent = slash >= 0 ? path[..slash] : "";
+        if (_children.TryGetValue(parent, out var siblings))
+        {
+            siblings.Remove(slash >= 0 ? path[(slash + 1)..] : path);
+        }
+    }
+
+    private void RemoveChildren(string directory)
+    {
+        if (!_children.TryGetValue(directory, out var names))
+        {
+            return;
+        }
+
+        foreach (var name in names.ToList())
+        {
+            Remove(directory.Length == 0 ? name : directory + "/" + name);
+        }
+    }
+}

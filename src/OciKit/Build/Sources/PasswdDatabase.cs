@@ -1,0 +1,104 @@
+using System.Globalization;
+
+namespace OciKit.Build.Sources;
+
+/// <summary>
+/// The user and group names of an image, read from its own <c>/etc/passwd</c> and <c>/etc/group</c>, for
+/// <c>COPY --chown=name:group</c> and friends. Never the host's: a build resolves names inside the image, as Docker does.
+/// </summary>
+/// <remarks>
+/// Parsing follows <c>moby/sys/user</c>, which BuildKit uses: lines are trimmed, blank lines skipped, fields split on
+/// <c>:</c> (<c>name:password:uid:gid:…</c> and <c>name:password:gid:members</c>), an unparsable number reads as 0,
+/// and the first line with a name wins. Lines starting with <c>#</c> are skipped as well (they name no user).
+/// </remarks>
+internal sealed class PasswdDatabase
+{
+    private readonly Dictionary<string, (int Uid, int Gid)> _users;
+    private readonly Dictionary<string, int> _groups;
+
+    private PasswdDatabase(Dictionary<string, (int Uid, int Gid)> users, Dictionary<string, int> groups)
+    {
+        _users = users;
+        _groups = groups;
+    }
+
+    /// <summary>A database with no users and no groups (an image without <c>/etc/passwd</c>).</summary>
+    public static PasswdDatabase Empty { get; } = Parse(null, null);
+
+    /// <summary>Parses the text of <c>/etc/passwd</c> and <c>/etc/group</c>; either may be missing.</summary>
+    /// <param name="passwdText">The content of <c>/etc/passwd</c>, or <see langword="null"/> when the image has none.</param>
+    /// <param name="groupText">The content of <c>/etc/group</c>, or <see langword="null"/> when the image has none.</param>
+    /// <returns>The database.</returns>
+    public static PasswdDatabase Parse(string? passwdText, string? groupText)
+    {
+        var users = new Dictionary<string, (int, int)>(StringComparer.Ordinal);
+        foreach (var fields in Lines(passwdText))
+        {
+            // name:password:uid:gid:gecos:home:shell
+            users.TryAdd(fields[0], (Number(fields, 2), Number(fields, 3)));
+        }
+
+        var groups = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var fields in Lines(groupText))
+        {
+            // name:password:gid:members
+            groups.TryAdd(fields[0], Number(fields, 2));
+        }
+
+        return new PasswdDatabase(users, groups);
+    }
+
+    /// <summary>Looks a user up by name.</summary>
+    /// <param name="name">The user name.</param>
+    /// <param name="uid">The user's id.</param>
+    /// <param name="primaryGid">The user's primary group id (the gid <c>--chown=name</c> uses when no group is given).</param>
+    /// <returns>Whether the image has the user.</returns>
+    public bool TryResolveUser(string name, out int uid, out int primaryGid)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (_users.TryGetValue(name, out var user))
+        {
+            (uid, primaryGid) = user;
+            return true;
+        }
+
+        uid = primaryGid = 0;
+        return false;
+    }
+
+    /// <summary>Looks a group up by name.</summary>
+    /// <param name="name">The group name.</param>
+    /// <param name="gid">The group's id.</param>
+    /// <returns>Whether the image has the group.</returns>
+    public bool TryResolveGroup(string name, out int gid)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return _groups.TryGetValue(name, out gid);
+    }
+
+    private static IEnumerable<string[]> Lines(string? text)
+    {
+        if (text is null)
+        {
+            yield break;
+        }
+
+        foreach (var raw in text.Split('\n'))
+        {
+            var line = raw.Trim();
+            if (line.Length == 0 || line[0] == '#')
+            {
+                continue;
+            }
+
+            var fields = line.Split(':');
+            if (fields[0].Length > 0)
+            {
+                yield return fields;
+            }
+        }
+    }
+
+    private static int Number(string[] fields, int index)
+        => index < fields.Length && int.TryParse(fields[index], NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : 0;
+}

@@ -1,0 +1,220 @@
+using System.Collections.Immutable;
+using OciKit.Images;
+using OciKit.Layers;
+using OciKit.Layout;
+using OciKit.Primitives;
+using OciKit.References;
+
+namespace OciKit.Registry;
+
+/// <summary>One named image in the local store, as <c>docker image ls</c> shows it.</summary>
+/// <param name="Name">The name recorded in the store (<c>org.opencontainers.image.ref.name</c>).</param>
+/// <param name="Repository">The repository in Docker's familiar form (<c>alpine</c>, <c>ghcr.io/org/app</c>), or the name when it is not a reference.</param>
+/// <param name="Tag">The tag, or <see langword="null"/> when the name has none.</param>
+/// <param name="ImageId">The image ID: the digest of the configuration (of <see cref="Platform.Current"/>'s image for an index).</param>
+/// <param name="Digest">The digest of the stored manifest or index.</param>
+/// <param name="Created">When the image was created, when its configuration says.</param>
+/// <param name="Size">The bytes of its configuration and compressed layers; for an index without this platform's image, the index's own size.</param>
+public sealed record ImageSummary(string Name, string Repository, string? Tag, Digest ImageId, Digest Digest, DateTimeOffset? Created, long Size);
+
+/// <summary>Options of <see cref="LocalImages.CommitAsync"/>.</summary>
+public sealed record CommitOptions
+{
+    /// <summary>How the layer is written (compression, timestamps, ownership); default <see cref="LayerOptions.Default"/>.</summary>
+    public LayerOptions? Layer { get; init; }
+
+    /// <summary>The history entry's <c>created_by</c>; default <c>ocikit commit</c>.</summary>
+    public string? CreatedBy { get; init; }
+
+    /// <summary>The history entry's comment (<c>docker commit -m</c>).</summary>
+    public string? Comment { get; init; }
+
+    /// <summary>The image's author (<c>docker commit -a</c>).</summary>
+    public string? Author { get; init; }
+
+    /// <summary>The creation time recorded in the configuration and history; default none, which keeps the result reproducible.</summary>
+    public DateTimeOffset? Created { get; init; }
+}
+
+/// <summary>
+/// The local image store as the CLI's <c>images</c>, <c>tag</c>, <c>rmi</c> and <c>prune</c> see it: an
+/// <see cref="OciLayout"/> whose names are image references. A name is looked up as given, then in canonical
+/// (<c>docker.io/library/alpine:latest</c>) and familiar (<c>alpine:latest</c>) form, so <c>alpine</c> finds what
+/// <c>pull alpine</c> stored.
+/// </summary>
+/// <param name="store">The store.</param>
+public sealed class LocalImages(OciLayout store)
+{
+    /// <summary>The store.</summary>
+    public OciLayout Store { get; } = store ?? throw new ArgumentNullException(nameof(store));
+
+    /// <summary>The name an image reference is stored under: its canonical form, as <see cref="ImageTransfer.PullAsync"/> records it.</summary>
+    /// <param name="reference">The reference.</param>
+    /// <returns>The name.</returns>
+    public static string NameOf(ImageReference reference)
+    {
+        ArgumentNullException.ThrowIfNull(reference);
+        return reference.ToString();
+    }
+
+    /// <summary>Finds the name under which the store holds an image.</summary>
+    /// <param name="name">The name as the user wrote it, for example <c>alpine</c> or <c>hello:1</c>.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The stored name and its descriptor, or <see langword="null"/>.</returns>
+    public async Task<(string Name, Descriptor Descriptor)?> FindAsync(string name, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        foreach (var candidate in Candidates(name))
+        {
+            if (await Store.ResolveAsync(candidate, cancellationToken).ConfigureAwait(false) is { } descriptor)
+            {
+                return (Layout.OciLayout.NameOf(descriptor) ?? candidate, descriptor);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Finds an image or fails.</summary>
+    /// <param name="name">The name as the user wrote it.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The stored name and its descriptor.</returns>
+    /// <exception cref="ImageNotFoundException">The store has no image of that name.</exception>
+    public async Task<(string Name, Descriptor Descriptor)> RequireAsync(string name, CancellationToken cancellationToken = default) =>
+        await FindAsync(name, cancellationToken).ConfigureAwait(false)
+            ?? throw new ImageNotFoundException(name, $"the local store at {Store.Root}");
+
+    /// <summary>Lists the named images, sorted by repository then tag.</summary>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The images.</returns>
+    public async Task<ImmutableArray<ImageSummary>> ListAsync(CancellationToken cancellationToken = default)
+    {
+        var result = ImmutableArray.CreateBuilder<ImageSummary>();
+        foreach (var entry in await Store.ListImagesAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (entry.Name is not { } name)
+            {
+                continue;
+            }
+
+            var (repository, tag) = ImageReference.TryParse(name, out var reference) ? (reference.FamiliarName, reference.Tag) : (name, null);
+            var descriptor = entry.Descriptor with { Annotations = null };
+            try
+            {
+                var (image, manifest) = await Store.ReadImageAsync(descriptor, null, cancellationToken).ConfigureAwait(false);
+                var m = manifest.Manifest!;
+                var size = m.Config.Size + m.Layers.Sum(static l => l.Size);
+                result.Add(new ImageSummary(name, repository, tag, m.Config.Digest, descriptor.Digest, image.Config.Created, size));
+            }
+            catch (Exception e) when (e is ImageNotFoundException or BlobNotFoundException or NotSupportedException)
+            {
+                // An index without this platform's image, or an artifact: list it by its own digest.
+                result.Add(new ImageSummary(name, repository, tag, descriptor.Digest, descriptor.Digest, null, descriptor.Size));
+            }
+        }
+
+        return [.. result.OrderBy(static s => s.Repository, StringComparer.Ordinal).ThenBy(static s => s.Tag, StringComparer.Ordinal)];
+    }
+
+    /// <summary>Gives a stored image another name (what <c>docker tag</c> does).</summary>
+    /// <param name="source">The image's name as the user wrote it.</param>
+    /// <param name="target">The new reference; recorded in canonical form.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The image's descriptor.</returns>
+    /// <exception cref="ImageNotFoundException">The store has no image named <paramref name="source"/>.</exception>
+    public async Task<Descriptor> TagAsync(string source, ImageReference target, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        var (_, descriptor) = await RequireAsync(source, cancellationToken).ConfigureAwait(false);
+        var plain = descriptor with { Annotations = null };
+        await Store.TagAsync(NameOf(target), plain, cancellationToken).ConfigureAwait(false);
+        return plain;
+    }
+
+    /// <summary>Removes a name (what <c>docker rmi</c> does); the blobs stay until <see cref="PruneAsync"/>.</summary>
+    /// <param name="name">The name as the user wrote it.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The removed name.</returns>
+    /// <exception cref="ImageNotFoundException">The store has no image of that name.</exception>
+    public async Task<string> RemoveAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var (stored, _) = await RequireAsync(name, cancellationToken).ConfigureAwait(false);
+        await Store.RemoveAsync(stored, cancellationToken).ConfigureAwait(false);
+        return stored;
+    }
+
+    /// <summary>
+    /// Appends a layer holding the difference between two directories to a stored image and stores the result under a
+    /// new name (the daemonless <c>docker commit</c>). Added and changed files are in the layer, deleted ones become
+    /// whiteouts.
+    /// </summary>
+    /// <param name="baseName">The image to extend, as the user wrote its name (an index gives <see cref="Platform.Current"/>'s image).</param>
+    /// <param name="lowerDirectory">The tree before the change.</param>
+    /// <param name="upperDirectory">The tree after the change.</param>
+    /// <param name="target">The new image's name; recorded in canonical form.</param>
+    /// <param name="options">Layer and history details, optional.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The new image's manifest descriptor.</returns>
+    /// <exception cref="ImageNotFoundException">The store has no image named <paramref name="baseName"/>.</exception>
+    /// <exception cref="DirectoryNotFoundException">A directory does not exist.</exception>
+    public async Task<Descriptor> CommitAsync(
+        string baseName, string lowerDirectory, string upperDirectory, ImageReference target, CommitOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(lowerDirectory);
+        ArgumentException.ThrowIfNullOrEmpty(upperDirectory);
+        ArgumentNullException.ThrowIfNull(target);
+        options ??= new CommitOptions();
+        var (_, descriptor) = await RequireAsync(baseName, cancellationToken).ConfigureAwait(false);
+        var (baseImage, _) = await Store.ReadImageAsync(descriptor with { Annotations = null }, null, cancellationToken).ConfigureAwait(false);
+
+        // The layer goes to a temporary file first: the store verifies it on the way in and only then makes it visible.
+        var temporary = Path.Combine(Path.GetTempPath(), "ocikit-commit-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            LayerInfo layer;
+            var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 128 * 1024, FileOptions.Asynchronous);
+            await using (stream.ConfigureAwait(false))
+            {
+                layer = await LayerWriter.WriteDiffAsync(lowerDirectory, upperDirectory, stream, options.Layer, cancellationToken).ConfigureAwait(false);
+                stream.Position = 0;
+                await Store.WriteBlobAsync(stream, layer.Descriptor, cancellationToken).ConfigureAwait(false);
+            }
+
+            var history = new HistoryEntry { CreatedBy = options.CreatedBy ?? "ocikit commit", Comment = options.Comment, Author = options.Author, Created = options.Created };
+            var image = baseImage.AppendLayer(layer.Descriptor, layer.DiffId, history).WithCreated(options.Created);
+            if (options.Author is not null)
+            {
+                image = image.WithConfig(c => c with { Author = options.Author });
+            }
+
+            return await Store.WriteImageAsync(image.Build(), NameOf(target), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
+    }
+
+    /// <summary>Deletes the blobs no named image reaches.</summary>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>What was removed.</returns>
+    public Task<GarbageCollectionResult> PruneAsync(CancellationToken cancellationToken = default) => Store.CollectGarbageAsync(cancellationToken);
+
+    private static IEnumerable<string> Candidates(string name)
+    {
+        yield return name;
+        if (ImageReference.TryParse(name, out var reference))
+        {
+            var canonical = reference.ToString();
+            if (canonical != name)
+            {
+                yield return canonical;
+            }
+
+            if (reference.FamiliarString != name && reference.FamiliarString != canonical)
+            {
+                yield return reference.FamiliarString;
+            }
+        }
+    }
+}

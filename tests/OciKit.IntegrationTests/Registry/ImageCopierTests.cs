@@ -1,0 +1,87 @@
+using System.Text.Json;
+using OciKit.IntegrationTests.Harness;
+using OciKit.Layout;
+using OciKit.Registry;
+
+namespace OciKit.IntegrationTests.Registry;
+
+/// <summary>Copies between the registry, OCI layouts and both archive kinds keep the image's digest; skopeo agrees.</summary>
+[Collection(RegistryCollection.Name)]
+public class ImageCopierTests(RegistryFixture fixture)
+{
+    [Fact]
+    public async Task A_round_trip_through_every_transport_preserves_the_digest()
+    {
+        using var dir = new TempDir();
+        using var client = new RegistryClient();
+        var copier = new ImageCopier(client);
+        var hops = new[]
+        {
+            $"docker://{fixture.BaseImage}",
+            $"oci:{dir.Combine("layout")}:v1",
+            $"oci-archive:{dir.Combine("image.oci.tar")}:v1",
+            $"docker-archive:{dir.Combine("image.docker.tar")}:copied/busybox:1",
+            $"oci:{dir.Combine("layout2")}",
+            $"{fixture.Registry.Host}/copier/busybox:round-trip",
+        };
+
+        for (var i = 1; i < hops.Length; i++)
+        {
+            var result = await copier.CopyAsync(ImageLocation.Parse(hops[i - 1]), ImageLocation.Parse(hops[i]));
+            Assert.Equal(fixture.BaseDigest, result.Descriptor.Digest.ToString());
+        }
+
+        // Every place now holds the same manifest, by skopeo's reading too.
+        foreach (var hop in new[] { hops[1], hops[2], hops[5] })
+        {
+            var text = hop.StartsWith(fixture.Registry.Host, StringComparison.Ordinal) ? "docker://" + hop : hop;
+            var inspect = await Tool.RunCheckedAsync("skopeo", ["inspect", "--tls-verify=false", text]);
+            Assert.Equal(fixture.BaseDigest, JsonDocument.Parse(inspect.StdOut).RootElement.GetProperty("Digest").GetString());
+        }
+
+        // The layout without a tag got the source's name (its tag in the docker archive), and no temporary file is left.
+        var layout2 = await OciLayout.OpenAsync(dir.Combine("layout2"));
+        Assert.Equal(["1"], (await layout2.ListImagesAsync()).Select(i => i.Name));
+        Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp"));
+        await using var archive = File.OpenRead(dir.Combine("image.docker.tar"));
+        using var tar = new System.Formats.Tar.TarReader(archive);
+        while (await tar.GetNextEntryAsync() is { } entry)
+        {
+            if (entry.Name == "manifest.json")
+            {
+                var manifest = await JsonDocument.ParseAsync(entry.DataStream!);
+                Assert.Equal("copied/busybox:1", manifest.RootElement[0].GetProperty("RepoTags")[0].GetString());
+                return;
+            }
+        }
+
+        Assert.Fail("the docker archive has no manifest.json");
+    }
+
+    [Fact]
+    public async Task A_layout_holding_several_images_needs_a_name_and_a_missing_one_is_reported()
+    {
+        using var dir = new TempDir();
+        using var client = new RegistryClient();
+        var copier = new ImageCopier(client);
+        var layout = dir.Combine("layout");
+        await copier.CopyAsync(ImageLocation.Parse(fixture.BaseImage), ImageLocation.Parse($"oci:{layout}:a"));
+        var store = await OciLayout.OpenAsync(layout);
+        await store.TagAsync("b", (await store.ResolveAsync("a"))!);
+        await store.TagAsync("c", await WriteOtherManifestAsync(store));
+
+        var ambiguous = await Assert.ThrowsAsync<ImageNotFoundException>(() => copier.CopyAsync(ImageLocation.Parse($"oci:{layout}"), ImageLocation.Parse($"oci:{dir.Combine("x")}:t")));
+        Assert.Contains("several images", ambiguous.Message, StringComparison.Ordinal);
+        var missing = await Assert.ThrowsAsync<ImageNotFoundException>(() => copier.CopyAsync(ImageLocation.Parse($"oci:{layout}:nope"), ImageLocation.Parse($"oci:{dir.Combine("x")}:t")));
+        Assert.Contains("a, b, c", missing.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<FileNotFoundException>(() => copier.CopyAsync(ImageLocation.Parse($"oci-archive:{dir.Combine("absent.tar")}"), ImageLocation.Parse($"oci:{dir.Combine("x")}:t")));
+        await Assert.ThrowsAsync<DirectoryNotFoundException>(() => copier.CopyAsync(ImageLocation.Parse($"oci:{dir.Combine("absent")}"), ImageLocation.Parse($"oci:{dir.Combine("x")}:t")));
+        Assert.False(Directory.Exists(dir.Combine("x")));
+    }
+
+    private static async Task<Primitives.Descriptor> WriteOtherManifestAsync(OciLayout store)
+    {
+        var (image, _) = await store.ReadImageAsync("a");
+        return await store.WriteImageAsync(image.WithLabel("other", "yes").Build());
+    }
+}
