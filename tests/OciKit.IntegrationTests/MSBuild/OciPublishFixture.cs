@@ -27,6 +27,9 @@ public sealed partial class OciPublishFixture : IAsyncLifetime
     /// <summary>The OciKit local store the publishes use.</summary>
     public string StorePath => _dir.Combine("store");
 
+    /// <summary>The commit the web sample's copy is at.</summary>
+    public string WebRevision { get; private set; } = string.Empty;
+
     /// <summary>podman and buildah with private storage.</summary>
     public ContainerTools Containers { get; } = new();
 
@@ -55,6 +58,13 @@ public sealed partial class OciPublishFixture : IAsyncLifetime
         {
             CopyDirectory(TestPaths.InRepo("samples", sample), Path.Combine(WorkDirectory, sample));
         }
+
+        // The web sample lives in a git repository, so its image's revision label comes from the last commit.
+        var web = Path.Combine(WorkDirectory, "web-app");
+        await Tool.RunCheckedAsync("git", ["-C", web, "init", "--quiet"]).ConfigureAwait(false);
+        await Tool.RunCheckedAsync("git", ["-C", web, "add", "."]).ConfigureAwait(false);
+        await Tool.RunCheckedAsync("git", ["-C", web, "-c", "user.name=OciKit test", "-c", "user.email=test@ocikit.invalid", "commit", "--quiet", "-m", "web sample"]).ConfigureAwait(false);
+        WebRevision = (await Tool.RunCheckedAsync("git", ["-C", web, "rev-parse", "HEAD"]).ConfigureAwait(false)).StdOut.Trim();
 
         // A copy of its own for the multi-platform publish, whose restore (with RuntimeIdentifiers) differs.
         CopyDirectory(TestPaths.InRepo("samples", "console-app"), Path.Combine(WorkDirectory, "console-app-multi"));

@@ -128,6 +128,7 @@ public sealed class OciPublishTests(RegistryFixture registry, OciPublishFixture 
         Assert.True(config.GetProperty("ExposedPorts").TryGetProperty("8080/tcp", out _));
         Assert.Contains("ASPNETCORE_HTTP_PORTS=8080", Strings(config.GetProperty("Env")));
         Assert.Equal("web", config.GetProperty("Labels").GetProperty("team").GetString());
+        Assert.Equal(fixture.WebRevision, config.GetProperty("Labels").GetProperty("org.opencontainers.image.revision").GetString());
         Assert.Equal("app", config.GetProperty("User").GetString());
         Assert.Equal(["/app/WebApp"], Strings(config.GetProperty("Entrypoint")));
 
