@@ -78,7 +78,7 @@ median() {
   awk -F'\t' -v s="$1" -v t="$2" -v c="$3" '$1 == s && $2 == t { print $c }' "$data" | sort -g |
     awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "nan" || b == "nan") print "–"; else printf "%.2f", a / b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan") print "–"; else if (b + 0 == 0) print (a + 0 > 0) ? "∞" : "–"; else printf "%.2f", a / b }'; }
 div() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { if (a == "nan") print "–"; else printf "%.*f", d, a / b }'; }
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan") print "nan"; else print a - b }'; }
 fmt() { awk -v v="$1" -v d="${2:-2}" 'BEGIN { if (v == "nan") print "–"; else printf "%.*f", d, v }'; }
@@ -422,7 +422,7 @@ EOF
     goal=5; [ "$state" = cold ] && goal=2
     local ds dk
     ds=$(median "msbuild-direct-$state" sdk 4); dk=$(median "msbuild-direct-$state" ocikit 4)
-    out "| $state | $(fmt "$p") | $(fmt "$s") | $(fmt "$k") | $(fmt "$ss") | $(fmt "$ks") | $r | $(fmt "$ds") / $(fmt "$dk") ($(ratio "$ds" "$dk")) | ≥ $goal×: $(awk -v r="$r" -v g="$goal" 'BEGIN { print (r == "–") ? "not measured" : (r + 0 >= g) ? "met" : "missed" }') |"
+    out "| $state | $(fmt "$p") | $(fmt "$s") | $(fmt "$k") | $(fmt "$ss") | $(fmt "$ks") | $r | $(fmt "$ds") / $(fmt "$dk") ($(ratio "$ds" "$dk")) | ≥ $goal×: $(awk -v r="$r" -v g="$goal" 'BEGIN { print (r == "–") ? "not measured" : (r == "∞" || r + 0 >= g) ? "met" : "missed" }') |"
   done
   out ""
 }
