@@ -51,6 +51,7 @@ internal sealed class ContextTree : FileTree
                 {
                     Open = () => new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan),
                     ContentKey = full,
+                    HardLinkKey = Layers.UnixFileStatus.TryGet(full, out var device, out var inode, out _) ? $"{device}:{inode}" : null,
                 }
                 : null;
         }

@@ -14,6 +14,9 @@ internal sealed record FileNode(LayerEntryType Type, UnixFileMode Mode, int Uid,
     /// <summary>Opens a file's content; the caller disposes the stream.</summary>
     public Func<Stream>? Open { get; init; }
 
+    /// <summary>Files with the same key are hard links of one another (a device and inode, or a layer's link target).</summary>
+    public string? HardLinkKey { get; init; }
+
     /// <summary>Where the content comes from, for the build cache (a host path or a layer digest and path).</summary>
     public string? ContentKey { get; init; }
 

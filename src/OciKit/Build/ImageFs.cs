@@ -67,7 +67,10 @@ internal sealed class ImageFs : FileTree
             {
                 if (_nodes.TryGetValue(target, out var node) && node.Type == LayerEntryType.File)
                 {
+                    node = node with { HardLinkKey = layer.Digest + ":" + target };
+                    _nodes[target] = node;
                     Set(path, node);
+
                     if (_inLayer.TryGetValue(target, out var source))
                     {
                         _inLayer[path] = source;

@@ -12,7 +12,8 @@ namespace OciKit.Build;
 /// <content>COPY and ADD: source selection (independent of the image, so the cache key needs no layer read) and placement.</content>
 internal sealed partial class StageExecutor
 {
-    private const UnixFileMode DirectoryMode = (UnixFileMode)0x1ED;
+    // The hard-link identity of each file placed by the current copy (path in the image → source key).
+    private readonly Dictionary<string, string> _hardLinkKeys = new(StringComparer.Ordinal);
 
     /// <summary>One copied object and where it is in its source tree (null for a download, which is in no tree).</summary>
     private sealed record Item(string? ResolvedPath, FileNode Node);
@@ -178,7 +179,7 @@ internal sealed partial class StageExecutor
         {
             return await _session.ResolveImageAsync(reference, _image.Config.Platform, at, cancellationToken).ConfigureAwait(false);
         }
-        catch (OciException ex) when (ex is not BuildException)
+        catch (ImageNotFoundException ex)
         {
             throw _session.Error(at, $"--from image '{reference}': {ex.Message}", ex);
         }
@@ -354,7 +355,7 @@ internal sealed partial class StageExecutor
             }
         }
 
-        return string.Create(CultureInfo.InvariantCulture, $"{path}\0{node.Type}\0{(int)node.Mode}\0{node.Uid}:{node.Gid}\0{node.Size}\0{node.LinkTarget}\0{content}");
+        return string.Create(CultureInfo.InvariantCulture, $"{path}\0{node.Type}\0{(int)node.Mode}\0{node.Uid}:{node.Gid}\0{node.Size}\0{node.LinkTarget}\0{content}\0{node.HardLinkKey}");
     }
 
     /// <summary>Where the selected objects land, as layer entries (parents included with the image's metadata).</summary>
@@ -420,7 +421,7 @@ internal sealed partial class StageExecutor
 
             if (root.Length > 0)
             {
-                Put(entries, target, root, top, request, owner, chmod, defaultUid, defaultGid);
+                Put(entries, target, root, top, request, owner, chmod, defaultUid, defaultGid, isRoot: true);
             }
 
             foreach (var (relative, item) in selection.Children)
@@ -435,6 +436,7 @@ internal sealed partial class StageExecutor
             Put(entries, target, path, node, request, owner, chmod, defaultUid, defaultGid);
         }
 
+        LinkHardLinks(entries);
         if (selections.Count == 0 && heredocs.Count == 0 && destinationPath.Length > 0)
         {
             // An empty wildcard match still creates the destination directory, as BuildKit does.
@@ -444,15 +446,58 @@ internal sealed partial class StageExecutor
         return [.. entries.Values];
     }
 
+    /// <summary>
+    /// Files of one copy that were hard links of each other in the source stay hard links, to the first of them in
+    /// path order, as BuildKit and buildah copy them.
+    /// </summary>
+    private void LinkHardLinks(Dictionary<string, LayerEntry> entries)
+    {
+        if (_hardLinkKeys.Count < 2)
+        {
+            _hardLinkKeys.Clear();
+            return;
+        }
+
+        var first = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var path in _hardLinkKeys.Keys.Order(StringComparer.Ordinal))
+        {
+            if (!entries.TryGetValue(path, out var entry) || entry.Type != LayerEntryType.File)
+            {
+                continue;
+            }
+
+            if (first.TryGetValue(_hardLinkKeys[path], out var target))
+            {
+                entries[path] = LayerEntry.Hardlink(path, target, entry.Mode) with { Uid = entry.Uid, Gid = entry.Gid };
+            }
+            else
+            {
+                first[_hardLinkKeys[path]] = path;
+            }
+        }
+
+        _hardLinkKeys.Clear();
+    }
+
     private void Put(
         Dictionary<string, LayerEntry> entries, ImageFs target, string path, FileNode node, CopyRequest request,
-        (int Uid, int Gid)? owner, UnixFileMode? chmod, int parentUid, int parentGid)
+        (int Uid, int Gid)? owner, UnixFileMode? chmod, int parentUid, int parentGid, bool isRoot = false)
     {
+        if (node is { Type: LayerEntryType.File, HardLinkKey: { } linkKey })
+        {
+            _hardLinkKeys[path] = linkKey;
+        }
+        else
+        {
+            _hardLinkKeys.Remove(path);
+        }
+
         AddParents(entries, request.Link ? null : target, path, parentUid, parentGid, request.Link);
         var fromContext = request.From is null;
         var uid = owner?.Uid ?? (fromContext ? 0 : node.Uid);
         var gid = owner?.Gid ?? (fromContext ? 0 : node.Gid);
-        var mode = node.Type == LayerEntryType.Symlink ? node.Mode : chmod ?? node.Mode;
+        // --chmod does not apply to the destination directory a directory's contents are copied into (buildah and BuildKit agree).
+        var mode = node.Type == LayerEntryType.Symlink || (isRoot && node.IsDirectory) ? node.Mode : chmod ?? node.Mode;
         entries.Remove(path);
         entries[path] = node.Type switch
         {

@@ -110,8 +110,9 @@ internal sealed partial class StageExecutor
             {
                 (_image, _) = await _session.ResolveImageAsync(name, platform, from, cancellationToken).ConfigureAwait(false);
             }
-            catch (OciException ex) when (ex is not BuildException)
+            catch (ImageNotFoundException ex)
             {
+                // A registry or network failure stays a RegistryException: the registry failed, not the Dockerfile.
                 throw _session.Error(from, $"base image '{name}': {ex.Message}", ex);
             }
         }

@@ -269,6 +269,22 @@ public sealed class CopyTests : IDisposable
     }
 
     [Fact]
+    public async Task Hard_links_in_the_context_stay_hard_links_in_the_layer()
+    {
+        var first = _f.Write("hl/a", "same");
+        Directory.CreateDirectory(Path.Combine(_f.Context, "hl", "sub"));
+        Assert.Equal(0, Link(first, Path.Combine(_f.Context, "hl", "sub", "b")));
+        await _f.BuildAsync("FROM scratch\nCOPY hl /x/");
+        var (_, files) = await _f.ReadAsync();
+        Assert.Equal("same", files["x/a"].Content);
+        Assert.Equal(LayerEntryType.Hardlink, files["x/sub/b"].Type);
+        Assert.Equal("x/a", files["x/sub/b"].LinkTarget);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "link", SetLastError = true)]
+    private static extern int Link([System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string existing, [System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string created);
+
+    [Fact]
     public async Task Copy_from_a_stored_image_reads_its_layers()
     {
         _f.Write("lib", "library");
