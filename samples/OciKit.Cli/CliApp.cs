@@ -18,33 +18,37 @@ public static class CliApp
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
-        var host = new CliHost(stdout, stderr, stdin ?? TextReader.Null);
-        return CliRunner.InvokeAsync(CreateRoot(host), args, host, cancellationToken);
+        return CliRunner.InvokeAsync(Root.Value, args, new CliHost(stdout, stderr, stdin ?? TextReader.Null), cancellationToken);
     }
 
-    private static RootCommand CreateRoot(CliHost host)
+    // Built once: System.CommandLine records parents in options and commands, so building trees per run from shared
+    // option objects would race between concurrent in-process runs. Parsing one finished tree is safe; each run's
+    // streams travel in CliHost.Current.
+    private static readonly Lazy<RootCommand> Root = new(CreateRoot);
+
+    private static RootCommand CreateRoot()
     {
         var root = new RootCommand("ocikit: build, pull, push, copy and inspect OCI container images without a daemon.");
         GlobalOptions.AddTo(root);
         root.Subcommands.Add(BuildCommand.Create());
-        root.Subcommands.Add(PullCommand.Create(host));
-        root.Subcommands.Add(PushCommand.Create(host));
-        root.Subcommands.Add(CopyCommand.Create(host));
-        root.Subcommands.Add(TagCommand.Create(host));
-        root.Subcommands.Add(ImagesCommand.Create(host));
-        root.Subcommands.Add(RmiCommand.Create(host));
-        root.Subcommands.Add(PruneCommand.Create(host));
-        root.Subcommands.Add(InspectCommand.Create(host));
-        root.Subcommands.Add(ManifestCommand.Create(host));
-        root.Subcommands.Add(ConfigCommand.Create(host));
-        root.Subcommands.Add(DigestCommand.Create(host));
-        root.Subcommands.Add(TagsCommand.Create(host));
-        root.Subcommands.Add(SearchCommand.Create(host));
-        root.Subcommands.Add(LoginCommand.Create(host));
-        root.Subcommands.Add(LogoutCommand.Create(host));
-        root.Subcommands.Add(DiffCommand.Create(host));
-        root.Subcommands.Add(CommitCommand.Create(host));
-        root.Subcommands.Add(ParseCommand.Create(host));
+        root.Subcommands.Add(PullCommand.Create());
+        root.Subcommands.Add(PushCommand.Create());
+        root.Subcommands.Add(CopyCommand.Create());
+        root.Subcommands.Add(TagCommand.Create());
+        root.Subcommands.Add(ImagesCommand.Create());
+        root.Subcommands.Add(RmiCommand.Create());
+        root.Subcommands.Add(PruneCommand.Create());
+        root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(ManifestCommand.Create());
+        root.Subcommands.Add(ConfigCommand.Create());
+        root.Subcommands.Add(DigestCommand.Create());
+        root.Subcommands.Add(TagsCommand.Create());
+        root.Subcommands.Add(SearchCommand.Create());
+        root.Subcommands.Add(LoginCommand.Create());
+        root.Subcommands.Add(LogoutCommand.Create());
+        root.Subcommands.Add(DiffCommand.Create());
+        root.Subcommands.Add(CommitCommand.Create());
+        root.Subcommands.Add(ParseCommand.Create());
         return root;
     }
 }

@@ -9,6 +9,15 @@ namespace OciKit.Cli;
 /// <summary>The standard streams one run of the CLI uses.</summary>
 internal sealed class CliHost(TextWriter stdout, TextWriter stderr, TextReader stdin)
 {
+    private static readonly AsyncLocal<CliHost?> CurrentHost = new();
+
+    /// <summary>The streams of the run in progress on this async flow; the console outside a run.</summary>
+    public static CliHost Current
+    {
+        get => CurrentHost.Value ?? new CliHost(Console.Out, Console.Error, Console.In);
+        set => CurrentHost.Value = value;
+    }
+
     public TextWriter Out { get; } = stdout;
 
     public TextWriter Err { get; } = stderr;
@@ -52,6 +61,8 @@ internal sealed class CliSession(ParseResult parseResult, CliHost host)
     };
 
     public static CliSession Of(ParseResult parseResult, CliHost host) => new(parseResult, host);
+
+    public static CliSession Of(ParseResult parseResult) => new(parseResult, CliHost.Current);
 
     public RegistryClient CreateClient() => new(ClientOptions);
 

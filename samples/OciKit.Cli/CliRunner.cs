@@ -22,6 +22,7 @@ internal static class CliRunner
 
     public static async Task<int> InvokeAsync(RootCommand root, string[] args, CliHost host, CancellationToken cancellationToken)
     {
+        CliHost.Current = host;
         var parseResult = root.Parse(args);
         if (parseResult.Errors.Count > 0)
         {

@@ -2,7 +2,7 @@ using System.CommandLine;
 
 namespace OciKit.Cli;
 
-/// <summary>Options every command accepts.</summary>
+/// <summary>Options every command accepts (the root command, built once, holds these instances).</summary>
 internal static class GlobalOptions
 {
     public static readonly Option<bool> Verbose = new("--verbose")
@@ -27,7 +27,6 @@ internal static class GlobalOptions
     {
         Description = "A registry (host[:port]) that may be reached over plain HTTP or with an unverified TLS certificate; repeatable.",
         Recursive = true,
-        AllowMultipleArgumentsPerToken = false,
     };
 
     public static readonly Option<string?> Store = new("--store")

@@ -23,6 +23,13 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
     [Required]
     public string PublishDirectory { get; set; } = string.Empty;
 
+    /// <summary>
+    /// For a multi-platform image (<c>ContainerRuntimeIdentifiers</c>): one item per runtime identifier; its files are
+    /// the <see cref="PublishedFiles"/> whose <c>OciKitRuntimeIdentifier</c> metadata names it, published to their
+    /// <c>OciKitPublishDirectory</c>. Empty for a single image of <see cref="PublishDirectory"/>.
+    /// </summary>
+    public ITaskItem[] RuntimeIdentifiers { get; set; } = [];
+
     /// <summary>The <c>ResolvedFileToPublish</c> items; their metadata chooses each file's layer.</summary>
     public ITaskItem[] PublishedFiles { get; set; } = [];
 
@@ -124,7 +131,8 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
 
     private async Task<bool> ExecuteAsync(CancellationToken cancellationToken)
     {
-        var request = CreateRequest();
+        var requests = CreateRequests();
+        var request = requests[0];
         var progress = new SynchronousProgress(message => Log.LogMessage(MessageImportance.Normal, message));
         var store = string.IsNullOrEmpty(StorePath)
             ? await OciLayout.OpenDefaultAsync(cancellationToken).ConfigureAwait(false)
@@ -135,7 +143,7 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
             UserAgent = "OciKit.MSBuild/" + (typeof(OciKitContainerize).Assembly.GetName().Version?.ToString(3) ?? "0"),
             Credentials = async (registry, ct) => (await resolver.ResolveAsync(registry, ct).ConfigureAwait(false))?.Credential,
         });
-        var result = await new Containerizer(store, client).ContainerizeAsync(request, progress, cancellationToken).ConfigureAwait(false);
+        var result = await new Containerizer(store, client).ContainerizeAsync(requests, progress, cancellationToken).ConfigureAwait(false);
 
         ImageDigest = result.Manifest.Digest.ToString();
         GeneratedArchivePath = result.ArchivePath;
@@ -147,11 +155,30 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
             return (ITaskItem)item;
         })];
         var where = request.Registry is null ? $"local store {store.Root}" : $"registry {request.Registry}";
-        Log.LogMessage(MessageImportance.High, $"OciKit: {result.References[0]}@{ImageDigest} → {where} ({result.Layers.Length} app layer(s), {result.BlobsUploaded} blob(s) uploaded)");
+        Log.LogMessage(MessageImportance.High, $"OciKit: {result.References[0]}@{ImageDigest} → {where} ({result.Images.Length} platform(s), {result.Images.Sum(i => i.Layers.Length)} app layer(s), {result.BlobsUploaded} blob(s) uploaded)");
         return !Log.HasLoggedErrors;
     }
 
-    internal ContainerizeRequest CreateRequest()
+    internal IReadOnlyList<ContainerizeRequest> CreateRequests()
+    {
+        if (RuntimeIdentifiers.Length == 0)
+        {
+            return [CreateRequest(PublishDirectory, PublishedFiles, RuntimeIdentifier)];
+        }
+
+        var requests = new List<ContainerizeRequest>(RuntimeIdentifiers.Length);
+        foreach (var rid in RuntimeIdentifiers.Select(r => r.ItemSpec).Distinct(StringComparer.Ordinal))
+        {
+            var files = PublishedFiles.Where(f => f.GetMetadata("OciKitRuntimeIdentifier") == rid).ToArray();
+            var directory = files.Select(f => f.GetMetadata("OciKitPublishDirectory")).FirstOrDefault(d => d.Length > 0)
+                ?? throw new ArgumentException($"Nothing was published for the runtime identifier '{rid}'.");
+            requests.Add(CreateRequest(directory, files, rid));
+        }
+
+        return requests;
+    }
+
+    private ContainerizeRequest CreateRequest(string publishDirectory, ITaskItem[] publishedFiles, string? runtimeIdentifier)
     {
         var workingDirectory = string.IsNullOrWhiteSpace(WorkingDirectory) ? "/app" : WorkingDirectory;
         if (!workingDirectory.StartsWith('/'))
@@ -159,15 +186,15 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
             throw new ArgumentException($"ContainerWorkingDirectory '{workingDirectory}' must be an absolute path.");
         }
 
-        var origins = PublishedFiles
+        var origins = publishedFiles
             .Where(item => !string.IsNullOrEmpty(item.GetMetadata("RelativePath")))
             .Select(item => new PublishedFileOrigin(
                 item.GetMetadata("RelativePath"),
                 NullIfEmpty(item.GetMetadata("NuGetPackageId")),
                 NullIfEmpty(item.GetMetadata("ReferenceSourceTarget")),
                 NullIfEmpty(item.GetMetadata("MSBuildSourceProjectFile"))));
-        var files = PublishLayers.Collect(PublishDirectory, origins);
-        var appHost = Path.Combine(PublishDirectory, AssemblyName);
+        var files = PublishLayers.Collect(publishDirectory, origins);
+        var appHost = Path.Combine(publishDirectory, AssemblyName);
         var command = AppCommand.Length > 0
             ? [.. AppCommand]
             : ContainerEntrypoint.DefaultAppCommand(workingDirectory, AssemblyName, File.Exists(appHost));
@@ -179,7 +206,7 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
             Repository = Repository.ToLowerInvariant(),
             Tags = Tags.Length > 0 ? [.. Tags.Where(t => t.Length > 0)] : ["latest"],
             Registry = NullIfEmpty(Registry),
-            Platform = string.IsNullOrEmpty(RuntimeIdentifier) ? null : RuntimeIdentifiers.ToPlatform(RuntimeIdentifier),
+            Platform = string.IsNullOrEmpty(runtimeIdentifier) ? null : Publish.RuntimeIdentifiers.ToPlatform(runtimeIdentifier),
             WorkingDirectory = workingDirectory,
             User = NullIfEmpty(User),
             Entrypoint = new ContainerEntrypoint(command, [.. AppCommandArgs], [.. DefaultArgs], ParseEnum<ContainerAppCommandInstruction>(AppCommandInstruction, "ContainerAppCommandInstruction")),

@@ -7,7 +7,7 @@ namespace OciKit.Cli.Commands;
 /// <summary><c>ocikit commit BASE TARGET --lower DIR --upper DIR</c>: the daemonless <c>docker commit</c>.</summary>
 internal static class CommitCommand
 {
-    public static Command Create(CliHost host)
+    public static Command Create()
     {
         var baseImage = CommandOptions.Reference("base", "The image in the local store to extend.");
         var target = CommandOptions.Reference("target", "The new image's name.");
@@ -21,6 +21,7 @@ internal static class CommitCommand
         };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
+            var host = CliHost.Current;
             var session = CliSession.Of(parseResult, host);
             var name = ImageReference.Parse(parseResult.GetValue(target)!);
             var store = await session.OpenStoreAsync(cancellationToken).ConfigureAwait(false);

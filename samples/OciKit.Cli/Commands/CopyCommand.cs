@@ -6,7 +6,7 @@ namespace OciKit.Cli.Commands;
 /// <summary><c>ocikit copy SRC DST</c>: copies an image between registries, OCI layouts and archives, keeping its digest.</summary>
 internal static class CopyCommand
 {
-    public static Command Create(CliHost host)
+    public static Command Create()
     {
         var source = new Argument<string>("source") { Description = "docker://REF (or REF), oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]." };
         var destination = new Argument<string>("destination") { Description = "Same forms as the source." };
@@ -14,6 +14,7 @@ internal static class CopyCommand
         var command = new Command("copy", "Copy an image between registries, OCI layouts and archives, preserving its digest.") { source, destination, platform };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
+            var host = CliHost.Current;
             var session = CliSession.Of(parseResult, host);
             var from = ImageLocation.Parse(parseResult.GetValue(source)!);
             var to = ImageLocation.Parse(parseResult.GetValue(destination)!);

@@ -6,7 +6,7 @@ namespace OciKit.Cli.Commands;
 /// <summary><c>ocikit diff LOWER UPPER -o FILE</c>: writes the layer that turns one directory into another.</summary>
 internal static class DiffCommand
 {
-    public static Command Create(CliHost host)
+    public static Command Create()
     {
         var lower = new Argument<string>("lower") { Description = "The directory before the change." };
         var upper = new Argument<string>("upper") { Description = "The directory after the change." };
@@ -14,6 +14,7 @@ internal static class DiffCommand
         var command = new Command("diff", "Write the layer (added, changed, deleted files) that turns LOWER into UPPER.") { lower, upper, output };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
+            var host = CliHost.Current;
             var session = CliSession.Of(parseResult, host);
             var path = Path.GetFullPath(parseResult.GetValue(output)!);
             var temporary = path + "." + Guid.NewGuid().ToString("N") + ".tmp";

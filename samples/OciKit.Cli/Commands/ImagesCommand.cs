@@ -6,12 +6,13 @@ namespace OciKit.Cli.Commands;
 /// <summary><c>ocikit images</c>: lists the local store like <c>docker image ls</c>.</summary>
 internal static class ImagesCommand
 {
-    public static Command Create(CliHost host)
+    public static Command Create()
     {
         var command = new Command("images", "List the images in the local store (repository, tag, image id, created, size).");
         command.Aliases.Add("ls");
         command.SetAction(async (parseResult, cancellationToken) =>
         {
+            var host = CliHost.Current;
             var session = CliSession.Of(parseResult, host);
             var store = await session.OpenStoreAsync(cancellationToken).ConfigureAwait(false);
             var images = await store.ListAsync(cancellationToken).ConfigureAwait(false);

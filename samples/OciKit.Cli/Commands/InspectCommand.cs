@@ -7,7 +7,7 @@ namespace OciKit.Cli.Commands;
 /// <summary><c>ocikit inspect REF [--format T]</c>: the image's configuration and manifest summary, as <c>docker image inspect</c>.</summary>
 internal static class InspectCommand
 {
-    public static Command Create(CliHost host)
+    public static Command Create()
     {
         var name = CommandOptions.Reference("reference", "An image in the local store, else in its registry.");
         var format = new Option<string?>("--format", "-f") { Description = "Print a field instead of the JSON, for example '{{.Config.Env}}' or '{{json .RootFS}}'." };
@@ -16,6 +16,7 @@ internal static class InspectCommand
         var command = new Command("inspect", "Show an image's configuration and manifest summary as JSON.") { name, format, platform, remote };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
+            var host = CliHost.Current;
             var inspection = await InspectAsync(CliSession.Of(parseResult, host), parseResult.GetValue(name)!, parseResult.GetValue(platform), parseResult.GetValue(remote), cancellationToken).ConfigureAwait(false);
             var text = parseResult.GetValue(format) is { } template
                 ? inspection.Format(template)
@@ -34,5 +35,13 @@ internal static class InspectCommand
         var store = await session.OpenStoreAsync(cancellationToken).ConfigureAwait(false);
         using var client = session.CreateClient();
         return await new ImageInspector(client, store).InspectAsync(name, CommandOptions.ParsePlatform(platform), remote, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads only the top-level manifest or index (shared by manifest and digest).</summary>
+    public static async Task<Images.ManifestDocument> ReadTopAsync(CliSession session, string name, bool remote, CancellationToken cancellationToken)
+    {
+        var store = await session.OpenStoreAsync(cancellationToken).ConfigureAwait(false);
+        using var client = session.CreateClient();
+        return await new ImageInspector(client, store).ReadTopAsync(name, remote, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -7,7 +7,7 @@ namespace OciKit.Cli.Commands;
 /// <summary><c>ocikit login REGISTRY -u USER --password-stdin</c>: checks and stores a credential where docker, podman and skopeo find it.</summary>
 internal static class LoginCommand
 {
-    public static Command Create(CliHost host)
+    public static Command Create()
     {
         var registry = new Argument<string>("registry") { Description = "The registry, for example ghcr.io or localhost:5000 (default Docker Hub).", Arity = ArgumentArity.ZeroOrOne, DefaultValueFactory = _ => RegistryKeys.DockerHub };
         var username = new Option<string>("--username", "-u") { Description = "The user name.", Required = true };
@@ -15,6 +15,7 @@ internal static class LoginCommand
         var command = new Command("login", "Log in to a registry: check the credential, then store it in Docker's config.json (or --authfile).") { registry, username, passwordStdin };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
+            var host = CliHost.Current;
             var session = CliSession.Of(parseResult, host);
             if (!parseResult.GetValue(passwordStdin))
             {

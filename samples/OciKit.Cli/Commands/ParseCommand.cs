@@ -7,7 +7,7 @@ namespace OciKit.Cli.Commands;
 /// <summary><c>ocikit parse</c>: parses a Dockerfile and prints its syntax tree, or where it is wrong.</summary>
 internal static class ParseCommand
 {
-    public static Command Create(CliHost host)
+    public static Command Create()
     {
         var file = new Option<string>("--file", "-f")
         {
@@ -21,6 +21,7 @@ internal static class ParseCommand
         command.Options.Add(json);
         command.SetAction(async (parseResult, cancellationToken) =>
         {
+            var host = CliHost.Current;
             var path = parseResult.GetValue(file) ?? "Dockerfile";
             string text;
             string name;

@@ -5,11 +5,12 @@ namespace OciKit.Cli.Commands;
 /// <summary><c>ocikit prune</c>: deletes blobs no image in the local store uses.</summary>
 internal static class PruneCommand
 {
-    public static Command Create(CliHost host)
+    public static Command Create()
     {
         var command = new Command("prune", "Delete the blobs no image in the local store uses.");
         command.SetAction(async (parseResult, cancellationToken) =>
         {
+            var host = CliHost.Current;
             var session = CliSession.Of(parseResult, host);
             var store = await session.OpenStoreAsync(cancellationToken).ConfigureAwait(false);
             var result = await store.PruneAsync(cancellationToken).ConfigureAwait(false);

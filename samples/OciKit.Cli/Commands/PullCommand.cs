@@ -7,7 +7,7 @@ namespace OciKit.Cli.Commands;
 /// <summary><c>ocikit pull REF</c>: pulls an image from a registry into the local store.</summary>
 internal static class PullCommand
 {
-    public static Command Create(CliHost host)
+    public static Command Create()
     {
         var reference = CommandOptions.Reference("reference", "The image, for example alpine:3.20 or ghcr.io/org/app@sha256:….");
         var platform = CommandOptions.Platform();
@@ -15,6 +15,7 @@ internal static class PullCommand
         var command = new Command("pull", "Pull an image from a registry into the local store.") { reference, platform, allPlatforms };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
+            var host = CliHost.Current;
             var session = CliSession.Of(parseResult, host);
             var source = ImageReference.Parse(parseResult.GetValue(reference)!);
             var store = await session.OpenStoreAsync(cancellationToken).ConfigureAwait(false);

@@ -7,13 +7,14 @@ namespace OciKit.Cli.Commands;
 /// <summary><c>ocikit push REF [DEST]</c>: pushes an image from the local store to a registry.</summary>
 internal static class PushCommand
 {
-    public static Command Create(CliHost host)
+    public static Command Create()
     {
         var name = CommandOptions.Reference("reference", "The image in the local store; also where it goes unless DEST is given.");
         var destination = new Argument<string?>("destination") { Description = "Where to push it, when not to REF itself.", Arity = ArgumentArity.ZeroOrOne };
         var command = new Command("push", "Push an image from the local store to a registry.") { name, destination };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
+            var host = CliHost.Current;
             var session = CliSession.Of(parseResult, host);
             var local = parseResult.GetValue(name)!;
             var target = ImageReference.Parse(parseResult.GetValue(destination) ?? local);

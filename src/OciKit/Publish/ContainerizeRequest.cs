@@ -19,7 +19,7 @@ public enum ContainerImageFormat
 }
 
 /// <summary>
-/// Everything <see cref="Containerizer.ContainerizeAsync"/> needs to turn a published application into an image:
+/// Everything <see cref="Containerizer"/> needs to turn a published application into an image:
 /// the files, the base image, where the result goes and its container configuration. The names follow the .NET SDK's
 /// container properties (<c>ContainerRepository</c>, <c>ContainerImageTags</c>, ...).
 /// </summary>

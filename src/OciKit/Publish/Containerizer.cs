@@ -14,12 +14,18 @@ namespace OciKit.Publish;
 /// <param name="FileCount">How many files it holds.</param>
 public sealed record ContainerizedLayer(PublishLayerKind Kind, LayerInfo Layer, int FileCount);
 
-/// <summary>What <see cref="Containerizer.ContainerizeAsync"/> produced.</summary>
-/// <param name="Manifest">The image manifest's descriptor; its digest is the image's digest.</param>
+/// <summary>One platform's image that <see cref="Containerizer"/> built.</summary>
+/// <param name="Platform">Its platform.</param>
+/// <param name="Manifest">Its manifest's descriptor.</param>
+/// <param name="BaseManifest">The base image's (platform-specific) manifest it was built on.</param>
+/// <param name="Layers">The layers added on top of the base, lowest first.</param>
+public sealed record ContainerizedImage(Platform Platform, Descriptor Manifest, Descriptor BaseManifest, ImmutableArray<ContainerizedLayer> Layers);
+
+/// <summary>What <see cref="Containerizer.ContainerizeAsync(ContainerizeRequest, IProgress{string}?, CancellationToken)"/> produced.</summary>
+/// <param name="Manifest">The image manifest's descriptor (an index's for several platforms); its digest is the image's digest.</param>
 /// <param name="LocalName">The image's name in the local store.</param>
 /// <param name="References">Every reference the image was pushed or tagged as, by tag (registry or local names).</param>
-/// <param name="BaseManifest">The base image's (platform-specific) manifest the image was built on.</param>
-/// <param name="Layers">The layers added on top of the base, lowest first.</param>
+/// <param name="Images">The image of each platform, in request order.</param>
 /// <param name="BlobsUploaded">Blobs whose bytes were sent to the registry (0 when nothing was pushed).</param>
 /// <param name="BlobsReused">Blobs the registry already had or mounted from the base's repository.</param>
 /// <param name="ArchivePath">The archive written, if one was asked for.</param>
@@ -27,8 +33,7 @@ public sealed record ContainerizeResult(
     Descriptor Manifest,
     string LocalName,
     ImmutableArray<string> References,
-    Descriptor BaseManifest,
-    ImmutableArray<ContainerizedLayer> Layers,
+    ImmutableArray<ContainerizedImage> Images,
     int BlobsUploaded,
     int BlobsReused,
     string? ArchivePath);
@@ -56,22 +61,127 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
     /// <exception cref="ArgumentException">The request is invalid (no files, an invalid repository or tag, an entrypoint without command).</exception>
     /// <exception cref="RegistryException">The registry failed.</exception>
     /// <exception cref="OciException">The base image or the store is unusable.</exception>
-    public async Task<ContainerizeResult> ContainerizeAsync(ContainerizeRequest request, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
+    public Task<ContainerizeResult> ContainerizeAsync(ContainerizeRequest request, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        return ContainerizeAsync([request], progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// Builds one image per platform (each request holds one platform's publish output) and delivers them as one
+    /// multi-platform image index; a single request gives a plain image.
+    /// </summary>
+    /// <param name="requests">One request per platform; they must agree on where the result goes (repository, tags,
+    /// registry, format, archive) and name distinct platforms.</param>
+    /// <param name="progress">Receives one line per step (no secrets), optional.</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    /// <returns>The image's (or index's) digest and what was done.</returns>
+    /// <exception cref="ArgumentException">The requests are invalid or disagree.</exception>
+    /// <exception cref="NotSupportedException">Several platforms with a Docker archive, which holds single-platform images only.</exception>
+    /// <exception cref="RegistryException">The registry failed.</exception>
+    /// <exception cref="OciException">A base image or the store is unusable.</exception>
+    public async Task<ContainerizeResult> ContainerizeAsync(IReadOnlyList<ContainerizeRequest> requests, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        var first = requests.Count > 0 ? requests[0] : throw new ArgumentException("At least one request is needed.", nameof(requests));
+        ValidateTogether(requests);
+        var targets = Targets(first);
+        var transfer = new ImageTransfer(client);
+
+        var images = ImmutableArray.CreateBuilder<ContainerizedImage>(requests.Count);
+        var built = new List<BuiltImage>(requests.Count);
+        foreach (var request in requests)
+        {
+            var (image, result) = await BuildAsync(request, transfer, progress, cancellationToken).ConfigureAwait(false);
+            built.Add(image);
+            images.Add(result);
+        }
+
+        var localName = targets[0];
+        var manifest = built.Count == 1
+            ? await store.WriteImageAsync(built[0], localName, cancellationToken).ConfigureAwait(false)
+            : await store.WriteIndexAsync(built, localName, null, cancellationToken).ConfigureAwait(false);
+        for (var i = 1; i < targets.Length && first.Registry is null; i++)
+        {
+            await store.TagAsync(targets[i], manifest, cancellationToken).ConfigureAwait(false);
+        }
+
+        progress?.Report($"Image {localName}@{manifest.Digest} stored in {store.Root}");
+
+        int uploaded = 0, reused = 0;
+        if (first.Registry is not null)
+        {
+            var target = ImageReference.Parse(targets[0]);
+            var push = await transfer.PushAsync(store, localName, target, null, null, cancellationToken).ConfigureAwait(false);
+            uploaded = push.BlobsUploaded;
+            reused = push.BlobsMounted + push.BlobsPresent;
+            progress?.Report($"Pushed {target}@{push.Descriptor.Digest}: {push.BlobsUploaded} blob(s) uploaded, {reused} reused");
+            foreach (var other in targets.Skip(1))
+            {
+                var reference = ImageReference.Parse(other);
+                await transfer.TagAsync(target.WithDigest(push.Descriptor.Digest), reference.Tag!, cancellationToken).ConfigureAwait(false);
+                progress?.Report($"Tagged {reference}");
+            }
+        }
+
+        string? archive = null;
+        if (first.ArchiveOutputPath is { Length: > 0 } path)
+        {
+            var docker = built[0].Manifest.MediaType == MediaTypes.DockerManifest;
+            archive = await WriteArchiveAsync(path, first.Repository, localName, docker, cancellationToken).ConfigureAwait(false);
+            progress?.Report($"Archive written to {archive}");
+        }
+
+        return new ContainerizeResult(manifest, localName, targets, images.MoveToImmutable(), uploaded, reused, archive);
+    }
+
+    private static void ValidateTogether(IReadOnlyList<ContainerizeRequest> requests)
+    {
+        var first = requests[0];
+        var platforms = new HashSet<Platform>();
+        foreach (var request in requests)
+        {
+            ArgumentNullException.ThrowIfNull(request, nameof(requests));
+            if (requests.Count == 1)
+            {
+                break;
+            }
+
+            if (request.Platform is null || !platforms.Add(request.Platform))
+            {
+                throw new ArgumentException("Each platform of a multi-platform image needs a platform of its own.", nameof(requests));
+            }
+
+            if (request.Repository != first.Repository || request.Registry != first.Registry || request.Format != first.Format
+                || request.ArchiveOutputPath != first.ArchiveOutputPath || !request.Tags.SequenceEqual(first.Tags))
+            {
+                throw new ArgumentException("The platforms of a multi-platform image must agree on repository, tags, registry, format and archive.", nameof(requests));
+            }
+        }
+
+        if (requests.Count > 1 && first.Format == ContainerImageFormat.Docker && first.ArchiveOutputPath is { Length: > 0 })
+        {
+            throw new NotSupportedException("A Docker archive holds single-platform images; write an OCI archive for several platforms.");
+        }
+    }
+
+    private async Task<(BuiltImage Image, ContainerizedImage Result)> BuildAsync(ContainerizeRequest request, ImageTransfer transfer, IProgress<string>? progress, CancellationToken cancellationToken)
+    {
         var layers = PublishLayers.Split(request.Files);
         if (layers.IsEmpty)
         {
             throw new ArgumentException("The publish output has no files.", nameof(request));
         }
 
-        var targets = Targets(request);
         var platform = request.Platform ?? Platform.Current;
-        var transfer = new ImageTransfer(client);
-
         progress?.Report($"Pulling base image {request.BaseImage} ({platform})");
         var pulled = await transfer.PullAsync(request.BaseImage, store, new PullOptions { Platform = platform }, null, cancellationToken).ConfigureAwait(false);
         var baseImage = (await store.ReadImageAsync(pulled.Descriptor, platform, cancellationToken).ConfigureAwait(false)).Image;
+        if (request.Platform is not null && !PlatformMatches(baseImage.Config.Platform, platform))
+        {
+            throw new ImageNotFoundException(request.BaseImage.ToString(), request.BaseImage.Registry, $"it is an image for {baseImage.Config.Platform}, not {platform}");
+        }
+
         progress?.Report($"Base image {request.BaseImage}@{pulled.Descriptor.Digest}: {pulled.BlobsDownloaded} blob(s) downloaded, {pulled.BlobsPresent} already stored");
 
         var created = request.Created ?? ContainerizeRequest.DefaultCreated();
@@ -96,42 +206,14 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             progress?.Report($"Layer {layer.Kind}: {layer.Files.Length} file(s), {info.UncompressedSize} bytes → {info.Descriptor.Digest}");
         }
 
-        image = Configure(image, request, baseImage, pulled.Descriptor.Digest, created);
-        var built = image.Build();
-        var localName = targets[0];
-        var manifest = await store.WriteImageAsync(built, localName, cancellationToken).ConfigureAwait(false);
-        for (var i = 1; i < targets.Length && request.Registry is null; i++)
-        {
-            await store.TagAsync(targets[i], manifest, cancellationToken).ConfigureAwait(false);
-        }
-
-        progress?.Report($"Image {localName}@{manifest.Digest} stored in {store.Root}");
-
-        int uploaded = 0, reused = 0;
-        if (request.Registry is not null)
-        {
-            var first = ImageReference.Parse(targets[0]);
-            var push = await transfer.PushAsync(store, localName, first, null, null, cancellationToken).ConfigureAwait(false);
-            uploaded = push.BlobsUploaded;
-            reused = push.BlobsMounted + push.BlobsPresent;
-            progress?.Report($"Pushed {first}@{push.Descriptor.Digest}: {push.BlobsUploaded} blob(s) uploaded, {reused} reused");
-            foreach (var target in targets.Skip(1))
-            {
-                var reference = ImageReference.Parse(target);
-                await transfer.TagAsync(first.WithDigest(push.Descriptor.Digest), reference.Tag!, cancellationToken).ConfigureAwait(false);
-                progress?.Report($"Tagged {reference}");
-            }
-        }
-
-        string? archive = null;
-        if (request.ArchiveOutputPath is { Length: > 0 } path)
-        {
-            archive = await WriteArchiveAsync(path, request.Repository, localName, image.ManifestMediaType == MediaTypes.DockerManifest, cancellationToken).ConfigureAwait(false);
-            progress?.Report($"Archive written to {archive}");
-        }
-
-        return new ContainerizeResult(manifest, localName, targets, pulled.Descriptor, added.MoveToImmutable(), uploaded, reused, archive);
+        var built = Configure(image, request, baseImage, pulled.Descriptor.Digest, created).Build() with { Platform = baseImage.Config.Platform };
+        return (built, new ContainerizedImage(baseImage.Config.Platform, built.Manifest.Descriptor, pulled.Descriptor, added.MoveToImmutable()));
     }
+
+    // Os and architecture must match; a variant only when both name one (linux/arm64 and linux/arm64/v8 are the same).
+    private static bool PlatformMatches(Platform actual, Platform wanted) =>
+        actual.Os == wanted.Os && actual.Architecture == wanted.Architecture
+        && (actual.Variant is null || wanted.Variant is null || actual.Variant == wanted.Variant);
 
     /// <summary>The names the image gets: <c>registry/repository:tag</c> per tag, or <c>repository:tag</c> in the local store.</summary>
     private static ImmutableArray<string> Targets(ContainerizeRequest request)

@@ -61,6 +61,11 @@ public sealed class ImageCopier(RegistryClient client)
             return new CopyResult(copied.Descriptor, destination);
         }
 
+        if (await TryDirectAsync(transfer, source, destination, options, progress, cancellationToken).ConfigureAwait(false) is { } direct)
+        {
+            return new CopyResult(direct with { Annotations = null }, destination);
+        }
+
         var staging = options.StagingDirectory ?? Path.Combine(Path.GetTempPath(), "ocikit-copy-" + Guid.NewGuid().ToString("N"));
         var ownsStaging = options.StagingDirectory is null;
         try
@@ -128,6 +133,42 @@ public sealed class ImageCopier(RegistryClient client)
                 await to.WriteBlobAsync(stream, descriptor with { Annotations = null }, cancellationToken).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>
+    /// The common cases that need no staging layout: a registry image pulled straight into a layout, and a named
+    /// layout image pushed straight to a registry or packed straight into an oci-archive under its own name.
+    /// </summary>
+    private static async Task<Descriptor?> TryDirectAsync(
+        ImageTransfer transfer, ImageLocation source, ImageLocation destination, CopyOptions options, IProgress<TransferProgress>? progress, CancellationToken cancellationToken)
+    {
+        if (source.Transport == ImageTransport.Registry && destination.Transport == ImageTransport.OciLayout)
+        {
+            var target = await OciLayout.OpenAsync(destination.Path!, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var pullOptions = new PullOptions { Platform = options.Platform, AllPlatforms = options.Platform is null, LocalName = destination.Tag ?? DefaultTag(source) };
+            return (await transfer.PullAsync(source.Reference!, target, pullOptions, progress, cancellationToken).ConfigureAwait(false)).Descriptor;
+        }
+
+        if (source.Transport != ImageTransport.OciLayout || options.Platform is not null
+            || destination.Transport is not (ImageTransport.Registry or ImageTransport.OciArchive))
+        {
+            return null;
+        }
+
+        var layout = await OciLayout.OpenAsync(source.Path!, new OciLayoutOptions { CreateIfMissing = false }, cancellationToken).ConfigureAwait(false);
+        var entry = Select(await layout.ListImagesAsync(cancellationToken).ConfigureAwait(false), source.Tag, source);
+        if (Layout.OciLayout.NameOf(entry) is not { } name || (destination.Transport == ImageTransport.OciArchive && destination.Tag is not null && destination.Tag != name))
+        {
+            return null;
+        }
+
+        if (destination.Transport == ImageTransport.Registry)
+        {
+            return (await transfer.PushAsync(layout, name, destination.Reference!, null, progress, cancellationToken).ConfigureAwait(false)).Descriptor;
+        }
+
+        await WriteFileAtomicallyAsync(destination.Path!, s => OciArchive.WriteAsync(layout, [name], s, cancellationToken), cancellationToken).ConfigureAwait(false);
+        return entry;
     }
 
     private static async Task<Descriptor> StageAsync(

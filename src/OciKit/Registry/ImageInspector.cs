@@ -211,6 +211,28 @@ public static class InspectFormat
 /// <param name="local">The local store, or <see langword="null"/> to always ask the registry.</param>
 public sealed class ImageInspector(RegistryClient client, LocalImages? local = null)
 {
+    /// <summary>
+    /// Reads only an image's top-level manifest or index (for <c>digest</c> and <c>manifest</c>), which needs no
+    /// platform: an index is returned as it is, even when it has no image for this machine.
+    /// </summary>
+    /// <param name="name">A name in the local store or an image reference.</param>
+    /// <param name="remote">Ask the registry even when the local store holds the name.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The document, its exact bytes.</returns>
+    /// <exception cref="InvalidReferenceException">The name is not in the store and not a valid reference.</exception>
+    /// <exception cref="RegistryException">The registry failed (for example <c>MANIFEST_UNKNOWN</c>).</exception>
+    public async Task<ManifestDocument> ReadTopAsync(string name, bool remote = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        if (!remote && local is not null && await local.FindAsync(name, cancellationToken).ConfigureAwait(false) is { } found)
+        {
+            return await local.Store.ReadManifestAsync(found.Descriptor with { Annotations = null }, cancellationToken).ConfigureAwait(false);
+        }
+
+        var content = await client.GetManifestAsync(ImageReference.Parse(name), cancellationToken).ConfigureAwait(false);
+        return ManifestDocument.Parse(content.Bytes, content.MediaType);
+    }
+
     /// <summary>Reads an image.</summary>
     /// <param name="name">A name in the local store or an image reference.</param>
     /// <param name="platform">The platform to pick from an index; default <see cref="Platform.Current"/>.</param>
@@ -234,8 +256,7 @@ public sealed class ImageInspector(RegistryClient client, LocalImages? local = n
         }
 
         var reference = ImageReference.Parse(name);
-        var content = await client.GetManifestAsync(reference, cancellationToken).ConfigureAwait(false);
-        var topDocument = ManifestDocument.Parse(content.Bytes, content.MediaType);
+        var topDocument = await ReadTopAsync(reference.ToString(), remote: true, cancellationToken).ConfigureAwait(false);
         var document = topDocument;
         for (var depth = 0; depth < 4 && document.Index is { } index; depth++)
         {

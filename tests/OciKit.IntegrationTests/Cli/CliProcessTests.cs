@@ -33,4 +33,36 @@ public class CliProcessTests(RegistryFixture fixture)
         var unreachable = await Tool.RunAsync("dotnet", [Cli, "pull", "127.0.0.1:9/nothing:1"], environment);
         Assert.Equal(2, unreachable.ExitCode);
     }
+
+    [Fact]
+    public async Task The_readme_main_job_builds_samples_hello_into_the_store_reproducibly()
+    {
+        using var dir = new TempDir();
+        var environment = new Dictionary<string, string?>
+        {
+            ["OCIKIT_STORE"] = dir.Combine("store"),
+            ["DOCKER_CONFIG"] = dir.Combine("docker"),
+            ["HOME"] = dir.Path,
+        };
+        var hello = Path.Combine(OciKit.Testing.TestPaths.RepoRoot, "samples", "hello");
+
+        // The README's first command, run as the built tool: the digest is the last line of stdout.
+        var first = await Tool.RunCheckedAsync("dotnet", [Cli, "build", hello, "-t", "hello:latest"], environment);
+        var digest = first.StdOut.TrimEnd('\n').Split('\n')[^1];
+        Assert.Matches("^sha256:[0-9a-f]{64}$", digest);
+
+        var images = await Tool.RunCheckedAsync("dotnet", [Cli, "images"], environment);
+        Assert.Contains(images.StdOut.Split('\n'), line => line.StartsWith("hello ", StringComparison.Ordinal) && line.Contains(" latest ", StringComparison.Ordinal));
+        Assert.Equal(digest + "\n", (await Tool.RunCheckedAsync("dotnet", [Cli, "digest", "hello:latest"], environment)).StdOut);
+
+        // Same inputs, same digest, even with the build cache cleared by a fresh store.
+        var again = await Tool.RunCheckedAsync("dotnet", [Cli, "--store", dir.Combine("other"), "build", hello, "-t", "hello:latest"], environment);
+        Assert.Equal(digest, again.StdOut.TrimEnd('\n').Split('\n')[^1]);
+
+        // An independent client reads what we stored (the store is an OCI layout; a bare reference would mean a registry).
+        await Tool.RunCheckedAsync("dotnet", [Cli, "copy", "oci:" + dir.Combine("store") + ":hello:latest", "oci:" + dir.Combine("exported") + ":hello"], environment);
+        var inspect = await Tool.RunCheckedAsync("skopeo", ["inspect", "oci:" + dir.Combine("exported") + ":hello"]);
+        Assert.Contains(digest, inspect.StdOut, StringComparison.Ordinal);
+        Assert.Contains("A tiny sample image built without a daemon", inspect.StdOut, StringComparison.Ordinal);
+    }
 }

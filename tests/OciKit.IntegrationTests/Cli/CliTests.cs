@@ -153,6 +153,22 @@ public class CliTests(RegistryFixture fixture)
     }
 
     [Fact]
+    public async Task Help_lists_every_verb_and_the_global_options()
+    {
+        using var dir = new TempDir();
+        var help = (await new CliRun(dir).RunAsync("--help")).Succeeded().StdOut;
+        foreach (var verb in new[] { "build", "pull", "push", "copy", "tag", "images", "rmi", "prune", "inspect", "manifest", "config", "digest", "tags", "search", "login", "logout", "diff", "commit", "parse" })
+        {
+            Assert.Matches($"(?m)^  {verb}\\b", help);
+        }
+
+        foreach (var option in new[] { "--insecure-registry", "--store", "--authfile", "--quiet", "--verbose", "--no-progress" })
+        {
+            Assert.Contains(option, help, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Progress_is_one_line_per_blob_event_when_output_is_not_a_terminal()
     {
         using var dir = new TempDir();

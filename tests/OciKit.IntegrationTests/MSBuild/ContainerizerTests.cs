@@ -47,9 +47,9 @@ public sealed class ContainerizerTests(RegistryFixture registry)
         Assert.Equal(first.Manifest.Digest, second.Manifest.Digest);
         Assert.Equal(["facade/app:1", "facade/app:2"], first.References.ToArray());
         Assert.Equal(0, first.BlobsUploaded);
-        Assert.Equal([PublishLayerKind.Packages, PublishLayerKind.App], first.Layers.Select(l => l.Kind));
+        Assert.Equal([PublishLayerKind.Packages, PublishLayerKind.App], first.Images[0].Layers.Select(l => l.Kind));
         Assert.Equal(first.Manifest.Digest, (await store.ResolveAsync("facade/app:2"))!.Digest);
-        Assert.Equal(registry.BaseDigest, first.BaseManifest.Digest.ToString());
+        Assert.Equal(registry.BaseDigest, first.Images[0].BaseManifest.Digest.ToString());
         Assert.Contains(messages, m => m.StartsWith("Layer App: 1 file(s)", StringComparison.Ordinal));
         Assert.Equal(dir.Combine("out", "facade-app.tar"), first.ArchivePath);
 

@@ -16,6 +16,7 @@ public sealed partial class OciPublishFixture : IAsyncLifetime
     private readonly TempDir _dir = new("ocikit-msbuild");
     private readonly SemaphoreSlim _baseLock = new(1, 1);
     private string? _baseImage;
+    private string? _multiBaseImage;
 
     /// <summary>The version the package was packed with (unique, so NuGet's package cache never serves a stale one).</summary>
     public string Version { get; } = "0.1.0-it" + DateTime.UtcNow.ToString("yyyyMMddHHmmssfff", System.Globalization.CultureInfo.InvariantCulture);
@@ -25,6 +26,9 @@ public sealed partial class OciPublishFixture : IAsyncLifetime
 
     /// <summary>The OciKit local store the publishes use.</summary>
     public string StorePath => _dir.Combine("store");
+
+    /// <summary>The commit the web sample's copy is at.</summary>
+    public string WebRevision { get; private set; } = string.Empty;
 
     /// <summary>podman and buildah with private storage.</summary>
     public ContainerTools Containers { get; } = new();
@@ -54,6 +58,16 @@ public sealed partial class OciPublishFixture : IAsyncLifetime
         {
             CopyDirectory(TestPaths.InRepo("samples", sample), Path.Combine(WorkDirectory, sample));
         }
+
+        // The web sample lives in a git repository, so its image's revision label comes from the last commit.
+        var web = Path.Combine(WorkDirectory, "web-app");
+        await Tool.RunCheckedAsync("git", ["-C", web, "init", "--quiet"]).ConfigureAwait(false);
+        await Tool.RunCheckedAsync("git", ["-C", web, "add", "."]).ConfigureAwait(false);
+        await Tool.RunCheckedAsync("git", ["-C", web, "-c", "user.name=OciKit test", "-c", "user.email=test@ocikit.invalid", "commit", "--quiet", "-m", "web sample"]).ConfigureAwait(false);
+        WebRevision = (await Tool.RunCheckedAsync("git", ["-C", web, "rev-parse", "HEAD"]).ConfigureAwait(false)).StdOut.Trim();
+
+        // A copy of its own for the multi-platform publish, whose restore (with RuntimeIdentifiers) differs.
+        CopyDirectory(TestPaths.InRepo("samples", "console-app"), Path.Combine(WorkDirectory, "console-app-multi"));
     }
 
     /// <summary>The base image in <paramref name="registry"/>, built on first use.</summary>
@@ -153,6 +167,41 @@ public sealed partial class OciPublishFixture : IAsyncLifetime
         (await Containers.BuildahAsync(["commit", "--format", "oci", container, "ocikit-test-base-dotnet"], TimeSpan.FromMinutes(5)).ConfigureAwait(false)).EnsureSuccess();
         (await Containers.BuildahAsync(["push", "--tls-verify=false", "ocikit-test-base-dotnet", "docker://" + target], TimeSpan.FromMinutes(5)).ConfigureAwait(false)).EnsureSuccess();
         await Containers.BuildahAsync(["rm", container]).ConfigureAwait(false);
+        return target;
+    }
+
+    /// <summary>
+    /// An index of the base for linux/amd64 and linux/arm64/v8 (the arm64 image is the amd64 one relabelled: it is
+    /// never run, only built upon), built on first use.
+    /// </summary>
+    public async Task<string> MultiPlatformBaseImageAsync(RegistryFixture registry)
+    {
+        await BaseImageAsync(registry).ConfigureAwait(false);
+        await _baseLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            return _multiBaseImage ??= await BuildMultiPlatformBaseAsync(registry).ConfigureAwait(false);
+        }
+        finally
+        {
+            _baseLock.Release();
+        }
+    }
+
+    private async Task<string> BuildMultiPlatformBaseAsync(RegistryFixture registry)
+    {
+        var target = $"{registry.Registry.Host}/base/dotnet-multi:10";
+        async Task<string> BuildahAsync(params string[] arguments)
+            => (await Containers.BuildahAsync(arguments, TimeSpan.FromMinutes(5)).ConfigureAwait(false)).EnsureSuccess().StdOut.Trim();
+
+        var container = await BuildahAsync("from", "ocikit-test-base-dotnet").ConfigureAwait(false);
+        await BuildahAsync("config", "--arch", "arm64", "--variant", "v8", container).ConfigureAwait(false);
+        await BuildahAsync("commit", "--format", "oci", container, "ocikit-test-base-dotnet-arm64").ConfigureAwait(false);
+        await BuildahAsync("rm", container).ConfigureAwait(false);
+        await BuildahAsync("manifest", "create", "ocikit-test-base-list").ConfigureAwait(false);
+        await BuildahAsync("manifest", "add", "ocikit-test-base-list", "containers-storage:localhost/ocikit-test-base-dotnet").ConfigureAwait(false);
+        await BuildahAsync("manifest", "add", "ocikit-test-base-list", "containers-storage:localhost/ocikit-test-base-dotnet-arm64").ConfigureAwait(false);
+        await BuildahAsync("manifest", "push", "--all", "--tls-verify=false", "ocikit-test-base-list", "docker://" + target).ConfigureAwait(false);
         return target;
     }
 

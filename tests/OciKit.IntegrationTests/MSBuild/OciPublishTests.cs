@@ -73,13 +73,43 @@ public sealed class OciPublishTests(RegistryFixture registry, OciPublishFixture 
     }
 
     [Fact]
+    public async Task Several_ContainerRuntimeIdentifiers_publish_one_image_index_that_runs_on_this_platform()
+    {
+        const string Repository = "samples/console-multi";
+        var baseImage = await fixture.MultiPlatformBaseImageAsync(registry);
+        var (_, digest) = await fixture.PublishAsync(
+            "console-app-multi",
+            registry,
+            "-p:ContainerRuntimeIdentifiers=\"linux-x64;linux-arm64\"",
+            "-p:RuntimeIdentifiers=\"linux-x64;linux-arm64\"",
+            "-p:UseAppHost=false",
+            $"-p:ContainerRepository={Repository}",
+            $"-p:ContainerBaseImage={baseImage}");
+
+        var index = JsonDocument.Parse(await GetAsync($"{Repository}/manifests/{digest}", "application/vnd.oci.image.index.v1+json")).RootElement;
+        Assert.Equal("application/vnd.oci.image.index.v1+json", index.GetProperty("mediaType").GetString());
+        var platforms = index.GetProperty("manifests").EnumerateArray()
+            .Select(m => m.GetProperty("platform")).Select(p => p.GetProperty("os").GetString() + "/" + p.GetProperty("architecture").GetString()).ToArray();
+        Assert.Equal(["linux/amd64", "linux/arm64"], platforms);
+        foreach (var entry in index.GetProperty("manifests").EnumerateArray())
+        {
+            var (_, config) = await ReadImageAsync(Repository, entry.GetProperty("digest").GetString()!);
+            Assert.Equal(entry.GetProperty("platform").GetProperty("architecture").GetString(), config.RootElement.GetProperty("architecture").GetString());
+            Assert.Equal(["dotnet", "/app/console-app.dll"], Strings(config.RootElement.GetProperty("config").GetProperty("Entrypoint")));
+        }
+
+        var output = await fixture.Containers.RunFromRegistryAsync($"{registry.Registry.Host}/{Repository}:1.0.0", []);
+        Assert.StartsWith("Hello from a container (v1)", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_sdks_own_PublishContainer_keeps_working_beside_OciPublish()
     {
         await fixture.RunPublishAsync("console-app", "PublishContainer", registry, ["-p:EnableSdkContainerSupport=true", "-p:ContainerRepository=samples/console-app-sdk"]);
 
         var digest = await ManifestDigestAsync("samples/console-app-sdk", "1.0.0");
         var (_, config) = await ReadImageAsync("samples/console-app-sdk", digest);
-        Assert.Equal(["/app/console-app"], Strings(config.RootElement.GetProperty("config").GetProperty("Entrypoint")));
+        Assert.Contains(Strings(config.RootElement.GetProperty("config").GetProperty("Entrypoint")), e => e.StartsWith("/app/console-app", StringComparison.Ordinal));
         var output = await fixture.Containers.RunFromRegistryAsync($"{registry.Registry.Host}/samples/console-app-sdk:1.0.0", []);
         Assert.StartsWith("Hello from a container", output, StringComparison.Ordinal);
     }
@@ -98,6 +128,7 @@ public sealed class OciPublishTests(RegistryFixture registry, OciPublishFixture 
         Assert.True(config.GetProperty("ExposedPorts").TryGetProperty("8080/tcp", out _));
         Assert.Contains("ASPNETCORE_HTTP_PORTS=8080", Strings(config.GetProperty("Env")));
         Assert.Equal("web", config.GetProperty("Labels").GetProperty("team").GetString());
+        Assert.Equal(fixture.WebRevision, config.GetProperty("Labels").GetProperty("org.opencontainers.image.revision").GetString());
         Assert.Equal("app", config.GetProperty("User").GetString());
         Assert.Equal(["/app/WebApp"], Strings(config.GetProperty("Entrypoint")));
 
@@ -132,10 +163,15 @@ public sealed class OciPublishTests(RegistryFixture registry, OciPublishFixture 
         return response.Headers.GetValues("Docker-Content-Digest").Single();
     }
 
-    private async Task<string> GetAsync(string path)
+    private async Task<string> GetAsync(string path, string? accept = null)
     {
         using var http = registry.Registry.CreateHttpClient();
         using var request = new HttpRequestMessage(HttpMethod.Get, "v2/" + path);
+        if (accept is not null)
+        {
+            request.Headers.Accept.ParseAdd(accept);
+        }
+
         request.Headers.Accept.ParseAdd("application/vnd.oci.image.manifest.v1+json");
         request.Headers.Accept.ParseAdd("application/vnd.docker.distribution.manifest.v2+json");
         using var response = await http.SendAsync(request);

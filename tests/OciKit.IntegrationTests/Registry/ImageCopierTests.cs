@@ -1,6 +1,8 @@
 using System.Text.Json;
+using OciKit.Images;
 using OciKit.IntegrationTests.Harness;
 using OciKit.Layout;
+using OciKit.Primitives;
 using OciKit.Registry;
 
 namespace OciKit.IntegrationTests.Registry;
@@ -77,6 +79,37 @@ public class ImageCopierTests(RegistryFixture fixture)
         await Assert.ThrowsAsync<FileNotFoundException>(() => copier.CopyAsync(ImageLocation.Parse($"oci-archive:{dir.Combine("absent.tar")}"), ImageLocation.Parse($"oci:{dir.Combine("x")}:t")));
         await Assert.ThrowsAsync<DirectoryNotFoundException>(() => copier.CopyAsync(ImageLocation.Parse($"oci:{dir.Combine("absent")}"), ImageLocation.Parse($"oci:{dir.Combine("x")}:t")));
         Assert.False(Directory.Exists(dir.Combine("x")));
+    }
+
+    [Fact]
+    public async Task A_multi_platform_index_keeps_its_digest_and_platform_picks_one_image()
+    {
+        using var dir = new TempDir();
+        using var client = new RegistryClient();
+        var copier = new ImageCopier(client);
+        var layout = dir.Combine("multi");
+        await copier.CopyAsync(ImageLocation.Parse(fixture.BaseImage), ImageLocation.Parse($"oci:{layout}:base"));
+        var store = await OciLayout.OpenAsync(layout);
+        var (baseImage, baseManifest) = await store.ReadImageAsync("base");
+        var other = await store.WriteImageAsync(baseImage.WithConfig(c => c with { Architecture = "riscv64" }).Build());
+        var index = ManifestDocument.FromIndex(new ImageIndex([
+            baseManifest.Descriptor with { Platform = new Platform("linux", Platform.Current.Architecture) },
+            other with { Platform = new Platform("linux", "riscv64") },
+        ]));
+        await store.WriteManifestAsync(index);
+        await store.TagAsync("multi", index.Descriptor);
+
+        string[] hops = [$"oci:{layout}:multi", $"{fixture.Registry.Host}/copier/multi:1", $"oci-archive:{dir.Combine("multi.tar")}:m", $"oci:{dir.Combine("again")}:m"];
+        for (var i = 1; i < hops.Length; i++)
+        {
+            Assert.Equal(index.Digest, (await copier.CopyAsync(ImageLocation.Parse(hops[i - 1]), ImageLocation.Parse(hops[i]))).Descriptor.Digest);
+        }
+
+        var riscv = await copier.CopyAsync(ImageLocation.Parse(hops[1]), ImageLocation.Parse($"{fixture.Registry.Host}/copier/multi:riscv"), new CopyOptions { Platform = Platform.Parse("linux/riscv64") });
+        Assert.Equal(other.Digest, riscv.Descriptor.Digest);
+        var docker = await copier.CopyAsync(ImageLocation.Parse(hops[2]), ImageLocation.Parse($"docker-archive:{dir.Combine("native.tar")}:multi:native"));
+        Assert.Equal(baseManifest.Digest, docker.Descriptor.Digest);
+        await Assert.ThrowsAsync<ImageNotFoundException>(() => copier.CopyAsync(ImageLocation.Parse(hops[1]), ImageLocation.Parse($"oci:{dir.Combine("none")}"), new CopyOptions { Platform = Platform.Parse("linux/s390x") }));
     }
 
     private static async Task<Primitives.Descriptor> WriteOtherManifestAsync(OciLayout store)

@@ -69,6 +69,37 @@ public sealed class ContainerizerTests
         Assert.False(ImageConfig.Parse(a.ConfigBytes).Config!.Labels!.ContainsKey(AnnotationKeys.Source));
     }
 
+    public static TheoryData<string> InvalidCombinations => ["same platform", "other tags", "other repository", "no platform", "docker archive"];
+
+    [Theory]
+    [MemberData(nameof(InvalidCombinations))]
+    public async Task Multi_platform_requests_must_agree_and_name_distinct_platforms(string problem)
+    {
+        var store = await OciKit.Layout.OciLayout.OpenAsync(Directory.CreateTempSubdirectory("ocikit-containerize-").FullName);
+        using var client = new OciKit.Registry.RegistryClient();
+        var amd64 = Request() with { Files = [new PublishedFile("/x", "x", PublishLayerKind.App)], Platform = Platform.LinuxAmd64 };
+        var arm64 = problem switch
+        {
+            "same platform" => amd64,
+            "other tags" => amd64 with { Platform = Platform.LinuxArm64, Tags = ["v2"] },
+            "other repository" => amd64 with { Platform = Platform.LinuxArm64, Repository = "team/other" },
+            "no platform" => amd64 with { Platform = null },
+            _ => amd64 with { Platform = Platform.LinuxArm64 },
+        };
+        if (problem == "docker archive")
+        {
+            amd64 = amd64 with { Format = ContainerImageFormat.Docker, ArchiveOutputPath = "/tmp/x.tar" };
+            arm64 = arm64 with { Format = ContainerImageFormat.Docker, ArchiveOutputPath = "/tmp/x.tar" };
+            await Assert.ThrowsAsync<NotSupportedException>(() => new Containerizer(store, client).ContainerizeAsync([amd64, arm64]));
+        }
+        else
+        {
+            await Assert.ThrowsAsync<ArgumentException>(() => new Containerizer(store, client).ContainerizeAsync([amd64, arm64]));
+        }
+
+        Directory.Delete(store.Root, recursive: true);
+    }
+
     [Theory]
     [InlineData(ContainerAppCommandInstruction.Default, null, "/app/app --fixed", "--default")]
     [InlineData(ContainerAppCommandInstruction.Default, "tini --", "tini --", "--default")]

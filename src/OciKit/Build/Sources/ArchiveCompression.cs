@@ -47,42 +47,56 @@ internal static class ArchiveDecompression
             : ArchiveCompression.None;
 
     /// <summary>Opens a file as its decompressed byte stream; dispose the result to close both streams.</summary>
-    public static async Task<DecompressedFile> OpenAsync(string path, CancellationToken cancellationToken)
+    public static Task<DecompressedFile> OpenAsync(string path, CancellationToken cancellationToken)
+        => OpenAsync(() => OpenFile(path), cancellationToken);
+
+    /// <summary>
+    /// Opens content as its decompressed byte stream. <paramref name="open"/> is called twice: once to read the
+    /// magic bytes, once for the stream that is decoded, so that no stream needs to be seekable.
+    /// </summary>
+    public static async Task<DecompressedFile> OpenAsync(Func<Stream> open, CancellationToken cancellationToken)
     {
-        var file = new FileStream(path, new FileStreamOptions
+        var head = new byte[6];
+        int read;
+        var probe = open();
+        await using (probe.ConfigureAwait(false))
         {
-            Mode = FileMode.Open,
-            Access = FileAccess.Read,
-            Share = FileShare.Read,
-            Options = FileOptions.SequentialScan,
-        });
+            read = await probe.ReadAtLeastAsync(head, head.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+        }
+
+        var compression = Detect(head.AsSpan(0, read));
+        var raw = open();
         try
         {
-            var head = new byte[6];
-            var read = await file.ReadAtLeastAsync(head, head.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
-            file.Position = 0;
-            var compression = Detect(head.AsSpan(0, read));
             Stream stream = compression switch
             {
-                ArchiveCompression.Gzip => new GZipStream(file, CompressionMode.Decompress, leaveOpen: true),
-                ArchiveCompression.Bzip2 => new BZip2InputStream(file) { IsStreamOwner = false },
+                ArchiveCompression.Gzip => new GZipStream(raw, CompressionMode.Decompress, leaveOpen: true),
+                ArchiveCompression.Bzip2 => new BZip2InputStream(raw) { IsStreamOwner = false },
                 // SharpCompress's XZStream is a maintained managed xz decoder; the BCL has none.
-                ArchiveCompression.Xz => new XZStream(file),
-                ArchiveCompression.Zstd => new DecompressionStream(file, leaveOpen: true),
-                _ => file,
+                ArchiveCompression.Xz => new XZStream(raw),
+                ArchiveCompression.Zstd => new DecompressionStream(raw, leaveOpen: true),
+                _ => raw,
             };
-            return new DecompressedFile(file, stream, compression);
+            return new DecompressedFile(raw, stream, compression);
         }
         catch
         {
-            await file.DisposeAsync().ConfigureAwait(false);
+            await raw.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }
+
+    private static FileStream OpenFile(string path) => new(path, new FileStreamOptions
+    {
+        Mode = FileMode.Open,
+        Access = FileAccess.Read,
+        Share = FileShare.Read,
+        Options = FileOptions.SequentialScan,
+    });
 }
 
 /// <summary>A file opened through its decompressor; disposing closes the decompressor and the file.</summary>
-internal sealed class DecompressedFile(FileStream file, Stream content, ArchiveCompression compression) : IAsyncDisposable
+internal sealed class DecompressedFile(Stream file, Stream content, ArchiveCompression compression) : IAsyncDisposable
 {
     /// <summary>The decompressed bytes.</summary>
     public Stream Content { get; } = content;

@@ -53,9 +53,22 @@ internal static class ArchiveExtractor
             }
         }
 
+        return await IsArchiveAsync(() => new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Whether content (a regular file's, opened by <paramref name="open"/>, which may be called more than once)
+    /// is a tar archive <c>ADD</c> extracts; see <see cref="IsArchiveAsync(string, CancellationToken)"/>.
+    /// </summary>
+    /// <param name="open">Opens the content; the streams it returns are disposed here.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>Whether the content is a tar archive to extract.</returns>
+    public static async Task<bool> IsArchiveAsync(Func<Stream> open, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(open);
         try
         {
-            var file = await ArchiveDecompression.OpenAsync(path, cancellationToken).ConfigureAwait(false);
+            var file = await ArchiveDecompression.OpenAsync(open, cancellationToken).ConfigureAwait(false);
             await using (file.ConfigureAwait(false))
             {
                 var header = new byte[BlockSize];
@@ -118,9 +131,30 @@ internal static class ArchiveExtractor
     /// <exception cref="ArchiveEntryException">An entry would land outside the destination or cannot be placed.</exception>
     /// <exception cref="OciFormatException">The file is not a readable (compressed) tar stream.</exception>
     /// <exception cref="NotSupportedException">The archive holds a device, a FIFO or a sparse file.</exception>
-    public static async Task<IReadOnlyList<LayerEntry>> ExtractAsync(string archivePath, string destinationDirectoryInImage, string scratchDirectory, CancellationToken cancellationToken = default)
+    public static Task<IReadOnlyList<LayerEntry>> ExtractAsync(string archivePath, string destinationDirectoryInImage, string scratchDirectory, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(archivePath);
+        var full = Path.GetFullPath(archivePath);
+        return ExtractAsync(() => new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read), Path.GetFileName(archivePath), destinationDirectoryInImage, scratchDirectory, cancellationToken);
+    }
+
+    /// <summary>
+    /// Extracts archive content opened by <paramref name="open"/> (called twice: to detect the compression, then to
+    /// decode), for sources that are not files on disk (a stage's or an image's file); see the path overload.
+    /// </summary>
+    /// <param name="open">Opens the archive's bytes; the streams it returns are disposed here.</param>
+    /// <param name="archiveName">The archive's name for messages.</param>
+    /// <param name="destinationDirectoryInImage">The absolute, <c>/</c>-separated directory the archive is extracted into.</param>
+    /// <param name="scratchDirectory">Where file contents are kept until the layer is written.</param>
+    /// <param name="cancellationToken">Cancels the extraction.</param>
+    /// <returns>The entries below the destination (the destination itself excluded), in ordinal path order.</returns>
+    /// <exception cref="ArchiveEntryException">An entry would land outside the destination or cannot be placed.</exception>
+    /// <exception cref="OciFormatException">The content is not a readable (compressed) tar stream.</exception>
+    /// <exception cref="NotSupportedException">The archive holds a device, a FIFO or a sparse file.</exception>
+    public static async Task<IReadOnlyList<LayerEntry>> ExtractAsync(Func<Stream> open, string archiveName, string destinationDirectoryInImage, string scratchDirectory, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(open);
+        ArgumentException.ThrowIfNullOrEmpty(archiveName);
         ArgumentException.ThrowIfNullOrEmpty(destinationDirectoryInImage);
         ArgumentException.ThrowIfNullOrEmpty(scratchDirectory);
         if (destinationDirectoryInImage[0] != '/')
@@ -130,11 +164,10 @@ internal static class ArchiveExtractor
 
         var trimmed = destinationDirectoryInImage.Trim('/');
         var prefix = trimmed.Length == 0 ? null : LayerPath.Normalize(trimmed);
-        var archiveName = Path.GetFileName(archivePath);
         var blobs = Directory.CreateDirectory(Path.Combine(scratchDirectory, "add-" + Path.GetRandomFileName())).FullName;
         var tree = new Tree(archiveName);
 
-        var file = await ArchiveDecompression.OpenAsync(archivePath, cancellationToken).ConfigureAwait(false);
+        var file = await ArchiveDecompression.OpenAsync(open, cancellationToken).ConfigureAwait(false);
         await using (file.ConfigureAwait(false))
         {
             var reader = new TarReader(file.Content, leaveOpen: true);

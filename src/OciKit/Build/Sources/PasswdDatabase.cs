@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 
 namespace OciKit.Build.Sources;
@@ -75,6 +76,56 @@ internal sealed class PasswdDatabase
         ArgumentNullException.ThrowIfNull(name);
         return _groups.TryGetValue(name, out gid);
     }
+
+    /// <summary>
+    /// Resolves a <c>--chown</c> (or <c>USER</c>) value, <c>user[:group]</c>, each part numeric or a name, as
+    /// BuildKit does: a numeric user without a group takes its uid as gid; a named user without a group takes its
+    /// primary gid from <c>/etc/passwd</c>; an empty user part means root.
+    /// </summary>
+    /// <param name="spec">The value as written, for example <c>app</c>, <c>1000:1000</c> or <c>app:staff</c>.</param>
+    /// <param name="uid">The resolved user id.</param>
+    /// <param name="gid">The resolved group id.</param>
+    /// <param name="unresolved">The name that the image does not know, when resolution fails.</param>
+    /// <returns>Whether both parts resolved.</returns>
+    public bool TryResolveOwner(string spec, out int uid, out int gid, [NotNullWhen(false)] out string? unresolved)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var colon = spec.IndexOf(':', StringComparison.Ordinal);
+        var userPart = colon >= 0 ? spec[..colon] : spec;
+        var groupPart = colon >= 0 ? spec[(colon + 1)..] : null;
+        uid = gid = 0;
+        unresolved = null;
+        int primaryGid;
+        if (userPart.Length == 0)
+        {
+            primaryGid = 0;
+        }
+        else if (TryParseId(userPart, out uid))
+        {
+            primaryGid = uid;
+        }
+        else if (!TryResolveUser(userPart, out uid, out primaryGid))
+        {
+            unresolved = userPart;
+            return false;
+        }
+
+        if (string.IsNullOrEmpty(groupPart))
+        {
+            gid = primaryGid;
+            return true;
+        }
+
+        if (TryParseId(groupPart, out gid) || TryResolveGroup(groupPart, out gid))
+        {
+            return true;
+        }
+
+        unresolved = groupPart;
+        return false;
+    }
+
+    private static bool TryParseId(string text, out int id) => int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out id);
 
     private static IEnumerable<string[]> Lines(string? text)
     {

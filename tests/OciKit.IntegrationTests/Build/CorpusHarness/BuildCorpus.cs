@@ -13,13 +13,22 @@ namespace OciKit.IntegrationTests.Build.CorpusHarness;
 /// <param name="Expected">Paths that must be in the image (<c># expect: PATH TYPE MODE UID:GID …</c>), with the tokens they must show.</param>
 /// <param name="Absent">Paths that must not be in the image (<c># absent: PATH</c>).</param>
 /// <param name="Config">Config fields and their canonical JSON (<c># config: FIELD JSON</c>).</param>
+/// <param name="BuildahExpected">
+/// Where buildah knowingly departs from Docker (<c># buildah-expect: PATH …</c>): what buildah gives instead. The
+/// Docker expectation still holds for OciKit, and the comparison with buildah skips that path.
+/// </param>
+/// <param name="BuildahConfig">The same for config fields (<c># buildah-config: FIELD JSON</c>).</param>
+/// <param name="BuildahDifferences">Why buildah departs from Docker (<c># buildah-differs: REASON</c>), required with any override.</param>
 internal sealed record CorpusCase(
     string Name,
     IReadOnlyDictionary<string, string> BuildArgs,
     string? Target,
     IReadOnlyList<(string Path, string[] Tokens)> Expected,
     IReadOnlyList<string> Absent,
-    IReadOnlyDictionary<string, string> Config);
+    IReadOnlyDictionary<string, string> Config,
+    IReadOnlyList<(string Path, string[] Tokens)> BuildahExpected,
+    IReadOnlyDictionary<string, string> BuildahConfig,
+    IReadOnlyList<string> BuildahDifferences);
 
 /// <summary>
 /// The Dockerfile corpus of issue 6 under <c>Build/Corpus/&lt;case&gt;/</c>: a Dockerfile and its context. What git
@@ -55,6 +64,9 @@ internal static partial class BuildCorpus
         var expected = new List<(string, string[])>();
         var absent = new List<string>();
         var config = new Dictionary<string, string>(StringComparer.Ordinal);
+        var buildahExpected = new List<(string, string[])>();
+        var buildahConfig = new Dictionary<string, string>(StringComparer.Ordinal);
+        var differences = new List<string>();
         foreach (var line in File.ReadAllLines(Path.Combine(Root, name, "Dockerfile")))
         {
             if (Directive(line, "corpus-build-arg") is { } arg)
@@ -68,9 +80,20 @@ internal static partial class BuildCorpus
             }
             else if (Directive(line, "expect") is { } e)
             {
-                var match = ExpectPattern().Match(e);
-                Assert.True(match.Success, $"{name}: cannot read '# expect: {e}'");
-                expected.Add((match.Groups[1].Value, [match.Groups[2].Value, .. match.Groups[3].Value.Split(' ', StringSplitOptions.RemoveEmptyEntries)]));
+                expected.Add(Expectation(name, e));
+            }
+            else if (Directive(line, "buildah-expect") is { } be)
+            {
+                buildahExpected.Add(Expectation(name, be));
+            }
+            else if (Directive(line, "buildah-config") is { } bc)
+            {
+                var space = bc.IndexOf(' ', StringComparison.Ordinal);
+                buildahConfig[bc[..space]] = bc[(space + 1)..];
+            }
+            else if (Directive(line, "buildah-differs") is { } reason)
+            {
+                differences.Add(reason);
             }
             else if (Directive(line, "absent") is { } a)
             {
@@ -83,7 +106,14 @@ internal static partial class BuildCorpus
             }
         }
 
-        return new CorpusCase(name, args, target, expected, absent, config);
+        return new CorpusCase(name, args, target, expected, absent, config, buildahExpected, buildahConfig, differences);
+    }
+
+    private static (string, string[]) Expectation(string name, string text)
+    {
+        var match = ExpectPattern().Match(text);
+        Assert.True(match.Success, $"{name}: cannot read the expectation '{text}'");
+        return (match.Groups[1].Value, [match.Groups[2].Value, .. match.Groups[3].Value.Split(' ', StringSplitOptions.RemoveEmptyEntries)]);
     }
 
     /// <summary>

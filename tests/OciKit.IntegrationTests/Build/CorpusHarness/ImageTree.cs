@@ -103,6 +103,24 @@ internal sealed class ImageTree
         return new ImageTree(flattener.Finish(), ReadConfig(configJson["config"]));
     }
 
+    /// <summary>A copy without the given paths and config fields (those a case states buildah departs from Docker on).</summary>
+    public ImageTree Without(IEnumerable<string> paths, IEnumerable<string> configFields)
+    {
+        var entries = new SortedDictionary<string, TreeNode>(Entries, StringComparer.Ordinal);
+        foreach (var path in paths)
+        {
+            entries.Remove(path);
+        }
+
+        var config = new SortedDictionary<string, string>(Config, StringComparer.Ordinal);
+        foreach (var field in configFields)
+        {
+            config.Remove(field);
+        }
+
+        return new ImageTree(entries, config);
+    }
+
     /// <summary>A readable list of every difference, or <see langword="null"/> when the images are the same.</summary>
     public static string? Diff(ImageTree expected, ImageTree actual, string expectedName, string actualName)
     {

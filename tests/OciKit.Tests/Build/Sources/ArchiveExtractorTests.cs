@@ -212,4 +212,35 @@ public sealed class ArchiveExtractorTests : IDisposable
     [Fact]
     public async Task A_relative_destination_is_a_misuse()
         => await Assert.ThrowsAsync<ArgumentException>(() => ExtractAsync(Tar(File("a", "b")), "relative/dir"));
+
+    [Theory]
+    [InlineData("none")]
+    [InlineData("gzip")]
+    [InlineData("zstd")]
+    public async Task Content_that_is_not_a_file_on_disk_is_recognised_and_extracted_from_streams(string compression)
+    {
+        // A source from another stage or image is opened by a callback, with non-seekable streams.
+        var bytes = Compress(Tar(File("s/f", "stream")), compression);
+        var opened = 0;
+        Stream Open()
+        {
+            opened++;
+            return new NonSeekable(bytes);
+        }
+
+        Assert.True(await ArchiveExtractor.IsArchiveAsync(Open));
+        var entries = ByPath(await ArchiveExtractor.ExtractAsync(Open, "from-stage.tar", "/x", _dir.FullName));
+        Assert.Equal("stream", Content(entries["x/s/f"]));
+        Assert.Equal(4, opened);
+        Assert.False(await ArchiveExtractor.IsArchiveAsync(() => new NonSeekable("not a tar"u8.ToArray())));
+    }
+
+    private sealed class NonSeekable(byte[] bytes) : MemoryStream(bytes)
+    {
+        public override bool CanSeek => false;
+
+        public override long Position { get => base.Position; set => throw new NotSupportedException(); }
+
+        public override long Seek(long offset, SeekOrigin loc) => throw new NotSupportedException();
+    }
 }

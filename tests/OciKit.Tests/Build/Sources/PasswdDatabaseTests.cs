@@ -59,4 +59,29 @@ public class PasswdDatabaseTests
         Assert.False(PasswdDatabase.Empty.TryResolveGroup("root", out _));
         Assert.False(PasswdDatabase.Parse(Passwd, null).TryResolveGroup("root", out _));
     }
+
+    [Theory]
+    [InlineData("app", 1654, 1655)]
+    [InlineData("app:staff", 1654, 50)]
+    [InlineData("app:7", 1654, 7)]
+    [InlineData("1000", 1000, 1000)]
+    [InlineData("1000:root", 1000, 0)]
+    [InlineData(":staff", 0, 50)]
+    [InlineData("root:", 0, 0)]
+    public void Owner_specs_resolve_as_BuildKit_does(string spec, int expectedUid, int expectedGid)
+    {
+        Assert.True(PasswdDatabase.Parse(Passwd, Group).TryResolveOwner(spec, out var uid, out var gid, out var unresolved));
+        Assert.Equal((expectedUid, expectedGid), (uid, gid));
+        Assert.Null(unresolved);
+    }
+
+    [Theory]
+    [InlineData("nobody", "nobody")]
+    [InlineData("app:nogroup", "nogroup")]
+    [InlineData("1000:nogroup", "nogroup")]
+    public void Unknown_names_are_reported(string spec, string name)
+    {
+        Assert.False(PasswdDatabase.Parse(Passwd, Group).TryResolveOwner(spec, out _, out _, out var unresolved));
+        Assert.Equal(name, unresolved);
+    }
 }
