@@ -1,8 +1,6 @@
 using System.Collections.Immutable;
 using System.CommandLine;
 using OciKit.Build;
-using OciKit.Primitives;
-using OciKit.Registry;
 
 namespace OciKit.Cli.Commands;
 
@@ -20,27 +18,27 @@ internal static class BuildCommand
         var tags = new Option<string[]>("--tag", "-t") { Description = "A name for the image, repository[:tag]; repeatable." };
         var buildArgs = new Option<string[]>("--build-arg") { Description = "A build argument NAME=value; repeatable." };
         var target = new Option<string?>("--target") { Description = "The stage to build (default: the last one)." };
-        var platform = new Option<string?>("--platform") { Description = "The target platform, os/arch[/variant]." };
+        var platform = CommandOptions.Platform();
         var skipRun = new Option<bool>("--skip-run") { Description = "Skip RUN instructions with a warning instead of failing." };
         var squash = new Option<bool>("--squash") { Description = "Merge the final stage's new layers into one." };
         var noCache = new Option<bool>("--no-cache") { Description = "Neither use nor record the build cache." };
         var push = new Option<bool>("--push") { Description = "Push the image to each tag's registry after building." };
-        var store = new Option<string?>("--store") { Description = "The OCI image layout to build into (default: the local store)." };
-        var insecure = new Option<string[]>("--insecure-registry") { Description = "A registry to reach over plain HTTP; repeatable." };
         var zstd = new Option<bool>("--zstd") { Description = "Compress new layers with zstd instead of gzip." };
         var archive = new Option<string?>("--output-archive") { Description = "Also write the image to this archive file (needs --tag)." };
         var archiveFormat = new Option<BuildArchiveFormat>("--archive-format") { Description = "oci (oci-archive) or docker (docker save tarball).", DefaultValueFactory = _ => BuildArchiveFormat.Oci };
 
         var command = new Command("build", "Build an image from a Dockerfile, without a daemon.");
         command.Arguments.Add(context);
-        foreach (var option in new Option[] { file, tags, buildArgs, target, platform, skipRun, squash, noCache, push, store, insecure, zstd, archive, archiveFormat })
+        foreach (var option in new Option[] { file, tags, buildArgs, target, platform, skipRun, squash, noCache, push, zstd, archive, archiveFormat })
         {
             command.Options.Add(option);
         }
 
         command.SetAction(async (parseResult, cancellationToken) =>
         {
-            var quiet = parseResult.GetValue(GlobalOptions.Quiet);
+            var host = CliHost.Current;
+            var session = CliSession.Of(parseResult, host);
+            var quiet = session.Quiet;
             var args = ImmutableDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
             foreach (var pair in parseResult.GetValue(buildArgs) ?? [])
             {
@@ -62,19 +60,16 @@ internal static class BuildCommand
                 Tags = [.. parseResult.GetValue(tags) ?? []],
                 BuildArgs = args.ToImmutable(),
                 Target = parseResult.GetValue(target),
-                Platform = parseResult.GetValue(platform) is { } p ? Platform.Parse(p) : null,
+                Platform = CommandOptions.ParsePlatform(parseResult.GetValue(platform)),
                 SkipRun = parseResult.GetValue(skipRun),
                 Squash = parseResult.GetValue(squash),
                 NoCache = parseResult.GetValue(noCache),
                 Push = parseResult.GetValue(push),
-                StorePath = parseResult.GetValue(store),
+                StorePath = session.StorePath,
                 ArchivePath = parseResult.GetValue(archive),
                 ArchiveFormat = parseResult.GetValue(archiveFormat),
                 Compression = parseResult.GetValue(zstd) ? Layers.LayerCompression.Zstd : Layers.LayerCompression.Gzip,
-                Registry = new RegistryClientOptions
-                {
-                    InsecureRegistries = [.. parseResult.GetValue(insecure) ?? []],
-                },
+                Registry = session.ClientOptions,
             };
 
             var progress = quiet ? null : new SynchronousProgress(report =>
@@ -85,18 +80,18 @@ internal static class BuildCommand
                     BuildProgressKind.Pull => $"[{report.Stage}] {report.Message}",
                     _ => $"[{report.Stage}] {report.Message}" + (report.CacheHit == true ? "  (cached)" : ""),
                 };
-                Console.Error.WriteLine(text);
+                host.Err.WriteLine(text);
             });
             var result = await ImageBuilder.BuildAsync(options, progress, cancellationToken).ConfigureAwait(false);
             if (!quiet)
             {
                 foreach (var tag in result.Tags)
                 {
-                    await Console.Error.WriteLineAsync($"tagged {tag}").ConfigureAwait(false);
+                    await host.Err.WriteLineAsync($"tagged {tag}").ConfigureAwait(false);
                 }
             }
 
-            await Console.Out.WriteLineAsync(result.Digest.ToString()).ConfigureAwait(false);
+            await session.Out.WriteLineAsync(result.Digest.ToString()).ConfigureAwait(false);
             return CliRunner.Success;
         });
         return command;
