@@ -108,7 +108,8 @@ internal sealed partial class BuildSession : IAsyncDisposable
         var dockerfile = ParsedDockerfile.Parse(text, options.DisplayName);
         var context = new ContextTree(contextDirectory, ContextTree.ReadIgnore(contextDirectory, dockerfilePath));
         var store = await OciLayout.OpenAsync(options.StorePath ?? OciLayout.DefaultPath, null, cancellationToken).ConfigureAwait(false);
-        var scratch = Path.Combine(Path.GetTempPath(), "ocikit-build-" + Guid.NewGuid().ToString("N"));
+        // Inside the store (its private folder), so finished layers move into blobs/ by a rename, never a copy.
+        var scratch = Path.Combine(store.Root, ".ocikit", "build-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(scratch);
         return new BuildSession(options, progress, store, dockerfile, context, scratch);
     }
@@ -250,20 +251,15 @@ internal sealed partial class BuildSession : IAsyncDisposable
     public async Task<BuildResult> CommitAsync(Image image, CancellationToken cancellationToken)
     {
         var built = image.WithCreated(Timestamp).Build();
-        foreach (var layer in built.Layers)
-        {
-            if (_scratchBlobs.TryGetValue(layer.Digest, out var path) && !Store.ContainsBlob(layer.Digest))
-            {
-                await Store.WriteBlobFromFileAsync(path, layer, cancellationToken).ConfigureAwait(false);
-            }
-        }
 
-        // Layers of intermediate stages that the cache refers to are kept too, so those steps hit next time.
+        // Every layer this build wrote (intermediate stages' too, so their cache entries hit next time): each was
+        // hashed as it was written, so it is renamed into place rather than copied and hashed again.
         foreach (var (digest, path) in _scratchBlobs)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             if (!Store.ContainsBlob(digest))
             {
-                await Store.WriteBlobFromFileAsync(path, new Descriptor(MediaTypes.OciLayer, digest, new FileInfo(path).Length), cancellationToken).ConfigureAwait(false);
+                File.Move(path, Store.BlobPath(digest), overwrite: true);
             }
         }
 
