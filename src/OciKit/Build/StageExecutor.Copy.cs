@@ -421,7 +421,7 @@ internal sealed partial class StageExecutor
 
             if (root.Length > 0)
             {
-                Put(entries, target, root, top, request, owner, chmod, defaultUid, defaultGid, isRoot: true);
+                Put(entries, target, root, top, request, owner, chmod, defaultUid, defaultGid);
             }
 
             foreach (var (relative, item) in selection.Children)
@@ -481,7 +481,7 @@ internal sealed partial class StageExecutor
 
     private void Put(
         Dictionary<string, LayerEntry> entries, ImageFs target, string path, FileNode node, CopyRequest request,
-        (int Uid, int Gid)? owner, UnixFileMode? chmod, int parentUid, int parentGid, bool isRoot = false)
+        (int Uid, int Gid)? owner, UnixFileMode? chmod, int parentUid, int parentGid)
     {
         if (node is { Type: LayerEntryType.File, HardLinkKey: { } linkKey })
         {
@@ -496,8 +496,8 @@ internal sealed partial class StageExecutor
         var fromContext = request.From is null;
         var uid = owner?.Uid ?? (fromContext ? 0 : node.Uid);
         var gid = owner?.Gid ?? (fromContext ? 0 : node.Gid);
-        // --chmod does not apply to the destination directory a directory's contents are copied into (buildah and BuildKit agree).
-        var mode = node.Type == LayerEntryType.Symlink || (isRoot && node.IsDirectory) ? node.Mode : chmod ?? node.Mode;
+        // --chmod applies to directories too, the destination of a directory copy included (BuildKit since 0.21, moby/buildkit#4945).
+        var mode = node.Type == LayerEntryType.Symlink ? node.Mode : chmod ?? node.Mode;
         entries.Remove(path);
         entries[path] = node.Type switch
         {

@@ -503,46 +503,20 @@ internal sealed partial class StageExecutor
     }
 
     /// <summary>
-    /// Parses <c>user[:group]</c>, numeric or by name; names resolve through the stage's own <c>/etc/passwd</c> and
-    /// <c>/etc/group</c>, never the host's. Without a group, a numeric user gets the same number as its group and a
-    /// named user its primary group, as BuildKit does.
+    /// Resolves <c>user[:group]</c> by BuildKit's rules (<see cref="Sources.PasswdDatabase.TryResolveOwner"/>); names
+    /// are looked up in the stage's own <c>/etc/passwd</c> and <c>/etc/group</c>, which are read only when a name is used.
     /// </summary>
     private async Task<(int Uid, int Gid)> ResolveOwnerAsync(string spec, Instruction at, CancellationToken cancellationToken)
     {
-        var colon = spec.IndexOf(':', StringComparison.Ordinal);
-        var userPart = colon >= 0 ? spec[..colon] : spec;
-        var groupPart = colon >= 0 ? spec[(colon + 1)..] : null;
-        int? uid = ParseId(userPart);
-        int? gid = groupPart is null ? null : ParseId(groupPart);
-        var primaryGid = uid;
-        if ((uid is null && userPart.Length > 0) || (gid is null && !string.IsNullOrEmpty(groupPart)))
+        if (Sources.PasswdDatabase.Empty.TryResolveOwner(spec, out var uid, out var gid, out _))
         {
-            var passwd = await PasswdAsync(cancellationToken).ConfigureAwait(false);
-            if (uid is null && userPart.Length > 0)
-            {
-                if (!passwd.TryResolveUser(userPart, out var u, out var g))
-                {
-                    throw _session.Error(at, $"unable to find user {userPart}: no matching entries in passwd file");
-                }
-
-                (uid, primaryGid) = (u, g);
-            }
-
-            if (gid is null && !string.IsNullOrEmpty(groupPart))
-            {
-                if (!passwd.TryResolveGroup(groupPart, out var g))
-                {
-                    throw _session.Error(at, $"unable to find group {groupPart}: no matching entries in group file");
-                }
-
-                gid = g;
-            }
+            return (uid, gid);
         }
 
-        return (uid ?? 0, gid ?? primaryGid ?? 0);
-
-        static int? ParseId(string text) =>
-            int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : null;
+        var passwd = await PasswdAsync(cancellationToken).ConfigureAwait(false);
+        return passwd.TryResolveOwner(spec, out uid, out gid, out var unresolved)
+            ? (uid, gid)
+            : throw _session.Error(at, $"unable to find user or group '{unresolved}' in the image's /etc/passwd or /etc/group");
     }
 
     /// <summary>The stage's user and group names, from its <c>/etc/passwd</c> and <c>/etc/group</c> (symlinks resolved inside the image).</summary>
