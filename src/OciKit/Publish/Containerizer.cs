@@ -59,6 +59,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
     /// <param name="cancellationToken">Cancels the work.</param>
     /// <returns>The image's digest and what was done.</returns>
     /// <exception cref="ArgumentException">The request is invalid (no files, an invalid repository or tag, an entrypoint without command).</exception>
+    /// <exception cref="ImageNotFoundException">The base image does not exist, or not for the platform.</exception>
     /// <exception cref="RegistryException">The registry failed.</exception>
     /// <exception cref="OciException">The base image or the store is unusable.</exception>
     public Task<ContainerizeResult> ContainerizeAsync(ContainerizeRequest request, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
@@ -78,6 +79,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
     /// <returns>The image's (or index's) digest and what was done.</returns>
     /// <exception cref="ArgumentException">The requests are invalid or disagree.</exception>
     /// <exception cref="NotSupportedException">Several platforms with a Docker archive, which holds single-platform images only.</exception>
+    /// <exception cref="ImageNotFoundException">A base image does not exist, or not for its platform.</exception>
     /// <exception cref="RegistryException">The registry failed.</exception>
     /// <exception cref="OciException">A base image or the store is unusable.</exception>
     public async Task<ContainerizeResult> ContainerizeAsync(IReadOnlyList<ContainerizeRequest> requests, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
@@ -175,7 +177,17 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
 
         var platform = request.Platform ?? Platform.Current;
         progress?.Report($"Pulling base image {request.BaseImage} ({platform})");
-        var pulled = await transfer.PullAsync(request.BaseImage, store, new PullOptions { Platform = platform }, null, cancellationToken).ConfigureAwait(false);
+        PullResult pulled;
+        try
+        {
+            pulled = await transfer.PullAsync(request.BaseImage, store, new PullOptions { Platform = platform }, null, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RegistryException e) when (e.HasCode(RegistryErrorCodes.ManifestUnknown) || e.HasCode(RegistryErrorCodes.NameUnknown))
+        {
+            // Said as what it is for the caller: the base image does not exist (the registry itself worked).
+            throw new ImageNotFoundException(request.BaseImage.ToString(), request.BaseImage.Registry, "the registry has no such image");
+        }
+
         var baseImage = (await store.ReadImageAsync(pulled.Descriptor, platform, cancellationToken).ConfigureAwait(false)).Image;
         if (request.Platform is not null && !PlatformMatches(baseImage.Config.Platform, platform))
         {

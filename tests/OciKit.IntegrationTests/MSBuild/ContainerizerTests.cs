@@ -61,6 +61,25 @@ public sealed class ContainerizerTests(RegistryFixture registry)
         Assert.Equal("hi from a package as 1654 in /app: default", run.EnsureSuccess().StdOut.Trim());
     }
 
+    [Fact]
+    public async Task A_missing_base_image_is_reported_as_not_found()
+    {
+        using var dir = new TempDir("ocikit-containerize");
+        await File.WriteAllTextAsync(dir.Combine("app.dll"), "x");
+        var request = new ContainerizeRequest
+        {
+            Files = PublishLayers.Collect(dir.Path, []),
+            BaseImage = ImageReference.Parse($"{registry.Registry.Host}/base/absent:1"),
+            Repository = "facade/absent",
+            Entrypoint = new ContainerEntrypoint(["/app/app"]),
+        };
+        using var client = new RegistryClient();
+        var store = await OciLayout.OpenAsync(dir.Combine("store"));
+
+        var e = await Assert.ThrowsAsync<ImageNotFoundException>(() => new Containerizer(store, client).ContainerizeAsync(request));
+        Assert.Equal($"{registry.Registry.Host}/base/absent:1", e.Name);
+    }
+
     private sealed class Progress(List<string> messages) : IProgress<string>
     {
         public void Report(string value) => messages.Add(value);

@@ -103,6 +103,17 @@ public sealed class OciPublishTests(RegistryFixture registry, OciPublishFixture 
     }
 
     [Fact]
+    public async Task A_missing_base_image_fails_with_a_coded_error()
+    {
+        var result = await fixture.RunPublishAsync(
+            Path.Combine("web-app", "WebApp"), "OciPublish", registry, [$"-p:ContainerBaseImage={registry.Registry.Host}/base/missing:1"], check: false);
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Matches(@"error OCIK0004: .*base/missing:1.*no such image", result.StdOut);
+        Assert.DoesNotContain("MSB4018", result.StdOut, StringComparison.Ordinal); // no unhandled task exception
+    }
+
+    [Fact]
     public async Task The_sdks_own_PublishContainer_keeps_working_beside_OciPublish()
     {
         await fixture.RunPublishAsync("console-app", "PublishContainer", registry, ["-p:EnableSdkContainerSupport=true", "-p:ContainerRepository=samples/console-app-sdk"]);
