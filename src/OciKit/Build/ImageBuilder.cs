@@ -109,8 +109,7 @@ internal sealed partial class BuildSession : IAsyncDisposable
         var context = new ContextTree(contextDirectory, ContextTree.ReadIgnore(contextDirectory, dockerfilePath));
         var store = await OciLayout.OpenAsync(options.StorePath ?? OciLayout.DefaultPath, null, cancellationToken).ConfigureAwait(false);
         // Inside the store (its private folder), so finished layers move into blobs/ by a rename, never a copy.
-        var scratch = Path.Combine(store.Root, ".ocikit", "build-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(scratch);
+        var scratch = store.CreateScratchDirectory();
         return new BuildSession(options, progress, store, dockerfile, context, scratch);
     }
 
@@ -123,7 +122,7 @@ internal sealed partial class BuildSession : IAsyncDisposable
         }
         catch (IOException)
         {
-            // A leftover scratch directory in the temp folder is harmless.
+            // Left behind, it is deleted by a later garbage collection of the store once it is a day old.
         }
 
         return ValueTask.CompletedTask;

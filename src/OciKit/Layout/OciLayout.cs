@@ -447,6 +447,15 @@ public sealed partial class OciLayout
             }
         }
 
+        // Scratch directories of writers that died (a live writer adds files, which refreshes the directory's time).
+        foreach (var directory in temp.Exists ? temp.EnumerateDirectories() : [])
+        {
+            if (directory.LastWriteTimeUtc < DateTime.UtcNow - StaleTempFileAge)
+            {
+                directory.Delete(recursive: true);
+            }
+        }
+
         return new GarbageCollectionResult(removed, bytes, kept);
     }
 
@@ -553,6 +562,15 @@ public sealed partial class OciLayout
             }
         }
     }
+
+    /// <summary>
+    /// Creates a private scratch directory inside the layout, on the same file system as its blobs, so that files
+    /// written there can become blobs by a rename. The caller deletes it when done; garbage collection deletes one
+    /// left by a writer that died more than a day ago.
+    /// </summary>
+    /// <returns>The full path of the new, empty directory.</returns>
+    public string CreateScratchDirectory() =>
+        Directory.CreateDirectory(Path.Combine(Root, PrivateDirectory, "tmp", "scratch-" + Guid.NewGuid().ToString("N"))).FullName;
 
     private string NewTempPath()
     {

@@ -188,6 +188,25 @@ public sealed class OciLayoutTests : IDisposable
     }
 
     [Fact]
+    public async Task Garbage_collection_deletes_scratch_directories_of_dead_writers_only()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var live = layout.CreateScratchDirectory();
+        var dead = layout.CreateScratchDirectory();
+        Assert.NotEqual(live, dead);
+        Assert.StartsWith(layout.Root, live, StringComparison.Ordinal);
+        await File.WriteAllTextAsync(Path.Combine(live, "layer.tmp"), "being written");
+        await File.WriteAllTextAsync(Path.Combine(dead, "layer.tmp"), "abandoned");
+        Directory.SetLastWriteTimeUtc(dead, DateTime.UtcNow.AddDays(-2));
+
+        await layout.CollectGarbageAsync();
+
+        Assert.True(File.Exists(Path.Combine(live, "layer.tmp")));
+        Assert.False(Directory.Exists(dead));
+        Assert.Empty(await layout.ListImagesAsync());
+    }
+
+    [Fact]
     public async Task Garbage_collection_walks_nested_indexes()
     {
         var layout = await OciLayout.OpenAsync(_dir);
