@@ -17,7 +17,7 @@ internal sealed class BuildCache(string storeRoot)
     private string Directory => Path.Combine(storeRoot, DirectoryName);
 
     /// <summary>A layer, or <see langword="null"/> for a step that changed nothing.</summary>
-    public sealed record Entry(Descriptor? Layer, Digest? DiffId);
+    public sealed record Entry(Descriptor? Layer, Digest? DiffId, long? UncompressedSize = null);
 
     public static string Key(IEnumerable<string> parts)
     {
@@ -54,7 +54,8 @@ internal sealed class BuildCache(string storeRoot)
                     return false;
                 }
 
-                entry = new Entry(layer, Digest.Parse(root.GetProperty("diffId").GetString()!));
+                var uncompressed = root.TryGetProperty("uncompressedSize", out var u) ? u.GetInt64() : (long?)null;
+                entry = new Entry(layer, Digest.Parse(root.GetProperty("diffId").GetString()!), uncompressed);
             }
 
             return true;
@@ -79,6 +80,10 @@ internal sealed class BuildCache(string storeRoot)
                 writer.WriteString("digest", layer.Digest.ToString());
                 writer.WriteNumber("size", layer.Size);
                 writer.WriteString("diffId", entry.DiffId!.ToString());
+                if (entry.UncompressedSize is { } uncompressed)
+                {
+                    writer.WriteNumber("uncompressedSize", uncompressed);
+                }
             }
 
             writer.WriteEndObject();

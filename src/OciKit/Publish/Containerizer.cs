@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using OciKit.Build;
 using OciKit.Images;
 using OciKit.Layers;
 using OciKit.Layout;
@@ -12,7 +13,11 @@ namespace OciKit.Publish;
 /// <param name="Kind">Which part of the application it holds.</param>
 /// <param name="Layer">Its blob descriptor, diffID and uncompressed size.</param>
 /// <param name="FileCount">How many files it holds.</param>
-public sealed record ContainerizedLayer(PublishLayerKind Kind, LayerInfo Layer, int FileCount);
+/// <param name="Reused">
+/// Whether the layer was taken from the local store because an earlier publish made it from the same files (same
+/// paths, modes and contents) with the same options, instead of being written again.
+/// </param>
+public sealed record ContainerizedLayer(PublishLayerKind Kind, LayerInfo Layer, int FileCount, bool Reused = false);
 
 /// <summary>One platform's image that <see cref="Containerizer"/> built.</summary>
 /// <param name="Platform">Its platform.</param>
@@ -208,14 +213,14 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         var added = ImmutableArray.CreateBuilder<ContainerizedLayer>(layers.Length);
         foreach (var layer in layers)
         {
-            var info = await WriteLayerAsync(layer, request.WorkingDirectory, layerOptions, cancellationToken).ConfigureAwait(false);
-            added.Add(new ContainerizedLayer(layer.Kind, info, layer.Files.Length));
+            var (info, reused) = await WriteLayerAsync(layer, request.WorkingDirectory, layerOptions, cancellationToken).ConfigureAwait(false);
+            added.Add(new ContainerizedLayer(layer.Kind, info, layer.Files.Length, reused));
             image = image.AppendLayer(info.Descriptor, info.DiffId, new HistoryEntry
             {
                 Created = created,
                 CreatedBy = $"ocikit publish: {layer.Kind} layer ({layer.Files.Length} files)",
             });
-            progress?.Report($"Layer {layer.Kind}: {layer.Files.Length} file(s), {info.UncompressedSize} bytes → {info.Descriptor.Digest}");
+            progress?.Report($"Layer {layer.Kind}: {layer.Files.Length} file(s), {info.UncompressedSize} bytes → {info.Descriptor.Digest}{(reused ? " (unchanged, reused)" : "")}");
         }
 
         var built = Configure(image, request, baseImage, pulled.Descriptor.Digest, created).Build() with { Platform = baseImage.Config.Platform };
@@ -305,8 +310,18 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         return image;
     }
 
-    private async Task<LayerInfo> WriteLayerAsync(PublishLayer layer, string workingDirectory, LayerOptions options, CancellationToken cancellationToken)
+    private async Task<(LayerInfo Info, bool Reused)> WriteLayerAsync(PublishLayer layer, string workingDirectory, LayerOptions options, CancellationToken cancellationToken)
     {
+        // A layer is a function of its files' paths, modes and contents and of the layer options. Keyed on those, an
+        // unchanged layer (the runtime, the packages) is taken from the store instead of being re-tarred and
+        // recompressed on every publish; hashing the files is a small fraction of compressing them.
+        var cache = new BuildCache(store.Root);
+        var key = await LayerKeyAsync(layer, workingDirectory, options, cancellationToken).ConfigureAwait(false);
+        if (cache.TryGet(key, store.ContainsBlob, out var hit) && hit is { Layer: { } cached, DiffId: { } diffId, UncompressedSize: { } size })
+        {
+            return (new LayerInfo(cached, diffId, size), true);
+        }
+
         // Written to a temporary file next to the store's blobs, then moved in verified, so nothing half-written is stored.
         var temp = Path.Combine(store.Root, "ocikit-layer-" + Guid.NewGuid().ToString("N") + ".tmp");
         try
@@ -319,12 +334,33 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             }
 
             await store.WriteBlobFromFileAsync(temp, info.Descriptor, cancellationToken).ConfigureAwait(false);
-            return info;
+            cache.Put(key, new BuildCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize));
+            return (info, false);
         }
         finally
         {
             File.Delete(temp);
         }
+    }
+
+    private static async Task<string> LayerKeyAsync(PublishLayer layer, string workingDirectory, LayerOptions options, CancellationToken cancellationToken)
+    {
+        var parts = new List<string> { "ocikit-publish-layer/1", options.ToString() };
+        var index = 0;
+        foreach (var entry in layer.ToEntries(workingDirectory))
+        {
+            // ToEntries yields one entry per file, in the order of Files.
+            var source = layer.Files[index++].SourcePath;
+            parts.Add(entry.Path);
+            parts.Add(((int)entry.Mode).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            var stream = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+            await using (stream.ConfigureAwait(false))
+            {
+                parts.Add(Convert.ToHexStringLower(await System.Security.Cryptography.SHA256.HashDataAsync(stream, cancellationToken).ConfigureAwait(false)));
+            }
+        }
+
+        return BuildCache.Key(parts);
     }
 
     private async Task<string> WriteArchiveAsync(string path, string repository, string localName, bool docker, CancellationToken cancellationToken)

@@ -45,6 +45,8 @@ public sealed class ContainerizerTests(RegistryFixture registry)
         var second = await new Containerizer(store, client).ContainerizeAsync(request);
 
         Assert.Equal(first.Manifest.Digest, second.Manifest.Digest);
+        Assert.All(first.Images[0].Layers, l => Assert.False(l.Reused));
+        Assert.All(second.Images[0].Layers, l => Assert.True(l.Reused));
         Assert.Equal(["facade/app:1", "facade/app:2"], first.References.ToArray());
         Assert.Equal(0, first.BlobsUploaded);
         Assert.Equal([PublishLayerKind.Packages, PublishLayerKind.App], first.Images[0].Layers.Select(l => l.Kind));
@@ -59,6 +61,13 @@ public sealed class ContainerizerTests(RegistryFixture registry)
         using var containers = new ContainerTools();
         var run = await containers.PodmanAsync(["run", "--rm", "--network=none", $"{transport}:{first.ArchivePath}"]);
         Assert.Equal("hi from a package as 1654 in /app: default", run.EnsureSuccess().StdOut.Trim());
+
+        // A change to the app's own file rewrites only the app layer; the package layer is taken from the store.
+        await File.AppendAllTextAsync(Path.Combine(publish, "run.sh"), "# changed\n");
+        var changed = await new Containerizer(store, client).ContainerizeAsync(request with { ArchiveOutputPath = null });
+        Assert.NotEqual(first.Manifest.Digest, changed.Manifest.Digest);
+        Assert.Equal([true, false], changed.Images[0].Layers.Select(l => l.Reused));
+        Assert.Equal(first.Images[0].Layers[0].Layer, changed.Images[0].Layers[0].Layer);
     }
 
     [Fact]
