@@ -42,9 +42,12 @@ done
 
 work=$(mktemp -d /tmp/ocikit-compare.XXXXXX)
 registry_pid=""
+packed_version=""
 cleanup() {
   stop_registry
   rm -rf "$work"
+  # The package this run packed, restored into NuGet's global folder under its one-off version.
+  [ -z "$packed_version" ] || rm -rf "${NUGET_PACKAGES:-$HOME/.nuget/packages}/ocikit.msbuild/$packed_version"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -315,9 +318,11 @@ section_msbuild() {
   mkdir -p "$feed"
   local version=0.0.0
   if [ ${#tools[@]} -eq 3 ]; then
-    dotnet pack "$msbuild_proj" -c Release -o "$feed" -nologo -clp:ErrorsOnly >"$work/pack.log" 2>&1 || { cat "$work/pack.log" >&2; return 1; }
-    version=$(basename "$(ls "$feed"/OciKit.MSBuild.*.nupkg | head -n 1)" .nupkg)
-    version=${version#OciKit.MSBuild.}
+    # A one-off version: NuGet's global packages folder keeps any earlier package of the same version, and restoring
+    # that instead of the tree being measured would silently benchmark old code.
+    version="0.0.0-compare.$(date +%s).$$"
+    packed_version="$version"
+    dotnet pack "$msbuild_proj" -c Release -o "$feed" -nologo -clp:ErrorsOnly "-p:Version=$version" >"$work/pack.log" 2>&1 || { cat "$work/pack.log" >&2; return 1; }
   fi
 
   # The busybox base, written by OciKit's image command from Debian's static busybox, pushed with skopeo.
