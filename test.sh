@@ -12,6 +12,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 # --- 1. Tools the integration tests use (Debian package names) ---------------------------------------------------------
 packages=(docker-registry skopeo umoci podman runc buildah busybox-static zstd pigz tar gzip git)
 packages+=(bzip2 xz-utils)   # the ADD archive cases of the build corpus compress their archives with the real tools
+packages+=(time)            # /usr/bin/time, for the peak-memory columns of benchmarks/compare.sh
 missing=()
 for p in "${packages[@]}"; do
   if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
