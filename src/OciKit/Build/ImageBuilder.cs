@@ -51,7 +51,7 @@ internal sealed partial class BuildSession : IAsyncDisposable
         "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
         "SOURCE_DATE_EPOCH", "BUILDKIT_SYNTAX");
 
-    private readonly Dictionary<Digest, string> _scratchBlobs = [];
+    private readonly Dictionary<Digest, (string Path, Descriptor Descriptor)> _scratchBlobs = [];
     private readonly List<(string Key, BuildCache.Entry Entry)> _newCacheEntries = [];
     private readonly Dictionary<int, StageResult> _built = [];
     private readonly HashSet<string> _consumedArgs = new(StringComparer.Ordinal);
@@ -140,13 +140,13 @@ internal sealed partial class BuildSession : IAsyncDisposable
     public void Report(BuildProgress progress) => _progress?.Report(progress);
 
     /// <summary>Opens a layer blob, from the scratch directory when this build wrote it, else from the store.</summary>
-    public Stream OpenBlob(Descriptor blob) => _scratchBlobs.TryGetValue(blob.Digest, out var path)
-        ? Layers.LayerEntry.OpenForSequentialRead(path)
+    public Stream OpenBlob(Descriptor blob) => _scratchBlobs.TryGetValue(blob.Digest, out var scratch)
+        ? Layers.LayerEntry.OpenForSequentialRead(scratch.Path)
         : Store.OpenBlob(blob.Digest);
 
     public bool HasBlob(Digest digest) => _scratchBlobs.ContainsKey(digest) || Store.ContainsBlob(digest);
 
-    public void AddScratchBlob(Digest digest, string path) => _scratchBlobs.TryAdd(digest, path);
+    public void AddScratchBlob(Descriptor blob, string path) => _scratchBlobs.TryAdd(blob.Digest, (path, blob));
 
     public void AddCacheEntry(string key, BuildCache.Entry entry)
     {
@@ -253,13 +253,10 @@ internal sealed partial class BuildSession : IAsyncDisposable
 
         // Every layer this build wrote (intermediate stages' too, so their cache entries hit next time): each was
         // hashed as it was written, so it is renamed into place rather than copied and hashed again.
-        foreach (var (digest, path) in _scratchBlobs)
+        foreach (var blob in _scratchBlobs.Values)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (!Store.ContainsBlob(digest))
-            {
-                File.Move(path, Store.BlobPath(digest), overwrite: true);
-            }
+            Store.MoveBlobFromFile(blob.Path, blob.Descriptor);
         }
 
         var descriptor = await Store.WriteImageAsync(built, null, cancellationToken).ConfigureAwait(false);

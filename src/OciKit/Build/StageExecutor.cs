@@ -451,7 +451,7 @@ internal sealed partial class StageExecutor
 
         var final = Path.Combine(_session.Scratch, "blob-" + info.Descriptor.Digest.Encoded);
         File.Move(temp, final, overwrite: true);
-        _session.AddScratchBlob(info.Descriptor.Digest, final);
+        _session.AddScratchBlob(info.Descriptor, final);
         return info;
     }
 

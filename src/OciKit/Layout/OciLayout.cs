@@ -223,6 +223,34 @@ public sealed partial class OciLayout
         return await WriteBlobAsync(stream, expected, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Moves a file into the layout as a blob by a rename, without reading it again: for a file whose digest was
+    /// computed while it was written (a layer writer's output) in a directory from <see cref="CreateScratchDirectory"/>,
+    /// on the layout's file system. Its size is checked against the descriptor; a blob already present is kept and the
+    /// file deleted.
+    /// </summary>
+    /// <param name="path">The file, which no longer exists afterwards.</param>
+    /// <param name="blob">The descriptor computed while the file was written.</param>
+    /// <exception cref="OciFormatException">The file's size is not the descriptor's.</exception>
+    public void MoveBlobFromFile(string path, Descriptor blob)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(blob);
+        var length = new FileInfo(path).Length;
+        if (length != blob.Size)
+        {
+            throw new OciFormatException($"blob {blob.Digest}", $"is {length} bytes in {path}, not the {blob.Size} its descriptor says.");
+        }
+
+        if (ContainsBlob(blob.Digest))
+        {
+            File.Delete(path);
+            return;
+        }
+
+        File.Move(path, BlobPath(blob.Digest), overwrite: true);
+    }
+
     /// <summary>Reads a whole blob into memory, verifying it; for manifests and configurations, not layers.</summary>
     /// <param name="descriptor">The blob's descriptor.</param>
     /// <param name="cancellationToken">Cancels the I/O.</param>

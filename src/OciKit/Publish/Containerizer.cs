@@ -211,9 +211,12 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         var layerOptions = image.ManifestMediaType == MediaTypes.DockerManifest ? LayerOptionsDocker : LayerOptionsOci;
 
         var added = ImmutableArray.CreateBuilder<ContainerizedLayer>(layers.Length);
+        // Content digests of the published files, remembered in the store by path, size and mtime (shared with the
+        // build engine), so the layer keys of an unchanged publish output are computed without reading it again.
+        var digests = new FileDigestCache(store.Root);
         foreach (var layer in layers)
         {
-            var (info, reused) = await WriteLayerAsync(layer, request.WorkingDirectory, layerOptions, cancellationToken).ConfigureAwait(false);
+            var (info, reused) = await WriteLayerAsync(layer, request.WorkingDirectory, layerOptions, digests, cancellationToken).ConfigureAwait(false);
             added.Add(new ContainerizedLayer(layer.Kind, info, layer.Files.Length, reused));
             image = image.AppendLayer(info.Descriptor, info.DiffId, new HistoryEntry
             {
@@ -222,6 +225,8 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             });
             progress?.Report($"Layer {layer.Kind}: {layer.Files.Length} file(s), {info.UncompressedSize} bytes → {info.Descriptor.Digest}{(reused ? " (unchanged, reused)" : "")}");
         }
+
+        digests.Save();
 
         var built = Configure(image, request, baseImage, pulled.Descriptor.Digest, created).Build() with { Platform = baseImage.Config.Platform };
         return (built, new ContainerizedImage(baseImage.Config.Platform, built.Manifest.Descriptor, pulled.Descriptor, added.MoveToImmutable()));
@@ -310,22 +315,24 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         return image;
     }
 
-    private async Task<(LayerInfo Info, bool Reused)> WriteLayerAsync(PublishLayer layer, string workingDirectory, LayerOptions options, CancellationToken cancellationToken)
+    private async Task<(LayerInfo Info, bool Reused)> WriteLayerAsync(PublishLayer layer, string workingDirectory, LayerOptions options, FileDigestCache digests, CancellationToken cancellationToken)
     {
         // A layer is a function of its files' paths, modes and contents and of the layer options. Keyed on those, an
         // unchanged layer (the runtime, the packages) is taken from the store instead of being re-tarred and
         // recompressed on every publish; hashing the files is a small fraction of compressing them.
         var cache = new BuildCache(store.Root);
-        var key = await LayerKeyAsync(layer, workingDirectory, options, cancellationToken).ConfigureAwait(false);
+        var key = await LayerKeyAsync(layer, workingDirectory, options, digests, cancellationToken).ConfigureAwait(false);
         if (cache.TryGet(key, store.ContainsBlob, out var hit) && hit is { Layer: { } cached, DiffId: { } diffId, UncompressedSize: { } size })
         {
             return (new LayerInfo(cached, diffId, size), true);
         }
 
-        // Written to a temporary file next to the store's blobs, then moved in verified, so nothing half-written is stored.
-        var temp = Path.Combine(store.Root, "ocikit-layer-" + Guid.NewGuid().ToString("N") + ".tmp");
+        // Written in a scratch directory of the store, then renamed into blobs/: the writer hashed it while writing,
+        // so it is neither copied nor read again, and nothing half-written is ever a blob.
+        var scratch = store.CreateScratchDirectory();
         try
         {
+            var temp = Path.Combine(scratch, "layer");
             LayerInfo info;
             var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
             await using (file.ConfigureAwait(false))
@@ -333,17 +340,17 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
                 info = await LayerWriter.WriteAsync(layer.ToEntries(workingDirectory), file, options, cancellationToken).ConfigureAwait(false);
             }
 
-            await store.WriteBlobFromFileAsync(temp, info.Descriptor, cancellationToken).ConfigureAwait(false);
+            store.MoveBlobFromFile(temp, info.Descriptor);
             cache.Put(key, new BuildCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize));
             return (info, false);
         }
         finally
         {
-            File.Delete(temp);
+            Directory.Delete(scratch, recursive: true);
         }
     }
 
-    private static async Task<string> LayerKeyAsync(PublishLayer layer, string workingDirectory, LayerOptions options, CancellationToken cancellationToken)
+    private static async Task<string> LayerKeyAsync(PublishLayer layer, string workingDirectory, LayerOptions options, FileDigestCache digests, CancellationToken cancellationToken)
     {
         var parts = new List<string> { "ocikit-publish-layer/1", options.ToString() };
         var index = 0;
@@ -353,11 +360,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             var source = layer.Files[index++].SourcePath;
             parts.Add(entry.Path);
             parts.Add(((int)entry.Mode).ToString(System.Globalization.CultureInfo.InvariantCulture));
-            var stream = new FileStream(source, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-            await using (stream.ConfigureAwait(false))
-            {
-                parts.Add(Convert.ToHexStringLower(await System.Security.Cryptography.SHA256.HashDataAsync(stream, cancellationToken).ConfigureAwait(false)));
-            }
+            parts.Add(await digests.GetAsync(source, cancellationToken).ConfigureAwait(false));
         }
 
         return BuildCache.Key(parts);

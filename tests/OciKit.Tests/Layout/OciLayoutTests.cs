@@ -188,6 +188,32 @@ public sealed class OciLayoutTests : IDisposable
     }
 
     [Fact]
+    public async Task A_hashed_scratch_file_becomes_a_blob_by_a_rename_and_a_wrong_size_is_refused()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var scratch = layout.CreateScratchDirectory();
+        var content = "layer bytes"u8.ToArray();
+        var blob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(content), content.Length);
+
+        var wrong = Path.Combine(scratch, "wrong");
+        await File.WriteAllBytesAsync(wrong, content[..4]);
+        Assert.Throws<OciFormatException>(() => layout.MoveBlobFromFile(wrong, blob));
+        Assert.False(layout.ContainsBlob(blob.Digest));
+
+        var right = Path.Combine(scratch, "right");
+        await File.WriteAllBytesAsync(right, content);
+        layout.MoveBlobFromFile(right, blob);
+        Assert.False(File.Exists(right));
+        Assert.Equal(content, await layout.ReadBlobAsync(blob with { MediaType = MediaTypes.OciConfig }));
+
+        var again = Path.Combine(scratch, "again");
+        await File.WriteAllBytesAsync(again, content);
+        layout.MoveBlobFromFile(again, blob);
+        Assert.False(File.Exists(again));
+        Assert.True(layout.ContainsBlob(blob.Digest));
+    }
+
+    [Fact]
     public async Task Garbage_collection_deletes_scratch_directories_of_dead_writers_only()
     {
         var layout = await OciLayout.OpenAsync(_dir);
