@@ -178,16 +178,8 @@ internal sealed partial class StageExecutor
         switch (instruction)
         {
             case EnvInstruction e:
-            {
-                var pairs = e.Variables.Select(v => (Name: _session.Expand(v.Name, env, e), Value: _session.Expand(v.Value, env, e))).ToList();
-                foreach (var (name, value) in pairs)
-                {
-                    _image = _image.WithEnv(name, value);
-                }
-
-                Record(e, "ENV " + string.Join(' ', pairs.Select(p => p.Name + "=" + p.Value)));
+                ApplyPairs(e, "ENV", e.Variables, env, (image, name, value) => image.WithEnv(name, value));
                 break;
-            }
 
             case ArgInstruction a:
             {
@@ -216,16 +208,8 @@ internal sealed partial class StageExecutor
             }
 
             case LabelInstruction l:
-            {
-                var pairs = l.Labels.Select(v => (Name: _session.Expand(v.Name, env, l), Value: _session.Expand(v.Value, env, l))).ToList();
-                foreach (var (name, value) in pairs)
-                {
-                    _image = _image.WithLabel(name, value);
-                }
-
-                Record(l, "LABEL " + string.Join(' ', pairs.Select(p => p.Name + "=" + p.Value)));
+                ApplyPairs(l, "LABEL", l.Labels, env, (image, name, value) => image.WithLabel(name, value));
                 break;
-            }
 
             case UserInstruction u:
             {
@@ -367,6 +351,19 @@ internal sealed partial class StageExecutor
         {
             yield return port.ToString(CultureInfo.InvariantCulture) + "/" + protocol;
         }
+    }
+
+    /// <summary>ENV and LABEL: expands every NAME=VALUE pair in the environment the instruction sees (all pairs of one
+    /// instruction see the same environment, as Docker's do), applies them in order and records the expanded pairs.</summary>
+    private void ApplyPairs(Instruction instruction, string keyword, ImmutableArray<NameValue> pairs, Dictionary<string, string> env, Func<Image, string, string, Image> apply)
+    {
+        var expanded = pairs.Select(p => (Name: _session.Expand(p.Name, env, instruction), Value: _session.Expand(p.Value, env, instruction))).ToList();
+        foreach (var (name, value) in expanded)
+        {
+            _image = apply(_image, name, value);
+        }
+
+        Record(instruction, keyword + " " + string.Join(' ', expanded.Select(p => p.Name + "=" + p.Value)));
     }
 
     private void Record(Instruction instruction, string createdBy)

@@ -37,19 +37,8 @@ public sealed record ImageIndex(ImmutableArray<Descriptor> Manifests)
     /// <param name="utf8">The JSON bytes.</param>
     /// <param name="index">The index, when the bytes are a valid one.</param>
     /// <returns><see langword="true"/> when the bytes are a valid index.</returns>
-    public static bool TryParse(ReadOnlyMemory<byte> utf8, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ImageIndex? index)
-    {
-        try
-        {
-            index = Parse(utf8);
-            return true;
-        }
-        catch (Exception e) when (e is OciFormatException or NotSupportedException)
-        {
-            index = null;
-            return false;
-        }
-    }
+    public static bool TryParse(ReadOnlyMemory<byte> utf8, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ImageIndex? index) =>
+        JsonIn.TryRead(() => Parse(utf8), out index);
 
     /// <summary>Serializes the index in canonical form.</summary>
     /// <returns>The UTF-8 JSON bytes.</returns>
@@ -62,27 +51,7 @@ public sealed record ImageIndex(ImmutableArray<Descriptor> Manifests)
             DescriptorJson.Validate(m, "index", "manifest");
         }
 
-        return JsonOut.Write(w =>
-        {
-            w.WriteStartObject();
-            w.WriteNumber("schemaVersion", SchemaVersion);
-            JsonOut.OptionalString(w, "mediaType", MediaType);
-            JsonOut.OptionalString(w, "artifactType", ArtifactType);
-            w.WriteStartArray("manifests");
-            foreach (var m in manifests)
-            {
-                DescriptorJson.Write(w, m);
-            }
-
-            w.WriteEndArray();
-            if (Subject is not null)
-            {
-                JsonOut.Descriptor(w, "subject", Subject);
-            }
-
-            JsonOut.OptionalStringMap(w, "annotations", Annotations);
-            w.WriteEndObject();
-        });
+        return JsonOut.ManifestShaped(SchemaVersion, MediaType, ArtifactType, before: null, "manifests", manifests, Subject, Annotations);
     }
 
     internal static ImageIndex Read(JsonIn json)

@@ -44,19 +44,8 @@ public sealed record ImageManifest(Descriptor Config, ImmutableArray<Descriptor>
     /// <param name="utf8">The JSON bytes.</param>
     /// <param name="manifest">The manifest, when the bytes are a valid one.</param>
     /// <returns><see langword="true"/> when the bytes are a valid manifest.</returns>
-    public static bool TryParse(ReadOnlyMemory<byte> utf8, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ImageManifest? manifest)
-    {
-        try
-        {
-            manifest = Parse(utf8);
-            return true;
-        }
-        catch (Exception e) when (e is OciFormatException or NotSupportedException)
-        {
-            manifest = null;
-            return false;
-        }
-    }
+    public static bool TryParse(ReadOnlyMemory<byte> utf8, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ImageManifest? manifest) =>
+        JsonIn.TryRead(() => Parse(utf8), out manifest);
 
     /// <summary>Serializes the manifest in canonical form (compact, fixed member order, empty optional members omitted).</summary>
     /// <returns>The UTF-8 JSON bytes.</returns>
@@ -76,28 +65,7 @@ public sealed record ImageManifest(Descriptor Config, ImmutableArray<Descriptor>
             DescriptorJson.Validate(layer, "manifest", "layer");
         }
 
-        return JsonOut.Write(w =>
-        {
-            w.WriteStartObject();
-            w.WriteNumber("schemaVersion", SchemaVersion);
-            JsonOut.OptionalString(w, "mediaType", MediaType);
-            JsonOut.OptionalString(w, "artifactType", ArtifactType);
-            JsonOut.Descriptor(w, "config", Config);
-            w.WriteStartArray("layers");
-            foreach (var layer in layers)
-            {
-                DescriptorJson.Write(w, layer);
-            }
-
-            w.WriteEndArray();
-            if (Subject is not null)
-            {
-                JsonOut.Descriptor(w, "subject", Subject);
-            }
-
-            JsonOut.OptionalStringMap(w, "annotations", Annotations);
-            w.WriteEndObject();
-        });
+        return JsonOut.ManifestShaped(SchemaVersion, MediaType, ArtifactType, w => JsonOut.Descriptor(w, "config", Config), "layers", layers, Subject, Annotations);
     }
 
     internal static ImageManifest Read(JsonIn json)

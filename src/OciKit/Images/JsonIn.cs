@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Collections.Immutable;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -50,6 +51,22 @@ internal readonly partial struct JsonIn
             var root = new JsonIn(subject, "$", document.RootElement);
             root.ExpectObject();
             return read(root);
+        }
+    }
+
+    /// <summary>The <c>TryParse</c> of a document type: <see langword="false"/> for what <see cref="Read{T}"/> rejects.</summary>
+    public static bool TryRead<T>(Func<T> parse, [NotNullWhen(true)] out T? value)
+        where T : class
+    {
+        try
+        {
+            value = parse();
+            return true;
+        }
+        catch (Exception e) when (e is OciFormatException or NotSupportedException)
+        {
+            value = null;
+            return false;
         }
     }
 

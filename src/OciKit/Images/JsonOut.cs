@@ -29,6 +29,41 @@ internal static class JsonOut
         return buffer.WrittenSpan.ToArray();
     }
 
+    /// <summary>
+    /// A manifest or an index, which share their frame: schemaVersion, mediaType, artifactType, the type's own members,
+    /// the list of descriptors, subject and annotations, in that order.
+    /// </summary>
+    public static byte[] ManifestShaped(
+        int schemaVersion,
+        string? mediaType,
+        string? artifactType,
+        Action<Utf8JsonWriter>? before,
+        string listName,
+        IEnumerable<Descriptor> list,
+        Descriptor? subject,
+        IEnumerable<KeyValuePair<string, string>>? annotations) => Write(w =>
+    {
+        w.WriteStartObject();
+        w.WriteNumber("schemaVersion", schemaVersion);
+        OptionalString(w, "mediaType", mediaType);
+        OptionalString(w, "artifactType", artifactType);
+        before?.Invoke(w);
+        w.WriteStartArray(listName);
+        foreach (var descriptor in list)
+        {
+            DescriptorJson.Write(w, descriptor);
+        }
+
+        w.WriteEndArray();
+        if (subject is not null)
+        {
+            Descriptor(w, "subject", subject);
+        }
+
+        OptionalStringMap(w, "annotations", annotations);
+        w.WriteEndObject();
+    });
+
     public static void OptionalString(Utf8JsonWriter w, string name, string? value)
     {
         if (!string.IsNullOrEmpty(value))

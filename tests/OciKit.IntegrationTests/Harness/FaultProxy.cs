@@ -147,17 +147,8 @@ public sealed class FaultProxy : IDisposable
             switch (rule?.Fault)
             {
                 case Fault.Status status:
-                    response.StatusCode = status.Code;
-                    foreach (var (k, v) in status.Headers ?? new Dictionary<string, string>())
-                    {
-                        response.AddHeader(k, v);
-                    }
-
-                    response.ContentType = "application/json";
                     var body = System.Text.Encoding.UTF8.GetBytes($$"""{"errors":[{"code":"{{(status.Code == 429 ? "TOOMANYREQUESTS" : "UNAVAILABLE")}}","message":"injected by the fault proxy"}]}""");
-                    response.ContentLength64 = body.Length;
-                    await response.OutputStream.WriteAsync(body).ConfigureAwait(false);
-                    response.Close();
+                    await JsonResponses.SendAsync(response, status.Code, body, status.Headers).ConfigureAwait(false);
                     return;
                 case Fault.ResetBeforeForwarding:
                     response.Abort();

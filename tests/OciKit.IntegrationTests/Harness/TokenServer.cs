@@ -301,10 +301,6 @@ public sealed class TokenServer : IDisposable
     private static async Task RespondAsync(HttpListenerResponse response, int status, JsonObject body)
     {
         var bytes = Encoding.UTF8.GetBytes(body.ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
-        response.StatusCode = status;
-        response.ContentType = "application/json";
-        response.ContentLength64 = bytes.Length;
-        await response.OutputStream.WriteAsync(bytes).ConfigureAwait(false);
-        response.Close();
+        await JsonResponses.SendAsync(response, status, bytes).ConfigureAwait(false);
     }
 }
