@@ -81,7 +81,8 @@ public sealed partial class OciLayout
 
     /// <summary>
     /// Stores several built images (one per platform) and an index of them, then records the index under a name
-    /// when one is given.
+    /// when one is given. The index is a Docker manifest list when every image has a Docker manifest, else an OCI
+    /// image index.
     /// </summary>
     /// <param name="images">The images; each index entry carries its image's platform.</param>
     /// <param name="name">The name to tag the index with, or <see langword="null"/>.</param>
@@ -89,18 +90,33 @@ public sealed partial class OciLayout
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>The index's descriptor.</returns>
     /// <exception cref="BlobNotFoundException">A layer blob is not in the layout.</exception>
+    /// <exception cref="ArgumentException">Annotations for a Docker manifest list, which has none.</exception>
     public async Task<Descriptor> WriteIndexAsync(
         IEnumerable<BuiltImage> images, string? name = null, IReadOnlyDictionary<string, string>? annotations = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(images);
-        var entries = new List<Descriptor>();
-        foreach (var image in images)
+        var list = images.ToList();
+
+        // Docker manifests are listed in a Docker manifest list, as `docker buildx` and the SDK do; an OCI index
+        // otherwise (also for a mix, which only an OCI index may hold).
+        var docker = list.Count > 0 && list.All(i => i.Manifest.MediaType == MediaTypes.DockerManifest);
+        if (docker && annotations is { Count: > 0 })
+        {
+            throw new ArgumentException("A Docker manifest list has no annotations; write OCI manifests to annotate their index.", nameof(annotations));
+        }
+
+        var entries = new List<Descriptor>(list.Count);
+        foreach (var image in list)
         {
             await WriteImageAsync(image, null, cancellationToken).ConfigureAwait(false);
             entries.Add(image.IndexEntry);
         }
 
-        var index = new ImageIndex([.. entries]) { Annotations = annotations?.ToImmutableSortedDictionary(StringComparer.Ordinal) };
+        var index = new ImageIndex([.. entries])
+        {
+            MediaType = docker ? MediaTypes.DockerManifestList : MediaTypes.OciIndex,
+            Annotations = annotations?.ToImmutableSortedDictionary(StringComparer.Ordinal),
+        };
         var descriptor = await WriteManifestAsync(ManifestDocument.FromIndex(index), cancellationToken).ConfigureAwait(false);
         if (name is not null)
         {

@@ -293,6 +293,28 @@ public sealed class OciLayoutTests : IDisposable
     }
 
     [Fact]
+    public async Task An_index_of_docker_manifests_is_a_docker_manifest_list()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var layer = await WriteLayerAsync(layout, "docker-multi");
+        var amd = Image.Scratch(Platform.LinuxAmd64).WithManifestMediaType(MediaTypes.DockerManifest).AppendLayer(layer.Layer, layer.DiffId).Build();
+        var arm = Image.Scratch(Platform.LinuxArm64).WithManifestMediaType(MediaTypes.DockerManifest).AppendLayer(layer.Layer, layer.DiffId).Build();
+
+        var list = await layout.WriteIndexAsync([amd, arm], "docker-multi:1");
+
+        Assert.Equal(MediaTypes.DockerManifestList, list.MediaType);
+        var stored = (await layout.ReadManifestAsync(list)).Index!;
+        Assert.Equal(MediaTypes.DockerManifestList, stored.MediaType);
+        Assert.All(stored.Manifests, m => Assert.Equal(MediaTypes.DockerManifest, m.MediaType));
+        Assert.Equal(MediaTypes.DockerManifest, (await layout.ReadImageAsync("docker-multi:1", Platform.LinuxArm64)).Manifest.MediaType);
+
+        // A mix is only valid in an OCI index; a Docker list cannot carry annotations.
+        var oci = Image.Scratch(Platform.LinuxArm64).AppendLayer(layer.Layer, layer.DiffId).Build();
+        Assert.Equal(MediaTypes.OciIndex, (await layout.WriteIndexAsync([amd, oci])).MediaType);
+        await Assert.ThrowsAsync<ArgumentException>(() => layout.WriteIndexAsync([amd, arm], null, new Dictionary<string, string> { ["k"] = "v" }));
+    }
+
+    [Fact]
     public async Task Verify_checks_layers_against_their_diff_ids()
     {
         var layout = await OciLayout.OpenAsync(_dir);
