@@ -10,8 +10,8 @@
 #               registry: `dotnet publish -t:OciPublish` vs the SDK's `-t:PublishContainer`, cold / warm / after a
 #               one-line change, each minus plain `dotnet publish` in the same state (needs the msbuild branch)
 #   copy     c. pushing an OCI layout of a multi-layer image: `ocikit copy` vs `skopeo copy`; pulling it back:
-#               `ocikit pull` into a store vs `skopeo copy` to an OCI dir (the CLI published ReadyToRun for this
-#               machine, as the README advises for speed)
+#               `ocikit pull` into a store vs `skopeo copy` to an OCI dir (the CLI published for this machine's
+#               runtime, NativeAOT, as the README advises for speed; needs gcc or clang)
 # -s copies another directory than the .NET install as the input (for a quick smoke run of the script itself).
 # Default: every section; a section whose OciKit side is not built yet says so and is skipped.
 #
@@ -138,13 +138,13 @@ stop_registry() {
 
 # --- builds --------------------------------------------------------------------------------------------------------------
 bench_bin="$repo/benchmarks/OciKit.Benchmarks/bin/Release/net10.0/OciKit.Benchmarks"
-# The CLI as the README tells users to install it for speed: published for this machine's runtime, ReadyToRun.
+# The CLI as the README tells users to install it for speed: published for this machine's runtime (NativeAOT).
 cli_rid=linux-$(uname -m | sed 's/x86_64/x64/; s/aarch64/arm64/')
 cli_bin="$work/ocikit-cli/OciKit.Cli"
 echo "compare.sh: building Release" >&2
 dotnet build "$repo/benchmarks/OciKit.Benchmarks" -c Release -nologo -clp:ErrorsOnly >"$work/build.log" 2>&1 ||
   { cat "$work/build.log" >&2; exit 1; }
-dotnet publish "$repo/samples/OciKit.Cli" -c Release -r "$cli_rid" --self-contained false -o "$work/ocikit-cli" -nologo -clp:ErrorsOnly >>"$work/build.log" 2>&1 ||
+dotnet publish "$repo/samples/OciKit.Cli" -c Release -r "$cli_rid" -o "$work/ocikit-cli" -nologo -clp:ErrorsOnly >>"$work/build.log" 2>&1 ||
   { cat "$work/build.log" >&2; exit 1; }
 
 # Whether this build of the CLI lists the verb (System.CommandLine answers `VERB --help` with the root help otherwise).
