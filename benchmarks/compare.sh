@@ -15,7 +15,7 @@
 # -s copies another directory than the .NET install as the input (for a quick smoke run of the script itself).
 # Default: every section; a section whose OciKit side is not built yet says so and is skipped.
 #
-# Needs only what test.sh installs (docker-registry, skopeo, pigz, gzip, tar, time) and the .NET SDK. Starts its
+# Needs only what test.sh installs (docker-registry, skopeo, pigz, gzip, tar, time, gcc) and the .NET SDK. Starts its
 # own docker-registry processes on 127.0.0.1 and removes everything it made on exit. Run it on an idle machine:
 # it measures wall-clock time, and the machine facts (nproc, load average) are printed with the results.
 set -euo pipefail
