@@ -13,6 +13,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 packages=(docker-registry skopeo umoci podman runc buildah busybox-static zstd pigz tar gzip git)
 packages+=(bzip2 xz-utils)   # the ADD archive cases of the build corpus compress their archives with the real tools
 packages+=(time)            # /usr/bin/time, for the peak-memory columns of benchmarks/compare.sh
+packages+=(gcc libc6-dev zlib1g-dev)   # NativeAOT links the published CLI that benchmarks/compare.sh measures
 missing=()
 for p in "${packages[@]}"; do
   if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then

@@ -167,7 +167,7 @@ internal sealed class FileDigestCache
 
         System.IO.Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
         var temp = _path + "." + Guid.NewGuid().ToString("N") + ".tmp";
-        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(merged));
+        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(merged, BuildJson.Default.DictionaryStringString));
         File.Move(temp, _path, overwrite: true);
     }
 }

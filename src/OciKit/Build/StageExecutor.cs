@@ -249,7 +249,7 @@ internal sealed partial class StageExecutor
                     _image = _image.WithVolume(path);
                 }
 
-                Record(v, "VOLUME " + JsonSerializer.Serialize(paths));
+                Record(v, "VOLUME " + JsonSerializer.Serialize(paths, BuildJson.Default.ListString));
                 break;
             }
 
@@ -263,7 +263,7 @@ internal sealed partial class StageExecutor
                     _image = _image.WithCmd(null);
                 }
 
-                Record(ep, "ENTRYPOINT " + JsonSerializer.Serialize(command));
+                Record(ep, "ENTRYPOINT " + JsonSerializer.Serialize(command, BuildJson.Default.ImmutableArrayString));
                 break;
             }
 
@@ -272,13 +272,13 @@ internal sealed partial class StageExecutor
                 var command = Command(c.Command, c.PrependShell);
                 _image = _image.WithCmd(command);
                 _cmdSet = true;
-                Record(c, "CMD " + JsonSerializer.Serialize(command));
+                Record(c, "CMD " + JsonSerializer.Serialize(command, BuildJson.Default.ImmutableArrayString));
                 break;
             }
 
             case ShellInstruction s:
                 _image = _image.WithContainerConfig(cfg => cfg with { Shell = s.Shell });
-                Record(s, "SHELL " + JsonSerializer.Serialize(s.Shell));
+                Record(s, "SHELL " + JsonSerializer.Serialize(s.Shell, BuildJson.Default.ImmutableArrayString));
                 break;
 
             case StopSignalInstruction ss:
@@ -301,7 +301,7 @@ internal sealed partial class StageExecutor
                     Retries = h.Retries,
                 };
                 _image = _image.WithContainerConfig(cfg => cfg with { Healthcheck = check });
-                Record(h, "HEALTHCHECK " + (h.IsNone ? "NONE" : JsonSerializer.Serialize(h.Test)));
+                Record(h, "HEALTHCHECK " + (h.IsNone ? "NONE" : JsonSerializer.Serialize(h.Test, BuildJson.Default.ImmutableArrayString)));
                 break;
             }
 
@@ -327,7 +327,7 @@ internal sealed partial class StageExecutor
         prependShell ? [.. Container.Shell ?? DefaultShell, string.Join(' ', command)] : command;
 
     private string FormatCommand(ImmutableArray<string> command, bool prependShell) =>
-        prependShell ? string.Join(' ', [.. Container.Shell ?? DefaultShell, string.Join(' ', command)]) : JsonSerializer.Serialize(command);
+        prependShell ? string.Join(' ', [.. Container.Shell ?? DefaultShell, string.Join(' ', command)]) : JsonSerializer.Serialize(command, BuildJson.Default.ImmutableArrayString);
 
     private IEnumerable<string> ExpandPorts(string spec, Instruction at)
     {

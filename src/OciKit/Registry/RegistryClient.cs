@@ -318,12 +318,7 @@ public sealed class RegistryClient : IDisposable
     }
 
     /// <summary>Waits before retry number <paramref name="attempt"/>, exponentially with jitter.</summary>
-    internal TimeSpan Backoff(int attempt)
-    {
-        var ms = _options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, attempt - 1);
-        ms = Math.Min(ms, _options.RetryMaxDelay.TotalMilliseconds);
-        return TimeSpan.FromMilliseconds(ms * (0.5 + (Random.Shared.NextDouble() / 2)));
-    }
+    internal TimeSpan Backoff(int attempt) => RetryHandler.Backoff(_options, attempt);
 
     /// <summary>
     /// Uploads a blob whose digest and size are known: nothing is sent when the registry has it; with

@@ -173,6 +173,35 @@ public class ImageTransferTests(RegistryFixture fixture)
     }
 
     [Fact]
+    public async Task The_first_failing_blob_of_a_concurrent_push_cancels_the_others_and_is_reported_typed()
+    {
+        using var dir = new TempDir();
+        var store = await NewStoreAsync(dir);
+        using var client = new RegistryClient(new RegistryClientOptions { MaxRetries = 1, RetryBaseDelay = TimeSpan.FromMilliseconds(10) });
+        var transfer = new ImageTransfer(client);
+        await transfer.PullAsync(Base, store);
+        await StoreDerivedImageAsync(store, Base.ToString(), "derived:1", "concurrent");
+        var manifest = (await store.ReadImageAsync("derived:1")).Manifest.Manifest!;
+        Assert.True(manifest.Layers.Length >= 2, "the image needs two layers to move at once");
+
+        // The base layer's lookup hangs for a minute; the new layer's is refused at once (400 is not transient).
+        using var proxy = new FaultProxy(fixture.Registry.BaseUri);
+        proxy.Add("HEAD", $"/blobs/{manifest.Layers[0].Digest}", new Fault.Delay(TimeSpan.FromMinutes(1)));
+        proxy.Add("HEAD", $"/blobs/{manifest.Layers[^1].Digest}", new Fault.Status(400));
+        var target = ImageReference.Parse($"{proxy.Host}/concurrent/push:1");
+
+        var started = DateTimeOffset.UtcNow;
+        var error = await Assert.ThrowsAsync<RegistryException>(() => transfer.PushAsync(store, "derived:1", target));
+
+        // The refusal itself, not an AggregateException or the cancellation it caused, and without waiting for the hung lookup.
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, error.StatusCode);
+        Assert.Contains(manifest.Layers[^1].Digest.ToString(), error.Message, StringComparison.Ordinal);
+        Assert.True(DateTimeOffset.UtcNow - started < TimeSpan.FromSeconds(45), "the push waited for the hung blob instead of cancelling it");
+        Assert.DoesNotContain(proxy.Requests, r => r.Method == "PUT" && r.PathAndQuery.Contains("/manifests/", StringComparison.Ordinal));
+        Assert.Null(await client.HeadManifestAsync(ImageReference.Parse($"{fixture.Registry.Host}/concurrent/push:1")));
+    }
+
+    [Fact]
     public async Task Pushing_a_name_the_store_lacks_is_a_typed_error()
     {
         using var dir = new TempDir();
