@@ -257,6 +257,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         digests.Save();
 
         var built = Configure(image, request, baseImage, pulled.Descriptor.Digest, created).Build() with { Platform = baseImage.Config.Platform };
+        early?.Start(built.Config, built.ConfigBytes);
         return (built, new ContainerizedImage(baseImage.Config.Platform, built.Manifest.Descriptor, pulled.Descriptor, added.MoveToImmutable()));
     }
 

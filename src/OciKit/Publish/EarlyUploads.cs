@@ -40,6 +40,10 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
     public void Start(Descriptor blob, OciLayout store, string? mountFrom) =>
         _uploads.GetOrAdd(blob.Digest, _ => RecordAsync(blob.Digest, client.UploadBlobAsync(target, blob, _ => Task.FromResult(store.OpenBlob(blob.Digest)), mountFrom, null, _cancel.Token)));
 
+    /// <summary>Starts uploading a small blob held in memory (an image config), unless it was started already.</summary>
+    public void Start(Descriptor blob, ReadOnlyMemory<byte> content) =>
+        _uploads.GetOrAdd(blob.Digest, _ => RecordAsync(blob.Digest, client.UploadBlobAsync(target, blob, _ => Task.FromResult<Stream>(new MemoryStream(content.ToArray(), writable: false)), null, null, _cancel.Token)));
+
     /// <summary>
     /// Runs <paramref name="write"/> with a stream that writes to <paramref name="file"/> and, at the same time, into
     /// one streamed upload; the upload's digest must be the written layer's.
