@@ -95,11 +95,31 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         var targets = Targets(first);
         var transfer = new ImageTransfer(client);
 
+        // With a registry to push to, blobs go up while the image is built (see EarlyUploads); the push below then
+        // finds them there.
+        var pushTarget = first.Registry is null ? null : ImageReference.Parse(targets[0]);
+        var early = pushTarget is null ? null : new EarlyUploads(client, pushTarget);
+        try
+        {
+            return await ContainerizeAsync(requests, targets, transfer, early, progress, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (early is not null)
+            {
+                await early.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<ContainerizeResult> ContainerizeAsync(IReadOnlyList<ContainerizeRequest> requests, ImmutableArray<string> targets, ImageTransfer transfer, EarlyUploads? early, IProgress<string>? progress, CancellationToken cancellationToken)
+    {
+        var first = requests[0];
         var images = ImmutableArray.CreateBuilder<ContainerizedImage>(requests.Count);
         var built = new List<BuiltImage>(requests.Count);
         foreach (var request in requests)
         {
-            var (image, result) = await BuildAsync(request, transfer, progress, cancellationToken).ConfigureAwait(false);
+            var (image, result) = await BuildAsync(request, transfer, early, progress, cancellationToken).ConfigureAwait(false);
             built.Add(image);
             images.Add(result);
         }
@@ -116,13 +136,20 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         progress?.Report($"Image {localName}@{manifest.Digest} stored in {store.Root}");
 
         int uploaded = 0, reused = 0;
-        if (first.Registry is not null)
+        if (early is not null)
         {
-            var target = ImageReference.Parse(targets[0]);
+            var target = early.Target;
+            var (earlyUploaded, failures) = await early.CompleteAsync().ConfigureAwait(false);
+            foreach (var failure in failures)
+            {
+                progress?.Report($"Retrying in the push: {failure}");
+            }
+
+            // Every blob is checked again and anything missing uploaded (with retries) before the manifest is put.
             var push = await transfer.PushAsync(store, localName, target, null, null, cancellationToken).ConfigureAwait(false);
-            uploaded = push.BlobsUploaded;
-            reused = push.BlobsMounted + push.BlobsPresent;
-            progress?.Report($"Pushed {target}@{push.Descriptor.Digest}: {push.BlobsUploaded} blob(s) uploaded, {reused} reused");
+            uploaded = push.BlobsUploaded + earlyUploaded;
+            reused = Math.Max(0, push.BlobsMounted + push.BlobsPresent - earlyUploaded);
+            progress?.Report($"Pushed {target}@{push.Descriptor.Digest}: {uploaded} blob(s) uploaded, {reused} reused");
             foreach (var other in targets.Skip(1))
             {
                 var reference = ImageReference.Parse(other);
@@ -172,7 +199,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         }
     }
 
-    private async Task<(BuiltImage Image, ContainerizedImage Result)> BuildAsync(ContainerizeRequest request, ImageTransfer transfer, IProgress<string>? progress, CancellationToken cancellationToken)
+    private async Task<(BuiltImage Image, ContainerizedImage Result)> BuildAsync(ContainerizeRequest request, ImageTransfer transfer, EarlyUploads? early, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         var layers = PublishLayers.Split(request.Files);
         if (layers.IsEmpty)
@@ -182,24 +209,27 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
 
         var platform = request.Platform ?? Platform.Current;
         progress?.Report($"Pulling base image {request.BaseImage} ({platform})");
-        PullResult pulled;
-        try
-        {
-            pulled = await transfer.PullAsync(request.BaseImage, store, new PullOptions { Platform = platform }, null, cancellationToken).ConfigureAwait(false);
-        }
-        catch (RegistryException e) when (e.HasCode(RegistryErrorCodes.ManifestUnknown) || e.HasCode(RegistryErrorCodes.NameUnknown))
-        {
-            // Said as what it is for the caller: the base image does not exist (the registry itself worked).
-            throw new ImageNotFoundException(request.BaseImage.ToString(), request.BaseImage.Registry, "the registry has no such image");
-        }
+        var pull = PullBaseAsync(request.BaseImage, platform, transfer, cancellationToken);
 
-        var baseImage = (await store.ReadImageAsync(pulled.Descriptor, platform, cancellationToken).ConfigureAwait(false)).Image;
+        // Content digests of the published files (for the layer keys), read while the base is pulled. They are
+        // remembered in the store by path, size and mtime (shared with the build engine), so the files of an
+        // unchanged publish output are not read again.
+        var digests = new FileDigestCache(store.Root);
+        var hashing = FileDigestsAsync(layers, digests, cancellationToken);
+        await Task.WhenAll(pull, hashing).ConfigureAwait(false);
+        var (pulled, baseImage) = await pull.ConfigureAwait(false);
+        var fileDigests = await hashing.ConfigureAwait(false);
         if (request.Platform is not null && !PlatformMatches(baseImage.Config.Platform, platform))
         {
             throw new ImageNotFoundException(request.BaseImage.ToString(), request.BaseImage.Registry, $"it is an image for {baseImage.Config.Platform}, not {platform}");
         }
 
         progress?.Report($"Base image {request.BaseImage}@{pulled.Descriptor.Digest}: {pulled.BlobsDownloaded} blob(s) downloaded, {pulled.BlobsPresent} already stored");
+        var mountFrom = early is null ? null : EarlyUploads.MountSource(request.BaseImage, early.Target);
+        foreach (var baseLayer in baseImage.Layers)
+        {
+            early?.Start(baseLayer, store, mountFrom);
+        }
 
         var created = request.Created ?? ContainerizeRequest.DefaultCreated();
         var image = request.Format switch
@@ -211,12 +241,10 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         var layerOptions = image.ManifestMediaType == MediaTypes.DockerManifest ? LayerOptionsDocker : LayerOptionsOci;
 
         var added = ImmutableArray.CreateBuilder<ContainerizedLayer>(layers.Length);
-        // Content digests of the published files, remembered in the store by path, size and mtime (shared with the
-        // build engine), so the layer keys of an unchanged publish output are computed without reading it again.
-        var digests = new FileDigestCache(store.Root);
-        foreach (var layer in layers)
+        for (var i = 0; i < layers.Length; i++)
         {
-            var (info, reused) = await WriteLayerAsync(layer, request.WorkingDirectory, layerOptions, digests, cancellationToken).ConfigureAwait(false);
+            var layer = layers[i];
+            var (info, reused) = await WriteLayerAsync(layer, request.WorkingDirectory, layerOptions, fileDigests[i], early, cancellationToken).ConfigureAwait(false);
             added.Add(new ContainerizedLayer(layer.Kind, info, layer.Files.Length, reused));
             image = image.AppendLayer(info.Descriptor, info.DiffId, new HistoryEntry
             {
@@ -229,7 +257,43 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         digests.Save();
 
         var built = Configure(image, request, baseImage, pulled.Descriptor.Digest, created).Build() with { Platform = baseImage.Config.Platform };
+        early?.Start(built.Config, built.ConfigBytes);
         return (built, new ContainerizedImage(baseImage.Config.Platform, built.Manifest.Descriptor, pulled.Descriptor, added.MoveToImmutable()));
+    }
+
+    private async Task<(PullResult Pulled, Image BaseImage)> PullBaseAsync(ImageReference reference, Platform platform, ImageTransfer transfer, CancellationToken cancellationToken)
+    {
+        PullResult pulled;
+        try
+        {
+            pulled = await transfer.PullAsync(reference, store, new PullOptions { Platform = platform }, null, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RegistryException e) when (e.HasCode(RegistryErrorCodes.ManifestUnknown) || e.HasCode(RegistryErrorCodes.NameUnknown))
+        {
+            // Said as what it is for the caller: the base image does not exist (the registry itself worked).
+            throw new ImageNotFoundException(reference.ToString(), reference.Registry, "the registry has no such image");
+        }
+
+        return (pulled, (await store.ReadImageAsync(pulled.Descriptor, platform, cancellationToken).ConfigureAwait(false)).Image);
+    }
+
+    /// <summary>The content digest of every file of every layer, in the order of the layers and of their files.</summary>
+    private static async Task<string[][]> FileDigestsAsync(ImmutableArray<PublishLayer> layers, FileDigestCache digests, CancellationToken cancellationToken)
+    {
+        // Off the caller's thread, so the base's pull (started first) sends its requests meanwhile.
+        await Task.Yield();
+        var result = new string[layers.Length][];
+        for (var i = 0; i < layers.Length; i++)
+        {
+            var files = layers[i].Files;
+            result[i] = new string[files.Length];
+            for (var j = 0; j < files.Length; j++)
+            {
+                result[i][j] = await digests.GetAsync(files[j].SourcePath, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return result;
     }
 
     // Os and architecture must match; a variant only when both name one (linux/arm64 and linux/arm64/v8 are the same).
@@ -315,15 +379,16 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         return image;
     }
 
-    private async Task<(LayerInfo Info, bool Reused)> WriteLayerAsync(PublishLayer layer, string workingDirectory, LayerOptions options, FileDigestCache digests, CancellationToken cancellationToken)
+    private async Task<(LayerInfo Info, bool Reused)> WriteLayerAsync(PublishLayer layer, string workingDirectory, LayerOptions options, string[] fileDigests, EarlyUploads? early, CancellationToken cancellationToken)
     {
         // A layer is a function of its files' paths, modes and contents and of the layer options. Keyed on those, an
         // unchanged layer (the runtime, the packages) is taken from the store instead of being re-tarred and
         // recompressed on every publish; hashing the files is a small fraction of compressing them.
         var cache = new BuildCache(store.Root);
-        var key = await LayerKeyAsync(layer, workingDirectory, options, digests, cancellationToken).ConfigureAwait(false);
+        var key = LayerKey(layer, workingDirectory, options, fileDigests);
         if (cache.TryGet(key, store.ContainsBlob, out var hit) && hit is { Layer: { } cached, DiffId: { } diffId, UncompressedSize: { } size })
         {
+            early?.Start(cached, store, null);
             return (new LayerInfo(cached, diffId, size), true);
         }
 
@@ -337,7 +402,10 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
             await using (file.ConfigureAwait(false))
             {
-                info = await LayerWriter.WriteAsync(layer.ToEntries(workingDirectory), file, options, cancellationToken).ConfigureAwait(false);
+                var entries = layer.ToEntries(workingDirectory);
+                info = early is null
+                    ? await LayerWriter.WriteAsync(entries, file, options, cancellationToken).ConfigureAwait(false)
+                    : await early.WriteAndUploadAsync(file, options.MediaType, (destination, ct) => LayerWriter.WriteAsync(entries, destination, options, ct), cancellationToken).ConfigureAwait(false);
             }
 
             store.MoveBlobFromFile(temp, info.Descriptor);
@@ -350,17 +418,16 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         }
     }
 
-    private static async Task<string> LayerKeyAsync(PublishLayer layer, string workingDirectory, LayerOptions options, FileDigestCache digests, CancellationToken cancellationToken)
+    private static string LayerKey(PublishLayer layer, string workingDirectory, LayerOptions options, string[] fileDigests)
     {
         var parts = new List<string> { "ocikit-publish-layer/1", options.ToString() };
         var index = 0;
         foreach (var entry in layer.ToEntries(workingDirectory))
         {
             // ToEntries yields one entry per file, in the order of Files.
-            var source = layer.Files[index++].SourcePath;
             parts.Add(entry.Path);
             parts.Add(((int)entry.Mode).ToString(System.Globalization.CultureInfo.InvariantCulture));
-            parts.Add(await digests.GetAsync(source, cancellationToken).ConfigureAwait(false));
+            parts.Add(fileDigests[index++]);
         }
 
         return BuildCache.Key(parts);

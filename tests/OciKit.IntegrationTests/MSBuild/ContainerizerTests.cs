@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using OciKit.IntegrationTests.Harness;
 using OciKit.Layout;
 using OciKit.Publish;
@@ -87,6 +88,100 @@ public sealed class ContainerizerTests(RegistryFixture registry)
 
         var e = await Assert.ThrowsAsync<ImageNotFoundException>(() => new Containerizer(store, client).ContainerizeAsync(request));
         Assert.Equal($"{registry.Registry.Host}/base/absent:1", e.Name);
+    }
+
+    [Fact]
+    public async Task A_pushed_image_has_its_new_layers_uploaded_while_they_are_built_and_the_same_digest_as_a_local_build()
+    {
+        using var dir = new TempDir("ocikit-containerize");
+        using var proxy = new FaultProxy(registry.Registry.BaseUri);
+        var request = await PushRequestAsync(dir, proxy, "facade/early");
+        using var client = new RegistryClient();
+        var messages = new List<string>();
+
+        var pushed = await new Containerizer(await OciLayout.OpenAsync(dir.Combine("store")), client).ContainerizeAsync(request, new Progress(messages));
+        var local = await new Containerizer(await OciLayout.OpenAsync(dir.Combine("local")), client).ContainerizeAsync(request with { Registry = null });
+
+        Assert.Equal(local.Manifest.Digest, pushed.Manifest.Digest);
+        Assert.Equal(pushed.Manifest.Digest, (await client.HeadManifestAsync(ImageReference.Parse($"{proxy.Host}/facade/early:1")))!.Digest);
+        Assert.Equal(3, pushed.BlobsUploaded); // the packages and app layers and the config
+        Assert.Equal(1, pushed.BlobsReused); // busybox's layer, mounted from its repository
+        Assert.DoesNotContain(messages, m => m.StartsWith("Retrying", StringComparison.Ordinal));
+
+        // Each new layer's upload was finished before the push checked for it: it went up while being built.
+        var requests = proxy.Requests.ToList();
+        foreach (var layer in pushed.Images[0].Layers)
+        {
+            var digest = layer.Layer.Descriptor.Digest.ToString();
+            var finished = requests.FindIndex(r => r.Method == "PUT"
+                && (r.PathAndQuery.Contains("digest=" + Uri.EscapeDataString(digest), StringComparison.Ordinal) || r.PathAndQuery.Contains("digest=" + digest, StringComparison.Ordinal)));
+            var checkedByPush = requests.FindIndex(r => r.Method == "HEAD" && r.PathAndQuery.EndsWith("/blobs/" + digest, StringComparison.Ordinal));
+            Assert.InRange(finished, 0, checkedByPush - 1);
+        }
+
+        var inspect = await Tool.RunCheckedAsync("skopeo", ["inspect", "--tls-verify=false", $"docker://{registry.Registry.Host}/facade/early:1"]);
+        Assert.Contains(pushed.Images[0].Layers[^1].Layer.Descriptor.Digest.ToString(), inspect.StdOut, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_streamed_layer_upload_that_fails_is_retried_by_the_push()
+    {
+        using var dir = new TempDir("ocikit-containerize");
+        using var proxy = new FaultProxy(registry.Registry.BaseUri);
+        proxy.Add("PATCH", "/v2/facade/retried/blobs/uploads/", new Fault.ResetBeforeForwarding());
+        var request = await PushRequestAsync(dir, proxy, "facade/retried");
+        using var client = new RegistryClient();
+        var messages = new List<string>();
+
+        var result = await new Containerizer(await OciLayout.OpenAsync(dir.Combine("store")), client).ContainerizeAsync(request, new Progress(messages));
+
+        Assert.Contains(messages, m => m.StartsWith("Retrying in the push: streamed upload of a layer", StringComparison.Ordinal));
+        Assert.Equal(3, result.BlobsUploaded);
+        Assert.Equal(result.Manifest.Digest, (await client.HeadManifestAsync(ImageReference.Parse($"{proxy.Host}/facade/retried:1")))!.Digest);
+        await Tool.RunCheckedAsync("skopeo", ["copy", "--src-tls-verify=false", $"docker://{registry.Registry.Host}/facade/retried:1", $"oci:{dir.Combine("copy")}:x"]);
+    }
+
+    [Fact]
+    public async Task A_registry_refusing_uploads_fails_with_a_registry_error_and_no_manifest_while_the_store_keeps_the_whole_image()
+    {
+        using var dir = new TempDir("ocikit-containerize");
+        using var proxy = new FaultProxy(registry.Registry.BaseUri);
+        proxy.Add("PATCH", "/v2/facade/refused/blobs/uploads/", new Fault.Status(400), times: 100);
+        proxy.Add("PUT", "/v2/facade/refused/blobs/uploads/", new Fault.Status(400), times: 100);
+        var request = await PushRequestAsync(dir, proxy, "facade/refused");
+        using var client = new RegistryClient();
+        var store = await OciLayout.OpenAsync(dir.Combine("store"));
+
+        await Assert.ThrowsAsync<RegistryException>(() => new Containerizer(store, client).ContainerizeAsync(request));
+
+        Assert.Null(await client.HeadManifestAsync(ImageReference.Parse($"{proxy.Host}/facade/refused:1")));
+        Assert.DoesNotContain(proxy.Requests, r => r.PathAndQuery.Contains("/manifests/", StringComparison.Ordinal) && r.Method == "PUT");
+        var stored = await store.ResolveAsync($"{proxy.Host}/facade/refused:1");
+        Assert.NotNull(stored);
+        var image = await store.ReadManifestAsync(stored);
+        Assert.All(image.Manifest!.Layers, l => Assert.True(store.ContainsBlob(l.Digest)));
+        Assert.Empty(Directory.EnumerateFiles(dir.Combine("store"), "*.tmp", SearchOption.AllDirectories));
+    }
+
+    /// <summary>A publish directory with a package file and the app's script, pushed through the proxy onto busybox.</summary>
+    private async Task<ContainerizeRequest> PushRequestAsync(TempDir dir, FaultProxy proxy, string repository)
+    {
+        var publish = Directory.CreateDirectory(dir.Combine("publish")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(publish, "run.sh"), "#!/bin/sh\necho hi\n");
+        File.SetUnixFileMode(Path.Combine(publish, "run.sh"), (UnixFileMode)0x1ED);
+        Directory.CreateDirectory(Path.Combine(publish, "lib"));
+        // Incompressible and over a megabyte, so the streamed upload spans many compressed blocks.
+        await File.WriteAllBytesAsync(Path.Combine(publish, "lib", "data.bin"), RandomNumberGenerator.GetBytes(3 * 1024 * 1024));
+        return new ContainerizeRequest
+        {
+            Files = PublishLayers.Collect(publish, [new PublishedFileOrigin("lib/data.bin", "Some.Package")]),
+            BaseImage = ImageReference.Parse($"{proxy.Host}/{RegistryFixture.BaseRepository}:latest"),
+            Repository = repository,
+            Tags = ["1"],
+            Registry = proxy.Host,
+            Entrypoint = new ContainerEntrypoint(["/app/run.sh"]),
+            Created = DateTimeOffset.FromUnixTimeSeconds(1700000000),
+        };
     }
 
     private sealed class Progress(List<string> messages) : IProgress<string>

@@ -114,6 +114,24 @@ public sealed class OciPublishTests(RegistryFixture registry, OciPublishFixture 
     }
 
     [Fact]
+    public async Task A_registry_refusing_the_uploads_fails_with_a_coded_error_and_no_manifest()
+    {
+        // Layers go up while they are built; the registry refuses every upload, the early ones and the push's retries.
+        using var proxy = new FaultProxy(registry.Registry.BaseUri);
+        proxy.Add("PATCH", "/blobs/uploads/", new Fault.Status(400), times: 100);
+        proxy.Add("PUT", "/blobs/uploads/", new Fault.Status(400), times: 100);
+
+        var result = await fixture.RunPublishAsync(
+            "console-app", "OciPublish", registry, [$"-p:ContainerRegistry={proxy.Host}", "-p:ContainerRepository=samples/refused"], check: false);
+
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Matches(@"error OCIK0002: ", result.StdOut);
+        Assert.DoesNotContain("MSB4018", result.StdOut, StringComparison.Ordinal); // no unhandled task exception
+        Assert.Contains(proxy.Requests, r => r.Method == "PATCH");
+        Assert.DoesNotContain(proxy.Requests, r => r.Method == "PUT" && r.PathAndQuery.Contains("/manifests/", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task The_sdks_own_PublishContainer_keeps_working_beside_OciPublish()
     {
         await fixture.RunPublishAsync("console-app", "PublishContainer", registry, ["-p:EnableSdkContainerSupport=true", "-p:ContainerRepository=samples/console-app-sdk"]);

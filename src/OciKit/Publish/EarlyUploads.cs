@@ -1,0 +1,198 @@
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
+using OciKit.Layers;
+using OciKit.Layout;
+using OciKit.Primitives;
+using OciKit.References;
+using OciKit.Registry;
+
+namespace OciKit.Publish;
+
+/// <summary>
+/// Starts a push's blob uploads while the image is still being built: the base's layers are mounted (or checked)
+/// as soon as the base is pulled, a reused layer as soon as it is found, and a new layer is uploaded while it is being
+/// compressed, from the same bytes that go to the store. It only gets ahead: the push that follows
+/// (<see cref="ImageTransfer.PushAsync"/>) still checks every blob, uploads what is missing with its retries, and is
+/// the one that puts the manifest, so a failed early upload costs time, never correctness, and no manifest ever names
+/// a blob the registry lacks.
+/// </summary>
+internal sealed class EarlyUploads(RegistryClient client, ImageReference target) : IAsyncDisposable
+{
+    // Enough buffered compressed bytes that a slow request does not stall the compressor at once, bounded so a slow
+    // registry cannot make the layer's bytes pile up in memory.
+    private const long PauseWriterThreshold = 8 * 1024 * 1024;
+    private const long ResumeWriterThreshold = 4 * 1024 * 1024;
+
+    private readonly CancellationTokenSource _cancel = new();
+    private readonly ConcurrentDictionary<Digest, Task<BlobUploadOutcome?>> _uploads = new();
+    private readonly ConcurrentQueue<string> _failures = new();
+
+    /// <summary>Where the image is pushed.</summary>
+    public ImageReference Target => target;
+
+    /// <summary>The repository a blob of the base may be mounted from, or null: the base's, when it is another repository of the target's registry.</summary>
+    public static string? MountSource(ImageReference baseImage, ImageReference target) =>
+        string.Equals(baseImage.Registry, target.Registry, StringComparison.OrdinalIgnoreCase) && baseImage.Repository != target.Repository
+            ? baseImage.Repository
+            : null;
+
+    /// <summary>Starts uploading (or mounting from <paramref name="mountFrom"/>) a blob of the store, unless it was started already.</summary>
+    public void Start(Descriptor blob, OciLayout store, string? mountFrom) =>
+        _uploads.GetOrAdd(blob.Digest, _ => RecordAsync(blob.Digest, client.UploadBlobAsync(target, blob, _ => Task.FromResult(store.OpenBlob(blob.Digest)), mountFrom, null, _cancel.Token)));
+
+    /// <summary>Starts uploading a small blob held in memory (an image config), unless it was started already.</summary>
+    public void Start(Descriptor blob, ReadOnlyMemory<byte> content) =>
+        _uploads.GetOrAdd(blob.Digest, _ => RecordAsync(blob.Digest, client.UploadBlobAsync(target, blob, _ => Task.FromResult<Stream>(new MemoryStream(content.ToArray(), writable: false)), null, null, _cancel.Token)));
+
+    /// <summary>
+    /// Runs <paramref name="write"/> with a stream that writes to <paramref name="file"/> and, at the same time, into
+    /// one streamed upload; the upload's digest must be the written layer's.
+    /// </summary>
+    public async Task<LayerInfo> WriteAndUploadAsync(Stream file, string mediaType, Func<Stream, CancellationToken, Task<LayerInfo>> write, CancellationToken cancellationToken)
+    {
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: PauseWriterThreshold, resumeWriterThreshold: ResumeWriterThreshold, useSynchronizationContext: false));
+        var upload = UploadStreamAsync(pipe.Reader, mediaType);
+        LayerInfo info;
+        try
+        {
+            var tee = new TeeStream(file, pipe.Writer);
+            await using (tee.ConfigureAwait(false))
+            {
+                info = await write(tee, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex)
+        {
+            // The upload sees a failed stream and ends; its session is left for the registry to purge.
+            await pipe.Writer.CompleteAsync(ex).ConfigureAwait(false);
+            await upload.ConfigureAwait(false);
+            throw;
+        }
+
+        await pipe.Writer.CompleteAsync().ConfigureAwait(false);
+        _uploads.TryAdd(info.Descriptor.Digest, CheckAsync(upload, info.Descriptor));
+        return info;
+    }
+
+    /// <summary>Waits for every upload started.</summary>
+    /// <returns>How many blobs were uploaded (sent, not mounted or found present), and one line per upload that failed (the push retries those).</returns>
+    public async Task<(int Uploaded, IReadOnlyList<string> Failures)> CompleteAsync()
+    {
+        var outcomes = await Task.WhenAll(_uploads.Values).ConfigureAwait(false);
+        return (outcomes.Count(o => o == BlobUploadOutcome.Uploaded), [.. _failures]);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await _cancel.CancelAsync().ConfigureAwait(false);
+        // RecordAsync never throws: this only waits for the requests to end.
+        await Task.WhenAll(_uploads.Values).ConfigureAwait(false);
+        _cancel.Dispose();
+    }
+
+    private async Task<Descriptor?> UploadStreamAsync(PipeReader reader, string mediaType)
+    {
+        // Off the caller's thread: the upload's first request must not delay the first compressed block.
+        await Task.Yield();
+        var stream = reader.AsStream(leaveOpen: true);
+        try
+        {
+            return await client.UploadBlobAsync(target, stream, mediaType, null, _cancel.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // Whatever ended it (the registry, the network, or the layer's own write failing): the push retries the
+            // blob from the store, and a failed write is reported by the writer.
+            if (!_cancel.IsCancellationRequested)
+            {
+                _failures.Enqueue($"streamed upload of a layer to {target.Registry}: {ex.Message}");
+            }
+
+            return null;
+        }
+        finally
+        {
+            // Ends the writer's wait should the upload end early: the layer is still written to the store.
+            await reader.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task<BlobUploadOutcome?> CheckAsync(Task<Descriptor?> upload, Descriptor expected)
+    {
+        if (await upload.ConfigureAwait(false) is not { } uploaded)
+        {
+            return null;
+        }
+
+        if (uploaded.Digest == expected.Digest && uploaded.Size == expected.Size)
+        {
+            return BlobUploadOutcome.Uploaded;
+        }
+
+        // Cannot happen unless the tee lost bytes; the registry keeps a blob nothing names, and the push uploads the right one.
+        _failures.Enqueue($"streamed upload of {expected.Digest} arrived as {uploaded.Digest} ({uploaded.Size} bytes)");
+        return null;
+    }
+
+    private async Task<BlobUploadOutcome?> RecordAsync(Digest digest, Task<BlobUploadOutcome> upload)
+    {
+        try
+        {
+            return await upload.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OciException or HttpRequestException or IOException or OperationCanceledException)
+        {
+            if (!_cancel.IsCancellationRequested)
+            {
+                _failures.Enqueue($"early upload of {digest}: {ex.Message}");
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Writes to a file and into a pipe. Once the pipe's reader is gone (the upload ended), only the file is written.
+    /// Written to asynchronously only: a synchronous write would have to block on the pipe's back pressure.
+    /// </summary>
+    private sealed class TeeStream(Stream file, PipeWriter pipe) : Stream
+    {
+        private bool _pipeDone;
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            await file.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+            if (!_pipeDone)
+            {
+                var result = await pipe.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+                _pipeDone = result.IsCompleted;
+            }
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => file.FlushAsync(cancellationToken);
+
+        public override void Flush() => file.Flush();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException("Write asynchronously.");
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+}
