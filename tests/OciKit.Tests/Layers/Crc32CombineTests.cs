@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.IO.Hashing;
 using FsCheck;
 using FsCheck.Fluent;
@@ -38,6 +39,38 @@ public class Crc32CombineTests
 
             crc = Crc32Combine.Combine(crc, Crc32.HashToUInt32(input.AsSpan(offset)), t.size - offset);
             return crc == Crc32.HashToUInt32(input);
+        });
+
+    [Property(MaxTest = 25)]
+    public Property Parallel_gzip_trailer_holds_the_crc_and_length_of_all_the_input() => Prop.ForAll(
+        (from size in Gen.Choose(0, 700_000)
+         from blockUnits in Gen.Choose(1, 3)
+         from dop in Gen.Choose(1, 4)
+         from chunk in Gen.Choose(1, 300_000)
+         from useAsync in ArbMap.Default.GeneratorFor<bool>()
+         select (size, blockUnits, dop, chunk, useAsync)).ToArbitrary(),
+        t =>
+        {
+            var input = Bytes(t.size);
+            var output = new MemoryStream();
+            var gzip = new ParallelGzipStream(output, 1, t.blockUnits * LayerOptions.MinGzipBlockSize, t.dop);
+            for (var offset = 0; offset < t.size; offset += t.chunk)
+            {
+                var part = input.AsMemory(offset, Math.Min(t.chunk, t.size - offset));
+                if (t.useAsync)
+                {
+                    gzip.WriteAsync(part).AsTask().GetAwaiter().GetResult();
+                }
+                else
+                {
+                    gzip.Write(part.Span);
+                }
+            }
+
+            gzip.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            var trailer = output.ToArray().AsSpan(^8);
+            return BinaryPrimitives.ReadUInt32LittleEndian(trailer) == Crc32.HashToUInt32(input)
+                && BinaryPrimitives.ReadUInt32LittleEndian(trailer[4..]) == (uint)t.size;
         });
 
     [Fact]
