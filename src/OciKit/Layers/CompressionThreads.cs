@@ -51,7 +51,7 @@ internal sealed class CompressionThreads : TaskScheduler
             if (_threads < Math.Max(_wanted, 1))
             {
                 _threads++;
-                new Thread(Work) { IsBackground = true, Name = "OciKit compression" }.Start();
+                new Thread(Work) { IsBackground = true, Name = "OciKit gzip" }.Start();
             }
         }
     }
