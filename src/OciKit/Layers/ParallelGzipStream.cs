@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Collections.Concurrent;
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.IO.Hashing;
@@ -17,9 +16,11 @@ namespace OciKit.Layers;
 /// and ended with a sync flush, which leaves it byte-aligned and ending in <c>00 00 ff ff</c>
 /// (<see href="https://www.rfc-editor.org/rfc/rfc1951#section-3.2.4">RFC 1951, 3.2.4</see>); only the last block is
 /// final. The output therefore depends on the input, the level and the block size, never on the degree of
-/// parallelism. At most <c>maxDegreeOfParallelism</c> blocks are compressed at once and at most twice that many are
-/// queued or waiting to be written, so memory stays bounded whatever the input size. Call <see cref="Stream.DisposeAsync"/> (or
-/// <see cref="Stream.Dispose()"/>) to write the last block and the trailer.
+/// parallelism. Each block's CRC-32 is computed where it is compressed and the CRCs are combined in order for the
+/// trailer, so the writing thread only copies into blocks and writes out. At most <c>maxDegreeOfParallelism</c>
+/// blocks are compressed at once (on compression threads the process shares) and at most twice that many are queued
+/// or waiting to be written, so memory stays bounded whatever the input size. Call <see cref="Stream.DisposeAsync"/>
+/// (or <see cref="Stream.Dispose()"/>) to write the last block and the trailer.
 /// </remarks>
 public sealed class ParallelGzipStream : Stream
 {
@@ -39,8 +40,11 @@ public sealed class ParallelGzipStream : Stream
     // even when the writing thread is slow to be scheduled (the machine may be busy with other work).
     private readonly int _maxInFlight;
     private readonly Queue<Task<CompressedBlock>> _pending = new();
-    private CompressorThreads? _threads;
-    private readonly Crc32 _crc = new();
+    private TaskScheduler? _scheduler;
+
+    // The CRC-32 of the blocks written so far, and the factor that appends a full block's CRC to it.
+    private uint _crc;
+    private readonly uint _blockShift;
     private byte[]? _block;
     private int _blockLength;
     private long _length;
@@ -72,6 +76,7 @@ public sealed class ParallelGzipStream : Stream
         _blockSize = blockSize;
         _workers = maxDegreeOfParallelism;
         _maxInFlight = 2 * maxDegreeOfParallelism;
+        _blockShift = Crc32Combine.ShiftFor(blockSize);
     }
 
     /// <inheritdoc />
@@ -111,7 +116,6 @@ public sealed class ParallelGzipStream : Stream
             _headerWritten = true;
         }
 
-        _crc.Append(buffer);
         _length += buffer.Length;
         while (!buffer.IsEmpty)
         {
@@ -150,7 +154,6 @@ public sealed class ParallelGzipStream : Stream
             _headerWritten = true;
         }
 
-        _crc.Append(buffer.Span);
         _length += buffer.Length;
         while (!buffer.IsEmpty)
         {
@@ -240,21 +243,10 @@ public sealed class ParallelGzipStream : Stream
     /// <inheritdoc />
     public override void SetLength(long value) => throw new NotSupportedException();
 
-    /// <summary>Stops the compression threads of a stream that was never disposed.</summary>
-    ~ParallelGzipStream()
-    {
-        Dispose(false);
-    }
-
     /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {
-        if (!disposing)
-        {
-            // Only the threads matter here: everything else is managed memory the collector reclaims.
-            _threads?.Dispose();
-        }
-        else if (!_disposed)
+        if (disposing && !_disposed)
         {
             try
             {
@@ -303,6 +295,13 @@ public sealed class ParallelGzipStream : Stream
 
     private static CompressedBlock Compress(byte[] input, int length, int level, bool final)
     {
+        var crc = Crc32.HashToUInt32(input.AsSpan(0, length));
+        if (length == 0)
+        {
+            // Only the last block can be empty: what deflate would write for it is known without starting one.
+            return new CompressedBlock(input, null, EmptyFinalBlock, crc, length);
+        }
+
         var output = new PooledBufferStream(length + (length >> 3) + 64);
         try
         {
@@ -324,21 +323,14 @@ public sealed class ParallelGzipStream : Stream
                 // Disposing wrote a final empty block after the flush; only the block before it belongs to the middle of the stream.
                 output.Truncate(flushedLength);
             }
-            else if (output.Length == 0)
-            {
-                output.Write(EmptyFinalBlock);
-            }
 
-            return new CompressedBlock(output);
+            return new CompressedBlock(input, output, output.WrittenMemory, crc, length);
         }
         catch
         {
             output.Dispose();
-            throw;
-        }
-        finally
-        {
             ArrayPool<byte>.Shared.Return(input);
+            throw;
         }
     }
 
@@ -358,26 +350,46 @@ public sealed class ParallelGzipStream : Stream
         var level = _level;
         _block = null;
         _blockLength = 0;
-        _threads ??= new CompressorThreads(_workers);
-        _pending.Enqueue(_threads.Run(() => Compress(block, length, level, final)));
+        _scheduler ??= NewScheduler(_workers);
+
+        // Continuations run on the thread pool, never inline on a compression thread.
+        _pending.Enqueue(Task.Factory.StartNew(
+            () => Compress(block, length, level, final),
+            CancellationToken.None,
+            TaskCreationOptions.DenyChildAttach | TaskCreationOptions.RunContinuationsAsynchronously,
+            _scheduler));
     }
 
     private void WriteOldest()
     {
         using var block = _pending.Dequeue().GetAwaiter().GetResult();
         _inner.Write(block.Data.Span);
+        AppendCrc(block);
     }
 
     private async Task WriteOldestAsync(CancellationToken cancellationToken)
     {
         using var block = await _pending.Dequeue().ConfigureAwait(false);
         await _inner.WriteAsync(block.Data, cancellationToken).ConfigureAwait(false);
+        AppendCrc(block);
+    }
+
+    private static TaskScheduler NewScheduler(int workers)
+    {
+        CompressionThreads.Shared.Reserve(workers);
+        return new ConcurrentExclusiveSchedulerPair(CompressionThreads.Shared, workers).ConcurrentScheduler;
+    }
+
+    private void AppendCrc(in CompressedBlock block)
+    {
+        var shift = block.Length == _blockSize ? _blockShift : Crc32Combine.ShiftFor(block.Length);
+        _crc = Crc32Combine.Combine(_crc, block.Crc, shift);
     }
 
     private byte[] Trailer()
     {
         var trailer = new byte[8];
-        BinaryPrimitives.WriteUInt32LittleEndian(trailer, _crc.GetCurrentHashAsUInt32());
+        BinaryPrimitives.WriteUInt32LittleEndian(trailer, _crc);
         BinaryPrimitives.WriteUInt32LittleEndian(trailer.AsSpan(4), unchecked((uint)_length));
         return trailer;
     }
@@ -404,9 +416,6 @@ public sealed class ParallelGzipStream : Stream
             ArrayPool<byte>.Shared.Return(_block);
             _block = null;
         }
-
-        _threads?.Dispose();
-        _threads = null;
     }
 
     private void EnsureWritable()
@@ -418,71 +427,25 @@ public sealed class ParallelGzipStream : Stream
         }
     }
 
-    /// <summary>
-    /// Dedicated compression threads. The thread pool is not used: long CPU-bound blocks there would delay the file
-    /// reads and continuations of the very pipeline that feeds them (measured: 5× slower whole-layer builds on 2 cores).
-    /// </summary>
-    private sealed class CompressorThreads : IDisposable
+    /// <summary>A compressed block with the buffers it holds, which go back to the pool when it is disposed.</summary>
+    /// <remarks>
+    /// Disposed on the writing thread: a buffer returned on a compression thread would sit in that thread's cache of the
+    /// shared pool, out of the writer's reach.
+    /// </remarks>
+    private readonly struct CompressedBlock(byte[] input, PooledBufferStream? output, ReadOnlyMemory<byte> data, uint crc, int length) : IDisposable
     {
-        private readonly BlockingCollection<(Func<CompressedBlock> Work, TaskCompletionSource<CompressedBlock> Result)> _jobs = new();
+        public ReadOnlyMemory<byte> Data => data;
 
-        private int _running;
+        /// <summary>The CRC-32 of the uncompressed block.</summary>
+        public uint Crc => crc;
 
-        public CompressorThreads(int count)
-        {
-            _running = count;
-            for (var i = 0; i < count; i++)
-            {
-                new Thread(Work) { IsBackground = true, Name = "OciKit gzip" }.Start();
-            }
-        }
-
-        public Task<CompressedBlock> Run(Func<CompressedBlock> work)
-        {
-            // Continuations run on the thread pool, never inline on a compression thread.
-            var result = new TaskCompletionSource<CompressedBlock>(TaskCreationOptions.RunContinuationsAsynchronously);
-            _jobs.Add((work, result));
-            return result.Task;
-        }
+        /// <summary>The uncompressed length.</summary>
+        public int Length => length;
 
         public void Dispose()
         {
-            try
-            {
-                _jobs.CompleteAdding();
-            }
-            catch (ObjectDisposedException)
-            {
-                // The threads have already finished.
-            }
+            output?.Dispose();
+            ArrayPool<byte>.Shared.Return(input);
         }
-
-        private void Work()
-        {
-            foreach (var (work, result) in _jobs.GetConsumingEnumerable())
-            {
-                try
-                {
-                    result.SetResult(work());
-                }
-                catch (Exception ex)
-                {
-                    result.SetException(ex);
-                }
-            }
-
-            // The last thread out releases the queue.
-            if (Interlocked.Decrement(ref _running) == 0)
-            {
-                _jobs.Dispose();
-            }
-        }
-    }
-
-    private readonly struct CompressedBlock(PooledBufferStream buffer) : IDisposable
-    {
-        public ReadOnlyMemory<byte> Data => buffer.WrittenMemory;
-
-        public void Dispose() => buffer.Dispose();
     }
 }

@@ -35,6 +35,29 @@ public class ParallelGzipStreamTests
     }
 
     [Fact]
+    public async Task Streams_running_at_once_on_the_shared_compression_threads_write_what_each_writes_alone()
+    {
+        var input = new byte[LayerOptions.MinGzipBlockSize * 7 + 1234];
+        new Random(7).NextBytes(input.AsSpan(0, input.Length / 2));
+        var alone = Gzip(input, maxDegreeOfParallelism: 1);
+
+        var together = await Task.WhenAll(Enumerable.Range(1, 6).Select(dop => Task.Run(() => Gzip(input, dop))));
+
+        Assert.All(together, output => Assert.Equal(alone, output));
+    }
+
+    [Fact]
+    public void A_failing_inner_stream_surfaces_its_error_and_leaves_the_shared_threads_serving_other_streams()
+    {
+        var input = new byte[LayerOptions.MinGzipBlockSize * 9];
+        var failing = new ParallelGzipStream(new FailAfterHeaderStream(), 1, LayerOptions.MinGzipBlockSize, 2);
+        Assert.Throws<IOException>(() => failing.Write(input));
+        failing.Dispose();
+
+        Assert.Equal(Gzip(input, 1), Gzip(input, 2));
+    }
+
+    [Fact]
     public async Task The_inner_stream_is_left_open_by_default_and_closed_on_request()
     {
         var kept = new MemoryStream();
@@ -52,5 +75,33 @@ public class ParallelGzipStreamTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new ParallelGzipStream(Stream.Null, compressionLevel: 0));
         Assert.Throws<ArgumentOutOfRangeException>(() => new ParallelGzipStream(Stream.Null, blockSize: 10));
         Assert.Throws<ArgumentOutOfRangeException>(() => new ParallelGzipStream(Stream.Null, maxDegreeOfParallelism: 0));
+    }
+
+    private static byte[] Gzip(byte[] input, int maxDegreeOfParallelism)
+    {
+        var output = new MemoryStream();
+        using (var gzip = new ParallelGzipStream(output, 1, LayerOptions.MinGzipBlockSize, maxDegreeOfParallelism))
+        {
+            for (var offset = 0; offset < input.Length; offset += 50_000)
+            {
+                gzip.Write(input, offset, Math.Min(50_000, input.Length - offset));
+            }
+        }
+
+        return output.ToArray();
+    }
+
+    /// <summary>Accepts the 10-byte gzip header, then fails every write.</summary>
+    private sealed class FailAfterHeaderStream : MemoryStream
+    {
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            if (Length >= 10)
+            {
+                throw new IOException("disk full");
+            }
+
+            base.Write(buffer);
+        }
     }
 }
