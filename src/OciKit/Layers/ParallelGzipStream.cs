@@ -30,6 +30,10 @@ public sealed class ParallelGzipStream : Stream
     // A final, empty fixed-Huffman block: what deflate writes when the last block holds no data.
     private static readonly byte[] EmptyFinalBlock = [0x03, 0x00];
 
+    // zlib's gzip wrapper: a 10-byte header (no name, comment or extra field) and an 8-byte trailer (CRC-32, ISIZE).
+    private const int GzipHeaderLength = 10;
+    private const int GzipTrailerLength = 8;
+
     private readonly Stream _inner;
     private readonly bool _leaveOpen;
     private readonly int _level;
@@ -295,36 +299,38 @@ public sealed class ParallelGzipStream : Stream
 
     private static CompressedBlock Compress(byte[] input, int length, int level, bool final)
     {
-        var crc = Crc32.HashToUInt32(input.AsSpan(0, length));
         if (length == 0)
         {
             // Only the last block can be empty: what deflate would write for it is known without starting one.
-            return new CompressedBlock(input, null, EmptyFinalBlock, crc, length);
+            return new CompressedBlock(input, null, EmptyFinalBlock, Crc32.HashToUInt32([]), length);
         }
 
         var output = new PooledBufferStream(length + (length >> 3) + 64);
         try
         {
+            // Each block is compressed as a gzip member of its own, whose deflate data is byte for byte what raw
+            // deflate writes: the wrapper costs 18 bytes and lets zlib-ng compute the block's CRC-32 while it copies
+            // the input into its window, instead of in a second pass over the block.
             long flushedLength;
-            using (var deflate = new DeflateStream(output, new ZLibCompressionOptions { CompressionLevel = level }, leaveOpen: true))
+            using (var gzip = new GZipStream(output, new ZLibCompressionOptions { CompressionLevel = level }, leaveOpen: true))
             {
-                deflate.Write(input, 0, length);
+                gzip.Write(input, 0, length);
                 if (!final)
                 {
                     // A sync flush ends the block byte-aligned with an empty stored block (00 00 ff ff).
-                    deflate.Flush();
+                    gzip.Flush();
                 }
 
                 flushedLength = output.Length;
             }
 
-            if (!final)
-            {
-                // Disposing wrote a final empty block after the flush; only the block before it belongs to the middle of the stream.
-                output.Truncate(flushedLength);
-            }
+            var member = output.WrittenMemory;
+            var crc = BinaryPrimitives.ReadUInt32LittleEndian(member.Span[^GzipTrailerLength..]);
 
-            return new CompressedBlock(input, output, output.WrittenMemory, crc, length);
+            // Not final: disposing wrote a final empty block after the flush, and only what precedes it belongs to the
+            // middle of the stream. Final: everything up to the member's trailer.
+            var end = final ? member.Length - GzipTrailerLength : (int)flushedLength;
+            return new CompressedBlock(input, output, member[GzipHeaderLength..end], crc, length);
         }
         catch
         {
