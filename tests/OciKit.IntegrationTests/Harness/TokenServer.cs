@@ -141,7 +141,9 @@ public sealed class TokenServer : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        _listener.Stop();
+        // Close alone: Stop then Close would release the port twice, and the managed listener's second release binds
+        // the port again to look its endpoint up, failing with "Address already in use" when a server started since
+        // has been given that port.
         _listener.Close();
         try
         {
