@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Compression;
-using System.IO.Hashing;
 
 namespace OciKit.Layers;
 
@@ -301,8 +300,9 @@ public sealed class ParallelGzipStream : Stream
     {
         if (length == 0)
         {
-            // Only the last block can be empty: what deflate would write for it is known without starting one.
-            return new CompressedBlock(input, null, EmptyFinalBlock, Crc32.HashToUInt32([]), length);
+            // Only the last block can be empty: what deflate would write for it is known without starting one, and the
+            // CRC-32 of no bytes is 0.
+            return new CompressedBlock(input, null, EmptyFinalBlock, crc: 0, length);
         }
 
         var output = new PooledBufferStream(length + (length >> 3) + 64);
