@@ -38,14 +38,13 @@ internal sealed class ImageFs : FileTree
             var hardlinks = new List<(string Path, string Target)>();
             await foreach (var entry in LayerReader.ReadEntriesAsync(blob, layer.MediaType, cancellationToken).ConfigureAwait(false))
             {
+                if (TryApplyWhiteout(entry.Type, entry.Path))
+                {
+                    continue;
+                }
+
                 switch (entry.Type)
                 {
-                    case LayerEntryType.Whiteout:
-                        Remove(entry.Path);
-                        break;
-                    case LayerEntryType.OpaqueWhiteout:
-                        RemoveChildren(entry.Path);
-                        break;
                     case LayerEntryType.Hardlink:
                         hardlinks.Add((entry.Path, entry.LinkTarget!));
                         break;
@@ -85,14 +84,13 @@ internal sealed class ImageFs : FileTree
     {
         foreach (var entry in entries)
         {
+            if (TryApplyWhiteout(entry.Type, entry.Path))
+            {
+                continue;
+            }
+
             switch (entry.Type)
             {
-                case LayerEntryType.Whiteout:
-                    Remove(entry.Path);
-                    break;
-                case LayerEntryType.OpaqueWhiteout:
-                    RemoveChildren(entry.Path);
-                    break;
                 case LayerEntryType.Hardlink:
                     if (_nodes.TryGetValue(entry.LinkTarget!, out var node))
                     {
@@ -104,6 +102,22 @@ internal sealed class ImageFs : FileTree
                     Set(entry.Path, new FileNode(entry.Type, entry.Mode, entry.Uid, entry.Gid, entry.Size, entry.LinkTarget) { Open = entry.OpenContent });
                     break;
             }
+        }
+    }
+
+    /// <summary>Deletes what a whiteout names, or empties what an opaque marker names; false for any other entry.</summary>
+    private bool TryApplyWhiteout(LayerEntryType type, string path)
+    {
+        switch (type)
+        {
+            case LayerEntryType.Whiteout:
+                Remove(path);
+                return true;
+            case LayerEntryType.OpaqueWhiteout:
+                RemoveChildren(path);
+                return true;
+            default:
+                return false;
         }
     }
 
