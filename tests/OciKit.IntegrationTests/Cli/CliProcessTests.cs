@@ -8,16 +8,19 @@ public class CliProcessTests(RegistryFixture fixture)
 {
     private static readonly string Cli = Path.Combine(AppContext.BaseDirectory, "OciKit.Cli.dll");
 
+    /// <summary>A process environment whose store, Docker config and home are inside <paramref name="dir"/>.</summary>
+    private static Dictionary<string, string?> Isolated(TempDir dir) => new()
+    {
+        ["OCIKIT_STORE"] = dir.Combine("store"),
+        ["DOCKER_CONFIG"] = dir.Combine("docker"),
+        ["HOME"] = dir.Path,
+    };
+
     [Fact]
     public async Task The_process_pulls_lists_and_fails_with_the_documented_exit_codes()
     {
         using var dir = new TempDir();
-        var environment = new Dictionary<string, string?>
-        {
-            ["OCIKIT_STORE"] = dir.Combine("store"),
-            ["DOCKER_CONFIG"] = dir.Combine("docker"),
-            ["HOME"] = dir.Path,
-        };
+        var environment = Isolated(dir);
 
         var pull = await Tool.RunCheckedAsync("dotnet", [Cli, "pull", fixture.BaseImage], environment);
         Assert.Equal(fixture.BaseDigest, pull.StdOut.TrimEnd('\n').Split('\n')[^1]);
@@ -38,12 +41,7 @@ public class CliProcessTests(RegistryFixture fixture)
     public async Task The_readme_main_job_builds_samples_hello_into_the_store_reproducibly()
     {
         using var dir = new TempDir();
-        var environment = new Dictionary<string, string?>
-        {
-            ["OCIKIT_STORE"] = dir.Combine("store"),
-            ["DOCKER_CONFIG"] = dir.Combine("docker"),
-            ["HOME"] = dir.Path,
-        };
+        var environment = Isolated(dir);
         var hello = Path.Combine(OciKit.Testing.TestPaths.RepoRoot, "samples", "hello");
 
         // The README's first command, run as the built tool: the digest is the last line of stdout.
@@ -73,12 +71,7 @@ public class CliProcessTests(RegistryFixture fixture)
         var native = OciKit.Testing.TestPaths.InRepo(".test-output", "ocikit-native", "OciKit.Cli");
         Assert.True(File.Exists(native), $"{native} is missing: ./test.sh publishes it before the tests (dotnet publish samples/OciKit.Cli -c Release -r linux-x64 -o .test-output/ocikit-native)");
         using var dir = new TempDir();
-        var environment = new Dictionary<string, string?>
-        {
-            ["OCIKIT_STORE"] = dir.Combine("store"),
-            ["DOCKER_CONFIG"] = dir.Combine("docker"),
-            ["HOME"] = dir.Path,
-        };
+        var environment = Isolated(dir);
         var hello = Path.Combine(OciKit.Testing.TestPaths.RepoRoot, "samples", "hello");
 
         // Ahead-of-time compiled (no reflection-based JSON, trimmed) yet the same bytes as the JIT-compiled tool.
