@@ -42,6 +42,7 @@ internal abstract class FileTree
     /// Resolves every symlink on the way to <paramref name="path"/> (and the final one when <paramref name="followFinal"/>),
     /// staying inside the tree. Returns the resolved path, whether or not something exists there.
     /// </summary>
+    /// <exception cref="SymlinkLoopException">The links lead round in a loop.</exception>
     public string Resolve(string path, bool followFinal)
     {
         var pending = new Stack<string>();
@@ -77,7 +78,7 @@ internal abstract class FileTree
             {
                 if (++hops > MaxLinkHops)
                 {
-                    throw new IOException($"Too many levels of symbolic links resolving '{path}'.");
+                    throw new SymlinkLoopException(path, MaxLinkHops);
                 }
 
                 resolved.RemoveAt(resolved.Count - 1);

@@ -29,13 +29,22 @@ internal sealed class ImageFs : FileTree
         return fs;
     }
 
-    /// <summary>Applies one layer blob on top.</summary>
+    /// <summary>
+    /// Applies one layer blob on top, as containerd applies a layer another tool wrote: each entry's parent directories
+    /// are resolved through symlinks inside the tree (so <c>lib/x</c> under a <c>lib -&gt; usr/lib</c> link lands in
+    /// <c>usr/lib/x</c>), missing parents are created <c>0755</c> root-owned, a repeated path replaces the earlier entry
+    /// (a directory over a directory keeps its children), and a hard link shares the file an earlier entry wrote.
+    /// </summary>
+    /// <exception cref="LayerPathException">An entry's name climbs above the root, or its parent is not a directory.</exception>
+    /// <exception cref="SymlinkLoopException">An entry's parent directories lead round a symlink loop.</exception>
+    /// <exception cref="OciFormatException">A hard link names nothing the image holds before it, or a directory.</exception>
     public async Task ApplyLayerAsync(Descriptor layer, Func<Descriptor, Stream> openBlob, CancellationToken cancellationToken)
     {
         var blob = openBlob(layer);
         await using (blob.ConfigureAwait(false))
         {
-            var hardlinks = new List<(string Path, string Target)>();
+            // Links whose target comes later in the stream (tar writers put the target first; this tolerates those that do not).
+            var pending = new List<(string Path, string Target)>();
             await foreach (var entry in LayerReader.ReadEntriesAsync(blob, layer.MediaType, cancellationToken).ConfigureAwait(false))
             {
                 if (TryApplyWhiteout(entry.Type, entry.Path))
@@ -43,40 +52,68 @@ internal sealed class ImageFs : FileTree
                     continue;
                 }
 
+                var path = Place(entry.Path);
                 switch (entry.Type)
                 {
                     case LayerEntryType.Hardlink:
-                        hardlinks.Add((entry.Path, entry.LinkTarget!));
+                        if (!TryLink(layer, path, entry.LinkTarget!))
+                        {
+                            pending.Add((path, entry.LinkTarget!));
+                        }
+
                         break;
                     default:
-                        Set(entry.Path, new FileNode(entry.Type, entry.Mode & (UnixFileMode)0xFFF, entry.Uid, entry.Gid, entry.Size, entry.LinkTarget)
+                        Set(path, new FileNode(entry.Type, entry.Mode & (UnixFileMode)0xFFF, entry.Uid, entry.Gid, entry.Size, entry.LinkTarget)
                         {
                             ContentKey = entry.Type == LayerEntryType.File ? layer.Digest + ":" + entry.Path : null,
                         });
                         if (entry.Type == LayerEntryType.File)
                         {
-                            _inLayer[entry.Path] = (layer, entry.Path);
+                            _inLayer[path] = (layer, entry.Path);
                         }
 
                         break;
                 }
             }
 
-            foreach (var (path, target) in hardlinks)
+            foreach (var (path, target) in pending)
             {
-                if (_nodes.TryGetValue(target, out var node) && node.Type == LayerEntryType.File)
+                if (!TryLink(layer, path, target))
                 {
-                    node = node with { HardLinkKey = layer.Digest + ":" + target };
-                    _nodes[target] = node;
-                    Set(path, node);
-
-                    if (_inLayer.TryGetValue(target, out var source))
-                    {
-                        _inLayer[path] = source;
-                    }
+                    throw new OciFormatException("layer", $"layer {layer.Digest}: the hard link '{path}' names '{target}', which is not a file the image holds");
                 }
             }
         }
+    }
+
+    /// <summary>Makes <paramref name="path"/> a hard link of the file at <paramref name="target"/>; false when there is none yet.</summary>
+    private bool TryLink(Descriptor layer, string path, string target)
+    {
+        var resolvedTarget = Place(target);
+        if (!_nodes.TryGetValue(resolvedTarget, out var node))
+        {
+            return false;
+        }
+
+        if (node.IsDirectory)
+        {
+            throw new OciFormatException("layer", $"layer {layer.Digest}: the hard link '{path}' names the directory '{target}'");
+        }
+
+        if (node.Type == LayerEntryType.File)
+        {
+            node = node with { HardLinkKey = node.HardLinkKey ?? layer.Digest + ":" + resolvedTarget };
+            _nodes[resolvedTarget] = node;
+        }
+
+        var source = _inLayer.GetValueOrDefault(resolvedTarget);
+        Set(path, node);
+        if (source.Layer is not null)
+        {
+            _inLayer[path] = source;
+        }
+
+        return true;
     }
 
     /// <summary>Applies entries this build wrote (their content opens from where the entries read it).</summary>
@@ -89,20 +126,58 @@ internal sealed class ImageFs : FileTree
                 continue;
             }
 
+            var path = Place(entry.Path);
             switch (entry.Type)
             {
                 case LayerEntryType.Hardlink:
-                    if (_nodes.TryGetValue(entry.LinkTarget!, out var node))
+                    if (_nodes.TryGetValue(Place(entry.LinkTarget!), out var node))
                     {
-                        Set(entry.Path, node);
+                        Set(path, node);
                     }
 
                     break;
                 default:
-                    Set(entry.Path, new FileNode(entry.Type, entry.Mode, entry.Uid, entry.Gid, entry.Size, entry.LinkTarget) { Open = entry.OpenContent });
+                    Set(path, new FileNode(entry.Type, entry.Mode, entry.Uid, entry.Gid, entry.Size, entry.LinkTarget) { Open = entry.OpenContent });
                     break;
             }
         }
+    }
+
+    /// <summary>
+    /// Where an entry named <paramref name="path"/> lands: its parent resolved through symlinks inside the tree (its own
+    /// last segment is not followed). Every path the tree holds has only directories above it, so a parent that is a
+    /// directory already needs no resolution.
+    /// </summary>
+    /// <exception cref="LayerPathException">Something on the way is not a directory.</exception>
+    private string Place(string path)
+    {
+        var slash = path.LastIndexOf('/');
+        if (slash < 0)
+        {
+            return path;
+        }
+
+        var parent = path[..slash];
+        if (_nodes.TryGetValue(parent, out var existing) && existing.IsDirectory)
+        {
+            return path;
+        }
+
+        var resolved = Resolve(parent, followFinal: true);
+        for (var ancestor = resolved; ancestor.Length > 0; ancestor = LayerPath.Parent(ancestor) ?? string.Empty)
+        {
+            if (_nodes.TryGetValue(ancestor, out var node))
+            {
+                if (!node.IsDirectory)
+                {
+                    throw new LayerPathException(path, $"its parent '{ancestor}' is not a directory");
+                }
+
+                break;
+            }
+        }
+
+        return LayerPath.Join(resolved.Length == 0 ? null : resolved, path[(slash + 1)..]);
     }
 
     /// <summary>Deletes what a whiteout names, or empties what an opaque marker names; false for any other entry.</summary>
@@ -111,10 +186,10 @@ internal sealed class ImageFs : FileTree
         switch (type)
         {
             case LayerEntryType.Whiteout:
-                Remove(path);
+                Remove(Place(path));
                 return true;
             case LayerEntryType.OpaqueWhiteout:
-                RemoveChildren(path);
+                RemoveChildren(path.Length == 0 ? path : Resolve(path, followFinal: true));
                 return true;
             default:
                 return false;

@@ -145,6 +145,20 @@ internal sealed partial class StageExecutor
 
     private async Task ExecuteAsync(Instruction instruction, CancellationToken cancellationToken)
     {
+        try
+        {
+            await ExecuteCoreAsync(instruction, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OciException ex) when (ex is LayerPathException or SymlinkLoopException or OciFormatException)
+        {
+            // A base or source image whose layers cannot be applied (a path that climbs out, a symlink loop on the way,
+            // a broken hard link or tar stream): the error names the path; this names the instruction that read it.
+            throw _session.Error(instruction, ex.Message, ex);
+        }
+    }
+
+    private async Task ExecuteCoreAsync(Instruction instruction, CancellationToken cancellationToken)
+    {
         switch (instruction)
         {
             case CopyInstruction copy:

@@ -32,7 +32,7 @@ public sealed class LayerReadEntry
     /// <summary>What the entry is; a <c>.wh.</c> file is reported as <see cref="LayerEntryType.Whiteout"/> or <see cref="LayerEntryType.OpaqueWhiteout"/>.</summary>
     public LayerEntryType Type { get; }
 
-    /// <summary>The normalised path; for a whiteout, the deleted path; for an opaque marker, the directory.</summary>
+    /// <summary>The normalised path; for a whiteout, the deleted path; for an opaque marker, the directory (<c>""</c> for the root).</summary>
     public string Path { get; }
 
     /// <summary>The permission bits.</summary>
@@ -100,8 +100,12 @@ public static class LayerReader
     }
 
     /// <summary>
-    /// Enumerates a layer blob's entries. Paths are normalised and checked: an absolute path or a <c>..</c> segment
-    /// fails with <see cref="LayerPathException"/>; a corrupt stream fails with <see cref="OciFormatException"/>.
+    /// Enumerates a layer blob's entries. Names are cleaned as containerd cleans them (<see cref="LayerPath.CleanRead"/>:
+    /// <c>./</c>-prefixed, <c>/</c>-prefixed and doubled-slash names become plain relative paths; an entry naming the
+    /// root itself is skipped); a name or hard-link target that climbs above the root with <c>..</c> fails with
+    /// <see cref="LayerPathException"/>; a corrupt stream fails with <see cref="OciFormatException"/>. PAX and GNU long
+    /// names are read by <see cref="TarReader"/>. Entries are reported as stored: a repeated path appears again (the
+    /// last one wins when applied), and no parent directory is invented.
     /// </summary>
     /// <param name="blob">The compressed blob; read, never disposed.</param>
     /// <param name="mediaType">An OCI or Docker layer media type.</param>
@@ -149,7 +153,20 @@ public static class LayerReader
 
     private static LayerReadEntry? Convert(TarEntry entry)
     {
-        var path = LayerPath.Normalize(entry.Name);
+        if (entry.EntryType is TarEntryType.GlobalExtendedAttributes)
+        {
+            return null;
+        }
+
+        var path = LayerPath.CleanRead(entry.Name);
+        if (path.Length == 0)
+        {
+            // The root itself ("./" as `tar -C dir -cf layer.tar .` writes it, or "/"): skipped, as containerd skips an
+            // entry that resolves to the root. Its metadata is the writer's temporary directory's (often 0700 from
+            // mktemp), never meant for the image's "/", which the runtime and the lower layers own.
+            return null;
+        }
+
         var name = LayerPath.Name(path);
         var parent = LayerPath.Parent(path);
         LayerEntryType type;
@@ -165,7 +182,12 @@ public static class LayerReader
                 break;
             case TarEntryType.HardLink:
                 type = LayerEntryType.Hardlink;
-                linkTarget = LayerPath.Normalize(entry.LinkName);
+                linkTarget = LayerPath.CleanRead(entry.LinkName);
+                if (linkTarget.Length == 0)
+                {
+                    throw new LayerPathException(entry.Name, $"the hard link names the layer root '{entry.LinkName}'");
+                }
+
                 break;
             case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
                 type = LayerEntryType.File;
@@ -177,13 +199,20 @@ public static class LayerReader
 
         if (type == LayerEntryType.File && name == LayerPath.OpaqueMarker)
         {
+            // At the top level the marker hides everything the lower layers hold ("" is the root).
             type = LayerEntryType.OpaqueWhiteout;
-            path = parent ?? throw new LayerPathException(entry.Name, "an opaque marker at the layer root has no directory");
+            path = parent ?? string.Empty;
         }
         else if (type == LayerEntryType.File && name.StartsWith(LayerPath.WhiteoutPrefix, StringComparison.Ordinal))
         {
+            var deleted = name[LayerPath.WhiteoutPrefix.Length..];
+            if (deleted is "" or "." or "..")
+            {
+                throw new LayerPathException(entry.Name, "the whiteout names no sibling (it would delete its own directory or one above it)");
+            }
+
             type = LayerEntryType.Whiteout;
-            path = LayerPath.Normalize(LayerPath.Join(parent, name[LayerPath.WhiteoutPrefix.Length..]));
+            path = LayerPath.Join(parent, deleted);
         }
 
         var xattrs = new Dictionary<string, string>(StringComparer.Ordinal);

@@ -133,9 +133,26 @@ public static class OciArchive
                     yield break;
                 }
 
-                var name = entry.Name.StartsWith("./", StringComparison.Ordinal) ? entry.Name[2..] : entry.Name;
-                yield return (name, entry);
+                // Archives written by tar carry "./"-prefixed (or "/"-prefixed, doubled-slash) names; a name that climbs
+                // out with ".." names nothing an archive reader looks for and is passed over.
+                var name = CleanName(entry.Name);
+                if (name is not null)
+                {
+                    yield return (name, entry);
+                }
             }
+        }
+    }
+
+    private static string? CleanName(string name)
+    {
+        try
+        {
+            return Layers.LayerPath.CleanRead(name);
+        }
+        catch (Layers.LayerPathException)
+        {
+            return null;
         }
     }
 

@@ -33,6 +33,40 @@ public class LayerPathTests
         Assert.IsAssignableFrom<OciException>(error);
     }
 
+    [Theory]
+    [InlineData("a", "a")]
+    [InlineData("./a", "a")]
+    [InlineData("/a/b", "a/b")]
+    [InlineData("//a//b//", "a/b")]
+    [InlineData("a/./b/.", "a/b")]
+    [InlineData("a/../b", "b")]
+    [InlineData("a/b/../../c", "c")]
+    [InlineData("./bin/", "bin")]
+    [InlineData("./", "")]
+    [InlineData(".", "")]
+    [InlineData("/", "")]
+    [InlineData("a/..", "")]
+    [InlineData("..a/b..", "..a/b..")]
+    [InlineData("...", "...")]
+    public void Names_read_from_a_layer_are_cleaned_as_containerd_cleans_them(string given, string expected)
+    {
+        Assert.Equal(expected, LayerPath.CleanRead(given));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("..")]
+    [InlineData("../a")]
+    [InlineData("/../a")]
+    [InlineData("./../a")]
+    [InlineData("a/../../b")]
+    [InlineData("a\0b")]
+    public void Names_read_from_a_layer_that_climb_above_the_root_are_refused(string given)
+    {
+        var error = Assert.Throws<LayerPathException>(() => LayerPath.CleanRead(given));
+        Assert.Equal(given, error.Path);
+    }
+
     [Fact]
     public void Refuses_escaping_hardlink_targets_and_reserved_names()
     {

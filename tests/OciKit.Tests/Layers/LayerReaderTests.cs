@@ -69,8 +69,11 @@ public class LayerReaderTests
 
     [Theory]
     [InlineData("../evil")]
-    [InlineData("/etc/passwd")]
+    [InlineData("/../etc/passwd")]
     [InlineData("a/../../evil")]
+    [InlineData("dir/.wh..")]
+    [InlineData("dir/.wh...")]
+    [InlineData(".wh.")]
     public async Task Entries_escaping_the_root_are_refused(string name)
     {
         var tar = new MemoryStream();
@@ -80,6 +83,38 @@ public class LayerReaderTests
         }
 
         await Assert.ThrowsAsync<LayerPathException>(() => ReadAsync(tar.ToArray(), MediaTypes.OciLayer));
+    }
+
+    [Fact]
+    public async Task Names_are_cleaned_as_containerd_cleans_them_and_the_root_entry_is_skipped()
+    {
+        var tar = new MemoryStream();
+        using (var writer = new TarWriter(tar, TarEntryFormat.Gnu, leaveOpen: true))
+        {
+            writer.WriteEntry(new GnuTarEntry(TarEntryType.Directory, "./"));
+            writer.WriteEntry(new GnuTarEntry(TarEntryType.Directory, "./etc/"));
+            writer.WriteEntry(new GnuTarEntry(TarEntryType.RegularFile, "/etc//passwd"));
+            writer.WriteEntry(new GnuTarEntry(TarEntryType.HardLink, "etc/./group") { LinkName = "./etc/passwd" });
+            writer.WriteEntry(new GnuTarEntry(TarEntryType.RegularFile, "./etc/.wh.shadow"));
+            writer.WriteEntry(new GnuTarEntry(TarEntryType.RegularFile, "./.wh..wh..opq"));
+        }
+
+        var entries = new List<(LayerEntryType, string, string?)>();
+        tar.Position = 0;
+        await foreach (var entry in LayerReader.ReadEntriesAsync(tar, MediaTypes.OciLayer))
+        {
+            entries.Add((entry.Type, entry.Path, entry.LinkTarget));
+        }
+
+        Assert.Equal(
+            [
+                (LayerEntryType.Directory, "etc", null),
+                (LayerEntryType.File, "etc/passwd", null),
+                (LayerEntryType.Hardlink, "etc/group", "etc/passwd"),
+                (LayerEntryType.Whiteout, "etc/shadow", null),
+                (LayerEntryType.OpaqueWhiteout, "", null),
+            ],
+            entries);
     }
 
     [Fact]
