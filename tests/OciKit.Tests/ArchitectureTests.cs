@@ -1,4 +1,5 @@
 using System.Reflection;
+using System.Reflection.Emit;
 using System.Reflection.Metadata;
 using System.Reflection.PortableExecutable;
 
@@ -59,6 +60,18 @@ public class ArchitectureTests
         Assert.Empty(violations.Distinct());
     }
 
+    [Fact]
+    public void The_check_sees_generic_arguments_and_what_method_bodies_call()
+    {
+        var seen = ReferencedTypes(typeof(Probe)).ToHashSet();
+
+        Assert.Contains(typeof(Uri), seen);                  // only a generic argument of a field's type
+        Assert.Contains(typeof(System.Text.StringBuilder), seen); // only created inside a lambda's body
+        Assert.Contains(typeof(Environment), seen);          // only a static call inside an async method's body
+        Assert.Contains(typeof(TimeZoneInfo), seen);         // only a static field read inside a body
+        Assert.Contains(typeof(Version), seen);              // only a typeof() token
+    }
+
     private static string? TopNamespace(string? ns)
     {
         if (ns is null || !ns.StartsWith("OciKit", StringComparison.Ordinal))
@@ -70,7 +83,12 @@ public class ArchitectureTests
         return parts.Length == 1 ? "OciKit" : parts[0] + "." + parts[1];
     }
 
-    private static IEnumerable<Type> ReferencedTypes(Type type)
+    /// <summary>Everything a type and its nested types (lambdas' closures, async state machines) use.</summary>
+    private static IEnumerable<Type> ReferencedTypes(Type type) =>
+        type.GetNestedTypes(BindingFlags.Public | BindingFlags.NonPublic).SelectMany(ReferencedTypes)
+            .Concat(DirectlyReferencedTypes(type).SelectMany(Flatten));
+
+    private static IEnumerable<Type> DirectlyReferencedTypes(Type type)
     {
         const BindingFlags all = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
         if (type.BaseType is not null)
@@ -85,23 +103,39 @@ public class ArchitectureTests
 
         foreach (var f in type.GetFields(all))
         {
-            yield return Unwrap(f.FieldType);
+            yield return f.FieldType;
         }
 
         foreach (var p in type.GetProperties(all))
         {
-            yield return Unwrap(p.PropertyType);
+            yield return p.PropertyType;
         }
 
+        var bodies = new List<MethodBase>();
         foreach (var m in type.GetMethods(all))
         {
-            yield return Unwrap(m.ReturnType);
+            yield return m.ReturnType;
             foreach (var p in m.GetParameters())
             {
-                yield return Unwrap(p.ParameterType);
+                yield return p.ParameterType;
             }
 
-            var body = m.GetMethodBody();
+            bodies.Add(m);
+        }
+
+        foreach (var c in type.GetConstructors(all))
+        {
+            foreach (var p in c.GetParameters())
+            {
+                yield return p.ParameterType;
+            }
+
+            bodies.Add(c);
+        }
+
+        foreach (var method in bodies)
+        {
+            var body = method.GetMethodBody();
             if (body is null)
             {
                 continue;
@@ -109,26 +143,160 @@ public class ArchitectureTests
 
             foreach (var local in body.LocalVariables)
             {
-                yield return Unwrap(local.LocalType);
+                yield return local.LocalType;
             }
-        }
 
-        foreach (var c in type.GetConstructors(all))
-        {
-            foreach (var p in c.GetParameters())
+            foreach (var used in IlReferences(method, body.GetILAsByteArray() ?? []))
             {
-                yield return Unwrap(p.ParameterType);
+                yield return used;
             }
         }
     }
 
-    private static Type Unwrap(Type t)
+    /// <summary>A type with everything it is made of: element types and generic arguments, at any depth.</summary>
+    private static IEnumerable<Type> Flatten(Type type)
     {
-        while (t.HasElementType)
+        if (type.HasElementType)
         {
-            t = t.GetElementType()!;
+            foreach (var inner in Flatten(type.GetElementType()!))
+            {
+                yield return inner;
+            }
+
+            yield break;
         }
 
-        return t.IsGenericType && !t.IsGenericTypeDefinition ? t.GetGenericTypeDefinition() : t;
+        if (type.IsGenericParameter)
+        {
+            yield break;
+        }
+
+        if (type.IsGenericType && !type.IsGenericTypeDefinition)
+        {
+            yield return type.GetGenericTypeDefinition();
+            foreach (var argument in type.GetGenericArguments())
+            {
+                foreach (var inner in Flatten(argument))
+                {
+                    yield return inner;
+                }
+            }
+
+            yield break;
+        }
+
+        yield return type;
+    }
+
+    /// <summary>
+    /// The types a method body names in its instructions: the declaring types (and generic arguments) of the methods
+    /// it calls and the fields it touches, and the types it creates, casts to or loads tokens of.
+    /// </summary>
+    private static IEnumerable<Type> IlReferences(MethodBase method, byte[] il)
+    {
+        var module = method.Module;
+        var typeArguments = method.DeclaringType is { IsGenericType: true } declaring ? declaring.GetGenericArguments() : null;
+        var methodArguments = method.IsGenericMethod ? method.GetGenericArguments() : null;
+        var position = 0;
+        while (position < il.Length)
+        {
+            OpCode opCode;
+            if (il[position] == 0xFE)
+            {
+                opCode = TwoByte[il[position + 1]];
+                position += 2;
+            }
+            else
+            {
+                opCode = OneByte[il[position]];
+                position += 1;
+            }
+
+            switch (opCode.OperandType)
+            {
+                case OperandType.InlineMethod or OperandType.InlineField or OperandType.InlineType or OperandType.InlineTok:
+                    var token = BitConverter.ToInt32(il, position);
+                    position += 4;
+                    var member = module.ResolveMember(token, typeArguments, methodArguments);
+                    switch (member)
+                    {
+                        case Type t:
+                            yield return t;
+                            break;
+                        case MethodInfo m:
+                            yield return m.DeclaringType!;
+                            yield return m.ReturnType;
+                            foreach (var argument in m.IsGenericMethod ? m.GetGenericArguments() : [])
+                            {
+                                yield return argument;
+                            }
+
+                            break;
+                        case MemberInfo other when other.DeclaringType is { } owner:
+                            yield return owner;
+                            break;
+                    }
+
+                    break;
+                case OperandType.InlineSwitch:
+                    var count = BitConverter.ToInt32(il, position);
+                    position += 4 + (4 * count);
+                    break;
+                case OperandType.InlineNone:
+                    break;
+                case OperandType.ShortInlineBrTarget or OperandType.ShortInlineI or OperandType.ShortInlineVar:
+                    position += 1;
+                    break;
+                case OperandType.InlineVar:
+                    position += 2;
+                    break;
+                case OperandType.InlineI8 or OperandType.InlineR:
+                    position += 8;
+                    break;
+                default:
+                    // InlineBrTarget, InlineI, InlineSig, InlineString, ShortInlineR: a four-byte operand.
+                    position += 4;
+                    break;
+            }
+        }
+    }
+
+    private static readonly OpCode[] OneByte = OpCodeTable(singleByte: true);
+
+    private static readonly OpCode[] TwoByte = OpCodeTable(singleByte: false);
+
+    private static OpCode[] OpCodeTable(bool singleByte)
+    {
+        var table = new OpCode[256];
+        foreach (var field in typeof(OpCodes).GetFields(BindingFlags.Public | BindingFlags.Static))
+        {
+            var opCode = (OpCode)field.GetValue(null)!;
+            var value = (ushort)opCode.Value;
+            if (singleByte && opCode.Size == 1)
+            {
+                table[value] = opCode;
+            }
+            else if (!singleByte && opCode.Size == 2)
+            {
+                table[value & 0xFF] = opCode;
+            }
+        }
+
+        return table;
+    }
+
+    private sealed class Probe
+    {
+        private readonly Dictionary<string, List<Uri>> _field = [];
+
+        public int Count => _field.Count;
+
+        public static Func<string> Lambda() => () => new System.Text.StringBuilder("x").ToString();
+
+        public static async Task<int> BodyAsync()
+        {
+            await Task.Yield();
+            return Environment.ProcessorCount + TimeZoneInfo.Utc.BaseUtcOffset.Hours + typeof(Version).Name.Length;
+        }
     }
 }
