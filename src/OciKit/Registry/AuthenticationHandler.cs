@@ -233,7 +233,8 @@ internal sealed class AuthenticationHandler : DelegatingHandler
     {
         try
         {
-            using var json = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), cancellationToken: cancellationToken).ConfigureAwait(false);
+            var body = await RegistryResponses.ReadLimitedAsync(response, RegistryResponses.MaxTokenBody, $"token service's answer for {registry}", cancellationToken).ConfigureAwait(false);
+            using var json = JsonDocument.Parse(body);
             var root = json.RootElement;
             var token = root.TryGetProperty("token", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()
                 : root.TryGetProperty("access_token", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString() : null;

@@ -6,6 +6,7 @@ using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text.Json;
 using OciKit.Auth;
+using OciKit.Images;
 using OciKit.Primitives;
 using OciKit.References;
 
@@ -41,8 +42,14 @@ public enum BlobUploadOutcome
 /// </summary>
 public sealed class RegistryClient : IDisposable
 {
-    /// <summary>The largest manifest accepted (the spec asks registries to accept at least 4 MiB).</summary>
-    public const int MaxManifestSize = 8 * 1024 * 1024;
+    /// <summary>
+    /// The largest manifest accepted: <see cref="ManifestDocument.MaxSize"/> (4 MiB), the one limit the local store
+    /// and the archive readers use too. A larger manifest fails with a <see cref="RegistryException"/> and nothing of it
+    /// is stored. Other JSON answers are bounded as well: a token service's answer to 1 MiB, a page of tags or of the
+    /// catalog to 4 MiB, a referrers index to <see cref="ManifestDocument.MaxSize"/>, and only the first 64 KiB of an
+    /// error body is read.
+    /// </summary>
+    public const int MaxManifestSize = ManifestDocument.MaxSize;
 
     private static readonly string[] ManifestAccept =
         [MediaTypes.OciManifest, MediaTypes.OciIndex, MediaTypes.DockerManifest, MediaTypes.DockerManifestList];
@@ -131,7 +138,7 @@ public sealed class RegistryClient : IDisposable
         }
 
         using var response = await SendAsync(request, $"Could not get manifest {reference}", cancellationToken).ConfigureAwait(false);
-        var bytes = await ReadLimitedAsync(response, MaxManifestSize, $"manifest {reference}", cancellationToken).ConfigureAwait(false);
+        var bytes = await RegistryResponses.ReadLimitedAsync(response, MaxManifestSize, $"manifest {reference}", cancellationToken).ConfigureAwait(false);
         var digest = Digest.ComputeSha256(bytes);
         if (reference.Digest is { } expected)
         {
@@ -306,7 +313,7 @@ public sealed class RegistryClient : IDisposable
             request.Headers.Range = new RangeHeaderValue(offset, null);
         }
 
-        var response = await SendAsync(request, $"Could not download blob {digest}", cancellationToken, headersOnly: true).ConfigureAwait(false);
+        var response = await SendAsync(request, $"Could not download blob {digest}", cancellationToken).ConfigureAwait(false);
         var ranged = response.StatusCode == HttpStatusCode.PartialContent;
         if (ranged && response.Content.Headers.ContentRange?.From != offset)
         {
@@ -499,7 +506,7 @@ public sealed class RegistryClient : IDisposable
         {
             if (response.StatusCode != HttpStatusCode.NotFound)
             {
-                index = await ReadLimitedAsync(response, MaxManifestSize, $"referrers of {subject}", cancellationToken).ConfigureAwait(false);
+                index = await RegistryResponses.ReadLimitedAsync(response, MaxManifestSize, $"referrers index of {subject}", cancellationToken).ConfigureAwait(false);
                 filtered = response.Headers.TryGetValues("OCI-Filters-Applied", out var applied) && applied.Any(v => v.Contains("artifactType", StringComparison.Ordinal));
                 return Filter(ParseIndexDescriptors(index.Span, "referrers index"), artifactType, filtered);
             }
@@ -626,7 +633,7 @@ public sealed class RegistryClient : IDisposable
 
             using var request = NewRequest(HttpMethod.Get, next, repository, scopes);
             using var response = await SendAsync(request, $"Could not list {property} of {repository.Name}", cancellationToken).ConfigureAwait(false);
-            var bytes = await ReadLimitedAsync(response, MaxManifestSize, $"{property} list", cancellationToken).ConfigureAwait(false);
+            var bytes = await RegistryResponses.ReadLimitedAsync(response, RegistryResponses.MaxListPage, $"page of the {property} list", cancellationToken).ConfigureAwait(false);
             List<string> items;
             try
             {
@@ -851,12 +858,13 @@ public sealed class RegistryClient : IDisposable
         return request;
     }
 
-    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, string failure, CancellationToken cancellationToken, bool allowNotFound = false, bool headersOnly = false)
+    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, string failure, CancellationToken cancellationToken, bool allowNotFound = false)
     {
         HttpResponseMessage response;
         try
         {
-            response = await _http.SendAsync(request, headersOnly ? HttpCompletionOption.ResponseHeadersRead : HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+            // Never buffered by HttpClient: every body is read by the caller, bounded (RegistryResponses.ReadLimitedAsync).
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException && !cancellationToken.IsCancellationRequested)
         {
@@ -931,7 +939,7 @@ public sealed class RegistryClient : IDisposable
         HttpResponseMessage response;
         try
         {
-            response = await _http.SendAsync(request, timeout.Token).ConfigureAwait(false);
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException or OperationCanceledException)
         {
@@ -945,30 +953,6 @@ public sealed class RegistryClient : IDisposable
                 throw await RegistryResponses.ToExceptionAsync(response, $"{v2.Authority} does not answer as an OCI registry", CancellationToken.None).ConfigureAwait(false);
             }
         }
-    }
-
-    private static async Task<byte[]> ReadLimitedAsync(HttpResponseMessage response, int limit, string what, CancellationToken cancellationToken)
-    {
-        if (response.Content.Headers.ContentLength > limit)
-        {
-            throw new OciFormatException(what, $"is {response.Content.Headers.ContentLength} bytes, more than the {limit} accepted.");
-        }
-
-        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        using var buffer = new MemoryStream();
-        var chunk = new byte[81920];
-        int read;
-        while ((read = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
-        {
-            if (buffer.Length + read > limit)
-            {
-                throw new OciFormatException(what, $"is larger than the {limit} bytes accepted.");
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        return buffer.ToArray();
     }
 
     private sealed record UploadSession(Uri Location, long MinChunk)
