@@ -126,8 +126,8 @@ public sealed class RegistryClient : IDisposable
     /// <param name="reference">The image; its digest when it has one, else its tag.</param>
     /// <param name="cancellationToken">Cancels the request.</param>
     /// <returns>The exact bytes with media type and digest.</returns>
-    /// <exception cref="RegistryException">The registry answered with an error (for example <c>MANIFEST_UNKNOWN</c>).</exception>
-    /// <exception cref="DigestMismatchException">The bytes do not have the requested or announced digest.</exception>
+    /// <exception cref="RegistryException">The registry answered with an error (for example <c>MANIFEST_UNKNOWN</c>), or the manifest is larger than <see cref="MaxManifestSize"/>.</exception>
+    /// <exception cref="RegistryDigestMismatchException">The bytes do not have the requested or announced digest.</exception>
     public async Task<ManifestContent> GetManifestAsync(ImageReference reference, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(reference);
@@ -142,12 +142,12 @@ public sealed class RegistryClient : IDisposable
         var digest = Digest.ComputeSha256(bytes);
         if (reference.Digest is { } expected)
         {
-            VerifyDigest(expected, bytes, digest, $"manifest {reference}");
+            VerifyDigest(expected, bytes, digest, "manifest", reference, request);
         }
 
         if (HeaderDigest(response) is { IsVerifiable: true } announced)
         {
-            VerifyDigest(announced, bytes, digest, $"manifest {reference} (Docker-Content-Digest)");
+            VerifyDigest(announced, bytes, digest, "manifest (Docker-Content-Digest)", reference, request);
         }
 
         var mediaType = response.Content.Headers.ContentType?.MediaType;
@@ -211,7 +211,7 @@ public sealed class RegistryClient : IDisposable
         using var response = await SendAsync(request, $"Could not push manifest {reference}", cancellationToken).ConfigureAwait(false);
         if (HeaderDigest(response) is { } stored && stored != digest)
         {
-            throw new DigestMismatchException($"manifest pushed to {reference} (Docker-Content-Digest)", digest, stored);
+            throw new RegistryDigestMismatchException("manifest pushed (Docker-Content-Digest)", reference.ToString(), digest, stored, "PUT", request.RequestUri);
         }
 
         return digest;
@@ -270,7 +270,7 @@ public sealed class RegistryClient : IDisposable
     /// <param name="destination">Where the bytes go; written from its current position, not disposed.</param>
     /// <param name="progress">Receives progress, optional.</param>
     /// <param name="cancellationToken">Cancels the download.</param>
-    /// <exception cref="DigestMismatchException">The bytes received do not have the blob's digest.</exception>
+    /// <exception cref="RegistryDigestMismatchException">The bytes received do not have the blob's digest.</exception>
     /// <exception cref="RegistryException">The registry failed, past the retry budget.</exception>
     public async Task DownloadBlobAsync(ImageReference repository, Descriptor blob, Stream destination, IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -300,7 +300,7 @@ public sealed class RegistryClient : IDisposable
         var actual = Digest.Parse(blob.Digest.Algorithm + ":" + Convert.ToHexStringLower(hash.GetHashAndReset()));
         if (actual != blob.Digest)
         {
-            throw new DigestMismatchException($"blob downloaded from {repository.Name}", blob.Digest, actual);
+            throw new RegistryDigestMismatchException($"blob {blob.Digest}", repository.Name, blob.Digest, actual, "GET", null);
         }
     }
 
@@ -601,11 +601,11 @@ public sealed class RegistryClient : IDisposable
         }
     }
 
-    private static void VerifyDigest(Digest expected, byte[] bytes, Digest sha256, string subject)
+    private static void VerifyDigest(Digest expected, byte[] bytes, Digest sha256, string subject, ImageReference reference, HttpRequestMessage request)
     {
         if (expected.Algorithm == Digest.Sha256Algorithm ? expected != sha256 : !expected.Matches(bytes))
         {
-            throw new DigestMismatchException(subject, expected, sha256);
+            throw new RegistryDigestMismatchException(subject, reference.ToString(), expected, sha256, request.Method.Method, request.RequestUri);
         }
     }
 
@@ -711,7 +711,7 @@ public sealed class RegistryClient : IDisposable
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         request.Content.Headers.ContentLength = blob.Size;
         using var response = await SendAsync(request, $"Could not upload blob {blob.Digest}", cancellationToken).ConfigureAwait(false);
-        CheckStoredDigest(response, blob.Digest);
+        CheckStoredDigest(response, blob.Digest, repository);
     }
 
     private async Task PutChunkedAsync(ImageReference repository, Descriptor blob, UploadSession session, long offset, Func<CancellationToken, Task<Stream>> openContent, IProgress<TransferProgress>? progress, CancellationToken cancellationToken)
@@ -741,14 +741,14 @@ public sealed class RegistryClient : IDisposable
     {
         using var request = await CreateUploadRequestAsync(HttpMethod.Put, repository, session.Location, digest, cancellationToken).ConfigureAwait(false);
         using var response = await SendAsync(request, $"Could not complete the upload of blob {digest}", cancellationToken).ConfigureAwait(false);
-        CheckStoredDigest(response, digest);
+        CheckStoredDigest(response, digest, repository);
     }
 
-    private static void CheckStoredDigest(HttpResponseMessage response, Digest digest)
+    private static void CheckStoredDigest(HttpResponseMessage response, Digest digest, ImageReference repository)
     {
         if (HeaderDigest(response) is { } stored && stored != digest)
         {
-            throw new DigestMismatchException("blob stored by the registry (Docker-Content-Digest)", digest, stored);
+            throw new RegistryDigestMismatchException("blob stored by the registry (Docker-Content-Digest)", repository.Name, digest, stored, "PUT", response.RequestMessage?.RequestUri);
         }
     }
 

@@ -109,9 +109,13 @@ public class RegistryFaultTests(RegistryFixture fixture)
         using var client = new RegistryClient(Fast());
         proxy.Add("GET", "/manifests/latest", new Fault.WrongDigestHeader());
 
-        var error = await Assert.ThrowsAsync<DigestMismatchException>(() => client.GetManifestAsync(ImageReference.Parse($"{proxy.Host}/{RegistryFixture.BaseRepository}:latest")));
+        var reference = $"{proxy.Host}/{RegistryFixture.BaseRepository}:latest";
+        var error = await Assert.ThrowsAsync<RegistryDigestMismatchException>(() => client.GetManifestAsync(ImageReference.Parse(reference)));
         Assert.Equal("sha256:" + new string('0', 64), error.Expected.ToString());
         Assert.Equal(fixture.BaseDigest, error.Actual.ToString());
+        Assert.Contains(reference, error.Message, StringComparison.Ordinal);
+        Assert.Contains(error.Expected.ToString(), error.Message, StringComparison.Ordinal);
+        Assert.Contains(error.Actual.ToString(), error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -126,6 +130,49 @@ public class RegistryFaultTests(RegistryFixture fixture)
         var error = await Assert.ThrowsAsync<RegistryException>(() => client.DownloadBlobAsync(repo, layer, destination));
         Assert.True(error.IsTransient);
         Assert.Contains(layer.Digest.ToString(), error.Message, StringComparison.Ordinal);
+        Assert.Contains(repo.ToString(), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_content_length_larger_than_the_descriptor_is_not_an_error_when_the_blob_is_whole()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast());
+        var (repo, layer) = await BaseLayerAsync(client, proxy.Host);
+        proxy.Add("GET", $"/blobs/{layer.Digest}", new Fault.OverstateLength(4096));
+
+        using var destination = new MemoryStream();
+        await client.DownloadBlobAsync(repo, layer, destination);
+
+        Assert.Equal(layer.Size, destination.Length);
+        Assert.Equal(layer.Digest, Digest.ComputeSha256(destination.ToArray()));
+        Assert.Contains(proxy.Requests, r => r.Fault is Fault.OverstateLength);
+    }
+
+    [Fact]
+    public async Task A_short_body_read_through_the_store_resumes_by_range()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast());
+        var (repo, layer) = await BaseLayerAsync(client, proxy.Host);
+        var store = await OciKit.Layout.OciLayout.OpenAsync(Path.Combine(Path.GetTempPath(), "ocikit-short-" + Guid.NewGuid().ToString("N")));
+        try
+        {
+            proxy.Add("GET", $"/blobs/{layer.Digest}", new Fault.DropAfter(layer.Size / 2));
+
+            // Through the store, as a pull does: the stream resumes and the store verifies the digest.
+            await using (var stream = client.OpenBlob(repo, layer))
+            {
+                await store.WriteBlobAsync(stream, layer);
+            }
+
+            Assert.True(store.ContainsBlob(layer.Digest));
+            Assert.Contains(proxy.Requests, r => r.Range is not null && r.PathAndQuery.Contains(layer.Digest.ToString(), StringComparison.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(store.Root, recursive: true);
+        }
     }
 
     [Fact]
