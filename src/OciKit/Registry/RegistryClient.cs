@@ -780,8 +780,12 @@ public sealed class RegistryClient : IDisposable
     }
 
     /// <summary>
-    /// The offset to resume at from an upload's <c>Range: 0-LAST</c> (LAST is the last byte received). The CNCF
-    /// distribution server writes <c>0--1</c> when nothing was received yet.
+    /// The offset to resume at from an upload's <c>Range: 0-LAST</c> (LAST is the last byte received). Nothing
+    /// received yet is written <c>0--1</c> by current CNCF distribution and <c>0-0</c> by the 2.x servers (Debian's
+    /// <c>docker-registry</c>, which clamps LAST at 0 and writes <c>0-2</c> after 3 bytes). <c>0-0</c> is taken as the
+    /// registry means it there, an empty session (offset 0): if one byte had in fact arrived, the registry refuses the
+    /// chunk from 0 (416) and the upload starts a fresh session, which is safe; resuming at 1 after nothing would
+    /// leave a hole.
     /// </summary>
     internal static long? ParseUploadOffset(string range)
     {
@@ -792,7 +796,7 @@ public sealed class RegistryClient : IDisposable
             return null;
         }
 
-        return last + 1;
+        return last == 0 ? 0 : last + 1;
     }
 
     private async Task<HttpRequestMessage> CreateUploadRequestAsync(HttpMethod method, ImageReference repository, Uri location, Digest? digest, CancellationToken cancellationToken)

@@ -158,6 +158,8 @@ public sealed class FaultProxy : IDisposable
             switch (rule?.Fault)
             {
                 case Fault.Status status:
+                    // Read the request's body first, as a registry does before it fails a PUT or PATCH.
+                    await request.InputStream.CopyToAsync(Stream.Null).ConfigureAwait(false);
                     var body = System.Text.Encoding.UTF8.GetBytes($$"""{"errors":[{"code":"{{(status.Code == 429 ? "TOOMANYREQUESTS" : "UNAVAILABLE")}}","message":"injected by the fault proxy"}]}""");
                     await JsonResponses.SendAsync(response, status.Code, body, status.Headers).ConfigureAwait(false);
                     return;

@@ -211,6 +211,76 @@ public class RegistryFaultTests(RegistryFixture fixture)
     }
 
     [Fact]
+    public async Task A_503_to_the_put_completing_a_chunked_upload_is_retried_and_the_blob_is_right()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast() with { ChunkSize = 16 * 1024 });
+        var repo = ImageReference.Parse($"{proxy.Host}/faults/complete");
+        var content = RandomNumberGenerator.GetBytes(50_000);
+        var blob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(content), content.Length);
+        proxy.Add("PUT", "/v2/faults/complete/blobs/uploads/", new Fault.Status(503), times: 2);
+
+        Assert.Equal(BlobUploadOutcome.Uploaded, await client.UploadBlobAsync(repo, blob, _ => Task.FromResult<Stream>(new MemoryStream(content))));
+
+        Assert.Equal(3, proxy.Requests.Count(r => r.Method == "PUT" && r.PathAndQuery.Contains("/v2/faults/complete/blobs/uploads/", StringComparison.Ordinal)));
+        using var back = new MemoryStream();
+        await client.DownloadBlobAsync(repo, blob, back);
+        Assert.Equal(blob.Digest, Digest.ComputeSha256(back.ToArray()));
+    }
+
+    [Fact]
+    public async Task A_503_to_a_monolithic_put_twice_does_not_fail_the_push()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast());
+        var repo = ImageReference.Parse($"{proxy.Host}/faults/monolithic503");
+        var content = RandomNumberGenerator.GetBytes(30_000);
+        var blob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(content), content.Length);
+        proxy.Add("PUT", "/v2/faults/monolithic503/blobs/uploads/", new Fault.Status(503), times: 2);
+
+        Assert.Equal(BlobUploadOutcome.Uploaded, await client.UploadBlobAsync(repo, blob, _ => Task.FromResult<Stream>(new MemoryStream(content))));
+
+        using var back = new MemoryStream();
+        await client.DownloadBlobAsync(repo, blob, back);
+        Assert.Equal(content, back.ToArray());
+    }
+
+    [Fact]
+    public async Task A_503_to_patch_chunks_resumes_from_the_offset_the_registry_reports()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast() with { ChunkSize = 16 * 1024 });
+        var repo = ImageReference.Parse($"{proxy.Host}/faults/patch503");
+        var content = RandomNumberGenerator.GetBytes(70_000);
+        var blob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(content), content.Length);
+        proxy.Add("PATCH", "/v2/faults/patch503/blobs/uploads/", new Fault.Status(503), times: 2);
+
+        Assert.Equal(BlobUploadOutcome.Uploaded, await client.UploadBlobAsync(repo, blob, _ => Task.FromResult<Stream>(new MemoryStream(content))));
+
+        using var back = new MemoryStream();
+        await client.DownloadBlobAsync(repo, blob, back);
+        Assert.Equal(content, back.ToArray());
+        Assert.Contains(proxy.Requests, r => r.Method == "GET" && r.PathAndQuery.Contains("/v2/faults/patch503/blobs/uploads/", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_registry_that_never_accepts_the_completion_fails_with_its_status()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast(retries: 2) with { ChunkSize = 16 * 1024 });
+        var repo = ImageReference.Parse($"{proxy.Host}/faults/never");
+        var content = RandomNumberGenerator.GetBytes(40_000);
+        var blob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(content), content.Length);
+        proxy.Add("PUT", "/v2/faults/never/blobs/uploads/", new Fault.Status(503), times: 1000);
+
+        var error = await Assert.ThrowsAsync<RegistryException>(() => client.UploadBlobAsync(repo, blob, _ => Task.FromResult<Stream>(new MemoryStream(content))));
+
+        Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, error.StatusCode);
+        Assert.True(error.HasCode(RegistryErrorCodes.Unavailable));
+        Assert.Contains(blob.Digest.ToString(), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Chunks_are_at_least_the_registrys_minimum_length()
     {
         using var proxy = Proxy();
