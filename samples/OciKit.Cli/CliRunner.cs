@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Net;
 using OciKit.Auth;
+using OciKit.Primitives;
 using OciKit.Registry;
 
 namespace OciKit.Cli;
@@ -46,16 +47,12 @@ internal static class CliRunner
         }
     }
 
-    public static int ExitCodeFor(Exception exception) => exception switch
+    /// <summary>The exit code of a failure, from the library's one classification (<see cref="Failure.Classify"/>).</summary>
+    public static int ExitCodeFor(Exception exception) => Failure.Classify(exception) switch
     {
-        // A registry's 404 (MANIFEST_UNKNOWN, NAME_UNKNOWN) is "not found": the user named something that is not there.
-        RegistryException { StatusCode: HttpStatusCode.NotFound } => UserError,
-        // RegistryDigestMismatchException too: a lying Docker-Content-Digest or a corrupt blob is the registry's fault.
-        RegistryException or RegistryAuthenticationException or CredentialHelperException => RegistryError,
-        OciException => UserError,
-        ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException => UserError,
-        NotSupportedException or UnauthorizedAccessException => UserError,
-        OperationCanceledException => InternalError,
+        // Not found (a registry's MANIFEST_UNKNOWN or NAME_UNKNOWN too) is the user's: they named something that is not there.
+        FailureKind.Caller or FailureKind.NotFound or FailureKind.Content or FailureKind.NotSupported or FailureKind.IO => UserError,
+        FailureKind.Registry or FailureKind.Authentication => RegistryError,
         _ => InternalError,
     };
 

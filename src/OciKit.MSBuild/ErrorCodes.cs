@@ -1,4 +1,5 @@
 using OciKit.Auth;
+using OciKit.Primitives;
 using OciKit.Registry;
 
 namespace OciKit.MSBuild;
@@ -6,7 +7,7 @@ namespace OciKit.MSBuild;
 /// <summary>The coded errors the <c>OciPublish</c> target reports, one per kind of failure.</summary>
 public static class ErrorCodes
 {
-    /// <summary>A property or item has an invalid value (the project's configuration is wrong).</summary>
+    /// <summary>A property or item has an invalid value (the project's configuration is wrong: an argument, a reference).</summary>
     public const string InvalidConfiguration = "OCIK0001";
 
     /// <summary>The registry refused or failed a request.</summary>
@@ -15,7 +16,7 @@ public static class ErrorCodes
     /// <summary>Authentication to the registry failed, or the credentials could not be read.</summary>
     public const string AuthenticationFailed = "OCIK0003";
 
-    /// <summary>The base image (or its platform) was not found.</summary>
+    /// <summary>Something the publish names was not found: most often the base image (or its platform), or a file.</summary>
     public const string BaseImageNotFound = "OCIK0004";
 
     /// <summary>Content was invalid: a digest mismatch, an unreadable manifest or layer, a corrupt local store.</summary>
@@ -30,20 +31,22 @@ public static class ErrorCodes
     /// <summary>Something the library does not support was asked for.</summary>
     public const string NotSupported = "OCIK0008";
 
-    /// <summary>The code for an exception, or <see langword="null"/> for a bug that should surface as is.</summary>
+    /// <summary>
+    /// The code for an exception, from the library's one classification (<see cref="Failure.Classify"/>), or
+    /// <see langword="null"/> for a bug that should surface as is.
+    /// </summary>
     /// <param name="exception">The exception.</param>
     /// <returns>The code.</returns>
-    public static string? For(Exception exception) => exception switch
+    public static string? For(Exception exception) => Failure.Classify(exception) switch
     {
-        RegistryAuthenticationException or CredentialFileException or CredentialHelperException => AuthenticationFailed,
-        // Includes RegistryDigestMismatchException: content with the wrong digest is the registry's failure.
-        RegistryException => RegistryFailed,
-        ImageNotFoundException => BaseImageNotFound,
-        OperationCanceledException => Cancelled,
-        OciException => InvalidContent,
-        ArgumentException or FormatException => InvalidConfiguration,
-        NotSupportedException => NotSupported,
-        IOException or UnauthorizedAccessException or HttpRequestException => IOFailed,
+        FailureKind.Caller => InvalidConfiguration,
+        FailureKind.NotFound => BaseImageNotFound,
+        FailureKind.Registry => RegistryFailed,
+        FailureKind.Authentication => AuthenticationFailed,
+        FailureKind.Content => InvalidContent,
+        FailureKind.IO => IOFailed,
+        FailureKind.NotSupported => NotSupported,
+        FailureKind.Cancelled => Cancelled,
         _ => null,
     };
 

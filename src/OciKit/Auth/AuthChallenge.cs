@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Diagnostics.CodeAnalysis;
 using System.Text;
+using OciKit.Primitives;
 
 namespace OciKit.Auth;
 

@@ -1,3 +1,5 @@
+using OciKit.Primitives;
+
 namespace OciKit.Auth;
 
 /// <summary>
@@ -7,6 +9,9 @@ namespace OciKit.Auth;
 /// <remarks>The message names the file, the entry and the line, never the file's content.</remarks>
 public sealed class CredentialFileException : OciException
 {
+    /// <inheritdoc/>
+    public override FailureKind Kind => FailureKind.Authentication;
+
     /// <summary>Creates the exception.</summary>
     /// <param name="path">The file.</param>
     /// <param name="reason">What is wrong with it, without any of its content.</param>
@@ -35,6 +40,9 @@ public sealed class CredentialFileException : OciException
 /// </remarks>
 public sealed class CredentialHelperException : OciException
 {
+    /// <inheritdoc/>
+    public override FailureKind Kind => FailureKind.Authentication;
+
     /// <summary>Creates the exception.</summary>
     /// <param name="helper">The helper program, for example <c>docker-credential-pass</c>.</param>
     /// <param name="operation">The helper operation: <c>get</c>, <c>store</c> or <c>erase</c>.</param>

@@ -1,3 +1,4 @@
+using OciKit.Primitives;
 using OciKit.References;
 
 namespace OciKit.Auth;

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Diagnostics.CodeAnalysis;
+using OciKit.Primitives;
 using OciKit.References;
 
 namespace OciKit.Auth;

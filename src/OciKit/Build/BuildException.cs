@@ -1,3 +1,5 @@
+using OciKit.Primitives;
+
 namespace OciKit.Build;
 
 /// <summary>
@@ -6,6 +8,9 @@ namespace OciKit.Build;
 /// </summary>
 public sealed class BuildException : OciException
 {
+    /// <inheritdoc/>
+    public override FailureKind Kind => FailureKind.Caller;
+
     /// <summary>Creates the exception.</summary>
     /// <param name="file">The Dockerfile's name as the caller gave it.</param>
     /// <param name="line">The 1-based line of the failing instruction (0 when the failure belongs to no line).</param>

@@ -1,3 +1,5 @@
+using OciKit.Primitives;
+
 namespace OciKit.Dockerfile;
 
 /// <summary>
@@ -7,6 +9,9 @@ namespace OciKit.Dockerfile;
 /// <remarks>The message has the form <c>FILE:LINE:COLUMN: problem</c>; the parts are also available separately.</remarks>
 public sealed class DockerfileSyntaxException : OciException
 {
+    /// <inheritdoc/>
+    public override FailureKind Kind => FailureKind.Caller;
+
     /// <summary>Creates the exception.</summary>
     /// <param name="file">The Dockerfile's name as the caller knows it, for example <c>Dockerfile</c>.</param>
     /// <param name="line">The 1-based line of the problem.</param>

@@ -1,3 +1,5 @@
+using OciKit.Primitives;
+
 namespace OciKit.Layers;
 
 /// <summary>
@@ -6,6 +8,9 @@ namespace OciKit.Layers;
 /// </summary>
 public sealed class LayerPathException : OciException
 {
+    /// <inheritdoc/>
+    public override FailureKind Kind => FailureKind.Content;
+
     /// <summary>Creates the exception.</summary>
     /// <param name="path">The offending path as it was given or read.</param>
     /// <param name="reason">Why it is refused.</param>

@@ -1,3 +1,5 @@
+using OciKit.Primitives;
+
 namespace OciKit.Layers;
 
 /// <summary>
@@ -6,6 +8,9 @@ namespace OciKit.Layers;
 /// </summary>
 public sealed class SymlinkLoopException : OciException
 {
+    /// <inheritdoc/>
+    public override FailureKind Kind => FailureKind.Content;
+
     /// <summary>Creates the exception.</summary>
     /// <param name="path">The path whose resolution was given up.</param>
     /// <param name="hops">How many links were followed before giving up.</param>

@@ -38,6 +38,9 @@ public sealed record OciLayoutOptions
 /// <summary>A blob the layout was asked for is not in it.</summary>
 public sealed class BlobNotFoundException : OciException
 {
+    /// <inheritdoc/>
+    public override FailureKind Kind => FailureKind.Content;
+
     /// <summary>Creates the exception.</summary>
     /// <param name="digest">The missing blob's digest.</param>
     /// <param name="layoutPath">The layout directory.</param>

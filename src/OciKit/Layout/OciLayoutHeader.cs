@@ -1,4 +1,5 @@
 using OciKit.Images;
+using OciKit.Primitives;
 
 namespace OciKit.Layout;
 

@@ -1,3 +1,5 @@
+using OciKit.Primitives;
+
 namespace OciKit.References;
 
 /// <summary>
@@ -6,6 +8,9 @@ namespace OciKit.References;
 /// </summary>
 public sealed class InvalidReferenceException : OciException
 {
+    /// <inheritdoc/>
+    public override FailureKind Kind => FailureKind.Caller;
+
     private const int MaxShownLength = 300;
 
     /// <summary>Creates the exception.</summary>

@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using OciKit.Auth;
+using OciKit.Primitives;
 
 namespace OciKit.Registry;
 
@@ -271,25 +272,4 @@ internal sealed class AuthenticationHandler : DelegatingHandler
     }
 
     private sealed record CachedToken(string Token, DateTimeOffset ExpiresAt);
-}
-
-/// <summary>Authentication with a registry failed: missing or refused credentials, or an unusable token service.</summary>
-public sealed class RegistryAuthenticationException : OciException
-{
-    /// <summary>Creates the exception.</summary>
-    /// <param name="registry">The registry.</param>
-    /// <param name="reason">What failed, without secrets.</param>
-    /// <param name="innerException">The underlying failure.</param>
-    public RegistryAuthenticationException(string registry, string reason, Exception? innerException = null)
-        : base($"Authentication with {registry} failed: {reason}.", innerException)
-    {
-        Registry = registry;
-        Reason = reason;
-    }
-
-    /// <summary>The registry.</summary>
-    public string Registry { get; }
-
-    /// <summary>What failed.</summary>
-    public string Reason { get; }
 }

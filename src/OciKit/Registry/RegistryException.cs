@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Net;
+using OciKit.Primitives;
 
 namespace OciKit.Registry;
 
@@ -44,7 +45,25 @@ public class RegistryException : OciException
         RetryAfter = retryAfter;
     }
 
-    /// <summary>The HTTP method of the failing request.</summary>
+    /// <summary>Creates the exception with a message a subclass words itself (no request is named in it).</summary>
+    /// <param name="message">What failed, without secrets.</param>
+    /// <param name="statusCode">The HTTP status, or null when none applies.</param>
+    /// <param name="innerException">The underlying failure.</param>
+    private protected RegistryException(string message, HttpStatusCode? statusCode, Exception? innerException)
+        : base(message, innerException)
+    {
+        Method = string.Empty;
+        StatusCode = statusCode;
+        Errors = [];
+    }
+
+    /// <summary>
+    /// <see cref="FailureKind.NotFound"/> for a 404 (the image or repository named is not there: the caller named
+    /// something that does not exist), else <see cref="FailureKind.Registry"/>.
+    /// </summary>
+    public override FailureKind Kind => StatusCode == HttpStatusCode.NotFound ? FailureKind.NotFound : FailureKind.Registry;
+
+    /// <summary>The HTTP method of the failing request (empty when the failure is not one request's).</summary>
     public string Method { get; }
 
     /// <summary>The request URL without query string or user information.</summary>
@@ -142,4 +161,28 @@ public sealed class RegistryDigestMismatchException : RegistryException
 
     /// <summary>The digest the registry's content has (or announced).</summary>
     public Primitives.Digest Actual { get; }
+}
+
+/// <summary>Authentication with a registry failed: missing or refused credentials, or an unusable token service.</summary>
+public sealed class RegistryAuthenticationException : RegistryException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="registry">The registry.</param>
+    /// <param name="reason">What failed, without secrets.</param>
+    /// <param name="innerException">The underlying failure.</param>
+    public RegistryAuthenticationException(string registry, string reason, Exception? innerException = null)
+        : base($"Authentication with {registry} failed: {reason}.", HttpStatusCode.Unauthorized, innerException)
+    {
+        Registry = registry;
+        Reason = reason;
+    }
+
+    /// <inheritdoc/>
+    public override FailureKind Kind => FailureKind.Authentication;
+
+    /// <summary>The registry.</summary>
+    public string Registry { get; }
+
+    /// <summary>What failed.</summary>
+    public string Reason { get; }
 }

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Net.Http.Headers;
 using System.Text.Json;
+using OciKit.Primitives;
 using OciKit.References;
 
 namespace OciKit.Registry;

@@ -27,6 +27,9 @@ public class ExitCodeTests
         { new RegistryAuthenticationException("r", "the registry refused the request"), 2 },
         { new RegistryDigestMismatchException("blob", "r/a:1", Digest.ComputeSha256("a"u8), Digest.ComputeSha256("b"u8), "GET", null), 2 },
         { new CredentialHelperException("pass", "get", "r", "exited with 1", 1), 2 },
+        { new CredentialFileException("/root/.docker/config.json", "not JSON"), 2 },
+        { new IOException("disk full"), 1 },
+        { new OperationCanceledException(), 3 },
         { new InvalidOperationException("a defect"), 3 },
         { new NullReferenceException(), 3 },
     };

@@ -1,5 +1,6 @@
 using System.Formats.Tar;
 using OciKit.Layers;
+using OciKit.Primitives;
 
 namespace OciKit.Build.Sources;
 

@@ -1,4 +1,5 @@
 using System.Net;
+using OciKit.Primitives;
 
 namespace OciKit.Build.Sources;
 
@@ -9,6 +10,9 @@ namespace OciKit.Build.Sources;
 /// </summary>
 public sealed class ArchiveEntryException : OciException
 {
+    /// <inheritdoc/>
+    public override FailureKind Kind => FailureKind.Content;
+
     /// <summary>Creates the exception.</summary>
     /// <param name="archive">The archive's name (as the Dockerfile gave it, or the file name).</param>
     /// <param name="entryName">The offending entry's name as stored in the archive.</param>
@@ -41,6 +45,9 @@ public sealed class ArchiveEntryException : OciException
 /// </summary>
 public sealed class RemoteSourceException : OciException
 {
+    /// <inheritdoc/>
+    public override FailureKind Kind => FailureKind.Caller;
+
     /// <summary>Creates the exception.</summary>
     /// <param name="url">The URL, already redacted.</param>
     /// <param name="reason">What failed.</param>

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Diagnostics.CodeAnalysis;
+using OciKit.Primitives;
 
 namespace OciKit.Dockerfile.Ignore;
 

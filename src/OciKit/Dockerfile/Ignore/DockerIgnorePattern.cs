@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Text;
 using System.Text.RegularExpressions;
+using OciKit.Primitives;
 
 namespace OciKit.Dockerfile.Ignore;
 

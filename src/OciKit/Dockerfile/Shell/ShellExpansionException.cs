@@ -1,3 +1,5 @@
+using OciKit.Primitives;
+
 namespace OciKit.Dockerfile.Shell;
 
 /// <summary>
@@ -7,6 +9,9 @@ namespace OciKit.Dockerfile.Shell;
 /// <remarks>The message has BuildKit's shape: <c>failed to process "word": reason</c>.</remarks>
 public sealed class ShellExpansionException : OciException
 {
+    /// <inheritdoc/>
+    public override FailureKind Kind => FailureKind.Caller;
+
     /// <summary>Creates the exception.</summary>
     /// <param name="word">The text that was being expanded.</param>
     /// <param name="reason">What is wrong with it, for example <c>syntax error: bad substitution</c>.</param>

@@ -1,4 +1,4 @@
-namespace OciKit;
+namespace OciKit.Primitives;
 
 /// <summary>
 /// The base of every exception OciKit raises for bad input, a failing peer or an inconsistent store.
@@ -17,6 +17,9 @@ public abstract class OciException : Exception
         : base(message, innerException)
     {
     }
+
+    /// <summary>Who or what failed (see <see cref="Failure.Classify"/>).</summary>
+    public abstract FailureKind Kind { get; }
 }
 
 /// <summary>
@@ -24,6 +27,9 @@ public abstract class OciException : Exception
 /// </summary>
 public sealed class OciFormatException : OciException
 {
+    /// <inheritdoc/>
+    public override FailureKind Kind => FailureKind.Content;
+
     /// <summary>Creates the exception.</summary>
     /// <param name="subject">What was being read, for example <c>digest</c>, <c>manifest</c> or <c>index.json</c>.</param>
     /// <param name="message">What is wrong with it and where.</param>
@@ -41,11 +47,14 @@ public sealed class OciFormatException : OciException
 /// <summary>Content whose digest is not the one it was expected to have (a corrupt or substituted blob or manifest).</summary>
 public sealed class DigestMismatchException : OciException
 {
+    /// <inheritdoc/>
+    public override FailureKind Kind => FailureKind.Content;
+
     /// <summary>Creates the exception.</summary>
     /// <param name="subject">What was verified, for example <c>blob</c> or <c>manifest 'app:1.0'</c>.</param>
     /// <param name="expected">The digest the content should have had.</param>
     /// <param name="actual">The digest actually computed over the content.</param>
-    public DigestMismatchException(string subject, Primitives.Digest expected, Primitives.Digest actual)
+    public DigestMismatchException(string subject, Digest expected, Digest actual)
         : base($"Digest mismatch for {subject}: expected {expected}, got {actual}.")
     {
         Subject = subject;
@@ -57,15 +66,18 @@ public sealed class DigestMismatchException : OciException
     public string Subject { get; }
 
     /// <summary>The digest the content should have had.</summary>
-    public Primitives.Digest Expected { get; }
+    public Digest Expected { get; }
 
     /// <summary>The digest computed over the content.</summary>
-    public Primitives.Digest Actual { get; }
+    public Digest Actual { get; }
 }
 
 /// <summary>No image has the given name or reference where it was looked for (a local store, a registry, an index).</summary>
 public sealed class ImageNotFoundException : OciException
 {
+    /// <inheritdoc/>
+    public override FailureKind Kind => FailureKind.NotFound;
+
     /// <summary>Creates the exception.</summary>
     /// <param name="name">The name or reference looked for.</param>
     /// <param name="location">Where it was looked for (a store path, a registry, an index).</param>
