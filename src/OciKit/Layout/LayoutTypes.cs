@@ -17,7 +17,17 @@ public sealed record StoredImage(Image Image, ManifestDocument Manifest);
 /// <param name="RemovedBlobs">How many blobs were deleted.</param>
 /// <param name="RemovedBytes">How many bytes they held.</param>
 /// <param name="KeptBlobs">How many blobs were kept (referenced, or younger than the grace period).</param>
-public sealed record GarbageCollectionResult(int RemovedBlobs, long RemovedBytes, int KeptBlobs);
+public sealed record GarbageCollectionResult(int RemovedBlobs, long RemovedBytes, int KeptBlobs)
+{
+    /// <summary>
+    /// How many scratch directories and temporary files of writers that died (a build or pull killed half-way) were
+    /// deleted; see <see cref="ScratchDirectory"/>.
+    /// </summary>
+    public int InterruptedWriters { get; init; }
+
+    /// <summary>How many bytes the <see cref="InterruptedWriters"/>' leftovers held.</summary>
+    public long InterruptedWriterBytes { get; init; }
+}
 
 /// <summary>Options of an <see cref="OciLayout"/>.</summary>
 public sealed record OciLayoutOptions

@@ -15,7 +15,9 @@ namespace OciKit.Layout;
 /// <remarks>
 /// Safe for several processes at once: a blob is written to a temporary file inside the layout, verified against its
 /// digest and only then renamed into place (renaming over an identical blob is harmless); <c>index.json</c> is
-/// rewritten the same way while holding an exclusive lock file. Garbage collection holds that lock too; a blob
+/// rewritten the same way while holding an exclusive lock file. Every temporary file is in a
+/// <see cref="ScratchDirectory"/> its writer holds locked, so a writer killed half-way leaves nothing visible, and
+/// garbage collection reclaims what it left as soon as its lock is free. Garbage collection holds the index lock too; a blob
 /// written and not yet referenced by <c>index.json</c> is protected from a concurrent collection only by
 /// <see cref="OciLayoutOptions.GarbageCollectionGracePeriod"/>.
 /// </remarks>
@@ -33,7 +35,9 @@ public sealed partial class OciLayout
     private const long MaxManifestSize = 4 * 1024 * 1024;
     private const long MaxConfigSize = 64 * 1024 * 1024;
 
-    private static readonly TimeSpan StaleTempFileAge = TimeSpan.FromDays(1);
+
+    // Where the build cache keeps its entries (Build.BuildCache); older versions left *.tmp files there.
+    private const string BuildCacheDirectory = "ocikit-build-cache";
 
     private readonly OciLayoutOptions _options;
 
@@ -417,7 +421,8 @@ public sealed partial class OciLayout
 
     /// <summary>
     /// Deletes every blob no entry of <c>index.json</c> reaches (through indexes, manifests, their configs and layers),
-    /// and temporary files left by writers that died more than a day ago. Blobs younger than
+    /// and the scratch directories and temporary files of writers that died (whose lock is free, see
+    /// <see cref="ScratchDirectory"/>; a live writer's are kept, even another process's). Blobs younger than
     /// <see cref="OciLayoutOptions.GarbageCollectionGracePeriod"/> are kept, so that an image being written by another
     /// process (layers first, then its manifest and name) is not collected half-way.
     /// </summary>
@@ -465,26 +470,9 @@ public sealed partial class OciLayout
             }
         }
 
-        // Temporary files of writers that died; a live writer's file is never this old.
-        var temp = new DirectoryInfo(Path.Combine(Root, PrivateDirectory, "tmp"));
-        foreach (var file in temp.Exists ? temp.EnumerateFiles() : [])
-        {
-            if (file.LastWriteTimeUtc < DateTime.UtcNow - StaleTempFileAge)
-            {
-                file.Delete();
-            }
-        }
-
-        // Scratch directories of writers that died (a live writer adds files, which refreshes the directory's time).
-        foreach (var directory in temp.Exists ? temp.EnumerateDirectories() : [])
-        {
-            if (directory.LastWriteTimeUtc < DateTime.UtcNow - StaleTempFileAge)
-            {
-                directory.Delete(recursive: true);
-            }
-        }
-
-        return new GarbageCollectionResult(removed, bytes, kept);
+        // Scratch directories and temporary files of writers that died: their lock is free (see ScratchDirectory).
+        var (leftovers, leftoverBytes) = ScratchDirectory.ReclaimAbandoned(Root, [Path.Combine(Root, BuildCacheDirectory)], cancellationToken);
+        return new GarbageCollectionResult(removed, bytes, kept) { InterruptedWriters = leftovers, InterruptedWriterBytes = leftoverBytes };
     }
 
     /// <summary>
@@ -593,36 +581,24 @@ public sealed partial class OciLayout
 
     /// <summary>
     /// Creates a private scratch directory inside the layout, on the same file system as its blobs, so that files
-    /// written there can become blobs by a rename. The caller deletes it when done; garbage collection deletes one
-    /// left by a writer that died more than a day ago.
+    /// written there can become blobs by a rename (<see cref="MoveBlobFromFile"/>). The caller disposes it when done,
+    /// which deletes it; until then it holds the directory's lock, and garbage collection deletes it only once that
+    /// lock is free: after the dispose, or when the writer's process died.
     /// </summary>
-    /// <returns>The full path of the new, empty directory.</returns>
-    public string CreateScratchDirectory() =>
-        Directory.CreateDirectory(Path.Combine(Root, PrivateDirectory, "tmp", "scratch-" + Guid.NewGuid().ToString("N"))).FullName;
-
-    private string NewTempPath()
-    {
-        var directory = Directory.CreateDirectory(Path.Combine(Root, PrivateDirectory, "tmp"));
-        return Path.Combine(directory.FullName, Guid.NewGuid().ToString("N") + ".tmp");
-    }
+    /// <returns>The new, empty directory, locked by this process.</returns>
+    public ScratchDirectory CreateScratchDirectory() => ScratchDirectory.Create(Root, "scratch-");
 
     private async Task WriteFileAtomicallyAsync(string relativePath, byte[] content, CancellationToken cancellationToken)
     {
-        var temp = NewTempPath();
-        try
+        using var scratch = ScratchDirectory.Create(Root, "write-");
+        var temp = Path.Combine(scratch.Path, "file");
+        await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize, FileOptions.Asynchronous))
         {
-            await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize, FileOptions.Asynchronous))
-            {
-                await stream.WriteAsync(content, cancellationToken).ConfigureAwait(false);
-                stream.Flush(flushToDisk: true);
-            }
+            await stream.WriteAsync(content, cancellationToken).ConfigureAwait(false);
+            stream.Flush(flushToDisk: true);
+        }
 
-            File.Move(temp, Path.Combine(Root, relativePath), overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temp);
-        }
+        File.Move(temp, Path.Combine(Root, relativePath), overwrite: true);
     }
 
     private async Task<(Digest Digest, long Size)> WriteVerifiedAsync(Stream content, Digest? expectedDigest, long? expectedSize, CancellationToken cancellationToken)
@@ -634,7 +610,8 @@ public sealed partial class OciLayout
             var other => throw new NotSupportedException($"Digest algorithm '{other}' cannot be verified."),
         };
         var subject = $"blob {expectedDigest?.ToString() ?? "(new)"}";
-        var temp = NewTempPath();
+        using var scratch = ScratchDirectory.Create(Root, "write-");
+        var temp = Path.Combine(scratch.Path, "blob");
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
         {
@@ -678,7 +655,6 @@ public sealed partial class OciLayout
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
-            File.Delete(temp);
         }
     }
 

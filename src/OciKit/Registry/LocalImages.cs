@@ -167,19 +167,19 @@ public sealed class LocalImages(OciLayout store)
         var (_, descriptor) = await RequireAsync(baseName, cancellationToken).ConfigureAwait(false);
         var (baseImage, _) = await Store.ReadImageAsync(descriptor with { Annotations = null }, null, cancellationToken).ConfigureAwait(false);
 
-        // The layer goes to a temporary file first: the store verifies it on the way in and only then makes it visible.
-        var temporary = Path.Combine(Path.GetTempPath(), "ocikit-commit-" + Guid.NewGuid().ToString("N"));
-        try
+        // The layer is written in a scratch directory of the store, hashed while written, and becomes a blob by a
+        // rename: nothing half-written is visible, and a commit killed half-way leaves only what prune reclaims.
+        using (var scratch = Store.CreateScratchDirectory())
         {
+            var temporary = Path.Combine(scratch.Path, "layer");
             LayerInfo layer;
-            var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 128 * 1024, FileOptions.Asynchronous);
+            var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 128 * 1024, FileOptions.Asynchronous);
             await using (stream.ConfigureAwait(false))
             {
                 layer = await LayerWriter.WriteDiffAsync(lowerDirectory, upperDirectory, stream, options.Layer, cancellationToken).ConfigureAwait(false);
-                stream.Position = 0;
-                await Store.WriteBlobAsync(stream, layer.Descriptor, cancellationToken).ConfigureAwait(false);
             }
 
+            Store.MoveBlobFromFile(temporary, layer.Descriptor);
             var history = new HistoryEntry { CreatedBy = options.CreatedBy ?? "ocikit commit", Comment = options.Comment, Author = options.Author, Created = options.Created };
             var image = baseImage.AppendLayer(layer.Descriptor, layer.DiffId, history).WithCreated(options.Created);
             if (options.Author is not null)
@@ -189,13 +189,12 @@ public sealed class LocalImages(OciLayout store)
 
             return await Store.WriteImageAsync(image.Build(), NameOf(target), cancellationToken).ConfigureAwait(false);
         }
-        finally
-        {
-            File.Delete(temporary);
-        }
     }
 
-    /// <summary>Deletes the blobs no named image reaches.</summary>
+    /// <summary>
+    /// Deletes the blobs no named image reaches, and the scratch directories and temporary files of writers that died
+    /// (a build or pull killed half-way), judged by their lock (see <see cref="ScratchDirectory"/>).
+    /// </summary>
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>What was removed.</returns>
     public Task<GarbageCollectionResult> PruneAsync(CancellationToken cancellationToken = default) => Store.CollectGarbageAsync(cancellationToken);
