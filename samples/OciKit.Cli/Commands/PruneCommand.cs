@@ -14,6 +14,11 @@ internal static class PruneCommand
             var session = CliSession.Of(parseResult, host);
             var store = await session.OpenStoreAsync(cancellationToken).ConfigureAwait(false);
             var result = await store.PruneAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var broken in result.BrokenImages)
+            {
+                await host.Err.WriteLineAsync($"warning: image {broken.Name} ({broken.Digest}) cannot be read; kept only the blobs its manifest names: {CliRunner.OneLine(broken.Problem)}").ConfigureAwait(false);
+            }
+
             await session.InfoAsync($"Deleted {result.RemovedBlobs} blob(s), reclaimed {Sizes.Human(result.RemovedBytes)}; kept {result.KeptBlobs}").ConfigureAwait(false);
             if (result.InterruptedWriters > 0)
             {
