@@ -152,6 +152,7 @@ public sealed partial class OciLayout
     /// <returns>The image and its manifest document.</returns>
     /// <exception cref="ImageNotFoundException">The index has no manifest for the platform.</exception>
     /// <exception cref="BlobNotFoundException">A manifest or the configuration is not in the layout.</exception>
+    /// <exception cref="OciFormatException">A manifest or the configuration is corrupt or invalid (for example not JSON); the subject names the image.</exception>
     public async Task<StoredImage> ReadImageAsync(Descriptor descriptor, Platform? platform = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(descriptor);
@@ -163,7 +164,14 @@ public sealed partial class OciLayout
             if (document.Manifest is { } manifest)
             {
                 var configBytes = await ReadBlobAsync(manifest.Config, cancellationToken).ConfigureAwait(false);
-                return new StoredImage(Image.FromManifest(document, configBytes), document);
+                try
+                {
+                    return new StoredImage(Image.FromManifest(document, configBytes), document);
+                }
+                catch (Exception e) when (e is OciFormatException or ArgumentException)
+                {
+                    throw new OciFormatException($"image {name}", $"its configuration {manifest.Config.Digest} cannot be used: {e.Message}", e);
+                }
             }
 
             if (document.Index is not { } index)

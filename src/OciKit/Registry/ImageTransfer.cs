@@ -81,7 +81,7 @@ public sealed class ImageTransfer(RegistryClient client)
         {
             await PullTreeAsync(source, top, store, counts, progress, 0, cancellationToken).ConfigureAwait(false);
         }
-        catch (OciFormatException e) when (!e.Subject.StartsWith("image ", StringComparison.Ordinal))
+        catch (OciFormatException e) when (e.Subject != $"image {source}")
         {
             // A manifest or configuration the store refused (it would not read back): say which image it belongs to.
             throw new OciFormatException($"image {source}", e.Message, e);
