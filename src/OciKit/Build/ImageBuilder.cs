@@ -112,7 +112,15 @@ internal sealed partial class BuildSession : IAsyncDisposable
         var store = await OciLayout.OpenAsync(options.StorePath ?? OciLayout.DefaultPath, null, cancellationToken).ConfigureAwait(false);
         // Inside the store (its private folder), so finished layers move into blobs/ by a rename, never a copy.
         var scratch = store.CreateScratchDirectory();
-        return new BuildSession(options, progress, store, dockerfile, context, scratch);
+        try
+        {
+            return new BuildSession(options, progress, store, dockerfile, context, scratch);
+        }
+        catch
+        {
+            scratch.Dispose();
+            throw;
+        }
     }
 
     public ValueTask DisposeAsync()

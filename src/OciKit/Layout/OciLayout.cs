@@ -35,7 +35,6 @@ public sealed partial class OciLayout
     private const long MaxManifestSize = 4 * 1024 * 1024;
     private const long MaxConfigSize = 64 * 1024 * 1024;
 
-
     // Where the build cache keeps its entries (Build.BuildCache); older versions left *.tmp files there.
     private const string BuildCacheDirectory = "ocikit-build-cache";
 
