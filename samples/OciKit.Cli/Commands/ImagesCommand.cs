@@ -15,7 +15,15 @@ internal static class ImagesCommand
             var host = CliHost.Current;
             var session = CliSession.Of(parseResult, host);
             var store = await session.OpenStoreAsync(cancellationToken).ConfigureAwait(false);
-            var images = await store.ListAsync(cancellationToken).ConfigureAwait(false);
+            var inventory = await store.InventoryAsync(cancellationToken).ConfigureAwait(false);
+            var images = inventory.Images;
+
+            // A broken image is a warning on stderr, not a failure: the others are listed and the exit code stays 0.
+            foreach (var broken in inventory.Broken)
+            {
+                await host.Err.WriteLineAsync($"warning: image {broken.Name} ({broken.Digest}) cannot be read: {CliRunner.OneLine(broken.Problem)}").ConfigureAwait(false);
+            }
+
             if (session.Quiet)
             {
                 foreach (var id in images.Select(i => i.ImageId.Encoded[..12]).Distinct())

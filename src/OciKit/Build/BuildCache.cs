@@ -69,7 +69,6 @@ internal sealed class BuildCache(string storeRoot)
 
     public void Put(string key, Entry entry)
     {
-        System.IO.Directory.CreateDirectory(Directory);
         using var buffer = new MemoryStream();
         using (var writer = new Utf8JsonWriter(buffer))
         {
@@ -89,9 +88,7 @@ internal sealed class BuildCache(string storeRoot)
             writer.WriteEndObject();
         }
 
-        var temp = Path.Combine(Directory, key + "." + Guid.NewGuid().ToString("N") + ".tmp");
-        File.WriteAllBytes(temp, buffer.ToArray());
-        File.Move(temp, Path.Combine(Directory, key + ".json"), overwrite: true);
+        Layout.ScratchDirectory.WriteFileAtomically(storeRoot, Path.Combine(Directory, key + ".json"), buffer.ToArray());
     }
 }
 
@@ -102,12 +99,14 @@ internal sealed class BuildCache(string storeRoot)
 internal sealed class FileDigestCache
 {
     private const string FileName = "context-digests.json";
+    private readonly string _storeRoot;
     private readonly string _path;
     private readonly Dictionary<string, string> _known = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _seen = new(StringComparer.Ordinal);
 
     public FileDigestCache(string storeRoot)
     {
+        _storeRoot = storeRoot;
         _path = Path.Combine(storeRoot, "ocikit-build-cache", FileName);
         try
         {
@@ -165,9 +164,6 @@ internal sealed class FileDigestCache
             merged.TryAdd(key, value);
         }
 
-        System.IO.Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
-        var temp = _path + "." + Guid.NewGuid().ToString("N") + ".tmp";
-        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(merged, BuildJson.Default.DictionaryStringString));
-        File.Move(temp, _path, overwrite: true);
+        Layout.ScratchDirectory.WriteFileAtomically(_storeRoot, _path, JsonSerializer.SerializeToUtf8Bytes(merged, BuildJson.Default.DictionaryStringString));
     }
 }

@@ -57,16 +57,17 @@ internal sealed partial class BuildSession : IAsyncDisposable
     private readonly HashSet<string> _consumedArgs = new(StringComparer.Ordinal);
     private readonly List<string> _warnings = [];
     private readonly IProgress<BuildProgress>? _progress;
+    private readonly ScratchDirectory _scratch;
     private RegistryClient? _registryClient;
 
-    private BuildSession(BuildOptions options, IProgress<BuildProgress>? progress, OciLayout store, ParsedDockerfile dockerfile, ContextTree context, string scratch)
+    private BuildSession(BuildOptions options, IProgress<BuildProgress>? progress, OciLayout store, ParsedDockerfile dockerfile, ContextTree context, ScratchDirectory scratch)
     {
         Options = options;
         _progress = progress;
         Store = store;
         Dockerfile = dockerfile;
         Context = context;
-        Scratch = scratch;
+        _scratch = scratch;
         Cache = new BuildCache(store.Root);
         FileDigests = new FileDigestCache(store.Root);
         Lexer = new ShellLexer(dockerfile.Syntax.Directives.Escape);
@@ -83,7 +84,8 @@ internal sealed partial class BuildSession : IAsyncDisposable
 
     public ContextTree Context { get; }
 
-    public string Scratch { get; }
+    /// <summary>This build's scratch directory in the store, locked for the build's lifetime.</summary>
+    public string Scratch => _scratch.Path;
 
     public BuildCache Cache { get; }
 
@@ -110,20 +112,23 @@ internal sealed partial class BuildSession : IAsyncDisposable
         var store = await OciLayout.OpenAsync(options.StorePath ?? OciLayout.DefaultPath, null, cancellationToken).ConfigureAwait(false);
         // Inside the store (its private folder), so finished layers move into blobs/ by a rename, never a copy.
         var scratch = store.CreateScratchDirectory();
-        return new BuildSession(options, progress, store, dockerfile, context, scratch);
+        try
+        {
+            return new BuildSession(options, progress, store, dockerfile, context, scratch);
+        }
+        catch
+        {
+            scratch.Dispose();
+            throw;
+        }
     }
 
     public ValueTask DisposeAsync()
     {
         _registryClient?.Dispose();
-        try
-        {
-            Directory.Delete(Scratch, recursive: true);
-        }
-        catch (IOException)
-        {
-            // Left behind, it is deleted by a later garbage collection of the store once it is a day old.
-        }
+
+        // Deletes it; what cannot be deleted is left unlocked, for the store's next garbage collection.
+        _scratch.Dispose();
 
         return ValueTask.CompletedTask;
     }

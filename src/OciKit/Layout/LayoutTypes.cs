@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using OciKit.Images;
 using OciKit.Primitives;
 
@@ -17,7 +18,29 @@ public sealed record StoredImage(Image Image, ManifestDocument Manifest);
 /// <param name="RemovedBlobs">How many blobs were deleted.</param>
 /// <param name="RemovedBytes">How many bytes they held.</param>
 /// <param name="KeptBlobs">How many blobs were kept (referenced, or younger than the grace period).</param>
-public sealed record GarbageCollectionResult(int RemovedBlobs, long RemovedBytes, int KeptBlobs);
+public sealed record GarbageCollectionResult(int RemovedBlobs, long RemovedBytes, int KeptBlobs)
+{
+    /// <summary>
+    /// How many scratch directories and temporary files of writers that died (a build or pull killed half-way) were
+    /// deleted; see <see cref="ScratchDirectory"/>.
+    /// </summary>
+    public int InterruptedWriters { get; init; }
+
+    /// <summary>How many bytes the <see cref="InterruptedWriters"/>' leftovers held.</summary>
+    public long InterruptedWriterBytes { get; init; }
+
+    /// <summary>
+    /// Named images whose manifest could not be read (corrupt, or not a manifest). Collection went on: such an image
+    /// keeps its manifest blob and every blob its bytes name as a descriptor would, nothing more.
+    /// </summary>
+    public ImmutableArray<BrokenImage> BrokenImages { get; init; } = [];
+}
+
+/// <summary>An image recorded in a store that cannot be read (written by another tool or an older version, or damaged on disk).</summary>
+/// <param name="Name">Its name, or its digest when it has none.</param>
+/// <param name="Digest">The digest of its manifest or index.</param>
+/// <param name="Problem">What is wrong with it.</param>
+public sealed record BrokenImage(string Name, Digest Digest, string Problem);
 
 /// <summary>Options of an <see cref="OciLayout"/>.</summary>
 public sealed record OciLayoutOptions

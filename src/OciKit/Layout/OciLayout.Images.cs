@@ -152,6 +152,7 @@ public sealed partial class OciLayout
     /// <returns>The image and its manifest document.</returns>
     /// <exception cref="ImageNotFoundException">The index has no manifest for the platform.</exception>
     /// <exception cref="BlobNotFoundException">A manifest or the configuration is not in the layout.</exception>
+    /// <exception cref="OciFormatException">A manifest or the configuration is corrupt or invalid (for example not JSON); the subject names the image.</exception>
     public async Task<StoredImage> ReadImageAsync(Descriptor descriptor, Platform? platform = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(descriptor);
@@ -163,7 +164,14 @@ public sealed partial class OciLayout
             if (document.Manifest is { } manifest)
             {
                 var configBytes = await ReadBlobAsync(manifest.Config, cancellationToken).ConfigureAwait(false);
-                return new StoredImage(Image.FromManifest(document, configBytes), document);
+                try
+                {
+                    return new StoredImage(Image.FromManifest(document, configBytes), document);
+                }
+                catch (Exception e) when (e is OciFormatException or ArgumentException)
+                {
+                    throw new OciFormatException($"image {name}", $"its configuration {manifest.Config.Digest} cannot be used: {e.Message}", e);
+                }
             }
 
             if (document.Index is not { } index)
@@ -178,5 +186,80 @@ public sealed partial class OciLayout
         }
 
         throw new OciFormatException($"image '{name}'", "indexes are nested too deeply.");
+    }
+
+    /// <summary>
+    /// Checks that a manifest or index can be read back as an image: of a known media type, and, for an image
+    /// manifest whose configuration (of the OCI or Docker configuration type) is stored, with a configuration that
+    /// parses and whose DiffIDs pair with the layers. A configuration not stored yet is checked when it is written.
+    /// </summary>
+    /// <param name="image">The image's name or digest, for the error.</param>
+    /// <param name="document">The manifest or index.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <exception cref="OciFormatException">It cannot be read back; the subject names the image.</exception>
+    private async Task CheckImageAsync(string image, ManifestDocument document, CancellationToken cancellationToken)
+    {
+        if (document.Manifest is null && document.Index is null)
+        {
+            throw new OciFormatException(
+                $"image {image}", $"its manifest {document.Digest} has media type '{document.MediaType}', which is neither an image manifest nor an image index.");
+        }
+
+        if (document.Manifest is not { Config: { MediaType: MediaTypes.OciConfig or MediaTypes.DockerConfig } config } || !ContainsBlob(config.Digest))
+        {
+            return;
+        }
+
+        try
+        {
+            var configBytes = await ReadBlobAsync(config, cancellationToken).ConfigureAwait(false);
+            _ = Image.FromManifest(document, configBytes);
+        }
+        catch (Exception e) when (e is OciFormatException or DigestMismatchException or ArgumentException)
+        {
+            throw new OciFormatException($"image {image}", $"its configuration {config.Digest} cannot be used: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// Checks a blob about to become visible whose media type says it is a manifest, an index or an image
+    /// configuration: it must parse as one (a manifest or index also as <see cref="CheckImageAsync"/> checks it).
+    /// </summary>
+    /// <param name="path">The verified temporary file.</param>
+    /// <param name="blob">Its descriptor (media type, digest and size).</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    private async Task CheckDocumentAsync(string path, Descriptor blob, CancellationToken cancellationToken)
+    {
+        var isConfig = blob.MediaType is MediaTypes.OciConfig or MediaTypes.DockerConfig;
+        var isManifest = MediaTypes.IsManifest(blob.MediaType) || MediaTypes.IsIndex(blob.MediaType);
+        if (!isConfig && !isManifest)
+        {
+            return;
+        }
+
+        var limit = isManifest ? MaxManifestSize : MaxConfigSize;
+        if (blob.Size > limit)
+        {
+            throw new OciFormatException($"{(isManifest ? "manifest" : "image configuration")} {blob.Digest}", $"is {blob.Size} bytes, more than the {limit} bytes the store reads into memory.");
+        }
+
+        var bytes = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
+        if (isManifest)
+        {
+            await CheckImageAsync(blob.Digest.ToString(), ManifestDocument.Parse(bytes, blob.MediaType), cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            _ = ImageConfig.Parse(bytes);
+        }
+        catch (OciFormatException e)
+        {
+            // The parser's message without its own "Invalid image configuration: " prefix.
+            var prefix = $"Invalid {e.Subject}: ";
+            var detail = e.Message.StartsWith(prefix, StringComparison.Ordinal) ? e.Message[prefix.Length..] : e.Message;
+            throw new OciFormatException($"image configuration {blob.Digest}", detail, e);
+        }
     }
 }

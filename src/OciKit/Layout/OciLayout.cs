@@ -15,7 +15,9 @@ namespace OciKit.Layout;
 /// <remarks>
 /// Safe for several processes at once: a blob is written to a temporary file inside the layout, verified against its
 /// digest and only then renamed into place (renaming over an identical blob is harmless); <c>index.json</c> is
-/// rewritten the same way while holding an exclusive lock file. Garbage collection holds that lock too; a blob
+/// rewritten the same way while holding an exclusive lock file. Every temporary file is in a
+/// <see cref="ScratchDirectory"/> its writer holds locked, so a writer killed half-way leaves nothing visible, and
+/// garbage collection reclaims what it left as soon as its lock is free. Garbage collection holds the index lock too; a blob
 /// written and not yet referenced by <c>index.json</c> is protected from a concurrent collection only by
 /// <see cref="OciLayoutOptions.GarbageCollectionGracePeriod"/>.
 /// </remarks>
@@ -33,7 +35,8 @@ public sealed partial class OciLayout
     private const long MaxManifestSize = ManifestDocument.MaxSize;
     private const long MaxConfigSize = 64 * 1024 * 1024;
 
-    private static readonly TimeSpan StaleTempFileAge = TimeSpan.FromDays(1);
+    // Where the build cache keeps its entries (Build.BuildCache); older versions left *.tmp files there.
+    private const string BuildCacheDirectory = "ocikit-build-cache";
 
     private readonly OciLayoutOptions _options;
 
@@ -169,7 +172,10 @@ public sealed partial class OciLayout
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>The descriptor.</returns>
     /// <exception cref="DigestMismatchException">The content has another digest; nothing is written.</exception>
-    /// <exception cref="OciFormatException">The content is shorter or longer than expected; nothing is written.</exception>
+    /// <exception cref="OciFormatException">
+    /// The content is shorter or longer than expected, or the descriptor's media type is a manifest, index or image
+    /// configuration type and the content is not a valid one (see <see cref="WriteManifestAsync"/>); nothing is written.
+    /// </exception>
     /// <exception cref="NotSupportedException">The digest algorithm is neither sha256 nor sha512.</exception>
     public async Task<Descriptor> WriteBlobAsync(Stream content, Descriptor expected, CancellationToken cancellationToken = default)
     {
@@ -181,7 +187,7 @@ public sealed partial class OciLayout
             return expected;
         }
 
-        var (digest, _) = await WriteVerifiedAsync(content, expected.Digest, expected.Size, cancellationToken).ConfigureAwait(false);
+        var (digest, _) = await WriteVerifiedAsync(content, expected.Digest, expected.Size, expected.MediaType, cancellationToken).ConfigureAwait(false);
         return expected with { Digest = digest };
     }
 
@@ -194,7 +200,7 @@ public sealed partial class OciLayout
     {
         ArgumentNullException.ThrowIfNull(content);
         ArgumentException.ThrowIfNullOrEmpty(mediaType);
-        var (digest, size) = await WriteVerifiedAsync(content, null, null, cancellationToken).ConfigureAwait(false);
+        var (digest, size) = await WriteVerifiedAsync(content, null, null, mediaType, cancellationToken).ConfigureAwait(false);
         return new Descriptor(mediaType, digest, size);
     }
 
@@ -306,12 +312,17 @@ public sealed partial class OciLayout
         return ImageConfig.Parse(bytes);
     }
 
-    /// <summary>Writes a manifest or index document's exact bytes as a blob.</summary>
+    /// <summary>
+    /// Writes a manifest or index document's exact bytes as a blob, after checking that the store can read it back as
+    /// an image: it must be an image manifest or an index of a known media type, and when it is an image manifest whose
+    /// configuration (of the OCI or Docker configuration type) is already stored, that configuration must be a valid
+    /// image configuration whose DiffIDs pair with the manifest's layers.
+    /// </summary>
     /// <param name="document">The document.</param>
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>The descriptor of the stored document.</returns>
-    /// <exception cref="OciFormatException">The document is larger than <see cref="ManifestDocument.MaxSize"/>; nothing is written.</exception>
-    public Task<Descriptor> WriteManifestAsync(ManifestDocument document, CancellationToken cancellationToken = default)
+    /// <exception cref="OciFormatException">The document is larger than <see cref="ManifestDocument.MaxSize"/>, or not an image the store can read; its subject names the image and the message what is wrong. Nothing is written.</exception>
+    public async Task<Descriptor> WriteManifestAsync(ManifestDocument document, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(document);
         if (document.Bytes.Length > MaxManifestSize)
@@ -320,7 +331,8 @@ public sealed partial class OciLayout
             throw new OciFormatException($"manifest {document.Digest}", $"is {document.Bytes.Length} bytes, more than the {ManifestDocument.MaxSize} bytes accepted (ManifestDocument.MaxSize).");
         }
 
-        return WriteBlobAsync(document.Bytes, document.MediaType, cancellationToken);
+        await CheckImageAsync(document.Digest.ToString(), document, cancellationToken).ConfigureAwait(false);
+        return await WriteBlobAsync(document.Bytes, document.MediaType, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Reads <c>index.json</c>.</summary>
@@ -376,6 +388,7 @@ public sealed partial class OciLayout
     /// <returns>A task that completes when <c>index.json</c> is updated.</returns>
     /// <exception cref="ArgumentException">The name does not follow the <c>ref.name</c> grammar.</exception>
     /// <exception cref="BlobNotFoundException">The manifest is not in the layout.</exception>
+    /// <exception cref="OciFormatException">The descriptor is a manifest or index that does not read back as an image (see <see cref="WriteManifestAsync"/>); nothing is recorded.</exception>
     public Task TagAsync(string name, Descriptor descriptor, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(descriptor);
@@ -395,7 +408,28 @@ public sealed partial class OciLayout
                 .SetItem(AnnotationKeys.RefName, name),
             Data = null,
         };
-        return UpdateIndexAsync(index => [.. Untag(index, name), entry], cancellationToken);
+        return TagCheckedAsync(name, entry, cancellationToken);
+    }
+
+    private async Task TagCheckedAsync(string name, Descriptor entry, CancellationToken cancellationToken)
+    {
+        if (MediaTypes.IsManifest(entry.MediaType) || MediaTypes.IsIndex(entry.MediaType))
+        {
+            // What another writer put in blobs/ (an oci-archive's, say) is named only when it reads back as an image.
+            ManifestDocument document;
+            try
+            {
+                document = await ReadManifestAsync(entry with { Annotations = null }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OciFormatException or DigestMismatchException)
+            {
+                throw new OciFormatException($"image {name}", $"its manifest cannot be read: {e.Message}", e);
+            }
+
+            await CheckImageAsync(name, document, cancellationToken).ConfigureAwait(false);
+        }
+
+        await UpdateIndexAsync(index => [.. Untag(index, name), entry], cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Removes a name from <c>index.json</c> (the blobs stay until <see cref="CollectGarbageAsync"/>).</summary>
@@ -424,29 +458,43 @@ public sealed partial class OciLayout
 
     /// <summary>
     /// Deletes every blob no entry of <c>index.json</c> reaches (through indexes, manifests, their configs and layers),
-    /// and temporary files left by writers that died more than a day ago. Blobs younger than
+    /// and the scratch directories and temporary files of writers that died (whose lock is free, see
+    /// <see cref="ScratchDirectory"/>; a live writer's are kept, even another process's). Blobs younger than
     /// <see cref="OciLayoutOptions.GarbageCollectionGracePeriod"/> are kept, so that an image being written by another
     /// process (layers first, then its manifest and name) is not collected half-way.
     /// </summary>
     /// <param name="cancellationToken">Cancels the I/O.</param>
-    /// <returns>What was removed.</returns>
-    /// <exception cref="OciException">A referenced manifest is corrupt; nothing is deleted.</exception>
+    /// <returns>What was removed, and the named images that could not be read (see <see cref="GarbageCollectionResult.BrokenImages"/>).</returns>
     public async Task<GarbageCollectionResult> CollectGarbageAsync(CancellationToken cancellationToken = default)
     {
         await using var lockFile = await LockIndexAsync(cancellationToken).ConfigureAwait(false);
         var index = await ReadIndexAsync(cancellationToken).ConfigureAwait(false);
         var keep = new HashSet<string>(StringComparer.Ordinal);
-        var pending = new Stack<Descriptor>(index.Manifests);
-        while (pending.TryPop(out var descriptor))
+        var broken = ImmutableArray.CreateBuilder<BrokenImage>();
+        var pending = new Stack<(Descriptor Descriptor, string Image)>(index.Manifests.Select(static m => (m, NameOf(m) ?? m.Digest.ToString())));
+        while (pending.TryPop(out var item))
         {
+            var (descriptor, image) = item;
             if (!keep.Add(descriptor.Digest.ToString()) || !ContainsBlob(descriptor.Digest))
             {
                 continue;
             }
 
-            foreach (var child in await ReferencedAsync(descriptor, cancellationToken).ConfigureAwait(false))
+            ImmutableArray<Descriptor> children;
+            try
             {
-                pending.Push(child);
+                children = await ReferencedAsync(descriptor, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OciException or NotSupportedException)
+            {
+                // One unreadable image does not stop the collection: keep what its bytes name, report it, go on.
+                broken.Add(new BrokenImage(image, descriptor.Digest, e.Message));
+                children = await ScanForDescriptorsAsync(descriptor, cancellationToken).ConfigureAwait(false);
+            }
+
+            foreach (var child in children)
+            {
+                pending.Push((child, image));
             }
         }
 
@@ -472,26 +520,14 @@ public sealed partial class OciLayout
             }
         }
 
-        // Temporary files of writers that died; a live writer's file is never this old.
-        var temp = new DirectoryInfo(Path.Combine(Root, PrivateDirectory, "tmp"));
-        foreach (var file in temp.Exists ? temp.EnumerateFiles() : [])
+        // Scratch directories and temporary files of writers that died: their lock is free (see ScratchDirectory).
+        var (leftovers, leftoverBytes) = ScratchDirectory.ReclaimAbandoned(Root, [Path.Combine(Root, BuildCacheDirectory)], cancellationToken);
+        return new GarbageCollectionResult(removed, bytes, kept)
         {
-            if (file.LastWriteTimeUtc < DateTime.UtcNow - StaleTempFileAge)
-            {
-                file.Delete();
-            }
-        }
-
-        // Scratch directories of writers that died (a live writer adds files, which refreshes the directory's time).
-        foreach (var directory in temp.Exists ? temp.EnumerateDirectories() : [])
-        {
-            if (directory.LastWriteTimeUtc < DateTime.UtcNow - StaleTempFileAge)
-            {
-                directory.Delete(recursive: true);
-            }
-        }
-
-        return new GarbageCollectionResult(removed, bytes, kept);
+            InterruptedWriters = leftovers,
+            InterruptedWriterBytes = leftoverBytes,
+            BrokenImages = broken.ToImmutable(),
+        };
     }
 
     /// <summary>
@@ -516,16 +552,39 @@ public sealed partial class OciLayout
             return [];
         }
 
-        var bytes = await ReadBlobAsync(descriptor, cancellationToken).ConfigureAwait(false);
+        return ScanJson(await ReadBlobAsync(descriptor, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// What an unreadable (corrupt, or not a manifest) blob seems to refer to: every object in it that looks like a
+    /// descriptor, read without verifying its digest; nothing when it is missing, too big or not JSON.
+    /// </summary>
+    private async Task<ImmutableArray<Descriptor>> ScanForDescriptorsAsync(Descriptor descriptor, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var file = new FileInfo(BlobPath(descriptor.Digest));
+            return file.Exists && file.Length <= MaxManifestSize
+                ? ScanJson(await File.ReadAllBytesAsync(file.FullName, cancellationToken).ConfigureAwait(false))
+                : [];
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return [];
+        }
+    }
+
+    private static ImmutableArray<Descriptor> ScanJson(byte[] bytes)
+    {
         var found = ImmutableArray.CreateBuilder<Descriptor>();
         try
         {
             using var json = System.Text.Json.JsonDocument.Parse(bytes);
             Scan(json.RootElement, found);
         }
-        catch (System.Text.Json.JsonException)
+        catch (Exception e) when (e is System.Text.Json.JsonException or ArgumentException or InvalidOperationException)
         {
-            // Not JSON after all: it refers to nothing.
+            // Not JSON (or not descriptors) after all: it refers to nothing more.
         }
 
         return found.ToImmutable();
@@ -600,39 +659,27 @@ public sealed partial class OciLayout
 
     /// <summary>
     /// Creates a private scratch directory inside the layout, on the same file system as its blobs, so that files
-    /// written there can become blobs by a rename. The caller deletes it when done; garbage collection deletes one
-    /// left by a writer that died more than a day ago.
+    /// written there can become blobs by a rename (<see cref="MoveBlobFromFile"/>). The caller disposes it when done,
+    /// which deletes it; until then it holds the directory's lock, and garbage collection deletes it only once that
+    /// lock is free: after the dispose, or when the writer's process died.
     /// </summary>
-    /// <returns>The full path of the new, empty directory.</returns>
-    public string CreateScratchDirectory() =>
-        Directory.CreateDirectory(Path.Combine(Root, PrivateDirectory, "tmp", "scratch-" + Guid.NewGuid().ToString("N"))).FullName;
-
-    private string NewTempPath()
-    {
-        var directory = Directory.CreateDirectory(Path.Combine(Root, PrivateDirectory, "tmp"));
-        return Path.Combine(directory.FullName, Guid.NewGuid().ToString("N") + ".tmp");
-    }
+    /// <returns>The new, empty directory, locked by this process.</returns>
+    public ScratchDirectory CreateScratchDirectory() => ScratchDirectory.Create(Root, "scratch-");
 
     private async Task WriteFileAtomicallyAsync(string relativePath, byte[] content, CancellationToken cancellationToken)
     {
-        var temp = NewTempPath();
-        try
+        using var scratch = ScratchDirectory.Create(Root, "write-");
+        var temp = Path.Combine(scratch.Path, "file");
+        await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize, FileOptions.Asynchronous))
         {
-            await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize, FileOptions.Asynchronous))
-            {
-                await stream.WriteAsync(content, cancellationToken).ConfigureAwait(false);
-                stream.Flush(flushToDisk: true);
-            }
+            await stream.WriteAsync(content, cancellationToken).ConfigureAwait(false);
+            stream.Flush(flushToDisk: true);
+        }
 
-            File.Move(temp, Path.Combine(Root, relativePath), overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temp);
-        }
+        File.Move(temp, Path.Combine(Root, relativePath), overwrite: true);
     }
 
-    private async Task<(Digest Digest, long Size)> WriteVerifiedAsync(Stream content, Digest? expectedDigest, long? expectedSize, CancellationToken cancellationToken)
+    private async Task<(Digest Digest, long Size)> WriteVerifiedAsync(Stream content, Digest? expectedDigest, long? expectedSize, string mediaType, CancellationToken cancellationToken)
     {
         var algorithm = (expectedDigest?.Algorithm ?? Digest.Sha256Algorithm) switch
         {
@@ -641,7 +688,8 @@ public sealed partial class OciLayout
             var other => throw new NotSupportedException($"Digest algorithm '{other}' cannot be verified."),
         };
         var subject = $"blob {expectedDigest?.ToString() ?? "(new)"}";
-        var temp = NewTempPath();
+        using var scratch = ScratchDirectory.Create(Root, "write-");
+        var temp = Path.Combine(scratch.Path, "blob");
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
         {
@@ -677,6 +725,8 @@ public sealed partial class OciLayout
                 throw new DigestMismatchException(subject, expectedDigest, actual);
             }
 
+            // A manifest, index or image configuration is checked as reading will parse it, before it is visible.
+            await CheckDocumentAsync(temp, new Descriptor(mediaType, actual, total), cancellationToken).ConfigureAwait(false);
             var final = BlobPath(actual);
             Directory.CreateDirectory(Path.GetDirectoryName(final)!);
             File.Move(temp, final, overwrite: true);
@@ -685,7 +735,6 @@ public sealed partial class OciLayout
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
-            File.Delete(temp);
         }
     }
 

@@ -394,10 +394,9 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
 
         // Written in a scratch directory of the store, then renamed into blobs/: the writer hashed it while writing,
         // so it is neither copied nor read again, and nothing half-written is ever a blob.
-        var scratch = store.CreateScratchDirectory();
-        try
+        using (var scratch = store.CreateScratchDirectory())
         {
-            var temp = Path.Combine(scratch, "layer");
+            var temp = Path.Combine(scratch.Path, "layer");
             LayerInfo info;
             var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
             await using (file.ConfigureAwait(false))
@@ -411,10 +410,6 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             store.MoveBlobFromFile(temp, info.Descriptor);
             cache.Put(key, new BuildCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize));
             return (info, false);
-        }
-        finally
-        {
-            Directory.Delete(scratch, recursive: true);
         }
     }
 

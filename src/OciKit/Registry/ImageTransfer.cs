@@ -63,6 +63,7 @@ public sealed class ImageTransfer(RegistryClient client)
     /// <exception cref="ImageNotFoundException">An index has no image for the platform.</exception>
     /// <exception cref="RegistryException">The registry failed.</exception>
     /// <exception cref="RegistryDigestMismatchException">The registry served content with another digest; nothing of it is stored.</exception>
+    /// <exception cref="OciFormatException">A manifest or configuration is not valid (a configuration that is not JSON, say); the subject names the image, and it is not stored.</exception>
     public async Task<PullResult> PullAsync(ImageReference source, OciLayout store, PullOptions? options = null, IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
@@ -76,7 +77,16 @@ public sealed class ImageTransfer(RegistryClient client)
         }
 
         var counts = new Counts();
-        await PullTreeAsync(source, top, store, counts, progress, 0, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await PullTreeAsync(source, top, store, counts, progress, 0, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OciFormatException e) when (e.Subject != $"image {source}")
+        {
+            // A manifest or configuration the store refused (it would not read back): say which image it belongs to.
+            throw new OciFormatException($"image {source}", e.Message, e);
+        }
+
         var localName = options.LocalName ?? source.ToString();
         await store.TagAsync(localName, top.Descriptor, cancellationToken).ConfigureAwait(false);
         return new PullResult(top.Descriptor, localName, counts.Transferred, counts.Present);

@@ -17,6 +17,11 @@ namespace OciKit.Registry;
 /// <param name="Size">The bytes of its configuration and compressed layers; for an index without this platform's image, the index's own size.</param>
 public sealed record ImageSummary(string Name, string Repository, string? Tag, Digest ImageId, Digest Digest, DateTimeOffset? Created, long Size);
 
+/// <summary>What <see cref="LocalImages.InventoryAsync"/> found in the local store.</summary>
+/// <param name="Images">The images that can be read, sorted by repository then tag.</param>
+/// <param name="Broken">The named images that cannot be read, with what is wrong, sorted by name.</param>
+public sealed record ImageInventory(ImmutableArray<ImageSummary> Images, ImmutableArray<BrokenImage> Broken);
+
 /// <summary>Options of <see cref="LocalImages.CommitAsync"/>.</summary>
 public sealed record CommitOptions
 {
@@ -84,12 +89,24 @@ public sealed class LocalImages(OciLayout store)
         await FindAsync(name, cancellationToken).ConfigureAwait(false)
             ?? throw new ImageNotFoundException(name, $"the local store at {Store.Root}");
 
-    /// <summary>Lists the named images, sorted by repository then tag.</summary>
+    /// <summary>Lists the named images that can be read, sorted by repository then tag; see <see cref="InventoryAsync"/> for the broken ones too.</summary>
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>The images.</returns>
-    public async Task<ImmutableArray<ImageSummary>> ListAsync(CancellationToken cancellationToken = default)
+    public async Task<ImmutableArray<ImageSummary>> ListAsync(CancellationToken cancellationToken = default) =>
+        (await InventoryAsync(cancellationToken).ConfigureAwait(false)).Images;
+
+    /// <summary>
+    /// Lists the named images, sorted by repository then tag, and the named images that cannot be read (a corrupt
+    /// manifest, a configuration that is not JSON, written by another tool or damaged on disk): one broken image does
+    /// not hide the others.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The readable images and the broken ones.</returns>
+    /// <exception cref="OciFormatException">The store's <c>index.json</c> itself is malformed.</exception>
+    public async Task<ImageInventory> InventoryAsync(CancellationToken cancellationToken = default)
     {
         var result = ImmutableArray.CreateBuilder<ImageSummary>();
+        var broken = ImmutableArray.CreateBuilder<BrokenImage>();
         foreach (var entry in await Store.ListImagesAsync(cancellationToken).ConfigureAwait(false))
         {
             if (entry.Name is not { } name)
@@ -111,9 +128,17 @@ public sealed class LocalImages(OciLayout store)
                 // An index without this platform's image, or an artifact: list it by its own digest.
                 result.Add(new ImageSummary(name, repository, tag, descriptor.Digest, descriptor.Digest, null, descriptor.Size));
             }
+            catch (Exception e) when (e is OciException or ArgumentException)
+            {
+                // Corrupt or invalid (OciFormatException, DigestMismatchException; ArgumentException when its layers
+                // and DiffIDs do not pair): reported, and the others are still listed.
+                broken.Add(new BrokenImage(name, descriptor.Digest, e.Message));
+            }
         }
 
-        return [.. result.OrderBy(static s => s.Repository, StringComparer.Ordinal).ThenBy(static s => s.Tag, StringComparer.Ordinal)];
+        return new ImageInventory(
+            [.. result.OrderBy(static s => s.Repository, StringComparer.Ordinal).ThenBy(static s => s.Tag, StringComparer.Ordinal)],
+            [.. broken.OrderBy(static b => b.Name, StringComparer.Ordinal)]);
     }
 
     /// <summary>Gives a stored image another name (what <c>docker tag</c> does).</summary>
@@ -167,19 +192,19 @@ public sealed class LocalImages(OciLayout store)
         var (_, descriptor) = await RequireAsync(baseName, cancellationToken).ConfigureAwait(false);
         var (baseImage, _) = await Store.ReadImageAsync(descriptor with { Annotations = null }, null, cancellationToken).ConfigureAwait(false);
 
-        // The layer goes to a temporary file first: the store verifies it on the way in and only then makes it visible.
-        var temporary = Path.Combine(Path.GetTempPath(), "ocikit-commit-" + Guid.NewGuid().ToString("N"));
-        try
+        // The layer is written in a scratch directory of the store, hashed while written, and becomes a blob by a
+        // rename: nothing half-written is visible, and a commit killed half-way leaves only what prune reclaims.
+        using (var scratch = Store.CreateScratchDirectory())
         {
+            var temporary = Path.Combine(scratch.Path, "layer");
             LayerInfo layer;
-            var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 128 * 1024, FileOptions.Asynchronous);
+            var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 128 * 1024, FileOptions.Asynchronous);
             await using (stream.ConfigureAwait(false))
             {
                 layer = await LayerWriter.WriteDiffAsync(lowerDirectory, upperDirectory, stream, options.Layer, cancellationToken).ConfigureAwait(false);
-                stream.Position = 0;
-                await Store.WriteBlobAsync(stream, layer.Descriptor, cancellationToken).ConfigureAwait(false);
             }
 
+            Store.MoveBlobFromFile(temporary, layer.Descriptor);
             var history = new HistoryEntry { CreatedBy = options.CreatedBy ?? "ocikit commit", Comment = options.Comment, Author = options.Author, Created = options.Created };
             var image = baseImage.AppendLayer(layer.Descriptor, layer.DiffId, history).WithCreated(options.Created);
             if (options.Author is not null)
@@ -189,13 +214,13 @@ public sealed class LocalImages(OciLayout store)
 
             return await Store.WriteImageAsync(image.Build(), NameOf(target), cancellationToken).ConfigureAwait(false);
         }
-        finally
-        {
-            File.Delete(temporary);
-        }
     }
 
-    /// <summary>Deletes the blobs no named image reaches.</summary>
+    /// <summary>
+    /// Deletes the blobs no named image reaches (an image that cannot be read keeps only what its manifest's bytes
+    /// name, and is reported in <see cref="GarbageCollectionResult.BrokenImages"/>), and the scratch directories and temporary files of writers that died
+    /// (a build or pull killed half-way), judged by their lock (see <see cref="ScratchDirectory"/>).
+    /// </summary>
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>What was removed.</returns>
     public Task<GarbageCollectionResult> PruneAsync(CancellationToken cancellationToken = default) => Store.CollectGarbageAsync(cancellationToken);

@@ -12,6 +12,12 @@ public abstract record Fault
     /// <summary>Forward, then send only the first <paramref name="Bytes"/> of the body and drop the connection.</summary>
     public sealed record DropAfter(long Bytes) : Fault;
 
+    /// <summary>
+    /// Forward, send only the first <paramref name="Bytes"/> of the body, then send nothing more and keep the
+    /// connection open until the proxy is disposed (a peer that hangs mid-transfer).
+    /// </summary>
+    public sealed record StallAfter(long Bytes) : Fault;
+
     /// <summary>Wait, then forward.</summary>
     public sealed record Delay(TimeSpan Duration) : Fault;
 
@@ -73,6 +79,7 @@ public sealed class FaultProxy : IDisposable
     private readonly ConcurrentQueue<FaultRule> _rules = new();
     private readonly ConcurrentQueue<ProxiedRequest> _requests = new();
     private readonly Task _loop;
+    private readonly CancellationTokenSource _stopping = new();
 
     /// <summary>Starts a proxy in front of <paramref name="target"/> (an http registry).</summary>
     public FaultProxy(Uri target)
@@ -103,6 +110,7 @@ public sealed class FaultProxy : IDisposable
         // Close alone: Stop then Close would release the port twice, and the managed listener's second release binds
         // the port again to look its endpoint up, failing with "Address already in use" when a server started since
         // has been given that port.
+        _stopping.Cancel();
         _listener.Close();
         try
         {
@@ -113,6 +121,7 @@ public sealed class FaultProxy : IDisposable
         }
 
         _upstream.Dispose();
+        _stopping.Dispose();
     }
 
     private async Task LoopAsync()
@@ -240,9 +249,9 @@ public sealed class FaultProxy : IDisposable
             }
 
             await using var source = await upstreamResponse.Content.ReadAsStreamAsync().ConfigureAwait(false);
-            if (rule?.Fault is Fault.DropAfter drop)
+            if (rule?.Fault is Fault.DropAfter or Fault.StallAfter)
             {
-                var buffer = new byte[drop.Bytes];
+                var buffer = new byte[rule.Fault is Fault.DropAfter drop ? drop.Bytes : ((Fault.StallAfter)rule.Fault).Bytes];
                 var total = 0;
                 int read;
                 while (total < buffer.Length && (read = await source.ReadAsync(buffer.AsMemory(total)).ConfigureAwait(false)) > 0)
@@ -252,6 +261,11 @@ public sealed class FaultProxy : IDisposable
 
                 await response.OutputStream.WriteAsync(buffer.AsMemory(0, total)).ConfigureAwait(false);
                 await response.OutputStream.FlushAsync().ConfigureAwait(false);
+                if (rule.Fault is Fault.StallAfter)
+                {
+                    await Task.Delay(Timeout.Infinite, _stopping.Token).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
+                }
+
                 response.Abort();
                 return;
             }

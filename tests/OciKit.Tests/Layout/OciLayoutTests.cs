@@ -86,7 +86,7 @@ public sealed class OciLayoutTests : IDisposable
     public async Task A_stored_blob_that_was_corrupted_is_detected_on_read()
     {
         var layout = await OciLayout.OpenAsync(_dir);
-        var descriptor = await layout.WriteBlobAsync("{\"a\":1}"u8.ToArray(), MediaTypes.OciConfig);
+        var descriptor = await layout.WriteBlobAsync("{\"a\":1}"u8.ToArray(), "application/vnd.example+json");
         await File.WriteAllBytesAsync(layout.BlobPath(descriptor.Digest), "{\"a\":2}"u8.ToArray());
         await Assert.ThrowsAsync<DigestMismatchException>(() => layout.ReadBlobAsync(descriptor));
     }
@@ -191,7 +191,8 @@ public sealed class OciLayoutTests : IDisposable
     public async Task A_hashed_scratch_file_becomes_a_blob_by_a_rename_and_a_wrong_size_is_refused()
     {
         var layout = await OciLayout.OpenAsync(_dir);
-        var scratch = layout.CreateScratchDirectory();
+        using var directory = layout.CreateScratchDirectory();
+        var scratch = directory.Path;
         var content = "layer bytes"u8.ToArray();
         var blob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(content), content.Length);
 
@@ -214,22 +215,85 @@ public sealed class OciLayoutTests : IDisposable
     }
 
     [Fact]
-    public async Task Garbage_collection_deletes_scratch_directories_of_dead_writers_only()
+    public async Task A_scratch_directory_is_locked_while_its_owner_holds_it_and_deleted_when_disposed()
     {
         var layout = await OciLayout.OpenAsync(_dir);
         var live = layout.CreateScratchDirectory();
-        var dead = layout.CreateScratchDirectory();
-        Assert.NotEqual(live, dead);
-        Assert.StartsWith(layout.Root, live, StringComparison.Ordinal);
-        await File.WriteAllTextAsync(Path.Combine(live, "layer.tmp"), "being written");
-        await File.WriteAllTextAsync(Path.Combine(dead, "layer.tmp"), "abandoned");
-        Directory.SetLastWriteTimeUtc(dead, DateTime.UtcNow.AddDays(-2));
+        using var other = layout.CreateScratchDirectory();
+        Assert.NotEqual(live.Path, other.Path);
+        Assert.StartsWith(Path.Combine(layout.Root, ".ocikit", "tmp"), live.Path, StringComparison.Ordinal);
+        await File.WriteAllTextAsync(Path.Combine(live.Path, "layer"), "being written");
 
-        await layout.CollectGarbageAsync();
+        // The owner's lock is exclusive: nobody else (here: another handle in this process) can take it.
+        Assert.Throws<IOException>(() => new FileStream(Path.Combine(live.Path, ScratchDirectory.LockFileName), FileMode.Open, FileAccess.ReadWrite, FileShare.None));
+        var result = await layout.CollectGarbageAsync();
+        Assert.Equal(0, result.InterruptedWriters);
+        Assert.Equal("being written", await File.ReadAllTextAsync(Path.Combine(live.Path, "layer")));
 
-        Assert.True(File.Exists(Path.Combine(live, "layer.tmp")));
-        Assert.False(Directory.Exists(dead));
-        Assert.Empty(await layout.ListImagesAsync());
+        live.Dispose();
+        Assert.False(Directory.Exists(live.Path));
+        live.Dispose();
+        Assert.True(Directory.Exists(other.Path));
+    }
+
+    [Fact]
+    public async Task Garbage_collection_reclaims_a_scratch_directory_once_its_lock_is_released_and_counts_its_bytes()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+
+        // Another writer's scratch directory, as a process leaves it: files, and the lock file it holds.
+        var directory = Directory.CreateDirectory(Path.Combine(_dir, ".ocikit", "tmp", "scratch-other")).FullName;
+        Directory.CreateDirectory(Path.Combine(directory, "nested"));
+        await File.WriteAllBytesAsync(Path.Combine(directory, "layer"), new byte[70_000]);
+        await File.WriteAllBytesAsync(Path.Combine(directory, "nested", "part"), new byte[5_000]);
+        var handle = new FileStream(Path.Combine(directory, ScratchDirectory.LockFileName), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
+
+        var whileHeld = await layout.CollectGarbageAsync();
+        Assert.Equal(0, whileHeld.InterruptedWriters);
+        Assert.Equal(0, whileHeld.InterruptedWriterBytes);
+        Assert.True(File.Exists(Path.Combine(directory, "layer")));
+
+        // The writer dies: the kernel releases its lock, which is all a collection looks at.
+        handle.Dispose();
+        var afterwards = await layout.CollectGarbageAsync();
+        Assert.Equal(1, afterwards.InterruptedWriters);
+        Assert.Equal(75_000, afterwards.InterruptedWriterBytes);
+        Assert.False(Directory.Exists(directory));
+        Assert.Equal(0, (await layout.CollectGarbageAsync()).InterruptedWriters);
+    }
+
+    [Fact]
+    public async Task Garbage_collection_reclaims_a_scratch_directory_without_a_lock_file_and_loose_temporary_files_nobody_holds()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+
+        // A writer that died between creating its directory and its lock file.
+        var unlocked = Directory.CreateDirectory(Path.Combine(_dir, ".ocikit", "tmp", "scratch-unlocked")).FullName;
+        await File.WriteAllBytesAsync(Path.Combine(unlocked, "x"), new byte[10]);
+
+        // Temporary files as older versions wrote them: one its writer still has open (locked), two abandoned.
+        var tmp = Path.Combine(_dir, ".ocikit", "tmp");
+        await File.WriteAllBytesAsync(Path.Combine(tmp, "abandoned.tmp"), new byte[100]);
+        Directory.CreateDirectory(Path.Combine(_dir, "ocikit-build-cache"));
+        await File.WriteAllBytesAsync(Path.Combine(_dir, "ocikit-build-cache", "key.1.tmp"), new byte[1_000]);
+        await File.WriteAllBytesAsync(Path.Combine(_dir, "ocikit-build-cache", "key.json"), "{}"u8.ToArray());
+        using (var writing = new FileStream(Path.Combine(tmp, "writing.tmp"), FileMode.CreateNew, FileAccess.Write, FileShare.None))
+        {
+            writing.Write(new byte[7]);
+            writing.Flush();
+
+            var result = await layout.CollectGarbageAsync();
+            Assert.Equal(3, result.InterruptedWriters);
+            Assert.Equal(1_110, result.InterruptedWriterBytes);
+            Assert.True(File.Exists(Path.Combine(tmp, "writing.tmp")));
+        }
+
+        Assert.False(Directory.Exists(unlocked));
+        Assert.False(File.Exists(Path.Combine(tmp, "abandoned.tmp")));
+        Assert.True(File.Exists(Path.Combine(_dir, "ocikit-build-cache", "key.json")));
+        Assert.False(File.Exists(Path.Combine(_dir, "ocikit-build-cache", "key.1.tmp")));
+        var last = await layout.CollectGarbageAsync();
+        Assert.Equal((1, 7L), (last.InterruptedWriters, last.InterruptedWriterBytes));
     }
 
     [Fact]
@@ -479,7 +543,8 @@ public sealed class OciLayoutTests : IDisposable
 
     private string[] TempFiles()
     {
+        // Every temporary file is in a scratch directory: neither may outlive its writer.
         var tmp = Path.Combine(_dir, ".ocikit", "tmp");
-        return Directory.Exists(tmp) ? Directory.GetFiles(tmp) : [];
+        return Directory.Exists(tmp) ? Directory.GetFileSystemEntries(tmp) : [];
     }
 }
