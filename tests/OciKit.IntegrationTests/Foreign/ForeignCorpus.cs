@@ -179,14 +179,33 @@ public sealed class ForeignCorpus : IAsyncLifetime
     }
 
     // tar -C rootfs -cf layer.tar . : the ordinary way, a './' root entry, './'-prefixed names, directory entries; uncompressed.
-    private async Task<string> TarDotAsync(string reference)
+    private async Task<string> TarDotAsync(string _)
     {
         var tar = _dir.Combine("tar-dot.tar");
         await Tool.RunCheckedAsync("tar", ["--numeric-owner", "--owner=0", "--group=0", "-C", Root, "-cf", tar, "."]);
         var layout = HandLayout.Create(_dir.Combine("tar-dot"));
         var layer = await File.ReadAllBytesAsync(tar);
-        WriteImage(layout, layer, MediaTypes.OciLayer, HandLayout.Sha256(layer), "1", "tar -C root -cf layer.tar .");
-        await SkopeoAsync(Layout("tar-dot"), reference);
+        var (manifestDigest, _) = WriteImage(layout, layer, MediaTypes.OciLayer, HandLayout.Sha256(layer), "1", "tar -C root -cf layer.tar .");
+
+        // skopeo 1.9 gzips uncompressed layers on the way to a registry (--dest-decompress is not honoured there), so
+        // this image is pushed with the distribution API by hand: each blob in one PUT, then the manifest.
+        using var http = Registry.CreateHttpClient();
+        var manifest = layout.ReadJson(manifestDigest);
+        foreach (var digest in manifest["layers"]!.AsArray().Select(l => (string)l!["digest"]!).Append((string)manifest["config"]!["digest"]!))
+        {
+            using var start = await http.PostAsync("/v2/foreign/tar-dot/blobs/uploads/", null);
+            Assert.True(start.StatusCode == System.Net.HttpStatusCode.Accepted, $"starting an upload: {start.StatusCode}");
+            var location = start.Headers.Location!.ToString();
+            using var blob = new ByteArrayContent(await File.ReadAllBytesAsync(layout.BlobPath(digest)));
+            blob.Headers.ContentType = new("application/octet-stream");
+            using var upload = await http.PutAsync(location + (location.Contains('?', StringComparison.Ordinal) ? "&" : "?") + "digest=" + digest, blob);
+            Assert.True(upload.StatusCode == System.Net.HttpStatusCode.Created, $"uploading {digest}: {upload.StatusCode}");
+        }
+
+        using var body = new ByteArrayContent(await File.ReadAllBytesAsync(layout.BlobPath(manifestDigest)));
+        body.Headers.ContentType = new(MediaTypes.OciManifest);
+        using var put = await http.PutAsync("/v2/foreign/tar-dot/manifests/1", body);
+        Assert.True(put.StatusCode == System.Net.HttpStatusCode.Created, $"putting the manifest: {put.StatusCode}");
         return Layout("tar-dot");
     }
 

@@ -12,10 +12,13 @@ internal sealed class PeerView
 {
     private readonly Func<string, string> _blobPath;
 
-    private PeerView(Func<string, string> blobPath, bool isDockerSchema2, string topDigest, string manifestDigest, string configDigest, IReadOnlyList<string> layerDigests, IReadOnlyList<string> diffIds, IReadOnlyList<IReadOnlyList<string>> layerFiles)
+    private PeerView(Func<string, string> blobPath, JsonNode config, IReadOnlyList<string> layerMediaTypes, IReadOnlyList<IReadOnlyList<string>> rawLayerEntries, bool isDockerSchema2, string topDigest, string manifestDigest, string configDigest, IReadOnlyList<string> layerDigests, IReadOnlyList<string> diffIds, IReadOnlyList<IReadOnlyList<string>> layerFiles)
     {
         _blobPath = blobPath;
         IsDockerSchema2 = isDockerSchema2;
+        Config = config;
+        LayerMediaTypes = layerMediaTypes;
+        RawLayerEntries = rawLayerEntries;
         TopDigest = topDigest;
         ManifestDigest = manifestDigest;
         ConfigDigest = configDigest;
@@ -27,6 +30,15 @@ internal sealed class PeerView
 
     /// <summary>The digest of what the location's name points at (an index, for a multi-platform image).</summary>
     public string TopDigest { get; }
+
+    /// <summary>The image's config.</summary>
+    public JsonNode Config { get; }
+
+    /// <summary>The layers' media types, lowest first.</summary>
+    public IReadOnlyList<string> LayerMediaTypes { get; }
+
+    /// <summary>Each layer's entry names exactly as <c>tar -t</c> prints them.</summary>
+    public IReadOnlyList<IReadOnlyList<string>> RawLayerEntries { get; }
 
     /// <summary>Whether the image manifest is a Docker v2 schema 2 manifest (else OCI).</summary>
     public bool IsDockerSchema2 { get; }
@@ -90,15 +102,18 @@ internal sealed class PeerView
         var config = JsonNode.Parse(await File.ReadAllBytesAsync(blobPath(configDigest)))!;
         var diffIds = config["rootfs"]!["diff_ids"]!.AsArray().Select(d => (string)d!).ToList();
         var layerDigests = manifest["layers"]!.AsArray().Select(l => (string)l!["digest"]!).ToList();
-        var layerFiles = new List<IReadOnlyList<string>>();
+        var layerMediaTypes = manifest["layers"]!.AsArray().Select(l => (string)l!["mediaType"]!).ToList();
+        var rawEntries = new List<IReadOnlyList<string>>();
         foreach (var digest in layerDigests)
         {
             Assert.Equal(digest, HandLayout.Sha256File(blobPath(digest)));
-            layerFiles.Add(await ListLayerAsync(blobPath(digest)));
+            rawEntries.Add(await ListRawAsync(blobPath(digest)));
         }
 
+        var layerFiles = rawEntries.Select(e => (IReadOnlyList<string>)[.. e.Select(Normalize).Where(n => n.Length > 0)]).ToList();
+
         var isDockerSchema2 = (string?)manifest["mediaType"] == OciKit.Primitives.MediaTypes.DockerManifest;
-        return new PeerView(blobPath, isDockerSchema2, topDigest, HandLayout.Sha256(manifestBytes), configDigest, layerDigests, diffIds, layerFiles);
+        return new PeerView(blobPath, config, layerMediaTypes, rawEntries, isDockerSchema2, topDigest, HandLayout.Sha256(manifestBytes), configDigest, layerDigests, diffIds, layerFiles);
     }
 
     /// <summary>The digest of the exact bytes <c>skopeo inspect --raw</c> prints (the manifest or index a name points at).</summary>
@@ -111,10 +126,10 @@ internal sealed class PeerView
 
     /// <summary>The entries of a layer blob (any compression GNU tar detects: none, gzip, zstd), normalised.</summary>
     public static async Task<IReadOnlyList<string>> ListLayerAsync(string blob)
-    {
-        var listing = await Tool.RunCheckedAsync("tar", ["-tf", blob]);
-        return [.. listing.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(Normalize).Where(n => n.Length > 0)];
-    }
+        => [.. (await ListRawAsync(blob)).Select(Normalize).Where(n => n.Length > 0)];
+
+    private static async Task<IReadOnlyList<string>> ListRawAsync(string blob)
+        => (await Tool.RunCheckedAsync("tar", ["-tf", blob])).StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
     /// <summary>Extracts every layer, lowest first, into <paramref name="rootfs"/> with GNU tar (the inputs hold no whiteouts).</summary>
     public async Task ExtractAsync(string rootfs)
