@@ -45,6 +45,12 @@ public sealed class ForeignCorpus : IAsyncLifetime
     /// <summary>The corpus registry (anonymous, plain HTTP on loopback).</summary>
     public RegistryServer Registry => _registry ?? throw new InvalidOperationException("The corpus has not been built.");
 
+    /// <summary>
+    /// Not a case every verb must take: an index holding only the attestation manifest (platform <c>unknown/unknown</c>),
+    /// which has no image to build on, pull or save, and must be refused with a typed error naming the image.
+    /// </summary>
+    public string AttestationOnlyReference => $"{Host}/foreign/attestation-only:1";
+
     /// <summary>Every case, by name.</summary>
     internal ForeignCase this[string name] => _cases[name];
 
@@ -104,6 +110,7 @@ public sealed class ForeignCorpus : IAsyncLifetime
             return r; // ocikit has no dir: transport; the registry copy skopeo made from it is the source
         });
         await AddAsync("attestation", AttestationAsync);
+        await AttestationOnlyAsync();
         await AddAsync("no-history", r => EditedAsync("no-history", r, config => config.Remove("history")));
         await AddAsync("history-more", r => EditedAsync("history-more", r, config =>
         {
@@ -353,6 +360,17 @@ public sealed class ForeignCorpus : IAsyncLifetime
         layout.SetIndex(MediaTypes.OciIndex, indexDigest, indexSize, "1");
         await Tool.RunCheckedAsync("skopeo", ["copy", "--quiet", "--all", "--dest-tls-verify=false", Layout("attestation"), reference]);
         return Layout("attestation");
+    }
+
+    private async Task AttestationOnlyAsync()
+    {
+        var layout = HandLayout.Open(_dir.Combine("attestation"));
+        var index = layout.ReadJson(layout.OnlyManifest().Digest).AsObject();
+        var attestation = index["manifests"]!.AsArray().Single(m => (string?)m!["platform"]!["os"] == "unknown")!.DeepClone();
+        index["manifests"] = new JsonArray(attestation);
+        var (digest, size) = layout.AddJson(index);
+        layout.SetIndex(MediaTypes.OciIndex, digest, size, "1");
+        await Tool.RunCheckedAsync("skopeo", ["copy", "--quiet", "--all", "--dest-tls-verify=false", Layout("attestation"), "docker://" + AttestationOnlyReference]);
     }
 
     // buildah's image with its config edited by hand (new config blob, manifest and index).

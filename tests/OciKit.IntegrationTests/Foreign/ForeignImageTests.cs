@@ -278,6 +278,45 @@ public sealed class ForeignImageTests(ForeignCorpus corpus) : IClassFixture<Fore
         Assert.Empty(c.Input.Files.Except(published.Files));
     }
 
+    [Fact]
+    public async Task An_index_holding_only_an_attestation_is_refused_naming_the_image_and_what_it_offers()
+    {
+        var reference = corpus.AttestationOnlyReference;
+        var expected = $"No image '{reference}' in its index: no image for linux/{Platform.Current.Architecture} (the index offers unknown/unknown)";
+        using var dir = new TempDir("ocikit-foreign-refused");
+        var cli = new CliRun(dir);
+        var context = Directory.CreateDirectory(dir.Combine("context")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(context, "Dockerfile"), $"FROM {reference}\n");
+        var copyFrom = Directory.CreateDirectory(dir.Combine("copy-from")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(copyFrom, "Dockerfile"), $"FROM scratch\nCOPY --from={reference} /hello.txt /\n");
+
+        (await cli.RunAsync("pull", reference)).FailedWith(1, expected);
+        (await cli.RunAsync("inspect", "--remote", reference)).FailedWith(1, expected);
+        (await cli.RunAsync("build", "-q", context)).FailedWith(1, expected);
+        (await cli.RunAsync("build", "-q", copyFrom)).FailedWith(1, expected);
+        (await cli.RunAsync("copy", "docker://" + reference, $"docker-archive:{dir.Combine("a.tar")}")).FailedWith(1, expected);
+        Assert.False(File.Exists(dir.Combine("a.tar")), "a refused copy left a half-written archive");
+
+        // An OCI layout keeps the index as it is, with its digest.
+        var copied = (await cli.RunAsync("copy", "-q", "docker://" + reference, $"oci:{dir.Combine("layout")}:1")).Succeeded().LastLine;
+        Assert.Equal(await PeerView.RawDigestAsync("docker://" + reference), copied);
+        Assert.Equal(copied, await PeerView.RawDigestAsync($"oci:{dir.Combine("layout")}:1"));
+
+        var publish = Directory.CreateDirectory(dir.Combine("publish")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(publish, "app.txt"), "an app\n");
+        var request = new ContainerizeRequest
+        {
+            Files = PublishLayers.Collect(publish, []),
+            BaseImage = ImageReference.Parse(reference),
+            Repository = "published/attestation-only",
+            Entrypoint = new ContainerEntrypoint(["/bin/sh"]),
+        };
+        using var client = new RegistryClient();
+        var e = await Assert.ThrowsAsync<ImageNotFoundException>(async () => await new Containerizer(await OciLayout.OpenAsync(dir.Combine("store")), client).ContainerizeAsync(request));
+        Assert.Equal(reference, e.Name);
+        Assert.Contains("unknown/unknown", e.Message, StringComparison.Ordinal);
+    }
+
     private static void AssertSameFiles(IEnumerable<string> expected, IReadOnlySet<string> actual, string what)
     {
         var wanted = expected.ToHashSet(StringComparer.Ordinal);
