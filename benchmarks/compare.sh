@@ -13,12 +13,89 @@
 #               `ocikit pull` into a store vs `skopeo copy` to an OCI dir (the CLI published for this machine's
 #               runtime, NativeAOT, as the README advises for speed; needs gcc or clang)
 # -s copies another directory than the .NET install as the input (for a quick smoke run of the script itself).
+# `compare.sh --selftest` checks only the table formatting (ratios, skipped steps, targets) and exits: no build, no tools.
 # Default: every section; a section whose OciKit side is not built yet says so and is skipped.
 #
 # Needs only what test.sh installs (docker-registry, skopeo, pigz, gzip, tar, time, gcc) and the .NET SDK. Starts its
 # own docker-registry processes on 127.0.0.1 and removes everything it made on exit. Run it on an idle machine:
 # it measures wall-clock time, and the machine facts (nproc, load average) are printed with the results.
 set -euo pipefail
+
+# --- formatting (pure functions of the medians; `--selftest` checks them) ----------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan") print "–"; else if (b + 0 == 0) print (a + 0 > 0) ? "∞" : "–"; else printf "%.2f", a / b }'; }
+div() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { if (a == "nan") print "–"; else printf "%.*f", d, a / b }'; }
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan") print "nan"; else print a - b }'; }
+fmt() { awk -v v="$1" -v d="${2:-2}" 'BEGIN { if (v == "nan") print "–"; else printf "%.*f", d, v }'; }
+# Whether a side's container tasks did not run (median call count 0): MSBuild skipped the target as up to date.
+skipped() { awk -v c="$1" 'BEGIN { exit !(c != "nan" && c + 0 == 0) }'; }
+
+# msbuild_row STATE PLAIN SDK OCIKIT SDK-TASKS OCIKIT-TASKS SDK-CALLS OCIKIT-CALLS: one row of table b from the medians
+# (seconds; CALLS = how many times the side's container tasks ran, "nan" when the side was not measured). The step is
+# the publish minus plain publish. A skipped OciKit step (its target up to date, its tasks not run) is reported as
+# skipped with an infinite ratio, the target met, whatever the subtraction of two near-equal publishes gives; a step
+# that ran but whose subtraction is not above 0 s is within the noise: no ratio, the target not measured.
+msbuild_row() {
+  local state=$1 p=$2 s=$3 k=$4 ds=$5 dk=$6 sc=$7 kc=$8
+  local ss ks goal r kcell verdict
+  ss=$(minus "$s" "$p"); ks=$(minus "$k" "$p")
+  goal=5; [ "$state" = cold ] && goal=2
+  kcell=$(fmt "$ks")
+  if skipped "$kc"; then
+    kcell="skipped"
+    if skipped "$sc"; then r="–"; verdict="not measured (both skipped)"; else r="∞"; verdict="met (up to date: skipped)"; fi
+  elif [ "$ss" = nan ] || [ "$ks" = nan ]; then
+    r="–"; verdict="not measured"
+  elif awk -v k="$ks" 'BEGIN { exit !(k + 0 <= 0) }'; then
+    r="–"; verdict="not measured (OciKit step within the noise)"
+  else
+    r=$(ratio "$ss" "$ks")
+    verdict=$(awk -v r="$r" -v g="$goal" 'BEGIN { print (r + 0 >= g) ? "met" : "missed" }')
+  fi
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s / %s (%s) | ≥ %s×: %s |\n' "$state" "$(fmt "$p")" "$(fmt "$s")" "$(fmt "$k")" \
+    "$(fmt "$ss")" "$kcell" "$r" "$(fmt "$ds")" "$(fmt "$dk")" "$(ratio "$ds" "$dk")" "$goal" "$verdict"
+}
+
+selftest() {
+  local failed=0
+  check() {
+    if [ "$2" != "$3" ]; then
+      printf 'compare.sh selftest: %s\n  expected: %s\n  got:      %s\n' "$1" "$2" "$3" >&2
+      failed=1
+    fi
+  }
+  check "ratio by zero" "∞" "$(ratio 2.08 0)"
+  check "ratio of nothing" "–" "$(ratio 0 0)"
+  check "ratio unmeasured" "–" "$(ratio nan 1)"
+  check "ratio" "1.50" "$(ratio 3 2)"
+  check "skipped warm step with a negative subtraction" \
+    "| warm | 1.18 | 3.37 | 1.10 | 2.19 | skipped | ∞ | 2.08 / 0.00 (∞) | ≥ 5×: met (up to date: skipped) |" \
+    "$(msbuild_row warm 1.18 3.37 1.10 2.08 0 4 0)"
+  check "skipped warm step with a small positive subtraction" \
+    "| warm | 1.18 | 3.37 | 1.22 | 2.19 | skipped | ∞ | 2.08 / 0.00 (∞) | ≥ 5×: met (up to date: skipped) |" \
+    "$(msbuild_row warm 1.18 3.37 1.22 2.08 0 4 0)"
+  check "cold step that ran" \
+    "| cold | 3.56 | 5.49 | 5.14 | 1.93 | 1.58 | 1.22 | 2.08 / 1.56 (1.33) | ≥ 2×: missed |" \
+    "$(msbuild_row cold 3.56 5.49 5.14 2.08 1.56 4 1)"
+  check "changed step that ran" \
+    "| change | 3.07 | 5.34 | 3.40 | 2.27 | 0.33 | 6.88 | 2.02 / 0.28 (7.21) | ≥ 5×: met |" \
+    "$(msbuild_row change 3.07 5.34 3.40 2.02 0.28 4 1)"
+  check "step that ran but is within the noise" \
+    "| change | 3.07 | 5.34 | 3.00 | 2.27 | -0.07 | – | 2.02 / 0.28 (7.21) | ≥ 5×: not measured (OciKit step within the noise) |" \
+    "$(msbuild_row change 3.07 5.34 3.00 2.02 0.28 4 1)"
+  check "OciKit side not measured" \
+    "| warm | 1.18 | 3.37 | – | 2.19 | – | – | 2.08 / – (–) | ≥ 5×: not measured |" \
+    "$(msbuild_row warm 1.18 3.37 nan 2.08 nan 4 nan)"
+  check "both sides skipped" \
+    "| warm | 1.18 | 1.20 | 1.19 | 0.02 | skipped | – | 0.00 / 0.00 (–) | ≥ 5×: not measured (both skipped) |" \
+    "$(msbuild_row warm 1.18 1.20 1.19 0 0 0 0)"
+  if [ $failed -eq 0 ]; then echo "compare.sh selftest: passed"; fi
+  return $failed
+}
+
+if [ "${1:-}" = --selftest ]; then
+  selftest
+  exit
+fi
 
 reps=3
 results=""
@@ -28,7 +105,7 @@ while getopts "n:o:s:h" opt; do
     n) reps=$OPTARG ;;
     s) source_dir=$OPTARG ;;
     o) results=$OPTARG ;;
-    *) sed -n '2,20p' "$0"; exit 2 ;;
+    *) sed -n '2,21p' "$0"; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -82,10 +159,6 @@ median() {
   awk -F'\t' -v s="$1" -v t="$2" -v c="$3" '$1 == s && $2 == t { print $c }' "$data" | sort -g |
     awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan") print "–"; else if (b + 0 == 0) print (a + 0 > 0) ? "∞" : "–"; else printf "%.2f", a / b }'; }
-div() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { if (a == "nan") print "–"; else printf "%.*f", d, a / b }'; }
-minus() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan") print "nan"; else print a - b }'; }
-fmt() { awk -v v="$1" -v d="${2:-2}" 'BEGIN { if (v == "nan") print "–"; else printf "%.*f", d, v }'; }
 
 # --- the loopback registry (configured as tests/OciKit.IntegrationTests/Harness/RegistryServer.cs does) -----------------
 registry_host=""
@@ -400,8 +473,12 @@ EOF
           awk -v names=" $names " -v tool="$tool" -v rep="$rep" -v state="$state" '
             /^Task Performance Summary:/ { on = 1; next }
             on && /^$/ { on = 0 }
-            on && $2 == "ms" && index(names, " " $3 " ") { ms += $1 }
-            END { printf "msbuild-direct-%s\t%s\t%s\t%.3f\t0\t0\t0\n", state, tool, rep, ms / 1000 }' "$work/msbuild-perf.log" >>"$data"
+            on && $2 == "ms" && index(names, " " $3 " ") { ms += $1; calls += $4 }
+            END {
+              printf "msbuild-direct-%s\t%s\t%s\t%.3f\t0\t0\t0\n", state, tool, rep, ms / 1000
+              # How often the tasks ran: 0 when MSBuild skipped the target as up to date (Inputs/Outputs).
+              printf "msbuild-calls-%s\t%s\t%s\t%d\t0\t0\t0\n", state, tool, rep, calls
+            }' "$work/msbuild-perf.log" >>"$data"
         fi
       done
       # The container targets really pushed the image.
@@ -423,14 +500,9 @@ EOF
   out "| state | plain publish s | SDK PublishContainer s | OciKit OciPublish s | SDK container step s | OciKit container step s | ratio SDK / OciKit | container tasks alone: SDK s / OciKit s (ratio) | target |"
   out "|---|---:|---:|---:|---:|---:|---:|---:|---|"
   for state in cold warm change; do
-    local p s k ss ks r goal
-    p=$(median "msbuild-$state" plain 4); s=$(median "msbuild-$state" sdk 4); k=$(median "msbuild-$state" ocikit 4)
-    ss=$(minus "$s" "$p"); ks=$(minus "$k" "$p")
-    r=$(ratio "$ss" "$ks")
-    goal=5; [ "$state" = cold ] && goal=2
-    local ds dk
-    ds=$(median "msbuild-direct-$state" sdk 4); dk=$(median "msbuild-direct-$state" ocikit 4)
-    out "| $state | $(fmt "$p") | $(fmt "$s") | $(fmt "$k") | $(fmt "$ss") | $(fmt "$ks") | $r | $(fmt "$ds") / $(fmt "$dk") ($(ratio "$ds" "$dk")) | ≥ $goal×: $(awk -v r="$r" -v g="$goal" 'BEGIN { print (r == "–") ? "not measured" : (r == "∞" || r + 0 >= g) ? "met" : "missed" }') |"
+    out "$(msbuild_row "$state" "$(median "msbuild-$state" plain 4)" "$(median "msbuild-$state" sdk 4)" \
+      "$(median "msbuild-$state" ocikit 4)" "$(median "msbuild-direct-$state" sdk 4)" "$(median "msbuild-direct-$state" ocikit 4)" \
+      "$(median "msbuild-calls-$state" sdk 4)" "$(median "msbuild-calls-$state" ocikit 4)")"
   done
   out ""
 }

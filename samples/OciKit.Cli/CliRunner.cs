@@ -50,6 +50,7 @@ internal static class CliRunner
     {
         // A registry's 404 (MANIFEST_UNKNOWN, NAME_UNKNOWN) is "not found": the user named something that is not there.
         RegistryException { StatusCode: HttpStatusCode.NotFound } => UserError,
+        // RegistryDigestMismatchException too: a lying Docker-Content-Digest or a corrupt blob is the registry's fault.
         RegistryException or RegistryAuthenticationException or CredentialHelperException => RegistryError,
         OciException => UserError,
         ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException => UserError,

@@ -36,6 +36,7 @@ public static class ErrorCodes
     public static string? For(Exception exception) => exception switch
     {
         RegistryAuthenticationException or CredentialFileException or CredentialHelperException => AuthenticationFailed,
+        // Includes RegistryDigestMismatchException: content with the wrong digest is the registry's failure.
         RegistryException => RegistryFailed,
         ImageNotFoundException => BaseImageNotFound,
         OperationCanceledException => Cancelled,

@@ -4,7 +4,10 @@ using OciKit.Dockerfile;
 
 namespace OciKit.Cli.Commands;
 
-/// <summary><c>ocikit parse</c>: parses a Dockerfile and prints its syntax tree, or where it is wrong.</summary>
+/// <summary>
+/// <c>ocikit parse</c>: parses a Dockerfile and prints its syntax tree; what a build would reject is a warning
+/// (an error with <c>--check</c>), a syntax error is an error.
+/// </summary>
 internal static class ParseCommand
 {
     public static Command Create()
@@ -14,11 +17,22 @@ internal static class ParseCommand
             Description = "The Dockerfile to parse ('-' for standard input).",
             DefaultValueFactory = _ => "Dockerfile",
         };
-        var json = new Option<bool>("--json") { Description = "Print the syntax tree as JSON." };
+        var json = new Option<bool>("--json")
+        {
+            Description = "Print the syntax tree as JSON; standard output holds only the tree, warnings stay on standard error.",
+        };
+        var check = new Option<bool>("--check")
+        {
+            Description = "Make the warnings errors: print them as 'FILE:LINE:COL: problem' and exit 1, without the tree.",
+        };
 
-        var command = new Command("parse", "Parse a Dockerfile and print its instructions.");
+        var command = new Command(
+            "parse",
+            "Parse a Dockerfile and print its syntax tree. What a build would reject (unknown instruction or flag, bad "
+            + "arguments, no FROM) is a warning on standard error, 'FILE:LINE:COL: warning: problem'; a syntax error fails.");
         command.Options.Add(file);
         command.Options.Add(json);
+        command.Options.Add(check);
         command.SetAction(async (parseResult, cancellationToken) =>
         {
             var host = CliHost.Current;
@@ -46,12 +60,27 @@ internal static class ParseCommand
             try
             {
                 tree = DockerfileSyntaxTree.Parse(text, name);
-                _ = ParsedDockerfile.FromSyntaxTree(tree, name);
             }
             catch (DockerfileSyntaxException e)
             {
                 await host.Err.WriteLineAsync(e.Message).ConfigureAwait(false);
                 return CliRunner.UserError;
+            }
+
+            var diagnostics = ParsedDockerfile.Analyze(tree, name).Diagnostics;
+            if (parseResult.GetValue(check) && !diagnostics.IsEmpty)
+            {
+                foreach (var diagnostic in diagnostics)
+                {
+                    await host.Err.WriteLineAsync(diagnostic.Message).ConfigureAwait(false);
+                }
+
+                return CliRunner.UserError;
+            }
+
+            foreach (var diagnostic in diagnostics)
+            {
+                await host.Err.WriteLineAsync($"{diagnostic.File}:{diagnostic.Line}:{diagnostic.Column}: warning: {diagnostic.Problem}").ConfigureAwait(false);
             }
 
             if (parseResult.GetValue(json))

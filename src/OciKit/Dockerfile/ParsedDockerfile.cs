@@ -10,6 +10,8 @@ namespace OciKit.Dockerfile;
 /// <param name="Stages">The build stages in order.</param>
 public sealed record ParsedDockerfile(DockerfileSyntaxTree Syntax, ImmutableArray<ArgInstruction> GlobalArgs, ImmutableArray<Stage> Stages)
 {
+    private const string NoBuildStage = "no build stage in current context";
+
     /// <summary>Parses Dockerfile text into typed instructions and stages.</summary>
     /// <param name="text">The Dockerfile's content.</param>
     /// <param name="fileName">The name used in error messages.</param>
@@ -56,25 +58,102 @@ public sealed record ParsedDockerfile(DockerfileSyntaxTree Syntax, ImmutableArra
     {
         ArgumentNullException.ThrowIfNull(tree);
         ArgumentNullException.ThrowIfNull(fileName);
+        return Build(tree, fileName, diagnostics: null)!;
+    }
+
+    /// <summary>
+    /// Parses Dockerfile text into a syntax tree and reports, instead of throwing, every problem that building typed
+    /// instructions from it (and so a build) would reject: an unknown instruction or flag, wrong arguments, an
+    /// instruction other than ARG before the first FROM, or no FROM at all.
+    /// </summary>
+    /// <remarks>
+    /// Like BuildKit's parser, the syntax step accepts any keyword line, so a fragment without FROM, a bare
+    /// HEALTHCHECK or an unknown flag still gives a tree. The first diagnostic is the error
+    /// <see cref="FromSyntaxTree"/> would throw, if it throws.
+    /// </remarks>
+    /// <param name="text">The Dockerfile's content.</param>
+    /// <param name="fileName">The name used in messages.</param>
+    /// <returns>The tree, the typed instructions when there is no problem, and the problems.</returns>
+    /// <exception cref="DockerfileSyntaxException">The text is not syntactically a Dockerfile (what BuildKit's parser rejects).</exception>
+    public static DockerfileAnalysis Analyze(string text, string fileName = DockerfileSyntaxTree.DefaultFileName) =>
+        Analyze(DockerfileSyntaxTree.Parse(text, fileName), fileName);
+
+    /// <summary>
+    /// Reports, instead of throwing, every problem that building typed instructions from a syntax tree (and so a
+    /// build) would reject. See <see cref="Analyze(string, string)"/>.
+    /// </summary>
+    /// <param name="tree">The syntax tree.</param>
+    /// <param name="fileName">The name used in messages.</param>
+    /// <returns>The tree, the typed instructions when there is no problem, and the problems.</returns>
+    public static DockerfileAnalysis Analyze(DockerfileSyntaxTree tree, string fileName = DockerfileSyntaxTree.DefaultFileName)
+    {
+        ArgumentNullException.ThrowIfNull(tree);
+        ArgumentNullException.ThrowIfNull(fileName);
+        var diagnostics = new List<DockerfileDiagnostic>();
+        var dockerfile = Build(tree, fileName, diagnostics);
+        if (!tree.Instructions.Any(n => n.Keyword == "from") && !diagnostics.Any(d => d.Problem == NoBuildStage))
+        {
+            // Only global ARGs (or instructions that could not be built): still no stage to build, as the build says.
+            var (line, column) = tree.Instructions.IsEmpty ? (1, 1) : (tree.Instructions[0].StartLine, tree.Instructions[0].Column);
+            diagnostics.Add(new DockerfileDiagnostic(fileName, Math.Max(1, line), Math.Max(1, column), "the Dockerfile has no FROM instruction"));
+        }
+
+        return new DockerfileAnalysis(tree, dockerfile, [.. diagnostics]);
+    }
+
+    /// <summary>
+    /// Builds the stages; with <paramref name="diagnostics"/> null the first problem is thrown, otherwise every
+    /// problem is added there (at most one per instruction) and the result is null if there was any.
+    /// </summary>
+    private static ParsedDockerfile? Build(DockerfileSyntaxTree tree, string fileName, List<DockerfileDiagnostic>? diagnostics)
+    {
         var builder = new InstructionBuilder(fileName, tree.Directives.Escape);
         var globalArgs = ImmutableArray.CreateBuilder<ArgInstruction>();
         var stages = ImmutableArray.CreateBuilder<Stage>();
         FromInstruction? from = null;
+        var sawFrom = false;
+        var reportedNoStage = false;
         var body = ImmutableArray.CreateBuilder<Instruction>();
         foreach (var node in tree.Instructions)
         {
-            var instruction = builder.Build(node);
+            Instruction instruction;
+            try
+            {
+                instruction = builder.Build(node);
+            }
+            catch (DockerfileSyntaxException e) when (diagnostics is not null)
+            {
+                diagnostics.Add(DockerfileDiagnostic.From(e));
+                // A FROM that could not be built still opens a stage, so what follows is not also "before FROM".
+                sawFrom |= node.Keyword == "from";
+                continue;
+            }
+
             switch (instruction)
             {
                 case FromInstruction f:
                     Flush();
                     from = f;
+                    sawFrom = true;
                     break;
-                case ArgInstruction a when from is null:
+                case ArgInstruction a when !sawFrom:
                     globalArgs.Add(a);
                     break;
-                case var _ when from is null:
-                    throw new DockerfileSyntaxException(fileName, node.StartLine, node.Column, "no build stage in current context");
+                case var _ when !sawFrom:
+                    var problem = new DockerfileSyntaxException(fileName, node.StartLine, node.Column, NoBuildStage);
+                    if (diagnostics is null)
+                    {
+                        throw problem;
+                    }
+
+                    // Said once, at the first such instruction: a fragment without FROM is one problem, not one per line.
+                    if (!reportedNoStage)
+                    {
+                        diagnostics.Add(DockerfileDiagnostic.From(problem));
+                        reportedNoStage = true;
+                    }
+
+                    break;
                 default:
                     body.Add(instruction);
                     break;
@@ -82,7 +161,7 @@ public sealed record ParsedDockerfile(DockerfileSyntaxTree Syntax, ImmutableArra
         }
 
         Flush();
-        return new ParsedDockerfile(tree, globalArgs.ToImmutable(), stages.ToImmutable());
+        return diagnostics is { Count: > 0 } ? null : new ParsedDockerfile(tree, globalArgs.ToImmutable(), stages.ToImmutable());
 
         void Flush()
         {

@@ -22,6 +22,13 @@ public enum ManifestKind
 /// <remarks>Equality compares the model and the memory by reference; compare <see cref="Digest"/> to compare content.</remarks>
 public sealed record ManifestDocument
 {
+    /// <summary>
+    /// The largest manifest or index OciKit accepts, 4 MiB: what containerd accepts, and the size the distribution spec
+    /// asks registries to accept at least. One limit for every door a manifest comes in by (a registry, an OCI or Docker
+    /// archive) and for the local store that reads it back, so a manifest that was accepted can always be read again.
+    /// </summary>
+    public const int MaxSize = 4 * 1024 * 1024;
+
     private ManifestDocument(ReadOnlyMemory<byte> bytes, Digest digest, string mediaType, ImageManifest? manifest, ImageIndex? index)
     {
         Bytes = bytes;

@@ -76,6 +76,12 @@ public static class OciArchive
         }
 
         var parsed = JsonIn.Read(index, "index.json in oci-archive", ImageIndex.Read);
+        if (parsed.Manifests.FirstOrDefault(d => (MediaTypes.IsManifest(d.MediaType) || MediaTypes.IsIndex(d.MediaType)) && d.Size > ManifestDocument.MaxSize) is { } oversized)
+        {
+            // Nothing is tagged: the store could not read this manifest back.
+            throw new OciFormatException("oci-archive", $"manifest {oversized.Digest} is {oversized.Size} bytes, more than the {ManifestDocument.MaxSize} bytes accepted (ManifestDocument.MaxSize).");
+        }
+
         var result = ImmutableArray.CreateBuilder<LayoutImage>();
         foreach (var descriptor in parsed.Manifests)
         {

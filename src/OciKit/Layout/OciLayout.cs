@@ -30,7 +30,7 @@ public sealed partial class OciLayout
     private const string BlobsDirectory = "blobs";
     private const string PrivateDirectory = ".ocikit";
     private const int BufferSize = 128 * 1024;
-    private const long MaxManifestSize = 4 * 1024 * 1024;
+    private const long MaxManifestSize = ManifestDocument.MaxSize;
     private const long MaxConfigSize = 64 * 1024 * 1024;
 
     private static readonly TimeSpan StaleTempFileAge = TimeSpan.FromDays(1);
@@ -310,9 +310,16 @@ public sealed partial class OciLayout
     /// <param name="document">The document.</param>
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>The descriptor of the stored document.</returns>
+    /// <exception cref="OciFormatException">The document is larger than <see cref="ManifestDocument.MaxSize"/>; nothing is written.</exception>
     public Task<Descriptor> WriteManifestAsync(ManifestDocument document, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(document);
+        if (document.Bytes.Length > MaxManifestSize)
+        {
+            // Refused at the door: the store reads manifests back only up to this size.
+            throw new OciFormatException($"manifest {document.Digest}", $"is {document.Bytes.Length} bytes, more than the {ManifestDocument.MaxSize} bytes accepted (ManifestDocument.MaxSize).");
+        }
+
         return WriteBlobAsync(document.Bytes, document.MediaType, cancellationToken);
     }
 

@@ -45,7 +45,7 @@ internal sealed class AuthenticationHandler : DelegatingHandler
             request.Headers.Authorization = await AuthorizeAsync(known, registry, scopes, refresh: false, cancellationToken).ConfigureAwait(false);
         }
 
-        var response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        var response = ThrowIfRedirectTargetChallenges(await base.SendAsync(request, cancellationToken).ConfigureAwait(false), request, registry);
         if (response.StatusCode != HttpStatusCode.Unauthorized || request.Content is not (null or ByteArrayContent))
         {
             return response;
@@ -74,7 +74,37 @@ internal sealed class AuthenticationHandler : DelegatingHandler
 
         response.Dispose();
         request.Headers.Authorization = authorization;
-        return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        return ThrowIfRedirectTargetChallenges(await base.SendAsync(request, cancellationToken).ConfigureAwait(false), request, registry);
+    }
+
+    /// <summary>
+    /// Fails a request whose <c>401</c> comes from the host a redirect sent it to (object storage, a CDN), not from
+    /// the registry.
+    /// </summary>
+    /// <remarks>
+    /// That challenge is the redirect target's, and its realm is that host's choice: answering it with the
+    /// registry's credentials would hand the password to whoever the redirect named, and the token returned would then
+    /// be sent to the registry. So it is never answered, not even anonymously, and the request fails with a
+    /// <see cref="RegistryException"/> (401) naming the redirect host. go-containerregistry and containers/image
+    /// behave alike: their transports authenticate only requests to the registry's own host, a redirect to another
+    /// host goes without <c>Authorization</c>, and the distribution spec gives redirect targets no part in the
+    /// registry's token authentication (a pre-signed URL carries its own authorization).
+    /// </remarks>
+    private static HttpResponseMessage ThrowIfRedirectTargetChallenges(HttpResponseMessage response, HttpRequestMessage request, string registry)
+    {
+        if (response.StatusCode != HttpStatusCode.Unauthorized
+            || response.RequestMessage?.RequestUri is not { } answeredBy
+            || RedirectHandler.SameOrigin(answeredBy, request.RequestUri!))
+        {
+            return response;
+        }
+
+        response.Dispose();
+        throw new RegistryException(
+            $"{registry} redirected the request to {answeredBy.Authority}, which asks for credentials; the registry's credentials are never sent to another host",
+            request.Method.Method,
+            answeredBy,
+            HttpStatusCode.Unauthorized);
     }
 
     private static AuthChallenge? PickChallenge(HttpResponseMessage response)
@@ -203,7 +233,8 @@ internal sealed class AuthenticationHandler : DelegatingHandler
     {
         try
         {
-            using var json = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), cancellationToken: cancellationToken).ConfigureAwait(false);
+            var body = await RegistryResponses.ReadLimitedAsync(response, RegistryResponses.MaxTokenBody, $"token service's answer for {registry}", cancellationToken).ConfigureAwait(false);
+            using var json = JsonDocument.Parse(body);
             var root = json.RootElement;
             var token = root.TryGetProperty("token", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()
                 : root.TryGetProperty("access_token", out var a) && a.ValueKind == JsonValueKind.String ? a.GetString() : null;

@@ -242,6 +242,7 @@ public sealed class ImageInspector(RegistryClient client, LocalImages? local = n
     /// <exception cref="InvalidReferenceException">The name is not in the store and not a valid reference.</exception>
     /// <exception cref="ImageNotFoundException">An index has no image for the platform.</exception>
     /// <exception cref="RegistryException">The registry failed (for example <c>MANIFEST_UNKNOWN</c>).</exception>
+    /// <exception cref="DigestMismatchException">The registry served a configuration that is not the one the manifest names.</exception>
     public async Task<ImageInspection> InspectAsync(string name, Platform? platform = null, bool remote = false, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
@@ -270,13 +271,10 @@ public sealed class ImageInspector(RegistryClient client, LocalImages? local = n
             throw new NotSupportedException($"'{reference}' is a {document.MediaType}, not an image.");
         }
 
-        var stream = client.OpenBlob(reference, imageManifest.Config);
-        await using (stream.ConfigureAwait(false))
-        {
-            var buffer = new MemoryStream();
-            await stream.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
-            var configBytes = buffer.ToArray();
-            return new ImageInspection(reference.ToString(), topDocument, document, configBytes, ImageConfig.Parse(configBytes), IsLocal: false);
-        }
+        // Downloaded through the verifying path: the config shown is the one the manifest names, or an error.
+        var buffer = new MemoryStream();
+        await client.DownloadBlobAsync(reference, imageManifest.Config, buffer, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var configBytes = buffer.ToArray();
+        return new ImageInspection(reference.ToString(), topDocument, document, configBytes, ImageConfig.Parse(configBytes), IsLocal: false);
     }
 }

@@ -62,7 +62,7 @@ public sealed class ImageTransfer(RegistryClient client)
     /// <returns>What was stored.</returns>
     /// <exception cref="ImageNotFoundException">An index has no image for the platform.</exception>
     /// <exception cref="RegistryException">The registry failed.</exception>
-    /// <exception cref="DigestMismatchException">The registry served content with another digest; nothing of it is stored.</exception>
+    /// <exception cref="RegistryDigestMismatchException">The registry served content with another digest; nothing of it is stored.</exception>
     public async Task<PullResult> PullAsync(ImageReference source, OciLayout store, PullOptions? options = null, IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(source);
@@ -224,7 +224,15 @@ public sealed class ImageTransfer(RegistryClient client)
 
                     // One pass: network → store, which verifies size and digest before the blob becomes visible.
                     await using var stream = client.OpenBlob(source, blob, progress);
-                    await store.WriteBlobAsync(stream, blob, ct).ConfigureAwait(false);
+                    try
+                    {
+                        await store.WriteBlobAsync(stream, blob, ct).ConfigureAwait(false);
+                    }
+                    catch (DigestMismatchException ex)
+                    {
+                        // The store verified what the registry served: the registry failed, not the caller.
+                        throw new RegistryDigestMismatchException($"blob {blob.Digest}", source.ToString(), ex.Expected, ex.Actual, "GET", null, ex);
+                    }
                     Interlocked.Increment(ref counts.Transferred);
                 }).ConfigureAwait(false);
         }

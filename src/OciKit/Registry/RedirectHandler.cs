@@ -4,7 +4,9 @@ namespace OciKit.Registry;
 
 /// <summary>
 /// Follows redirects of GET and HEAD requests (registries send blob downloads to object storage or a CDN). A redirect
-/// to another host is followed without the <c>Authorization</c> header, so registry credentials never reach it.
+/// to another host is followed without the <c>Authorization</c> header, so registry credentials never reach it; the
+/// response's <see cref="HttpResponseMessage.RequestMessage"/> is the request last sent, so the authentication handler
+/// can tell a redirect target's <c>401</c> (never answered with the registry's credentials) from the registry's.
 /// </summary>
 internal sealed class RedirectHandler : DelegatingHandler
 {
@@ -49,11 +51,14 @@ internal sealed class RedirectHandler : DelegatingHandler
             response = await base.SendAsync(current, cancellationToken).ConfigureAwait(false);
         }
 
+        // Who answered: the authentication handler above must not take a redirect target's 401 for the registry's.
+        response.RequestMessage ??= current;
         return response;
     }
 
     private static bool IsRedirect(HttpStatusCode status) => status is HttpStatusCode.MovedPermanently or HttpStatusCode.Found
         or HttpStatusCode.SeeOther or HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect;
 
-    private static bool SameOrigin(Uri a, Uri b) => Uri.Compare(a, b, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0;
+    /// <summary>Whether two URLs have the same scheme, host and port.</summary>
+    internal static bool SameOrigin(Uri a, Uri b) => Uri.Compare(a, b, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0;
 }

@@ -6,6 +6,7 @@ using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text.Json;
 using OciKit.Auth;
+using OciKit.Images;
 using OciKit.Primitives;
 using OciKit.References;
 
@@ -41,8 +42,14 @@ public enum BlobUploadOutcome
 /// </summary>
 public sealed class RegistryClient : IDisposable
 {
-    /// <summary>The largest manifest accepted (the spec asks registries to accept at least 4 MiB).</summary>
-    public const int MaxManifestSize = 8 * 1024 * 1024;
+    /// <summary>
+    /// The largest manifest accepted: <see cref="ManifestDocument.MaxSize"/> (4 MiB), the one limit the local store
+    /// and the archive readers use too. A larger manifest fails with a <see cref="RegistryException"/> and nothing of it
+    /// is stored. Other JSON answers are bounded as well: a token service's answer to 1 MiB, a page of tags or of the
+    /// catalog to 4 MiB, a referrers index to <see cref="ManifestDocument.MaxSize"/>, and only the first 64 KiB of an
+    /// error body is read.
+    /// </summary>
+    public const int MaxManifestSize = ManifestDocument.MaxSize;
 
     private static readonly string[] ManifestAccept =
         [MediaTypes.OciManifest, MediaTypes.OciIndex, MediaTypes.DockerManifest, MediaTypes.DockerManifestList];
@@ -119,8 +126,8 @@ public sealed class RegistryClient : IDisposable
     /// <param name="reference">The image; its digest when it has one, else its tag.</param>
     /// <param name="cancellationToken">Cancels the request.</param>
     /// <returns>The exact bytes with media type and digest.</returns>
-    /// <exception cref="RegistryException">The registry answered with an error (for example <c>MANIFEST_UNKNOWN</c>).</exception>
-    /// <exception cref="DigestMismatchException">The bytes do not have the requested or announced digest.</exception>
+    /// <exception cref="RegistryException">The registry answered with an error (for example <c>MANIFEST_UNKNOWN</c>), or the manifest is larger than <see cref="MaxManifestSize"/>.</exception>
+    /// <exception cref="RegistryDigestMismatchException">The bytes do not have the requested or announced digest.</exception>
     public async Task<ManifestContent> GetManifestAsync(ImageReference reference, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(reference);
@@ -131,16 +138,16 @@ public sealed class RegistryClient : IDisposable
         }
 
         using var response = await SendAsync(request, $"Could not get manifest {reference}", cancellationToken).ConfigureAwait(false);
-        var bytes = await ReadLimitedAsync(response, MaxManifestSize, $"manifest {reference}", cancellationToken).ConfigureAwait(false);
+        var bytes = await RegistryResponses.ReadLimitedAsync(response, MaxManifestSize, $"manifest {reference}", cancellationToken).ConfigureAwait(false);
         var digest = Digest.ComputeSha256(bytes);
         if (reference.Digest is { } expected)
         {
-            VerifyDigest(expected, bytes, digest, $"manifest {reference}");
+            VerifyDigest(expected, bytes, digest, "manifest", reference, request);
         }
 
         if (HeaderDigest(response) is { IsVerifiable: true } announced)
         {
-            VerifyDigest(announced, bytes, digest, $"manifest {reference} (Docker-Content-Digest)");
+            VerifyDigest(announced, bytes, digest, "manifest (Docker-Content-Digest)", reference, request);
         }
 
         var mediaType = response.Content.Headers.ContentType?.MediaType;
@@ -204,7 +211,7 @@ public sealed class RegistryClient : IDisposable
         using var response = await SendAsync(request, $"Could not push manifest {reference}", cancellationToken).ConfigureAwait(false);
         if (HeaderDigest(response) is { } stored && stored != digest)
         {
-            throw new DigestMismatchException($"manifest pushed to {reference} (Docker-Content-Digest)", digest, stored);
+            throw new RegistryDigestMismatchException("manifest pushed (Docker-Content-Digest)", reference.ToString(), digest, stored, "PUT", request.RequestUri);
         }
 
         return digest;
@@ -263,7 +270,7 @@ public sealed class RegistryClient : IDisposable
     /// <param name="destination">Where the bytes go; written from its current position, not disposed.</param>
     /// <param name="progress">Receives progress, optional.</param>
     /// <param name="cancellationToken">Cancels the download.</param>
-    /// <exception cref="DigestMismatchException">The bytes received do not have the blob's digest.</exception>
+    /// <exception cref="RegistryDigestMismatchException">The bytes received do not have the blob's digest.</exception>
     /// <exception cref="RegistryException">The registry failed, past the retry budget.</exception>
     public async Task DownloadBlobAsync(ImageReference repository, Descriptor blob, Stream destination, IProgress<TransferProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -293,7 +300,7 @@ public sealed class RegistryClient : IDisposable
         var actual = Digest.Parse(blob.Digest.Algorithm + ":" + Convert.ToHexStringLower(hash.GetHashAndReset()));
         if (actual != blob.Digest)
         {
-            throw new DigestMismatchException($"blob downloaded from {repository.Name}", blob.Digest, actual);
+            throw new RegistryDigestMismatchException($"blob {blob.Digest}", repository.Name, blob.Digest, actual, "GET", null);
         }
     }
 
@@ -306,7 +313,7 @@ public sealed class RegistryClient : IDisposable
             request.Headers.Range = new RangeHeaderValue(offset, null);
         }
 
-        var response = await SendAsync(request, $"Could not download blob {digest}", cancellationToken, headersOnly: true).ConfigureAwait(false);
+        var response = await SendAsync(request, $"Could not download blob {digest}", cancellationToken).ConfigureAwait(false);
         var ranged = response.StatusCode == HttpStatusCode.PartialContent;
         if (ranged && response.Content.Headers.ContentRange?.From != offset)
         {
@@ -499,7 +506,7 @@ public sealed class RegistryClient : IDisposable
         {
             if (response.StatusCode != HttpStatusCode.NotFound)
             {
-                index = await ReadLimitedAsync(response, MaxManifestSize, $"referrers of {subject}", cancellationToken).ConfigureAwait(false);
+                index = await RegistryResponses.ReadLimitedAsync(response, MaxManifestSize, $"referrers index of {subject}", cancellationToken).ConfigureAwait(false);
                 filtered = response.Headers.TryGetValues("OCI-Filters-Applied", out var applied) && applied.Any(v => v.Contains("artifactType", StringComparison.Ordinal));
                 return Filter(ParseIndexDescriptors(index.Span, "referrers index"), artifactType, filtered);
             }
@@ -594,11 +601,11 @@ public sealed class RegistryClient : IDisposable
         }
     }
 
-    private static void VerifyDigest(Digest expected, byte[] bytes, Digest sha256, string subject)
+    private static void VerifyDigest(Digest expected, byte[] bytes, Digest sha256, string subject, ImageReference reference, HttpRequestMessage request)
     {
         if (expected.Algorithm == Digest.Sha256Algorithm ? expected != sha256 : !expected.Matches(bytes))
         {
-            throw new DigestMismatchException(subject, expected, sha256);
+            throw new RegistryDigestMismatchException(subject, reference.ToString(), expected, sha256, request.Method.Method, request.RequestUri);
         }
     }
 
@@ -626,7 +633,7 @@ public sealed class RegistryClient : IDisposable
 
             using var request = NewRequest(HttpMethod.Get, next, repository, scopes);
             using var response = await SendAsync(request, $"Could not list {property} of {repository.Name}", cancellationToken).ConfigureAwait(false);
-            var bytes = await ReadLimitedAsync(response, MaxManifestSize, $"{property} list", cancellationToken).ConfigureAwait(false);
+            var bytes = await RegistryResponses.ReadLimitedAsync(response, RegistryResponses.MaxListPage, $"page of the {property} list", cancellationToken).ConfigureAwait(false);
             List<string> items;
             try
             {
@@ -704,7 +711,7 @@ public sealed class RegistryClient : IDisposable
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         request.Content.Headers.ContentLength = blob.Size;
         using var response = await SendAsync(request, $"Could not upload blob {blob.Digest}", cancellationToken).ConfigureAwait(false);
-        CheckStoredDigest(response, blob.Digest);
+        CheckStoredDigest(response, blob.Digest, repository);
     }
 
     private async Task PutChunkedAsync(ImageReference repository, Descriptor blob, UploadSession session, long offset, Func<CancellationToken, Task<Stream>> openContent, IProgress<TransferProgress>? progress, CancellationToken cancellationToken)
@@ -734,14 +741,14 @@ public sealed class RegistryClient : IDisposable
     {
         using var request = await CreateUploadRequestAsync(HttpMethod.Put, repository, session.Location, digest, cancellationToken).ConfigureAwait(false);
         using var response = await SendAsync(request, $"Could not complete the upload of blob {digest}", cancellationToken).ConfigureAwait(false);
-        CheckStoredDigest(response, digest);
+        CheckStoredDigest(response, digest, repository);
     }
 
-    private static void CheckStoredDigest(HttpResponseMessage response, Digest digest)
+    private static void CheckStoredDigest(HttpResponseMessage response, Digest digest, ImageReference repository)
     {
         if (HeaderDigest(response) is { } stored && stored != digest)
         {
-            throw new DigestMismatchException("blob stored by the registry (Docker-Content-Digest)", digest, stored);
+            throw new RegistryDigestMismatchException("blob stored by the registry (Docker-Content-Digest)", repository.Name, digest, stored, "PUT", response.RequestMessage?.RequestUri);
         }
     }
 
@@ -773,8 +780,12 @@ public sealed class RegistryClient : IDisposable
     }
 
     /// <summary>
-    /// The offset to resume at from an upload's <c>Range: 0-LAST</c> (LAST is the last byte received). The CNCF
-    /// distribution server writes <c>0--1</c> when nothing was received yet.
+    /// The offset to resume at from an upload's <c>Range: 0-LAST</c> (LAST is the last byte received). Nothing
+    /// received yet is written <c>0--1</c> by current CNCF distribution and <c>0-0</c> by the 2.x servers (Debian's
+    /// <c>docker-registry</c>, which clamps LAST at 0 and writes <c>0-2</c> after 3 bytes). <c>0-0</c> is taken as the
+    /// registry means it there, an empty session (offset 0): if one byte had in fact arrived, the registry refuses the
+    /// chunk from 0 (416) and the upload starts a fresh session, which is safe; resuming at 1 after nothing would
+    /// leave a hole.
     /// </summary>
     internal static long? ParseUploadOffset(string range)
     {
@@ -785,7 +796,7 @@ public sealed class RegistryClient : IDisposable
             return null;
         }
 
-        return last + 1;
+        return last == 0 ? 0 : last + 1;
     }
 
     private async Task<HttpRequestMessage> CreateUploadRequestAsync(HttpMethod method, ImageReference repository, Uri location, Digest? digest, CancellationToken cancellationToken)
@@ -851,12 +862,13 @@ public sealed class RegistryClient : IDisposable
         return request;
     }
 
-    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, string failure, CancellationToken cancellationToken, bool allowNotFound = false, bool headersOnly = false)
+    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, string failure, CancellationToken cancellationToken, bool allowNotFound = false)
     {
         HttpResponseMessage response;
         try
         {
-            response = await _http.SendAsync(request, headersOnly ? HttpCompletionOption.ResponseHeadersRead : HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+            // Never buffered by HttpClient: every body is read by the caller, bounded (RegistryResponses.ReadLimitedAsync).
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException && !cancellationToken.IsCancellationRequested)
         {
@@ -931,7 +943,7 @@ public sealed class RegistryClient : IDisposable
         HttpResponseMessage response;
         try
         {
-            response = await _http.SendAsync(request, timeout.Token).ConfigureAwait(false);
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException or OperationCanceledException)
         {
@@ -945,30 +957,6 @@ public sealed class RegistryClient : IDisposable
                 throw await RegistryResponses.ToExceptionAsync(response, $"{v2.Authority} does not answer as an OCI registry", CancellationToken.None).ConfigureAwait(false);
             }
         }
-    }
-
-    private static async Task<byte[]> ReadLimitedAsync(HttpResponseMessage response, int limit, string what, CancellationToken cancellationToken)
-    {
-        if (response.Content.Headers.ContentLength > limit)
-        {
-            throw new OciFormatException(what, $"is {response.Content.Headers.ContentLength} bytes, more than the {limit} accepted.");
-        }
-
-        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        using var buffer = new MemoryStream();
-        var chunk = new byte[81920];
-        int read;
-        while ((read = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
-        {
-            if (buffer.Length + read > limit)
-            {
-                throw new OciFormatException(what, $"is larger than the {limit} bytes accepted.");
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
-
-        return buffer.ToArray();
     }
 
     private sealed record UploadSession(Uri Location, long MinChunk)

@@ -14,7 +14,7 @@ public sealed record RegistryError(string Code, string? Message, string? Detail)
 /// codes) or the network/protocol (<see cref="StatusCode"/> is null). The URL is redacted (no query string, no user
 /// information) and no credential is ever part of the message.
 /// </summary>
-public sealed class RegistryException : OciException
+public class RegistryException : OciException
 {
     /// <summary>Creates the exception.</summary>
     /// <param name="message">What failed.</param>
@@ -104,4 +104,42 @@ public sealed class RegistryException : OciException
 
         return text;
     }
+}
+
+/// <summary>
+/// A registry served content that does not have the digest it should: a blob or manifest whose bytes hash to another
+/// digest, or a <c>Docker-Content-Digest</c> that names another one. The registry (or something between it and
+/// OciKit) failed, not the caller: nothing of the content is stored. The message names the image reference and both
+/// digests.
+/// </summary>
+public sealed class RegistryDigestMismatchException : RegistryException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="subject">What was verified, for example <c>blob sha256:…</c> or <c>manifest</c>.</param>
+    /// <param name="reference">The image reference or repository the content came from.</param>
+    /// <param name="expected">The digest the content should have had.</param>
+    /// <param name="actual">The digest the registry's content has (or announced).</param>
+    /// <param name="method">The HTTP method of the request that served it.</param>
+    /// <param name="url">The request URL, if known; redacted before being stored.</param>
+    /// <param name="innerException">The underlying failure, if any.</param>
+    public RegistryDigestMismatchException(string subject, string reference, Primitives.Digest expected, Primitives.Digest actual, string method, Uri? url, Exception? innerException = null)
+        : base($"Digest mismatch for {subject} from {reference}: expected {expected}, got {actual}", method, url, null, innerException: innerException)
+    {
+        Subject = subject;
+        Reference = reference;
+        Expected = expected;
+        Actual = actual;
+    }
+
+    /// <summary>What was verified.</summary>
+    public string Subject { get; }
+
+    /// <summary>The image reference or repository the content came from.</summary>
+    public string Reference { get; }
+
+    /// <summary>The digest the content should have had.</summary>
+    public Primitives.Digest Expected { get; }
+
+    /// <summary>The digest the registry's content has (or announced).</summary>
+    public Primitives.Digest Actual { get; }
 }

@@ -9,6 +9,62 @@ internal static class RegistryResponses
     /// <summary>The most of an error body that is read (the rest is ignored).</summary>
     public const int MaxErrorBody = 64 * 1024;
 
+    /// <summary>The largest token service answer accepted: 1 MiB, as containers/image allows.</summary>
+    public const int MaxTokenBody = 1024 * 1024;
+
+    /// <summary>The largest page of a tag list or of the catalog accepted: 4 MiB (tens of thousands of names).</summary>
+    public const int MaxListPage = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// Reads a response body of at most <paramref name="limit"/> bytes. A longer body (by <c>Content-Length</c>, or by
+    /// what arrives) fails with a <see cref="RegistryException"/> naming the redacted URL and the limit; reading stops
+    /// there, the rest is never buffered. A body that breaks off is a transient <see cref="RegistryException"/>.
+    /// </summary>
+    /// <param name="response">The response, sent with headers-only completion so its body is not buffered yet.</param>
+    /// <param name="limit">The most bytes accepted.</param>
+    /// <param name="what">What the body is, for the message (for example <c>manifest registry/app:1</c>).</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The body.</returns>
+    public static async Task<byte[]> ReadLimitedAsync(HttpResponseMessage response, int limit, string what, CancellationToken cancellationToken)
+    {
+        var request = response.RequestMessage;
+        RegistryException TooLarge(string size) => new(
+            $"The {what} is {size}, more than the {limit} bytes ({FormatSize(limit)}) accepted",
+            request?.Method.Method ?? "GET",
+            request?.RequestUri,
+            response.StatusCode);
+
+        if (response.Content.Headers.ContentLength is { } announced && announced > limit)
+        {
+            throw TooLarge($"{announced} bytes");
+        }
+
+        try
+        {
+            await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            using var buffer = new MemoryStream();
+            var chunk = new byte[81920];
+            int read;
+            while ((read = await stream.ReadAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, limit + 1L - buffer.Length)), cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                buffer.Write(chunk, 0, read);
+                if (buffer.Length > limit)
+                {
+                    throw TooLarge("larger");
+                }
+            }
+
+            return buffer.ToArray();
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException && !cancellationToken.IsCancellationRequested)
+        {
+            throw new RegistryException(
+                $"The {what} broke off: {ex.Message}", request?.Method.Method ?? "GET", request?.RequestUri, response.StatusCode, isTransient: true, innerException: ex);
+        }
+    }
+
+    private static string FormatSize(long bytes) => bytes % (1024 * 1024) == 0 ? $"{bytes / (1024 * 1024)} MiB" : $"{bytes / 1024} KiB";
+
     /// <summary>Statuses worth retrying: request timeout, throttling and server-side failures.</summary>
     public static bool IsTransientStatus(HttpStatusCode status) => status is HttpStatusCode.RequestTimeout
         or HttpStatusCode.TooManyRequests or HttpStatusCode.InternalServerError or HttpStatusCode.BadGateway

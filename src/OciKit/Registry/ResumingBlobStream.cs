@@ -16,6 +16,7 @@ internal sealed class ResumingBlobStream(RegistryClient client, ImageReference r
     private Stream? _body;
     private long _position;
     private int _failures;
+    private Uri? _url;
 
     public override bool CanRead => true;
 
@@ -60,8 +61,8 @@ internal sealed class ResumingBlobStream(RegistryClient client, ImageReference r
                 if (++_failures > client.Options.MaxRetries)
                 {
                     throw ex as RegistryException ?? new RegistryException(
-                        $"Could not download blob {blob.Digest} after {_failures} attempts ({_position} of {blob.Size} bytes): {ex.Message}",
-                        "GET", null, null, isTransient: true, innerException: ex);
+                        $"Could not download blob {blob.Digest} of {repository} after {_failures} attempts ({_position} of {blob.Size} bytes): {ex.Message}",
+                        "GET", _url, null, isTransient: true, innerException: ex);
                 }
 
                 await Task.Delay(client.Backoff(_failures), cancellationToken).ConfigureAwait(false);
@@ -103,7 +104,19 @@ internal sealed class ResumingBlobStream(RegistryClient client, ImageReference r
         if (_body is not null && _position >= blob.Size)
         {
             var probe = new byte[1];
-            if (await _body.ReadAsync(probe, cancellationToken).ConfigureAwait(false) > 0)
+            int extra;
+            try
+            {
+                extra = await _body.ReadAsync(probe, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is IOException or HttpRequestException)
+            {
+                // The body ended before the Content-Length the registry announced, but after the descriptor's size,
+                // which is the truth: every byte of the blob has arrived, and its reader verifies the digest.
+                extra = 0;
+            }
+
+            if (extra > 0)
             {
                 throw new OciFormatException("blob", $"{blob.Digest} from {repository.Name} is larger than its descriptor's size {blob.Size}.");
             }
@@ -116,6 +129,7 @@ internal sealed class ResumingBlobStream(RegistryClient client, ImageReference r
     {
         var (response, ranged) = await client.GetBlobResponseAsync(repository, blob.Digest, _position, cancellationToken).ConfigureAwait(false);
         _response = response;
+        _url = response.RequestMessage?.RequestUri;
         var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         if (_position > 0 && !ranged)
         {

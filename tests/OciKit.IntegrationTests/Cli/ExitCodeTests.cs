@@ -25,6 +25,7 @@ public class ExitCodeTests
         { new RegistryException("Could not push", "PUT", new Uri("http://r/v2/a/blobs/uploads/"), HttpStatusCode.InternalServerError), 2 },
         { new RegistryException("Could not reach registry r", "GET", new Uri("http://r/v2/"), null), 2 },
         { new RegistryAuthenticationException("r", "the registry refused the request"), 2 },
+        { new RegistryDigestMismatchException("blob", "r/a:1", Digest.ComputeSha256("a"u8), Digest.ComputeSha256("b"u8), "GET", null), 2 },
         { new CredentialHelperException("pass", "get", "r", "exited with 1", 1), 2 },
         { new InvalidOperationException("a defect"), 3 },
         { new NullReferenceException(), 3 },

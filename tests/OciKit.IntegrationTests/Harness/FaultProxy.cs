@@ -24,6 +24,15 @@ public abstract record Fault
     /// <summary>Forward, and add a header to the registry's answer.</summary>
     public sealed record AddResponseHeader(string Name, string Value) : Fault;
 
+    /// <summary>
+    /// Forward, but announce a <c>Content-Length</c> <paramref name="Extra"/> bytes larger than the body, send the whole
+    /// body and drop the connection (the client sees the body end early).
+    /// </summary>
+    public sealed record OverstateLength(long Extra) : Fault;
+
+    /// <summary>Forward, but flip the bits of the body's first byte (a corrupt blob of the right size).</summary>
+    public sealed record CorruptBody : Fault;
+
     /// <summary>Answer 307 Temporary Redirect to <paramref name="Location"/> (as registries send blob GETs to a CDN).</summary>
     public sealed record Redirect(Uri Location) : Fault;
 }
@@ -149,6 +158,8 @@ public sealed class FaultProxy : IDisposable
             switch (rule?.Fault)
             {
                 case Fault.Status status:
+                    // Read the request's body first, as a registry does before it fails a PUT or PATCH.
+                    await request.InputStream.CopyToAsync(Stream.Null).ConfigureAwait(false);
                     var body = System.Text.Encoding.UTF8.GetBytes($$"""{"errors":[{"code":"{{(status.Code == 429 ? "TOOMANYREQUESTS" : "UNAVAILABLE")}}","message":"injected by the fault proxy"}]}""");
                     await JsonResponses.SendAsync(response, status.Code, body, status.Headers).ConfigureAwait(false);
                     return;
@@ -225,7 +236,7 @@ public sealed class FaultProxy : IDisposable
             var length = upstreamResponse.Content.Headers.ContentLength;
             if (length is { } l)
             {
-                response.ContentLength64 = l;
+                response.ContentLength64 = l + (rule?.Fault is Fault.OverstateLength over ? over.Extra : 0);
             }
 
             await using var source = await upstreamResponse.Content.ReadAsStreamAsync().ConfigureAwait(false);
@@ -245,9 +256,26 @@ public sealed class FaultProxy : IDisposable
                 return;
             }
 
+            if (request.HttpMethod != "HEAD" && rule?.Fault is Fault.CorruptBody)
+            {
+                var first = new byte[1];
+                if (await source.ReadAsync(first).ConfigureAwait(false) == 1)
+                {
+                    first[0] ^= 0xFF;
+                    await response.OutputStream.WriteAsync(first).ConfigureAwait(false);
+                }
+            }
+
             if (request.HttpMethod != "HEAD")
             {
                 await source.CopyToAsync(response.OutputStream).ConfigureAwait(false);
+            }
+
+            if (rule?.Fault is Fault.OverstateLength)
+            {
+                await response.OutputStream.FlushAsync().ConfigureAwait(false);
+                response.Abort();
+                return;
             }
 
             response.Close();

@@ -109,9 +109,13 @@ public class RegistryFaultTests(RegistryFixture fixture)
         using var client = new RegistryClient(Fast());
         proxy.Add("GET", "/manifests/latest", new Fault.WrongDigestHeader());
 
-        var error = await Assert.ThrowsAsync<DigestMismatchException>(() => client.GetManifestAsync(ImageReference.Parse($"{proxy.Host}/{RegistryFixture.BaseRepository}:latest")));
+        var reference = $"{proxy.Host}/{RegistryFixture.BaseRepository}:latest";
+        var error = await Assert.ThrowsAsync<RegistryDigestMismatchException>(() => client.GetManifestAsync(ImageReference.Parse(reference)));
         Assert.Equal("sha256:" + new string('0', 64), error.Expected.ToString());
         Assert.Equal(fixture.BaseDigest, error.Actual.ToString());
+        Assert.Contains(reference, error.Message, StringComparison.Ordinal);
+        Assert.Contains(error.Expected.ToString(), error.Message, StringComparison.Ordinal);
+        Assert.Contains(error.Actual.ToString(), error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -126,6 +130,49 @@ public class RegistryFaultTests(RegistryFixture fixture)
         var error = await Assert.ThrowsAsync<RegistryException>(() => client.DownloadBlobAsync(repo, layer, destination));
         Assert.True(error.IsTransient);
         Assert.Contains(layer.Digest.ToString(), error.Message, StringComparison.Ordinal);
+        Assert.Contains(repo.ToString(), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_content_length_larger_than_the_descriptor_is_not_an_error_when_the_blob_is_whole()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast());
+        var (repo, layer) = await BaseLayerAsync(client, proxy.Host);
+        proxy.Add("GET", $"/blobs/{layer.Digest}", new Fault.OverstateLength(4096));
+
+        using var destination = new MemoryStream();
+        await client.DownloadBlobAsync(repo, layer, destination);
+
+        Assert.Equal(layer.Size, destination.Length);
+        Assert.Equal(layer.Digest, Digest.ComputeSha256(destination.ToArray()));
+        Assert.Contains(proxy.Requests, r => r.Fault is Fault.OverstateLength);
+    }
+
+    [Fact]
+    public async Task A_short_body_read_through_the_store_resumes_by_range()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast());
+        var (repo, layer) = await BaseLayerAsync(client, proxy.Host);
+        var store = await OciKit.Layout.OciLayout.OpenAsync(Path.Combine(Path.GetTempPath(), "ocikit-short-" + Guid.NewGuid().ToString("N")));
+        try
+        {
+            proxy.Add("GET", $"/blobs/{layer.Digest}", new Fault.DropAfter(layer.Size / 2));
+
+            // Through the store, as a pull does: the stream resumes and the store verifies the digest.
+            await using (var stream = client.OpenBlob(repo, layer))
+            {
+                await store.WriteBlobAsync(stream, layer);
+            }
+
+            Assert.True(store.ContainsBlob(layer.Digest));
+            Assert.Contains(proxy.Requests, r => r.Range is not null && r.PathAndQuery.Contains(layer.Digest.ToString(), StringComparison.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(store.Root, recursive: true);
+        }
     }
 
     [Fact]
@@ -161,6 +208,76 @@ public class RegistryFaultTests(RegistryFixture fixture)
         Assert.Equal(BlobUploadOutcome.Uploaded, await client.UploadBlobAsync(repo, blob, _ => Task.FromResult<Stream>(new MemoryStream(content))));
         Assert.Equal(2, proxy.Requests.Count(r => r.Method == "POST" && r.PathAndQuery.Contains("/v2/faults/monolithic/blobs/uploads/", StringComparison.Ordinal)));
         Assert.Equal(content.Length, await client.HeadBlobAsync(repo, blob.Digest));
+    }
+
+    [Fact]
+    public async Task A_503_to_the_put_completing_a_chunked_upload_is_retried_and_the_blob_is_right()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast() with { ChunkSize = 16 * 1024 });
+        var repo = ImageReference.Parse($"{proxy.Host}/faults/complete");
+        var content = RandomNumberGenerator.GetBytes(50_000);
+        var blob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(content), content.Length);
+        proxy.Add("PUT", "/v2/faults/complete/blobs/uploads/", new Fault.Status(503), times: 2);
+
+        Assert.Equal(BlobUploadOutcome.Uploaded, await client.UploadBlobAsync(repo, blob, _ => Task.FromResult<Stream>(new MemoryStream(content))));
+
+        Assert.Equal(3, proxy.Requests.Count(r => r.Method == "PUT" && r.PathAndQuery.Contains("/v2/faults/complete/blobs/uploads/", StringComparison.Ordinal)));
+        using var back = new MemoryStream();
+        await client.DownloadBlobAsync(repo, blob, back);
+        Assert.Equal(blob.Digest, Digest.ComputeSha256(back.ToArray()));
+    }
+
+    [Fact]
+    public async Task A_503_to_a_monolithic_put_twice_does_not_fail_the_push()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast());
+        var repo = ImageReference.Parse($"{proxy.Host}/faults/monolithic503");
+        var content = RandomNumberGenerator.GetBytes(30_000);
+        var blob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(content), content.Length);
+        proxy.Add("PUT", "/v2/faults/monolithic503/blobs/uploads/", new Fault.Status(503), times: 2);
+
+        Assert.Equal(BlobUploadOutcome.Uploaded, await client.UploadBlobAsync(repo, blob, _ => Task.FromResult<Stream>(new MemoryStream(content))));
+
+        using var back = new MemoryStream();
+        await client.DownloadBlobAsync(repo, blob, back);
+        Assert.Equal(content, back.ToArray());
+    }
+
+    [Fact]
+    public async Task A_503_to_patch_chunks_resumes_from_the_offset_the_registry_reports()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast() with { ChunkSize = 16 * 1024 });
+        var repo = ImageReference.Parse($"{proxy.Host}/faults/patch503");
+        var content = RandomNumberGenerator.GetBytes(70_000);
+        var blob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(content), content.Length);
+        proxy.Add("PATCH", "/v2/faults/patch503/blobs/uploads/", new Fault.Status(503), times: 2);
+
+        Assert.Equal(BlobUploadOutcome.Uploaded, await client.UploadBlobAsync(repo, blob, _ => Task.FromResult<Stream>(new MemoryStream(content))));
+
+        using var back = new MemoryStream();
+        await client.DownloadBlobAsync(repo, blob, back);
+        Assert.Equal(content, back.ToArray());
+        Assert.Contains(proxy.Requests, r => r.Method == "GET" && r.PathAndQuery.Contains("/v2/faults/patch503/blobs/uploads/", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_registry_that_never_accepts_the_completion_fails_with_its_status()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast(retries: 2) with { ChunkSize = 16 * 1024 });
+        var repo = ImageReference.Parse($"{proxy.Host}/faults/never");
+        var content = RandomNumberGenerator.GetBytes(40_000);
+        var blob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(content), content.Length);
+        proxy.Add("PUT", "/v2/faults/never/blobs/uploads/", new Fault.Status(503), times: 1000);
+
+        var error = await Assert.ThrowsAsync<RegistryException>(() => client.UploadBlobAsync(repo, blob, _ => Task.FromResult<Stream>(new MemoryStream(content))));
+
+        Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, error.StatusCode);
+        Assert.True(error.HasCode(RegistryErrorCodes.Unavailable));
+        Assert.Contains(blob.Digest.ToString(), error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

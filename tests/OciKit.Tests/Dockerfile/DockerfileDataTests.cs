@@ -60,4 +60,33 @@ public class DockerfileDataTests
         var reparsed = DockerfileSyntaxTree.Parse(parsed.Syntax.Format());
         Assert.Equal(TreeShape.Of(parsed.Syntax), TreeShape.Of(reparsed));
     }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Analysis_reports_first_what_the_build_step_throws(string name)
+    {
+        var directory = Path.Combine(DataDirectory, name);
+        var text = File.ReadAllText(Path.Combine(directory, "Dockerfile"));
+        var expectedError = Path.Combine(directory, "expected.error");
+        if (!File.Exists(expectedError))
+        {
+            var analysis = ParsedDockerfile.Analyze(text, "Dockerfile");
+            Assert.Empty(analysis.Diagnostics.Where(d => d.Problem != "the Dockerfile has no FROM instruction"));
+            Assert.NotNull(analysis.Dockerfile);
+            return;
+        }
+
+        // A syntax error is thrown by the parser; anything else gives a tree, with the same message first.
+        var expected = File.ReadAllText(expectedError).TrimEnd('\n');
+        if (!DockerfileSyntaxTree.TryParse(text, out var tree, out var syntaxError, "Dockerfile"))
+        {
+            Assert.Equal(expected, syntaxError!.Message);
+            Assert.Equal(expected, Assert.Throws<DockerfileSyntaxException>(() => ParsedDockerfile.Analyze(text, "Dockerfile")).Message);
+            return;
+        }
+
+        var diagnostics = ParsedDockerfile.Analyze(tree, "Dockerfile").Diagnostics;
+        Assert.NotEmpty(diagnostics);
+        Assert.Equal(expected, diagnostics[0].Message);
+    }
 }

@@ -120,16 +120,30 @@ public class DockerfilePropertyTests
     public Property Parsing_random_text_only_throws_syntax_errors() =>
         Prop.ForAll(ArbMap.Default.ArbFor<NonNull<string>>(), text => OnlySyntaxErrors(text.Get));
 
-    private static bool OnlySyntaxErrors(string text)
+    /// <summary>
+    /// Either the text parses into instructions (stages, or global ARGs alone) that sit on lines the text has, or it is refused with a syntax
+    /// error that names the file and a line the text has (0 only for a problem of the whole file) and says what is wrong.
+    /// Any other exception escapes and fails the property.
+    /// </summary>
+    private static Property OnlySyntaxErrors(string text)
     {
+        var lines = text.Split('\n').Length;
         try
         {
-            ParsedDockerfile.Parse(text);
+            var parsed = ParsedDockerfile.Parse(text);
+            var instructions = parsed.Stages.SelectMany(s => s.Instructions.Prepend(s.From)).Concat(parsed.GlobalArgs).ToList();
+            return (instructions.Count > 0
+                    && instructions.All(i => i.StartLine >= 1 && i.StartLine <= i.EndLine && i.EndLine <= lines))
+                .Label($"parsed: {parsed.Stages.Length} stage(s), lines {string.Join(",", instructions.Select(i => $"{i.StartLine}-{i.EndLine}"))} of {lines}");
         }
-        catch (DockerfileSyntaxException)
+        catch (DockerfileSyntaxException ex)
         {
+            return (ex.File == DockerfileSyntaxTree.DefaultFileName
+                    && ex.Line >= 0 && ex.Line <= lines + 1
+                    && ex.Column >= 0
+                    && ex.Problem.Trim().Length > 0
+                    && ex.Message.Contains(ex.Problem, StringComparison.Ordinal))
+                .Label($"refused at {ex.Line}:{ex.Column} of {lines} lines: {ex.Message}");
         }
-
-        return true;
     }
 }

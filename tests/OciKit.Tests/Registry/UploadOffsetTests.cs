@@ -6,7 +6,8 @@ public class UploadOffsetTests
 {
     [Theory]
     [InlineData("0--1", 0L)]
-    [InlineData("0-0", 1L)]
+    [InlineData("0-0", 0L)]
+    [InlineData("0-2", 3L)]
     [InlineData("0-16383", 16384L)]
     [InlineData("bytes=0-99", 100L)]
     public void Resumes_after_the_last_byte_received(string range, long offset)

@@ -1,0 +1,127 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using OciKit.Auth;
+using OciKit.Registry;
+
+namespace OciKit.Tests.Registry;
+
+/// <summary>The authentication handler over the redirect handler, against a scripted inner handler (no network).</summary>
+public class AuthenticationHandlerTests
+{
+    private const string User = "alice";
+    private const string Password = "pa55-Secret-word";
+
+    /// <summary>Answers by URL through a function and records every request with its Authorization header.</summary>
+    private sealed class ScriptedHandler(Func<HttpRequestMessage, HttpResponseMessage> answer) : HttpMessageHandler
+    {
+        public List<(Uri Uri, string? Authorization)> Seen { get; } = [];
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Seen.Add((request.RequestUri!, request.Headers.Authorization?.ToString()));
+            var response = answer(request);
+            response.RequestMessage = request;
+            return Task.FromResult(response);
+        }
+    }
+
+    private static HttpMessageInvoker Chain(ScriptedHandler inner) =>
+        new(new AuthenticationHandler(new RegistryClientOptions
+        {
+            Credentials = (_, _) => ValueTask.FromResult<RegistryCredential?>(RegistryCredential.FromUsernamePassword(User, Password)),
+        })
+        { InnerHandler = new RedirectHandler { InnerHandler = inner } });
+
+    private static HttpRequestMessage BlobRequest()
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, "https://registry.test/v2/app/blobs/sha256:" + new string('a', 64));
+        request.Options.Set(AuthenticationHandler.RegistryKey, "registry.test");
+        request.Options.Set(AuthenticationHandler.ScopeKey, [TokenScope.ForRepository("app", TokenScope.Pull)]);
+        return request;
+    }
+
+    private static HttpResponseMessage Challenge(string realm) => new(HttpStatusCode.Unauthorized)
+    {
+        Headers = { WwwAuthenticate = { AuthenticationHeaderValue.Parse($"Bearer realm=\"{realm}\",service=\"svc\",scope=\"repository:app:pull\"") } },
+    };
+
+    private static HttpResponseMessage Token(string token) => new(HttpStatusCode.OK)
+    {
+        Content = new StringContent($$"""{"token":"{{token}}","expires_in":300}""", Encoding.UTF8, "application/json"),
+    };
+
+    [Fact]
+    public async Task A_redirect_targets_challenge_is_never_answered_with_the_registrys_credentials()
+    {
+        var inner = new ScriptedHandler(request => request.RequestUri!.Host switch
+        {
+            // The registry: a token challenge first, then a redirect to the CDN once authorized.
+            "registry.test" when request.Headers.Authorization is null => Challenge("https://auth.registry.test/token"),
+            "registry.test" => new HttpResponseMessage(HttpStatusCode.TemporaryRedirect) { Headers = { Location = new Uri("https://cdn.test/blob?sig=xyz") } },
+            "auth.registry.test" => Token("registry-token"),
+
+            // The CDN asks for a token from a realm of its choosing.
+            "cdn.test" => Challenge("https://evil.test/token"),
+            "evil.test" => Token("evil-token"),
+            _ => new HttpResponseMessage(HttpStatusCode.NotFound),
+        });
+        using var invoker = Chain(inner);
+
+        using var request = BlobRequest();
+        var error = await Assert.ThrowsAsync<RegistryException>(() => invoker.SendAsync(request, CancellationToken.None));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, error.StatusCode);
+        Assert.Contains("cdn.test", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(Password, error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("registry-token", error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("sig=xyz", error.Message, StringComparison.Ordinal);
+
+        // The registry's own challenge was answered (so credentials were in play)...
+        Assert.Contains(inner.Seen, s => s.Uri.Host == "auth.registry.test" && s.Authorization is not null && s.Authorization.StartsWith("Basic ", StringComparison.Ordinal));
+
+        // ...but the CDN's realm was never contacted, and the CDN never saw an Authorization header.
+        Assert.DoesNotContain(inner.Seen, s => s.Uri.Host == "evil.test");
+        var cdnRequests = inner.Seen.Where(s => s.Uri.Host == "cdn.test").ToList();
+        Assert.Single(cdnRequests);
+        Assert.Null(cdnRequests[0].Authorization);
+    }
+
+    [Fact]
+    public async Task The_registrys_own_challenge_is_still_answered()
+    {
+        var inner = new ScriptedHandler(request => request.RequestUri!.Host switch
+        {
+            "registry.test" when request.Headers.Authorization?.Parameter == "registry-token" => new HttpResponseMessage(HttpStatusCode.OK) { Content = new ByteArrayContent([1, 2, 3]) },
+            "registry.test" => Challenge("https://auth.registry.test/token"),
+            "auth.registry.test" => Token("registry-token"),
+            _ => new HttpResponseMessage(HttpStatusCode.NotFound),
+        });
+        using var invoker = Chain(inner);
+
+        using var request = BlobRequest();
+        using var response = await invoker.SendAsync(request, CancellationToken.None);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal([1, 2, 3], await response.Content.ReadAsByteArrayAsync());
+    }
+
+    [Fact]
+    public async Task A_same_origin_redirect_keeps_answering_the_registrys_challenge()
+    {
+        var inner = new ScriptedHandler(request => request.RequestUri!.AbsolutePath switch
+        {
+            "/token" => Token("registry-token"),
+            "/moved" when request.Headers.Authorization?.Parameter == "registry-token" => new HttpResponseMessage(HttpStatusCode.OK) { Content = new ByteArrayContent([7]) },
+            "/moved" => Challenge("https://registry.test/token"),
+            _ => new HttpResponseMessage(HttpStatusCode.TemporaryRedirect) { Headers = { Location = new Uri("https://registry.test/moved") } },
+        });
+        using var invoker = Chain(inner);
+
+        using var request = BlobRequest();
+        using var response = await invoker.SendAsync(request, CancellationToken.None);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains(inner.Seen, s => s.Uri.AbsolutePath == "/token" && s.Authorization is not null);
+    }
+}
