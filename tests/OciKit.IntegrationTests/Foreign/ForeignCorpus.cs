@@ -61,7 +61,7 @@ public sealed class ForeignCorpus : IAsyncLifetime
     /// <inheritdoc />
     public async Task InitializeAsync()
     {
-        foreach (var tool in new[] { "skopeo", "umoci", "buildah", "podman", "tar", "gzip", "zstd", "busybox" })
+        foreach (var tool in new[] { "skopeo", "umoci", "buildah", "podman", "tar", "gzip", "zstd", "busybox", "cp", "bash", "sha256sum" })
         {
             Tool.Locate(tool);
         }
@@ -364,13 +364,14 @@ public sealed class ForeignCorpus : IAsyncLifetime
 
     private async Task AttestationOnlyAsync()
     {
-        var layout = HandLayout.Open(_dir.Combine("attestation"));
+        await Tool.RunCheckedAsync("cp", ["-a", _dir.Combine("attestation"), _dir.Combine("attestation-only")]);
+        var layout = HandLayout.Open(_dir.Combine("attestation-only"));
         var index = layout.ReadJson(layout.OnlyManifest().Digest).AsObject();
         var attestation = index["manifests"]!.AsArray().Single(m => (string?)m!["platform"]!["os"] == "unknown")!.DeepClone();
         index["manifests"] = new JsonArray(attestation);
         var (digest, size) = layout.AddJson(index);
         layout.SetIndex(MediaTypes.OciIndex, digest, size, "1");
-        await Tool.RunCheckedAsync("skopeo", ["copy", "--quiet", "--all", "--dest-tls-verify=false", Layout("attestation"), "docker://" + AttestationOnlyReference]);
+        await Tool.RunCheckedAsync("skopeo", ["copy", "--quiet", "--all", "--dest-tls-verify=false", Layout("attestation-only"), "docker://" + AttestationOnlyReference]);
     }
 
     // buildah's image with its config edited by hand (new config blob, manifest and index).

@@ -6,7 +6,8 @@ namespace OciKit.IntegrationTests.Foreign;
 /// <summary>
 /// An image as the peers see it: <c>skopeo copy</c> to a <c>dir:</c> directory (which keeps the manifest and blobs as
 /// they are), <c>skopeo inspect --raw</c> for the top-level digest, and GNU <c>tar</c> for each layer's file list and
-/// for extracting the root filesystem. Nothing here goes through the library under test.
+/// for extracting the root filesystem; or an OCI layout read by hand (<see cref="LoadLayoutAsync"/>). Nothing here goes
+/// through the library under test.
 /// </summary>
 internal sealed class PeerView
 {
