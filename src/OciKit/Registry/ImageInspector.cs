@@ -242,7 +242,7 @@ public sealed class ImageInspector(RegistryClient client, LocalImages? local = n
     /// <exception cref="InvalidReferenceException">The name is not in the store and not a valid reference.</exception>
     /// <exception cref="ImageNotFoundException">An index has no image for the platform.</exception>
     /// <exception cref="RegistryException">The registry failed (for example <c>MANIFEST_UNKNOWN</c>).</exception>
-    /// <exception cref="DigestMismatchException">The registry served a configuration that is not the one the manifest names.</exception>
+    /// <exception cref="RegistryDigestMismatchException">The registry served a configuration that is not the one the manifest names.</exception>
     public async Task<ImageInspection> InspectAsync(string name, Platform? platform = null, bool remote = false, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);

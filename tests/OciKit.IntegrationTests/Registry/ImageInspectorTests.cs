@@ -29,7 +29,7 @@ public class ImageInspectorTests(RegistryFixture fixture)
         var lying = $"{proxy.Host}/{path}";
         proxy.Add("GET", $"/blobs/{honest.Config.Digest}", new Fault.Redirect(new Uri($"{fixture.Registry.BaseUri}v2/{path}/blobs/{other.Config.Digest}")), times: 10);
 
-        var error = await Assert.ThrowsAsync<DigestMismatchException>(() => inspector.InspectAsync(lying + ":honest", remote: true));
+        var error = await Assert.ThrowsAsync<RegistryDigestMismatchException>(() => inspector.InspectAsync(lying + ":honest", remote: true));
         Assert.Equal(honest.Config.Digest, error.Expected);
         Assert.Equal(other.Config.Digest, error.Actual);
     }
