@@ -334,12 +334,21 @@ public sealed class ForeignCorpus : IAsyncLifetime
             ["predicate"] = new JsonObject { ["builder"] = new JsonObject { ["id"] = "ocikit-test" } },
         };
         var (statementDigest, statementSize) = layout.AddJson(statement);
-        var (emptyDigest, emptySize) = layout.AddBlob(Encoding.UTF8.GetBytes("{}"));
+        // BuildKit's attestation storage: the config "will point to a valid image config" (kept for compatibility,
+        // to be ignored), for platform unknown/unknown, whose DiffIDs are the uncompressed in-toto layers' digests.
+        var attestationConfig = new JsonObject
+        {
+            ["architecture"] = "unknown",
+            ["os"] = "unknown",
+            ["config"] = new JsonObject(),
+            ["rootfs"] = new JsonObject { ["type"] = "layers", ["diff_ids"] = new JsonArray(statementDigest) },
+        };
+        var (configDigest, configSize) = layout.AddJson(attestationConfig);
         var attestation = new JsonObject
         {
             ["schemaVersion"] = 2,
             ["mediaType"] = MediaTypes.OciManifest,
-            ["config"] = HandLayout.Descriptor(MediaTypes.OciConfig, emptyDigest, emptySize),
+            ["config"] = HandLayout.Descriptor(MediaTypes.OciConfig, configDigest, configSize),
             ["layers"] = new JsonArray(HandLayout.Descriptor("application/vnd.in-toto+json", statementDigest, statementSize, new JsonObject { ["in-toto.io/predicate-type"] = "https://slsa.dev/provenance/v0.2" })),
         };
         var (attestationDigest, attestationSize) = layout.AddJson(attestation);
