@@ -15,6 +15,12 @@ public sealed record ImageIndex(ImmutableArray<Descriptor> Manifests)
     /// <summary>The only schema version this model reads and writes.</summary>
     public const int SchemaVersion = 2;
 
+    /// <summary>
+    /// How many indexes deep OciKit follows an index of indexes before calling the nesting a format error: the one
+    /// limit every walk from an index down to an image keeps.
+    /// </summary>
+    public const int MaxDepth = 4;
+
     /// <summary>The declared media type (<see cref="MediaTypes.OciIndex"/> or <see cref="MediaTypes.DockerManifestList"/>), if any.</summary>
     public string? MediaType { get; init; } = MediaTypes.OciIndex;
 
@@ -26,6 +32,35 @@ public sealed record ImageIndex(ImmutableArray<Descriptor> Manifests)
 
     /// <summary>Arbitrary metadata.</summary>
     public ImmutableSortedDictionary<string, string>? Annotations { get; init; }
+
+    /// <summary>
+    /// The entry (an image manifest or a nested index) for a platform: the first whose platform
+    /// <see cref="Platform.Satisfies">satisfies</see> the one wanted, or the only entry when the index has one and it
+    /// names no platform.
+    /// </summary>
+    /// <param name="wanted">The platform asked for.</param>
+    /// <returns>The entry, or <see langword="null"/> when the index has none for the platform.</returns>
+    public Descriptor? FindPlatform(Platform wanted)
+    {
+        ArgumentNullException.ThrowIfNull(wanted);
+        foreach (var entry in Manifests)
+        {
+            if ((MediaTypes.IsManifest(entry.MediaType) || MediaTypes.IsIndex(entry.MediaType)) && entry.Platform is { } platform && platform.Satisfies(wanted))
+            {
+                return entry;
+            }
+        }
+
+        return Manifests is [{ Platform: null } only] && (MediaTypes.IsManifest(only.MediaType) || MediaTypes.IsIndex(only.MediaType)) ? only : null;
+    }
+
+    /// <summary>The platforms the index's entries name, for messages (<c>linux/amd64, linux/arm64/v8</c>, or <c>no platforms</c>).</summary>
+    /// <returns>The platforms, comma-separated, each once.</returns>
+    public string DescribePlatforms()
+    {
+        var offered = string.Join(", ", Manifests.Where(static m => m.Platform is not null).Select(static m => m.Platform!.ToString()).Distinct());
+        return offered.Length == 0 ? "no platforms" : offered;
+    }
 
     /// <summary>Parses an index.</summary>
     /// <param name="utf8">The JSON bytes.</param>

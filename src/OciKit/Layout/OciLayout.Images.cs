@@ -158,7 +158,7 @@ public sealed partial class OciLayout
         ArgumentNullException.ThrowIfNull(descriptor);
         var name = OciLayout.NameOf(descriptor) ?? descriptor.Digest.ToString();
         platform ??= Platform.Current;
-        for (var depth = 0; depth < 8; depth++)
+        for (var depth = 0; depth <= ImageIndex.MaxDepth; depth++)
         {
             var document = await ReadManifestAsync(descriptor, cancellationToken).ConfigureAwait(false);
             if (document.Manifest is { } manifest)
@@ -179,9 +179,7 @@ public sealed partial class OciLayout
                 throw new NotSupportedException($"'{name}' refers to a {document.MediaType}, not an image.");
             }
 
-            descriptor = index.Manifests.FirstOrDefault(m => m.Platform is { } p && p.Os == platform.Os && p.Architecture == platform.Architecture
-                    && (platform.Variant is null || p.Variant is null || p.Variant == platform.Variant))
-                ?? (index.Manifests.Length == 1 && index.Manifests[0].Platform is null ? index.Manifests[0] : null)
+            descriptor = index.FindPlatform(platform)
                 ?? throw new ImageNotFoundException(name, $"the layout at {Root}", $"its index has no manifest for {platform}");
         }
 

@@ -52,6 +52,21 @@ public sealed record Platform(
         return new Platform(parts[0].ToLowerInvariant(), parts[1].ToLowerInvariant(), parts.Length == 3 ? parts[2].ToLowerInvariant() : null);
     }
 
+    /// <summary>
+    /// Whether an image for this platform runs where <paramref name="wanted"/> is asked for, as Docker and
+    /// go-containerregistry's <c>Platform.Satisfies</c> decide: the same OS and architecture, and the same variant when
+    /// both name one (<c>linux/arm64</c> and <c>linux/arm64/v8</c> are the same platform). The one home of this rule.
+    /// </summary>
+    /// <param name="wanted">The platform asked for.</param>
+    /// <returns><see langword="true"/> when this platform serves the one asked for.</returns>
+    public bool Satisfies(Platform wanted)
+    {
+        ArgumentNullException.ThrowIfNull(wanted);
+        return string.Equals(Os, wanted.Os, StringComparison.Ordinal)
+            && string.Equals(Architecture, wanted.Architecture, StringComparison.Ordinal)
+            && (Variant is null || wanted.Variant is null || string.Equals(Variant, wanted.Variant, StringComparison.Ordinal));
+    }
+
     /// <summary>The platform as <c>os/architecture[/variant]</c>.</summary>
     /// <returns>The text form.</returns>
     public override string ToString() => Variant is null ? $"{Os}/{Architecture}" : $"{Os}/{Architecture}/{Variant}";

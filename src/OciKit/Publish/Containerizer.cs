@@ -219,7 +219,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         await Task.WhenAll(pull, hashing).ConfigureAwait(false);
         var (pulled, baseImage) = await pull.ConfigureAwait(false);
         var fileDigests = await hashing.ConfigureAwait(false);
-        if (request.Platform is not null && !PlatformMatches(baseImage.Config.Platform, platform))
+        if (request.Platform is not null && !baseImage.Config.Platform.Satisfies(platform))
         {
             throw new ImageNotFoundException(request.BaseImage.ToString(), request.BaseImage.Registry, $"it is an image for {baseImage.Config.Platform}, not {platform}");
         }
@@ -295,11 +295,6 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
 
         return result;
     }
-
-    // Os and architecture must match; a variant only when both name one (linux/arm64 and linux/arm64/v8 are the same).
-    private static bool PlatformMatches(Platform actual, Platform wanted) =>
-        actual.Os == wanted.Os && actual.Architecture == wanted.Architecture
-        && (actual.Variant is null || wanted.Variant is null || actual.Variant == wanted.Variant);
 
     /// <summary>The names the image gets: <c>registry/repository:tag</c> per tag, or <c>repository:tag</c> in the local store.</summary>
     private static ImmutableArray<string> Targets(ContainerizeRequest request)

@@ -1,3 +1,4 @@
+using OciKit.Images;
 using OciKit.Layout;
 using OciKit.Primitives;
 using OciKit.References;
@@ -242,7 +243,7 @@ public sealed class ImageCopier(RegistryClient client)
 
     private static async Task<Descriptor> PickPlatformAsync(OciLayout store, Descriptor top, Platform platform, string name, CancellationToken cancellationToken)
     {
-        for (var depth = 0; depth < 4 && MediaTypes.IsIndex(top.MediaType); depth++)
+        for (var depth = 0; depth < ImageIndex.MaxDepth && MediaTypes.IsIndex(top.MediaType); depth++)
         {
             var document = await store.ReadManifestAsync(top with { Annotations = null }, cancellationToken).ConfigureAwait(false);
             top = ImageTransfer.ChoosePlatform(document.Index!, platform, name);

@@ -259,7 +259,7 @@ public sealed class ImageInspector(RegistryClient client, LocalImages? local = n
         var reference = ImageReference.Parse(name);
         var topDocument = await ReadTopAsync(reference.ToString(), remote: true, cancellationToken).ConfigureAwait(false);
         var document = topDocument;
-        for (var depth = 0; depth < 4 && document.Index is { } index; depth++)
+        for (var depth = 0; depth < ImageIndex.MaxDepth && document.Index is { } index; depth++)
         {
             var chosen = ImageTransfer.ChoosePlatform(index, platform, reference.ToString());
             var child = await client.GetManifestAsync(reference.WithDigest(chosen.Digest), cancellationToken).ConfigureAwait(false);

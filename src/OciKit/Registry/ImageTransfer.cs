@@ -51,7 +51,6 @@ public sealed record PushResult(Descriptor Descriptor, int BlobsUploaded, int Bl
 /// <param name="client">The registry client to use.</param>
 public sealed class ImageTransfer(RegistryClient client)
 {
-    private const int MaxIndexDepth = 4;
 
     /// <summary>Pulls an image into the local store.</summary>
     /// <param name="source">The image in a registry.</param>
@@ -183,16 +182,8 @@ public sealed class ImageTransfer(RegistryClient client)
     {
         ArgumentNullException.ThrowIfNull(index);
         ArgumentNullException.ThrowIfNull(platform);
-        var candidates = index.Manifests.Where(m => MediaTypes.IsManifest(m.MediaType) && m.Platform is { } p
-            && string.Equals(p.Os, platform.Os, StringComparison.Ordinal) && string.Equals(p.Architecture, platform.Architecture, StringComparison.Ordinal)).ToList();
-        var exact = candidates.FirstOrDefault(m => platform.Variant is null || m.Platform!.Variant is null || m.Platform.Variant == platform.Variant);
-        if (exact is not null)
-        {
-            return exact;
-        }
-
-        var offered = string.Join(", ", index.Manifests.Where(m => m.Platform is not null).Select(m => m.Platform!.ToString()).Distinct());
-        throw new ImageNotFoundException(name, "its index", $"no image for {platform} (the index offers {(offered.Length == 0 ? "no platforms" : offered)})");
+        return index.FindPlatform(platform)
+            ?? throw new ImageNotFoundException(name, "its index", $"no image for {platform} (the index offers {index.DescribePlatforms()})");
     }
 
     private async Task<ManifestDocument> FetchAsync(ImageReference repository, ImageReference reference, Descriptor? expected, CancellationToken cancellationToken)
@@ -205,7 +196,7 @@ public sealed class ImageTransfer(RegistryClient client)
 
     private async Task PullTreeAsync(ImageReference source, ManifestDocument document, OciLayout store, Counts counts, IProgress<TransferProgress>? progress, int depth, CancellationToken cancellationToken)
     {
-        if (depth > MaxIndexDepth)
+        if (depth > ImageIndex.MaxDepth)
         {
             throw new OciFormatException($"index {document.Digest}", "indexes are nested too deeply.");
         }
@@ -262,7 +253,7 @@ public sealed class ImageTransfer(RegistryClient client)
         bool isTop,
         CancellationToken cancellationToken)
     {
-        if (depth > MaxIndexDepth)
+        if (depth > ImageIndex.MaxDepth)
         {
             throw new OciFormatException($"index {document.Digest}", "indexes are nested too deeply.");
         }
