@@ -65,24 +65,10 @@ public sealed class RegistryClient : IDisposable
     {
         _options = options ?? new RegistryClientOptions();
         _options.Validate();
-        HttpMessageHandler inner = _options.InnerHandler is { } supplied
+        HttpMessageHandler transport = _options.InnerHandler is { } supplied
             ? new CallerOwnedHandler { InnerHandler = supplied }
-            : new HttpClientHandler
-        {
-            AllowAutoRedirect = false,
-            AutomaticDecompression = DecompressionMethods.None,
-            UseCookies = false,
-            ServerCertificateCustomValidationCallback = (request, certificate, chain, errors) =>
-            {
-                var valid = RegistryEndpoints.ValidateCertificate(request, certificate, chain, errors, _options);
-                if (!valid && request.RequestUri is { } uri)
-                {
-                    _rejectedCertificates[uri.Authority] = errors;
-                }
-
-                return valid;
-            },
-        };
+            : new RegistryTransport(_options, (authority, errors) => _rejectedCertificates[authority] = errors);
+        var inner = new ResponseTimeoutHandler(_options) { InnerHandler = transport };
         var redirect = new RedirectHandler { InnerHandler = inner };
         var auth = new AuthenticationHandler(_options) { InnerHandler = redirect };
         var retry = new RetryHandler(_options) { InnerHandler = auth };
@@ -907,6 +893,10 @@ public sealed class RegistryClient : IDisposable
             // Never buffered by HttpClient: every body is read by the caller, bounded (RegistryResponses.ReadLimitedAsync).
             response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         }
+        catch (RegistryTimeoutException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw ex.WithContext(failure);
+        }
         catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException && !cancellationToken.IsCancellationRequested)
         {
             throw RegistryResponses.ToException(request, failure, ex);
@@ -965,8 +955,10 @@ public sealed class RegistryClient : IDisposable
                 $"The TLS certificate of {host} is not trusted ({errors}); trust its CA or certificate through RegistryClientOptions.Tls",
                 "GET", https, null, innerException: ex);
         }
-        catch (RegistryException ex) when (ex.StatusCode is null && RegistryEndpoints.MayUsePlainHttp(host, _options))
+        catch (RegistryException ex) when (ex.StatusCode is null && RegistryEndpoints.MayUsePlainHttp(host, _options) && RegistryEndpoints.IsNotHttps(ex))
         {
+            // Only where something answered, but not with TLS (or nothing listens on the HTTPS port): never after a
+            // timeout, which a server that does not answer would only repeat, at the cost of another timeout.
             var http = new Uri($"http://{host}/v2/");
             await ProbeAsync(http, reference).ConfigureAwait(false);
             return http;
@@ -975,12 +967,17 @@ public sealed class RegistryClient : IDisposable
 
     private async Task ProbeAsync(Uri v2, ImageReference reference)
     {
+        // Bounded by the attempts' own timeouts (connect, response, request) and the retry budget; not cancellable by
+        // one caller, since concurrent callers share the probe.
         using var request = NewRequest(HttpMethod.Get, v2, reference, []);
-        using var timeout = new CancellationTokenSource(_options.RequestTimeout);
         HttpResponseMessage response;
         try
         {
-            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (RegistryTimeoutException ex)
+        {
+            throw ex.WithContext($"Could not reach registry {v2.Authority}");
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException or OperationCanceledException)
         {
