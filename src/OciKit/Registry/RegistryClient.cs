@@ -65,24 +65,10 @@ public sealed class RegistryClient : IDisposable
     {
         _options = options ?? new RegistryClientOptions();
         _options.Validate();
-        HttpMessageHandler inner = _options.InnerHandler is { } supplied
+        HttpMessageHandler transport = _options.InnerHandler is { } supplied
             ? new CallerOwnedHandler { InnerHandler = supplied }
-            : new HttpClientHandler
-        {
-            AllowAutoRedirect = false,
-            AutomaticDecompression = DecompressionMethods.None,
-            UseCookies = false,
-            ServerCertificateCustomValidationCallback = (request, certificate, chain, errors) =>
-            {
-                var valid = RegistryEndpoints.ValidateCertificate(request, certificate, chain, errors, _options);
-                if (!valid && request.RequestUri is { } uri)
-                {
-                    _rejectedCertificates[uri.Authority] = errors;
-                }
-
-                return valid;
-            },
-        };
+            : new RegistryTransport(_options, (authority, errors) => _rejectedCertificates[authority] = errors);
+        var inner = new ResponseTimeoutHandler(_options) { InnerHandler = transport };
         var redirect = new RedirectHandler { InnerHandler = inner };
         var auth = new AuthenticationHandler(_options) { InnerHandler = redirect };
         var retry = new RetryHandler(_options) { InnerHandler = auth };
@@ -394,7 +380,7 @@ public sealed class RegistryClient : IDisposable
                 await Task.Delay(Backoff(failures), cancellationToken).ConfigureAwait(false);
 
                 // A resumed session the registry then refuses is abandoned: start over rather than guess again.
-                var next = blob.Size > _options.ChunkSize && !IsBrokenSession(ex) ? await GetUploadOffsetAsync(repository, session, cancellationToken).ConfigureAwait(false) : null;
+                var next = blob.Size > Math.Max(_options.ChunkSize, session.MinChunk) && !IsBrokenSession(ex) ? await GetUploadOffsetAsync(repository, session, cancellationToken).ConfigureAwait(false) : null;
                 resumed = next is not null;
                 if (next is { } at)
                 {
@@ -731,7 +717,23 @@ public sealed class RegistryClient : IDisposable
             using var response = await SendAsync(request, $"Could not upload a chunk of blob {blob.Digest}", cancellationToken).ConfigureAwait(false);
             location = ResolveLocation(response, location);
             session.Location = location;
-            offset += length;
+            var end = offset + length;
+
+            // A 2xx is not proof that the registry holds the chunk (a proxy or middlebox may answer for it): the
+            // answer's Range, or else the session's, must say the registry has every byte sent so far. Otherwise the
+            // upload resumes from the offset the registry reports, through the retry loop of UploadBlobAsync.
+            var held = AcknowledgedOffset(response.StatusCode, RangeHeader(response))
+                ?? await QueryUploadOffsetAsync(repository, session, cancellationToken).ConfigureAwait(false)
+                ?? (response.StatusCode == HttpStatusCode.Accepted ? end : null);
+            if (held != end)
+            {
+                throw new RegistryException(
+                    $"The registry did not store the chunk {offset}-{end - 1} of blob {blob.Digest}: it answered {(int)response.StatusCode} but holds {(held is { } h ? $"{h} bytes" : "an unknown number of bytes")}, not {end}",
+                    "PATCH", request.RequestUri, response.StatusCode, isTransient: true);
+            }
+
+            location = session.Location;
+            offset = end;
         }
 
         await FinishUploadAsync(repository, session, blob.Digest, cancellationToken).ConfigureAwait(false);
@@ -752,7 +754,22 @@ public sealed class RegistryClient : IDisposable
         }
     }
 
+    /// <summary>The offset to resume a session at (GET on it): null when the session is gone or cannot be queried; no Range means nothing was received.</summary>
     private async Task<long?> GetUploadOffsetAsync(ImageReference repository, UploadSession session, CancellationToken cancellationToken)
+    {
+        var (exists, range) = await QueryUploadSessionAsync(repository, session, cancellationToken).ConfigureAwait(false);
+        return !exists ? null : range is null ? 0 : ParseUploadOffset(range);
+    }
+
+    /// <summary>How many bytes the registry says a session holds (its Range), or null when it does not say (or cannot be asked).</summary>
+    private async Task<long?> QueryUploadOffsetAsync(ImageReference repository, UploadSession session, CancellationToken cancellationToken)
+    {
+        var (exists, range) = await QueryUploadSessionAsync(repository, session, cancellationToken).ConfigureAwait(false);
+        return exists && range is not null ? ParseUploadOffset(range) : null;
+    }
+
+    /// <summary>GET on an upload session: whether it exists, and its <c>Range</c> header when it has one.</summary>
+    private async Task<(bool Exists, string? Range)> QueryUploadSessionAsync(ImageReference repository, UploadSession session, CancellationToken cancellationToken)
     {
         try
         {
@@ -760,24 +777,30 @@ public sealed class RegistryClient : IDisposable
             using var response = await SendAsync(request, "Could not query the upload session", cancellationToken, allowNotFound: true).ConfigureAwait(false);
             if (response.StatusCode == HttpStatusCode.NotFound)
             {
-                return null;
+                return (false, null);
             }
 
             session.Location = ResolveLocation(response, session.Location);
 
-            // "Range: 0-N" is the last byte received; no Range means nothing was received.
-            if (!response.Headers.TryGetValues("Range", out var ranges))
-            {
-                return 0;
-            }
-
-            return ParseUploadOffset(ranges.First());
+            // "Range: 0-N" is the last byte received.
+            return (true, RangeHeader(response));
         }
         catch (Exception ex) when (RegistryResponses.IsTransientException(ex))
         {
-            return null;
+            return (false, null);
         }
     }
+
+    private static string? RangeHeader(HttpResponseMessage response)
+        => response.Headers.TryGetValues("Range", out var ranges) ? ranges.FirstOrDefault() : null;
+
+    /// <summary>
+    /// How many bytes of the session a registry's answer to a chunk's PATCH says it holds: the spec's answer is
+    /// <c>202 Accepted</c> with <c>Range: 0-LAST</c>. Null when the answer confirms nothing (another status, such as a
+    /// <c>200</c> from something that answered for the registry, or no usable Range): the session must be asked.
+    /// </summary>
+    internal static long? AcknowledgedOffset(HttpStatusCode status, string? range)
+        => status == HttpStatusCode.Accepted && range is not null ? ParseUploadOffset(range) : null;
 
     /// <summary>
     /// The offset to resume at from an upload's <c>Range: 0-LAST</c> (LAST is the last byte received). Nothing
@@ -870,6 +893,10 @@ public sealed class RegistryClient : IDisposable
             // Never buffered by HttpClient: every body is read by the caller, bounded (RegistryResponses.ReadLimitedAsync).
             response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         }
+        catch (RegistryTimeoutException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw ex.WithContext(failure);
+        }
         catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException && !cancellationToken.IsCancellationRequested)
         {
             throw RegistryResponses.ToException(request, failure, ex);
@@ -928,8 +955,10 @@ public sealed class RegistryClient : IDisposable
                 $"The TLS certificate of {host} is not trusted ({errors}); trust its CA or certificate through RegistryClientOptions.Tls",
                 "GET", https, null, innerException: ex);
         }
-        catch (RegistryException ex) when (ex.StatusCode is null && RegistryEndpoints.MayUsePlainHttp(host, _options))
+        catch (RegistryException ex) when (ex.StatusCode is null && RegistryEndpoints.MayUsePlainHttp(host, _options) && RegistryEndpoints.IsNotHttps(ex))
         {
+            // Only where something answered, but not with TLS (or nothing listens on the HTTPS port): never after a
+            // timeout, which a server that does not answer would only repeat, at the cost of another timeout.
             var http = new Uri($"http://{host}/v2/");
             await ProbeAsync(http, reference).ConfigureAwait(false);
             return http;
@@ -938,12 +967,17 @@ public sealed class RegistryClient : IDisposable
 
     private async Task ProbeAsync(Uri v2, ImageReference reference)
     {
+        // Bounded by the attempts' own timeouts (connect, response, request) and the retry budget; not cancellable by
+        // one caller, since concurrent callers share the probe.
         using var request = NewRequest(HttpMethod.Get, v2, reference, []);
-        using var timeout = new CancellationTokenSource(_options.RequestTimeout);
         HttpResponseMessage response;
         try
         {
-            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (RegistryTimeoutException ex)
+        {
+            throw ex.WithContext($"Could not reach registry {v2.Authority}");
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException or OperationCanceledException)
         {

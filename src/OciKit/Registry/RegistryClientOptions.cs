@@ -69,8 +69,29 @@ public sealed record RegistryClientOptions
     /// <summary>The longest single retry delay, including a registry's <c>Retry-After</c>. Default 30 s.</summary>
     public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How long one request may take before it is abandoned (and retried). Default 5 minutes.</summary>
+    /// <summary>
+    /// How long one request may take, from its start (connecting and sending an upload's body included) to the
+    /// response's headers, before it is abandoned (and retried). Reading a response's body is not bounded by it.
+    /// Default 5 minutes.
+    /// </summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// How long establishing one connection may take: the TCP connection and, for HTTPS, the TLS handshake (a server
+    /// that accepts connections and never answers fails here). A timed-out attempt is transient: it is retried within
+    /// <see cref="MaxRetries"/>, then fails with a <see cref="RegistryTimeoutException"/> naming the host. It never
+    /// makes the client fall back to plain HTTP. Default 30 s.
+    /// </summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long to wait for a response's headers once the request has been sent: the time to the first byte. For a
+    /// request without a body, which may have to connect first, it is counted from the request's start with
+    /// <see cref="ConnectTimeout"/> added. Sending an upload's body and reading a response's body (a large blob
+    /// may legitimately take long) are not bounded by it. A timed-out attempt is retried within
+    /// <see cref="MaxRetries"/>, then fails with a <see cref="RegistryTimeoutException"/>. Default 60 s.
+    /// </summary>
+    public TimeSpan ResponseTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
     /// The innermost HTTP handler, for tests (a recording handler) or special networking. When null, OciKit creates a
@@ -88,6 +109,8 @@ public sealed record RegistryClientOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(RetryBaseDelay, TimeSpan.Zero);
         ArgumentOutOfRangeException.ThrowIfLessThan(RetryMaxDelay, RetryBaseDelay);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(RequestTimeout, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ConnectTimeout, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ResponseTimeout, TimeSpan.Zero);
     }
 }
 

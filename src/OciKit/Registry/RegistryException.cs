@@ -186,3 +186,65 @@ public sealed class RegistryAuthenticationException : RegistryException
     /// <summary>What failed.</summary>
     public string Reason { get; }
 }
+
+/// <summary>Which bound of <see cref="RegistryClientOptions"/> a request to a registry ran into.</summary>
+public enum RegistryTimeoutKind
+{
+    /// <summary><see cref="RegistryClientOptions.ConnectTimeout"/>: no connection (TCP, then the TLS handshake) was established in time.</summary>
+    Connect,
+
+    /// <summary><see cref="RegistryClientOptions.ResponseTimeout"/>: the request was sent, but no response headers arrived in time (for a request without a body, within <see cref="RegistryClientOptions.ConnectTimeout"/> plus this).</summary>
+    Response,
+
+    /// <summary><see cref="RegistryClientOptions.RequestTimeout"/>: one request (sending its body included) did not get its response headers in time.</summary>
+    Request,
+}
+
+/// <summary>
+/// A registry (or a host it sent OciKit to) did not answer within one of the client's timeouts, on every attempt the
+/// retry budget allowed: the message names the host, the timeout and its value. Transient: a later try may succeed.
+/// </summary>
+public sealed class RegistryTimeoutException : RegistryException
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="context">What was being done, for example <c>Could not get manifest …</c>; optional.</param>
+    /// <param name="host">The <c>host[:port]</c> that did not answer.</param>
+    /// <param name="kind">Which timeout expired.</param>
+    /// <param name="timeout">Its value.</param>
+    /// <param name="method">The HTTP method of the request.</param>
+    /// <param name="url">The request URL; redacted before being stored.</param>
+    /// <param name="innerException">The underlying failure, if any.</param>
+    public RegistryTimeoutException(string? context, string host, RegistryTimeoutKind kind, TimeSpan timeout, string method, Uri? url, Exception? innerException = null)
+        : base(Describe(context, host, kind, timeout), method, url, null, isTransient: true, innerException: innerException)
+    {
+        Host = host;
+        TimeoutKind = kind;
+        Timeout = timeout;
+    }
+
+    /// <summary>The <c>host[:port]</c> that did not answer.</summary>
+    public string Host { get; }
+
+    /// <summary>Which timeout expired.</summary>
+    public RegistryTimeoutKind TimeoutKind { get; }
+
+    /// <summary>The timeout's value.</summary>
+    public TimeSpan Timeout { get; }
+
+    /// <summary>The same timeout, described as part of <paramref name="context"/>.</summary>
+    internal RegistryTimeoutException WithContext(string context)
+        => new(context, Host, TimeoutKind, Timeout, Method, Url is null ? null : new Uri(Url), InnerException);
+
+    private static string Describe(string? context, string host, RegistryTimeoutKind kind, TimeSpan timeout)
+    {
+        var what = kind switch
+        {
+            RegistryTimeoutKind.Connect => $"no connection to {host} within the connect timeout (ConnectTimeout, {Seconds(timeout)})",
+            RegistryTimeoutKind.Response => $"{host} sent no response within the response timeout (ResponseTimeout, {Seconds(timeout)}, after the request was sent)",
+            _ => $"{host} sent no response within the request timeout (RequestTimeout, {Seconds(timeout)})",
+        };
+        return context is null ? char.ToUpperInvariant(what[0]) + what[1..] : $"{context}: {what}";
+    }
+
+    private static string Seconds(TimeSpan t) => t.TotalSeconds >= 1 ? $"{t.TotalSeconds:0.###} s" : $"{t.TotalMilliseconds:0} ms";
+}

@@ -116,9 +116,9 @@ internal sealed class RetryHandler(RegistryClientOptions options) : DelegatingHa
         {
             return await base.SendAsync(request, timeout.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && timeout.IsCancellationRequested)
         {
-            throw new TimeoutException($"No response within {options.RequestTimeout.TotalSeconds:0} s.", ex);
+            throw new RegistryTimeoutException(null, request.RequestUri?.Authority ?? "the registry", RegistryTimeoutKind.Request, options.RequestTimeout, request.Method.Method, request.RequestUri, ex);
         }
     }
 
@@ -136,6 +136,65 @@ internal sealed class RetryHandler(RegistryClientOptions options) : DelegatingHa
             (Response, Failure) = (null, null);
             failure?.Throw();
             return response;
+        }
+    }
+}
+
+/// <summary>
+/// The innermost bounds of one attempt: <see cref="RegistryClientOptions.ResponseTimeout"/>, counted from the moment
+/// the request's body has been sent (for a request without one, from its start plus
+/// <see cref="RegistryClientOptions.ConnectTimeout"/>, the time it may need to connect), and the transport's
+/// <see cref="RegistryClientOptions.ConnectTimeout"/> turned into a <see cref="RegistryTimeoutException"/> naming the
+/// host. Neither bounds reading the response's body: the handler returns once the headers are in.
+/// </summary>
+internal sealed class ResponseTimeoutHandler(RegistryClientOptions options) : DelegatingHandler
+{
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var original = request.Content;
+        if (original is null)
+        {
+            // Whether this request must connect first (a pooled connection may be free) is not known here, so its
+            // bound leaves the connect timeout room to fire first.
+            timeout.CancelAfter(options.ConnectTimeout + options.ResponseTimeout);
+        }
+        else
+        {
+            // The clock starts once the body is out: an upload's body may legitimately take long to send.
+            request.Content = new SentSignallingContent(original, () => StartClock(timeout, options.ResponseTimeout));
+        }
+
+        var host = request.RequestUri?.Authority ?? "the registry";
+        try
+        {
+            return await base.SendAsync(request, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && ex.InnerException is TimeoutException)
+        {
+            // SocketsHttpHandler's ConnectTimeout (TCP connect and TLS handshake).
+            throw new RegistryTimeoutException(null, host, RegistryTimeoutKind.Connect, options.ConnectTimeout, request.Method.Method, request.RequestUri, ex);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && timeout.IsCancellationRequested)
+        {
+            throw new RegistryTimeoutException(null, host, RegistryTimeoutKind.Response, options.ResponseTimeout, request.Method.Method, request.RequestUri, ex);
+        }
+        finally
+        {
+            // Handlers above look at the content they set (can it be sent again?), not at this wrapper.
+            request.Content = original;
+        }
+    }
+
+    private static void StartClock(CancellationTokenSource timeout, TimeSpan after)
+    {
+        try
+        {
+            timeout.CancelAfter(after);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The response came before the body was all sent, and the attempt is over.
         }
     }
 }

@@ -172,3 +172,40 @@ internal sealed class CallerOwnedHandler : DelegatingHandler
         // Deliberately not base.Dispose(disposing): that would dispose the caller's InnerHandler.
     }
 }
+
+/// <summary>Sends another content's bytes and headers unchanged, and says when all of them have been written.</summary>
+internal sealed class SentSignallingContent : HttpContent
+{
+    private readonly HttpContent _inner;
+    private readonly Action _sent;
+
+    public SentSignallingContent(HttpContent inner, Action sent)
+    {
+        _inner = inner;
+        _sent = sent;
+        foreach (var header in inner.Headers)
+        {
+            Headers.TryAddWithoutValidation(header.Key, header.Value);
+        }
+    }
+
+    protected override Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context) => SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+    protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context, CancellationToken cancellationToken)
+    {
+        await _inner.CopyToAsync(stream, context, cancellationToken).ConfigureAwait(false);
+        _sent();
+    }
+
+    protected override bool TryComputeLength(out long length)
+    {
+        var known = _inner.Headers.ContentLength;
+        length = known ?? 0;
+        return known is not null;
+    }
+
+    // The inner content belongs to the request it came from, which disposes it.
+    protected override void Dispose(bool disposing)
+    {
+    }
+}

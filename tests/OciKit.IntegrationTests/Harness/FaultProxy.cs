@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Sockets;
+using System.Reflection;
 
 namespace OciKit.IntegrationTests.Harness;
 
@@ -24,8 +26,17 @@ public abstract record Fault
     /// <summary>Forward, but announce another <c>Docker-Content-Digest</c> than the registry did.</summary>
     public sealed record WrongDigestHeader : Fault;
 
-    /// <summary>Drop the connection before forwarding the request (the request never reaches the registry).</summary>
+    /// <summary>
+    /// Reset the connection (TCP RST) before forwarding the request: the request never reaches the registry and the
+    /// client sees "connection reset by peer", not an answer.
+    /// </summary>
     public sealed record ResetBeforeForwarding : Fault;
+
+    /// <summary>
+    /// Read the request and answer <paramref name="Code"/> with an empty body, without forwarding it: a success the
+    /// registry never saw, as a middlebox (or a listener "aborting" a response) can give.
+    /// </summary>
+    public sealed record AnswerWithoutForwarding(int Code) : Fault;
 
     /// <summary>Forward, and add a header to the registry's answer.</summary>
     public sealed record AddResponseHeader(string Name, string Value) : Fault;
@@ -59,7 +70,9 @@ public sealed record FaultRule(Func<string, string, bool> Match, Fault Fault, in
 /// <param name="At">When it arrived.</param>
 /// <param name="Fault">The fault applied, if any.</param>
 /// <param name="HadAuthorization">Whether the request carried an Authorization header (its value is not kept).</param>
-public sealed record ProxiedRequest(string Method, string PathAndQuery, string? Range, DateTimeOffset At, Fault? Fault, bool HadAuthorization);
+/// <param name="ContentRange">The Content-Range header (an upload chunk's offsets), if any.</param>
+/// <param name="ContentLength">The declared body length, if any.</param>
+public sealed record ProxiedRequest(string Method, string PathAndQuery, string? Range, DateTimeOffset At, Fault? Fault, bool HadAuthorization, string? ContentRange = null, long? ContentLength = null);
 
 /// <summary>
 /// A scriptable HTTP proxy on 127.0.0.1 in front of a registry, for fault tests: it forwards requests, rewrites the
@@ -161,7 +174,8 @@ public sealed class FaultProxy : IDisposable
         var response = context.Response;
         var path = request.Url!.PathAndQuery;
         var rule = Take(request.HttpMethod, path);
-        _requests.Enqueue(new ProxiedRequest(request.HttpMethod, path, request.Headers["Range"], DateTimeOffset.UtcNow, rule?.Fault, request.Headers["Authorization"] is not null));
+        _requests.Enqueue(new ProxiedRequest(request.HttpMethod, path, request.Headers["Range"], DateTimeOffset.UtcNow, rule?.Fault, request.Headers["Authorization"] is not null,
+            request.Headers["Content-Range"], request.HasEntityBody && request.ContentLength64 >= 0 ? request.ContentLength64 : null));
         try
         {
             switch (rule?.Fault)
@@ -173,7 +187,13 @@ public sealed class FaultProxy : IDisposable
                     await JsonResponses.SendAsync(response, status.Code, body, status.Headers).ConfigureAwait(false);
                     return;
                 case Fault.ResetBeforeForwarding:
-                    response.Abort();
+                    Reset(context);
+                    return;
+                case Fault.AnswerWithoutForwarding answer:
+                    await request.InputStream.CopyToAsync(Stream.Null).ConfigureAwait(false);
+                    response.StatusCode = answer.Code;
+                    response.ContentLength64 = 0;
+                    response.Close();
                     return;
                 case Fault.Redirect redirect:
                     response.StatusCode = 307;
@@ -296,13 +316,34 @@ public sealed class FaultProxy : IDisposable
         }
         catch (Exception ex) when (ex is HttpListenerException or IOException or HttpRequestException or ObjectDisposedException or InvalidOperationException)
         {
-            try
+            Reset(context);
+        }
+    }
+
+    /// <summary>
+    /// Drops a connection with a TCP reset. <see cref="HttpListenerResponse.Abort"/> cannot: the managed listener
+    /// (Linux, macOS) closing the response stream first sends the headers not yet sent, so an "aborted" request is
+    /// answered <c>200 OK</c> with an empty body. The listener's socket is not public, hence the reflection; a runtime
+    /// without it gets a 500 that says so rather than a silent success.
+    /// </summary>
+    private static void Reset(HttpListenerContext context)
+    {
+        try
+        {
+            var connection = typeof(HttpListenerContext).GetProperty("Connection", BindingFlags.NonPublic | BindingFlags.Instance)?.GetValue(context);
+            if (connection?.GetType().GetField("_socket", BindingFlags.NonPublic | BindingFlags.Instance)?.GetValue(connection) is Socket socket)
             {
-                response.Abort();
+                socket.LingerState = new LingerOption(true, 0);
+                socket.Close();
+                return;
             }
-            catch (ObjectDisposedException)
-            {
-            }
+
+            context.Response.StatusCode = 500;
+            context.Response.StatusDescription = "FaultProxy cannot reset connections on this runtime";
+            context.Response.Close();
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or SocketException or InvalidOperationException or HttpListenerException)
+        {
         }
     }
 }

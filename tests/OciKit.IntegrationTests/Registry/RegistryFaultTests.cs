@@ -196,6 +196,70 @@ public class RegistryFaultTests(RegistryFixture fixture)
     }
 
     [Fact]
+    public async Task A_reset_on_the_first_chunk_resumes_from_the_registrys_offset()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast() with { ChunkSize = 16 * 1024 });
+        var repo = ImageReference.Parse($"{proxy.Host}/faults/firstchunk");
+        var content = RandomNumberGenerator.GetBytes(40_000);
+        var blob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(content), content.Length);
+        proxy.Add("PATCH", "/blobs/uploads/", new Fault.ResetBeforeForwarding());
+        var opened = 0;
+
+        Assert.Equal(BlobUploadOutcome.Uploaded, await client.UploadBlobAsync(repo, blob, _ =>
+        {
+            Interlocked.Increment(ref opened);
+            return Task.FromResult<Stream>(new MemoryStream(content));
+        }));
+
+        using var back = new MemoryStream();
+        await client.DownloadBlobAsync(repo, blob, back);
+        Assert.Equal(blob.Digest, Digest.ComputeSha256(back.ToArray()));
+
+        // The reset chunk was not sent again blindly: the session was asked (GET), then the upload went on from there.
+        var upload = proxy.Requests.Where(r => r.PathAndQuery.Contains("/v2/faults/firstchunk/blobs/uploads/", StringComparison.Ordinal) && r.Method != "POST").ToList();
+        Assert.Equal(["PATCH 0-16383", "GET ", "PATCH 0-16383", "PATCH 16384-32767", "PATCH 32768-39999", "PUT "], upload.Select(r => $"{r.Method} {r.ContentRange}"));
+        Assert.Equal(2, opened);
+    }
+
+    [Fact]
+    public async Task A_chunk_answered_without_reaching_the_registry_is_sent_again()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast() with { ChunkSize = 16 * 1024 });
+        var repo = ImageReference.Parse($"{proxy.Host}/faults/swallowed");
+        var content = RandomNumberGenerator.GetBytes(40_000);
+        var blob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(content), content.Length);
+        proxy.Add("PATCH", "/blobs/uploads/", new Fault.AnswerWithoutForwarding(200));
+
+        Assert.Equal(BlobUploadOutcome.Uploaded, await client.UploadBlobAsync(repo, blob, _ => Task.FromResult<Stream>(new MemoryStream(content))));
+
+        using var back = new MemoryStream();
+        await client.DownloadBlobAsync(repo, blob, back);
+        Assert.Equal(blob.Digest, Digest.ComputeSha256(back.ToArray()));
+        var patches = proxy.Requests.Where(r => r.Method == "PATCH" && r.PathAndQuery.Contains("/v2/faults/swallowed/", StringComparison.Ordinal)).Select(r => r.ContentRange);
+        Assert.Equal(["0-16383", "0-16383", "16384-32767", "32768-39999"], patches);
+    }
+
+    [Fact]
+    public async Task A_registry_that_never_stores_a_chunk_fails_in_bounded_attempts()
+    {
+        using var proxy = Proxy();
+        using var client = new RegistryClient(Fast(retries: 2) with { ChunkSize = 16 * 1024 });
+        var repo = ImageReference.Parse($"{proxy.Host}/faults/blackhole");
+        var content = RandomNumberGenerator.GetBytes(40_000);
+        var blob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(content), content.Length);
+        proxy.Add("PATCH", "/blobs/uploads/", new Fault.AnswerWithoutForwarding(202), times: 1000);
+
+        var error = await Assert.ThrowsAsync<RegistryException>(() => client.UploadBlobAsync(repo, blob, _ => Task.FromResult<Stream>(new MemoryStream(content))));
+
+        Assert.Contains("did not store the chunk 0-16383", error.Message, StringComparison.Ordinal);
+        Assert.Contains(blob.Digest.ToString(), error.Message, StringComparison.Ordinal);
+        Assert.Equal(3, proxy.Requests.Count(r => r.Method == "PATCH" && r.PathAndQuery.Contains("/v2/faults/blackhole/", StringComparison.Ordinal)));
+        Assert.DoesNotContain(proxy.Requests, r => r.Method == "PUT" && r.PathAndQuery.Contains("/v2/faults/blackhole/", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_monolithic_upload_that_fails_restarts_its_session()
     {
         using var proxy = Proxy();

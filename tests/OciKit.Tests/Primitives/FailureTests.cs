@@ -33,6 +33,7 @@ public class FailureTests
         { new RegistryException("Could not push", "PUT", new Uri("http://r/v2/a/blobs/uploads/"), HttpStatusCode.InternalServerError), FailureKind.Registry },
         { new RegistryException("Could not reach registry r", "GET", new Uri("http://r/v2/"), null), FailureKind.Registry },
         { new RegistryDigestMismatchException("blob", "r/a:1", A, B, "GET", null), FailureKind.Registry },
+        { new RegistryTimeoutException(null, "r:5000", RegistryTimeoutKind.Connect, TimeSpan.FromSeconds(30), "GET", new Uri("https://r:5000/v2/")), FailureKind.Registry },
         { new RegistryAuthenticationException("r", "the registry refused the request"), FailureKind.Authentication },
         { new CredentialHelperException("pass", "get", "r", "exited with 1", 1), FailureKind.Authentication },
         { new CredentialFileException("/root/.docker/config.json", "not JSON"), FailureKind.Authentication },

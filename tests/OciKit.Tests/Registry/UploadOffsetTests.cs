@@ -20,4 +20,20 @@ public class UploadOffsetTests
     [InlineData("garbage")]
     [InlineData("0--2")]
     public void Rejects_ranges_it_cannot_trust(string range) => Assert.Null(RegistryClient.ParseUploadOffset(range));
+
+    [Theory]
+    [InlineData(202, "0-16383", 16384L)]
+    [InlineData(202, "0-0", 0L)]
+    [InlineData(202, "0-32767", 32768L)]
+    public void A_202_acknowledges_the_bytes_its_range_names(int status, string range, long held)
+        => Assert.Equal(held, RegistryClient.AcknowledgedOffset((System.Net.HttpStatusCode)status, range));
+
+    [Theory]
+    [InlineData(200, null)] // what HttpListener's Abort() sends on Linux: a 200 nobody stored anything for
+    [InlineData(200, "0-16383")]
+    [InlineData(204, "0-16383")]
+    [InlineData(202, null)]
+    [InlineData(202, "garbage")]
+    public void Any_other_answer_to_a_chunk_acknowledges_nothing(int status, string? range)
+        => Assert.Null(RegistryClient.AcknowledgedOffset((System.Net.HttpStatusCode)status, range));
 }

@@ -1,0 +1,152 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using OciKit.References;
+using OciKit.Registry;
+
+namespace OciKit.Tests.Registry;
+
+/// <summary>
+/// A registry that accepts connections and never answers fails a pull in bounded time, with a typed error naming the
+/// host and the timeout, and without a plain-HTTP attempt after the HTTPS one timed out.
+/// </summary>
+public sealed class RegistryTimeoutTests
+{
+    private static RegistryClientOptions Options() => new()
+    {
+        Credentials = null,
+        ConnectTimeout = TimeSpan.FromSeconds(1),
+        ResponseTimeout = TimeSpan.FromSeconds(1),
+        MaxRetries = 1,
+        RetryBaseDelay = TimeSpan.FromMilliseconds(10),
+        RetryMaxDelay = TimeSpan.FromMilliseconds(50),
+    };
+
+    [Fact]
+    public async Task A_server_that_never_answers_fails_on_the_connect_timeout_without_falling_back_to_http()
+    {
+        using var server = new SilentServer(refuseTls: false);
+        using var client = new RegistryClient(Options());
+
+        var error = await Assert.ThrowsAsync<RegistryTimeoutException>(() => client.GetManifestAsync(ImageReference.Parse($"{server.Host}/app:1")));
+
+        Assert.Equal(RegistryTimeoutKind.Connect, error.TimeoutKind);
+        Assert.Equal(server.Host, error.Host);
+        Assert.True(error.IsTransient);
+        Assert.Null(error.StatusCode);
+        Assert.Contains($"Could not reach registry {server.Host}", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"no connection to {server.Host} within the connect timeout (ConnectTimeout, 1 s)", error.Message, StringComparison.Ordinal);
+
+        // One attempt and one retry, both TLS ClientHellos (0x16); no plain-HTTP request ("GET ") after them.
+        var first = await server.FirstBytesAsync();
+        Assert.Equal(new[] { 0x16, 0x16 }, first);
+    }
+
+    [Fact]
+    public async Task A_server_that_is_not_tls_is_tried_over_http_and_its_silence_fails_on_the_response_timeout()
+    {
+        using var server = new SilentServer(refuseTls: true);
+        using var client = new RegistryClient(Options());
+
+        var error = await Assert.ThrowsAsync<RegistryTimeoutException>(() => client.PingAsync(server.Host));
+
+        Assert.Equal(RegistryTimeoutKind.Response, error.TimeoutKind);
+        Assert.Equal(server.Host, error.Host);
+        Assert.Contains($"{server.Host} sent no response within the response timeout (ResponseTimeout, 1 s", error.Message, StringComparison.Ordinal);
+        Assert.StartsWith("http://", error.Url, StringComparison.Ordinal);
+
+        // The TLS handshake failed at once (not retried), then plain HTTP: an attempt and one retry.
+        var first = await server.FirstBytesAsync();
+        Assert.Equal(new[] { 0x16, 'G', 'G' }, first);
+    }
+
+    [Fact]
+    public void Timeouts_must_be_positive()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new RegistryClient(new RegistryClientOptions { ConnectTimeout = TimeSpan.Zero }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new RegistryClient(new RegistryClientOptions { ResponseTimeout = TimeSpan.FromSeconds(-1) }));
+    }
+
+    /// <summary>
+    /// A TCP listener on 127.0.0.1 that accepts connections, records the first byte each sends, and never answers; with
+    /// <c>refuseTls</c>, a TLS ClientHello gets a plain-HTTP 400 and the connection is closed, as a plain-HTTP server does.
+    /// </summary>
+    private sealed class SilentServer : IDisposable
+    {
+        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+        private readonly CancellationTokenSource _stop = new();
+        private readonly ConcurrentQueue<Task<int>> _firstBytes = new();
+        private readonly ConcurrentBag<TcpClient> _connections = [];
+        private readonly bool _refuseTls;
+
+        public SilentServer(bool refuseTls)
+        {
+            _refuseTls = refuseTls;
+            _listener.Start();
+            Host = $"127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
+            _ = Task.Run(AcceptAsync);
+        }
+
+        public string Host { get; }
+
+        /// <summary>The first byte of every connection accepted so far (-1 for one closed before sending anything).</summary>
+        public async Task<int[]> FirstBytesAsync() => await Task.WhenAll(_firstBytes.ToArray());
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            _listener.Stop();
+            foreach (var connection in _connections)
+            {
+                connection.Dispose();
+            }
+
+            _stop.Dispose();
+        }
+
+        private async Task AcceptAsync()
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                TcpClient connection;
+                try
+                {
+                    connection = await _listener.AcceptTcpClientAsync(_stop.Token);
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+                {
+                    return;
+                }
+
+                _connections.Add(connection);
+                _firstBytes.Enqueue(FirstByteAsync(connection));
+            }
+        }
+
+        private async Task<int> FirstByteAsync(TcpClient connection)
+        {
+            var buffer = new byte[1];
+            try
+            {
+                var stream = connection.GetStream();
+                if (await stream.ReadAsync(buffer, _stop.Token) == 0)
+                {
+                    return -1;
+                }
+
+                if (_refuseTls && buffer[0] == 0x16)
+                {
+                    await stream.WriteAsync(Encoding.ASCII.GetBytes("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"), _stop.Token);
+                    connection.Client.Shutdown(SocketShutdown.Both);
+                }
+
+                return buffer[0];
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                return -1;
+            }
+        }
+    }
+}
