@@ -3,6 +3,7 @@ using System.CommandLine;
 using OciKit.Auth;
 using OciKit.Layout;
 using OciKit.Registry;
+using OciKit.Transfer;
 
 namespace OciKit.Cli;
 

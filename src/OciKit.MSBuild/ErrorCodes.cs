@@ -1,6 +1,4 @@
-using OciKit.Auth;
 using OciKit.Primitives;
-using OciKit.Registry;
 
 namespace OciKit.MSBuild;
 

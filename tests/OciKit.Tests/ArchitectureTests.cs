@@ -22,10 +22,19 @@ public class ArchitectureTests
         ["OciKit.Images"] = 3,
         ["OciKit.Auth"] = 3,
         ["OciKit.Layout"] = 4,
-        ["OciKit.Registry"] = 5,
+        ["OciKit.Registry"] = 4,
+        ["OciKit.Transfer"] = 5,
         ["OciKit.Build"] = 6,
         ["OciKit.Publish"] = 6,
     };
+
+    // Namespaces of the same rank that must not use each other either: storage and protocol are siblings.
+    private static readonly (string From, string To)[] Forbidden =
+    [
+        ("OciKit.Layout", "OciKit.Registry"),
+        ("OciKit.Registry", "OciKit.Layout"),
+        ("OciKit.Registry", "OciKit.Layers"),
+    ];
 
     [Fact]
     public void Lower_namespaces_never_reference_higher_ones()
@@ -49,7 +58,8 @@ public class ArchitectureTests
             foreach (var used in ReferencedTypes(type))
             {
                 var to = TopNamespace(used.Namespace);
-                if (used.Assembly == assembly && to is not null && Rank.TryGetValue(to, out var toRank) && toRank > fromRank)
+                if (used.Assembly == assembly && to is not null && Rank.TryGetValue(to, out var toRank)
+                    && (toRank > fromRank || Forbidden.Contains((from, to))))
                 {
                     violations.Add($"{type.FullName} ({from}) uses {used.FullName} ({to})");
                 }

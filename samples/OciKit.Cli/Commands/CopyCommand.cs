@@ -1,5 +1,5 @@
 using System.CommandLine;
-using OciKit.Registry;
+using OciKit.Transfer;
 
 namespace OciKit.Cli.Commands;
 

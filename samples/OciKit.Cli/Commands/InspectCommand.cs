@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text;
-using OciKit.Registry;
+using System.Text.Json;
+using OciKit.Transfer;
 
 namespace OciKit.Cli.Commands;
 
@@ -19,7 +20,7 @@ internal static class InspectCommand
             var host = CliHost.Current;
             var inspection = await InspectAsync(CliSession.Of(parseResult, host), parseResult.GetValue(name)!, parseResult.GetValue(platform), parseResult.GetValue(remote), cancellationToken).ConfigureAwait(false);
             var text = parseResult.GetValue(format) is { } template
-                ? inspection.Format(template)
+                ? Format(inspection, template)
                 : "[\n" + Encoding.UTF8.GetString(inspection.ToJson()) + "\n]";
             await host.Out.WriteLineAsync(text).ConfigureAwait(false);
             return CliRunner.Success;
@@ -43,5 +44,12 @@ internal static class InspectCommand
         var store = await session.OpenStoreAsync(cancellationToken).ConfigureAwait(false);
         using var client = session.CreateClient();
         return await new ImageInspector(client, store).ReadTopAsync(name, remote, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Renders a <c>--format</c> template over the inspection's JSON, as <c>docker inspect --format</c> does.</summary>
+    private static string Format(ImageInspection inspection, string template)
+    {
+        using var json = JsonDocument.Parse(inspection.ToJson());
+        return InspectFormat.Apply(json.RootElement, template);
     }
 }

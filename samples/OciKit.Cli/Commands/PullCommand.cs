@@ -1,6 +1,6 @@
 using System.CommandLine;
 using OciKit.References;
-using OciKit.Registry;
+using OciKit.Transfer;
 
 namespace OciKit.Cli.Commands;
 

@@ -5,6 +5,7 @@ using OciKit.Layout;
 using OciKit.Primitives;
 using OciKit.References;
 using OciKit.Registry;
+using OciKit.Transfer;
 
 namespace OciKit.Publish;
 

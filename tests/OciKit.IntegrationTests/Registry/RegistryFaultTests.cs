@@ -3,6 +3,7 @@ using OciKit.IntegrationTests.Harness;
 using OciKit.Primitives;
 using OciKit.References;
 using OciKit.Registry;
+using OciKit.Transfer;
 
 namespace OciKit.IntegrationTests.Registry;
 

@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using OciKit.Images;
 using OciKit.Layout;
 using OciKit.Primitives;
-using OciKit.Registry;
+using OciKit.Transfer;
 
 namespace OciKit.Tests.Layout;
 

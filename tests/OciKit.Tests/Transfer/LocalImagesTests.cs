@@ -2,9 +2,9 @@ using OciKit.Images;
 using OciKit.Layout;
 using OciKit.Primitives;
 using OciKit.References;
-using OciKit.Registry;
+using OciKit.Transfer;
 
-namespace OciKit.Tests.Registry;
+namespace OciKit.Tests.Transfer;
 
 public sealed class LocalImagesTests : IDisposable
 {

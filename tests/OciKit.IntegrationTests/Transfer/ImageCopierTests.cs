@@ -4,8 +4,9 @@ using OciKit.IntegrationTests.Harness;
 using OciKit.Layout;
 using OciKit.Primitives;
 using OciKit.Registry;
+using OciKit.Transfer;
 
-namespace OciKit.IntegrationTests.Registry;
+namespace OciKit.IntegrationTests.Transfer;
 
 /// <summary>Copies between the registry, OCI layouts and both archive kinds keep the image's digest; skopeo agrees.</summary>
 [Collection(RegistryCollection.Name)]

@@ -1,7 +1,7 @@
 using System.Text.Json;
-using OciKit.Registry;
+using OciKit.Cli;
 
-namespace OciKit.Tests.Registry;
+namespace OciKit.IntegrationTests.Cli;
 
 public class InspectFormatTests
 {

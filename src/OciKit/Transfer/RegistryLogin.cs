@@ -1,6 +1,7 @@
 using OciKit.Auth;
+using OciKit.Registry;
 
-namespace OciKit.Registry;
+namespace OciKit.Transfer;
 
 /// <summary>
 /// <c>docker login</c> and <c>docker logout</c>: checks a credential against the registry, then stores it where

@@ -2,9 +2,9 @@ using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
 using OciKit.References;
-using OciKit.Registry;
+using OciKit.Transfer;
 
-namespace OciKit.Tests.Registry;
+namespace OciKit.Tests.Transfer;
 
 public class ImageLocationTests
 {

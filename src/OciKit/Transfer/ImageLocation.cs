@@ -1,7 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using OciKit.References;
 
-namespace OciKit.Registry;
+namespace OciKit.Transfer;
 
 /// <summary>Where an <see cref="ImageLocation"/> keeps its image (skopeo's transports).</summary>
 public enum ImageTransport

@@ -2,8 +2,9 @@ using OciKit.Images;
 using OciKit.Layout;
 using OciKit.Primitives;
 using OciKit.References;
+using OciKit.Registry;
 
-namespace OciKit.Registry;
+namespace OciKit.Transfer;
 
 /// <summary>Options of <see cref="ImageCopier.CopyAsync"/>.</summary>
 public sealed record CopyOptions

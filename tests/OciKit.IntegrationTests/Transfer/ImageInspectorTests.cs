@@ -3,8 +3,9 @@ using OciKit.IntegrationTests.Harness;
 using OciKit.Primitives;
 using OciKit.References;
 using OciKit.Registry;
+using OciKit.Transfer;
 
-namespace OciKit.IntegrationTests.Registry;
+namespace OciKit.IntegrationTests.Transfer;
 
 /// <summary>Inspecting images in the registry: what the registry serves is checked against the manifest.</summary>
 [Collection(RegistryCollection.Name)]

@@ -1,8 +1,9 @@
 using System.Net;
 using System.Text;
 using OciKit.Registry;
+using OciKit.Transfer;
 
-namespace OciKit.Tests.Registry;
+namespace OciKit.Tests.Transfer;
 
 public class RegistrySearchTests
 {

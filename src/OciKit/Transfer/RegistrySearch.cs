@@ -3,8 +3,9 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using OciKit.Primitives;
 using OciKit.References;
+using OciKit.Registry;
 
-namespace OciKit.Registry;
+namespace OciKit.Transfer;
 
 /// <summary>One repository a search found.</summary>
 /// <param name="Name">The repository, for example <c>library/alpine</c> or <c>team/app</c>.</param>

@@ -2,8 +2,9 @@ using System.Text.Json;
 using OciKit.Auth;
 using OciKit.IntegrationTests.Harness;
 using OciKit.Registry;
+using OciKit.Transfer;
 
-namespace OciKit.IntegrationTests.Registry;
+namespace OciKit.IntegrationTests.Transfer;
 
 /// <summary><see cref="RegistryLogin"/> against a token-auth registry (the Docker Hub and ghcr.io flow).</summary>
 public class RegistryLoginTests

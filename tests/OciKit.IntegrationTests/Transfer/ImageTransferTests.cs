@@ -9,8 +9,9 @@ using OciKit.Layout;
 using OciKit.Primitives;
 using OciKit.References;
 using OciKit.Registry;
+using OciKit.Transfer;
 
-namespace OciKit.IntegrationTests.Registry;
+namespace OciKit.IntegrationTests.Transfer;
 
 /// <summary>Pull, push and copy between the real registry and the local store, checked by skopeo and podman.</summary>
 [Collection(RegistryCollection.Name)]

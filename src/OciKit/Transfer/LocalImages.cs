@@ -5,7 +5,7 @@ using OciKit.Layout;
 using OciKit.Primitives;
 using OciKit.References;
 
-namespace OciKit.Registry;
+namespace OciKit.Transfer;
 
 /// <summary>One named image in the local store, as <c>docker image ls</c> shows it.</summary>
 /// <param name="Name">The name recorded in the store (<c>org.opencontainers.image.ref.name</c>).</param>
