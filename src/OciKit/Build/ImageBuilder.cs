@@ -88,6 +88,9 @@ internal sealed partial class BuildSession : IAsyncDisposable
     /// <summary>This build's scratch directory in the store, locked for the build's lifetime.</summary>
     public string Scratch => _scratch.Path;
 
+    /// <summary>The build's scratch directory in the store, where its layers wait until the build succeeds.</summary>
+    public ScratchDirectory ScratchDirectory => _scratch;
+
     public BuildCache Cache { get; }
 
     public FileDigestCache FileDigests { get; }

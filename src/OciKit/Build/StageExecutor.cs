@@ -5,6 +5,7 @@ using System.Text.Json;
 using OciKit.Dockerfile;
 using OciKit.Images;
 using OciKit.Layers;
+using OciKit.Layout;
 using OciKit.Primitives;
 
 namespace OciKit.Build;
@@ -452,17 +453,10 @@ internal sealed partial class StageExecutor
 
     private async Task<LayerInfo> WriteLayerAsync(IReadOnlyList<LayerEntry> entries, CancellationToken cancellationToken)
     {
-        var temp = Path.Combine(_session.Scratch, "layer-" + Guid.NewGuid().ToString("N"));
-        LayerInfo info;
-        var output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.None);
-        await using (output.ConfigureAwait(false))
-        {
-            info = await LayerWriter.WriteAsync(entries, output, _session.LayerOptions, cancellationToken).ConfigureAwait(false);
-        }
-
-        var final = Path.Combine(_session.Scratch, "blob-" + info.Descriptor.Digest.Encoded);
-        File.Move(temp, final, overwrite: true);
-        _session.AddScratchBlob(info.Descriptor, final);
+        // Kept in the build's scratch directory (not yet a blob) until the whole build succeeds.
+        var (info, path) = await OciLayout.WriteLayerFileAsync(
+            _session.ScratchDirectory, (output, ct) => LayerWriter.WriteAsync(entries, output, _session.LayerOptions, ct), cancellationToken).ConfigureAwait(false);
+        _session.AddScratchBlob(info.Descriptor, path);
         return info;
     }
 

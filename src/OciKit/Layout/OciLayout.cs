@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using OciKit.Images;
+using OciKit.Layers;
 using OciKit.Primitives;
 
 namespace OciKit.Layout;
@@ -255,6 +256,53 @@ public sealed partial class OciLayout
         }
 
         File.Move(path, BlobPath(blob.Digest), overwrite: true);
+    }
+
+    /// <summary>
+    /// Puts a new layer into the store, the one way every writer does (build, publish, commit): the layer is written
+    /// into a scratch directory of the store by <paramref name="write"/>, which hashes it while writing (a
+    /// <see cref="LayerWriter"/> call), then becomes a blob by a rename, its size checked against the descriptor. A
+    /// failure or a kill half-way leaves no blob, only a scratch directory that garbage collection reclaims.
+    /// </summary>
+    /// <param name="write">Writes the compressed layer into the stream it is given (never disposing it) and returns what it wrote.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>What <paramref name="write"/> returned; the layer is a blob of the store.</returns>
+    /// <exception cref="OciFormatException">The file written is not the size the returned descriptor says.</exception>
+    public async Task<LayerInfo> AddLayerAsync(Func<Stream, CancellationToken, Task<LayerInfo>> write, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        using var scratch = CreateScratchDirectory();
+        var (info, path) = await WriteLayerFileAsync(scratch, write, cancellationToken).ConfigureAwait(false);
+        MoveBlobFromFile(path, info.Descriptor);
+        return info;
+    }
+
+    /// <summary>
+    /// Writes a layer into a file of <paramref name="scratch"/> named for its digest, for a writer that makes it a blob
+    /// later (<see cref="MoveBlobFromFile"/>): a build keeps its layers out of the store until it succeeds.
+    /// </summary>
+    /// <param name="scratch">A scratch directory of this store (see <see cref="CreateScratchDirectory"/>).</param>
+    /// <param name="write">Writes the compressed layer into the stream it is given and returns what it wrote.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>What <paramref name="write"/> returned, and the file holding the layer.</returns>
+    public static async Task<(LayerInfo Info, string Path)> WriteLayerFileAsync(ScratchDirectory scratch, Func<Stream, CancellationToken, Task<LayerInfo>> write, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(scratch);
+        ArgumentNullException.ThrowIfNull(write);
+        var temporary = Path.Combine(scratch.Path, "layer-" + Guid.NewGuid().ToString("N"));
+        LayerInfo info;
+
+        // Written synchronously: the writer's output arrives in large blocks, and asynchronous file I/O would only hop
+        // every block to the thread pool.
+        var output = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.None);
+        await using (output.ConfigureAwait(false))
+        {
+            info = await write(output, cancellationToken).ConfigureAwait(false);
+        }
+
+        var final = Path.Combine(scratch.Path, "blob-" + info.Descriptor.Digest.Encoded);
+        File.Move(temporary, final, overwrite: true);
+        return (info, final);
     }
 
     /// <summary>Reads a whole blob into memory, verifying it; for manifests and configurations, not layers.</summary>

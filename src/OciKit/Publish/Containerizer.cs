@@ -388,25 +388,16 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             return (new LayerInfo(cached, diffId, size), true);
         }
 
-        // Written in a scratch directory of the store, then renamed into blobs/: the writer hashed it while writing,
-        // so it is neither copied nor read again, and nothing half-written is ever a blob.
-        using (var scratch = store.CreateScratchDirectory())
-        {
-            var temp = Path.Combine(scratch.Path, "layer");
-            LayerInfo info;
-            var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
-            await using (file.ConfigureAwait(false))
-            {
-                var entries = layer.ToEntries(workingDirectory);
-                info = early is null
-                    ? await LayerWriter.WriteAsync(entries, file, options, cancellationToken).ConfigureAwait(false)
-                    : await early.WriteAndUploadAsync(file, options.MediaType, (destination, ct) => LayerWriter.WriteAsync(entries, destination, options, ct), cancellationToken).ConfigureAwait(false);
-            }
-
-            store.MoveBlobFromFile(temp, info.Descriptor);
-            cache.Put(key, new BuildCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize));
-            return (info, false);
-        }
+        // The store's one way in for a new layer: written in a scratch directory, hashed while written, renamed into
+        // blobs/ (neither copied nor read again, never half-written), streamed to the registry meanwhile when uploading early.
+        var entries = layer.ToEntries(workingDirectory);
+        var info = await store.AddLayerAsync(
+            (file, ct) => early is null
+                ? LayerWriter.WriteAsync(entries, file, options, ct)
+                : early.WriteAndUploadAsync(file, options.MediaType, (destination, c) => LayerWriter.WriteAsync(entries, destination, options, c), ct),
+            cancellationToken).ConfigureAwait(false);
+        cache.Put(key, new BuildCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize));
+        return (info, false);
     }
 
     private static string LayerKey(PublishLayer layer, string workingDirectory, LayerOptions options, string[] fileDigests)

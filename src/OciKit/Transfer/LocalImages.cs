@@ -192,28 +192,18 @@ public sealed class LocalImages(OciLayout store)
         var (_, descriptor) = await RequireAsync(baseName, cancellationToken).ConfigureAwait(false);
         var (baseImage, _) = await Store.ReadImageAsync(descriptor with { Annotations = null }, null, cancellationToken).ConfigureAwait(false);
 
-        // The layer is written in a scratch directory of the store, hashed while written, and becomes a blob by a
-        // rename: nothing half-written is visible, and a commit killed half-way leaves only what prune reclaims.
-        using (var scratch = Store.CreateScratchDirectory())
+        // The store's one way in for a new layer: hashed while written in a scratch directory, then a blob by a rename
+        // (nothing half-written is visible; a commit killed half-way leaves only what prune reclaims).
+        var layer = await Store.AddLayerAsync(
+            (stream, ct) => LayerWriter.WriteDiffAsync(lowerDirectory, upperDirectory, stream, options.Layer, ct), cancellationToken).ConfigureAwait(false);
+        var history = new HistoryEntry { CreatedBy = options.CreatedBy ?? "ocikit commit", Comment = options.Comment, Author = options.Author, Created = options.Created };
+        var image = baseImage.AppendLayer(layer.Descriptor, layer.DiffId, history).WithCreated(options.Created);
+        if (options.Author is not null)
         {
-            var temporary = Path.Combine(scratch.Path, "layer");
-            LayerInfo layer;
-            var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 128 * 1024, FileOptions.Asynchronous);
-            await using (stream.ConfigureAwait(false))
-            {
-                layer = await LayerWriter.WriteDiffAsync(lowerDirectory, upperDirectory, stream, options.Layer, cancellationToken).ConfigureAwait(false);
-            }
-
-            Store.MoveBlobFromFile(temporary, layer.Descriptor);
-            var history = new HistoryEntry { CreatedBy = options.CreatedBy ?? "ocikit commit", Comment = options.Comment, Author = options.Author, Created = options.Created };
-            var image = baseImage.AppendLayer(layer.Descriptor, layer.DiffId, history).WithCreated(options.Created);
-            if (options.Author is not null)
-            {
-                image = image.WithConfig(c => c with { Author = options.Author });
-            }
-
-            return await Store.WriteImageAsync(image.Build(), NameOf(target), cancellationToken).ConfigureAwait(false);
+            image = image.WithConfig(c => c with { Author = options.Author });
         }
+
+        return await Store.WriteImageAsync(image.Build(), NameOf(target), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
