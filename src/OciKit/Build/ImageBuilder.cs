@@ -53,7 +53,7 @@ internal sealed partial class BuildSession : IAsyncDisposable
         "SOURCE_DATE_EPOCH", "BUILDKIT_SYNTAX");
 
     private readonly Dictionary<Digest, (string Path, Descriptor Descriptor)> _scratchBlobs = [];
-    private readonly List<(string Key, BuildCache.Entry Entry)> _newCacheEntries = [];
+    private readonly List<(string Key, LayerCache.Entry Entry)> _newCacheEntries = [];
     private readonly Dictionary<int, StageResult> _built = [];
     private readonly HashSet<string> _consumedArgs = new(StringComparer.Ordinal);
     private readonly List<string> _warnings = [];
@@ -69,7 +69,7 @@ internal sealed partial class BuildSession : IAsyncDisposable
         Dockerfile = dockerfile;
         Context = context;
         _scratch = scratch;
-        Cache = new BuildCache(store.Root);
+        Cache = new LayerCache(store.Root);
         FileDigests = new FileDigestCache(store.Root);
         Lexer = new ShellLexer(dockerfile.Syntax.Directives.Escape);
         TargetPlatform = options.Platform ?? Platform.Current;
@@ -91,7 +91,7 @@ internal sealed partial class BuildSession : IAsyncDisposable
     /// <summary>The build's scratch directory in the store, where its layers wait until the build succeeds.</summary>
     public ScratchDirectory ScratchDirectory => _scratch;
 
-    public BuildCache Cache { get; }
+    public LayerCache Cache { get; }
 
     public FileDigestCache FileDigests { get; }
 
@@ -157,7 +157,7 @@ internal sealed partial class BuildSession : IAsyncDisposable
 
     public void AddScratchBlob(Descriptor blob, string path) => _scratchBlobs.TryAdd(blob.Digest, (path, blob));
 
-    public void AddCacheEntry(string key, BuildCache.Entry entry)
+    public void AddCacheEntry(string key, LayerCache.Entry entry)
     {
         if (!Options.NoCache)
         {

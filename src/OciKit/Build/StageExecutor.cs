@@ -439,7 +439,7 @@ internal sealed partial class StageExecutor
         if (entries.Count == 0)
         {
             _image = _image.AddHistory(history);
-            _session.AddCacheEntry(key, new BuildCache.Entry(null, null));
+            _session.AddCacheEntry(key, new LayerCache.Entry(null, null));
             _session.Report(new BuildProgress(BuildProgressKind.Step, _stageName, instruction.StartLine, Flatten(instruction.Original)) { CacheHit = false });
             return;
         }
@@ -447,7 +447,7 @@ internal sealed partial class StageExecutor
         var info = await WriteLayerAsync(entries, cancellationToken).ConfigureAwait(false);
         _image = _image.AppendLayer(info.Descriptor, info.DiffId, history);
         _fs?.Apply(entries);
-        _session.AddCacheEntry(key, new BuildCache.Entry(info.Descriptor, info.DiffId));
+        _session.AddCacheEntry(key, new LayerCache.Entry(info.Descriptor, info.DiffId));
         _session.Report(new BuildProgress(BuildProgressKind.Step, _stageName, instruction.StartLine, Flatten(instruction.Original)) { CacheHit = false, Bytes = info.Descriptor.Size });
     }
 
@@ -461,7 +461,7 @@ internal sealed partial class StageExecutor
     }
 
     private string CacheKey(string step, IEnumerable<string> inputs) =>
-        BuildCache.Key([
+        LayerCache.Key([
             "ocikit-build-v1", Identity(), _session.LayerOptions.Compression.ToString(), _session.Timestamp.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture),
             step, .. inputs]);
 

@@ -33,11 +33,31 @@ public sealed partial class OciLayout
     private const string BlobsDirectory = "blobs";
     private const string PrivateDirectory = ".ocikit";
     private const int BufferSize = 128 * 1024;
+    /// <summary>Deletes the layer cache an earlier version kept at the store's top level, once nobody writes there.</summary>
+    private void DeleteLegacyCache()
+    {
+        var legacy = new DirectoryInfo(Path.Combine(Root, LegacyCacheDirectory));
+        if (!legacy.Exists || legacy.EnumerateFiles("*.tmp").Any())
+        {
+            return;
+        }
+
+        try
+        {
+            legacy.Delete(recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // An old version writing there right now: the next collection deletes it.
+        }
+    }
+
     private const long MaxManifestSize = ManifestDocument.MaxSize;
     private const long MaxConfigSize = 64 * 1024 * 1024;
 
-    // Where the build cache keeps its entries (Build.BuildCache); older versions left *.tmp files there.
-    private const string BuildCacheDirectory = "ocikit-build-cache";
+    // Where versions before the layer cache moved into the store's private folder kept it (LayerCache): nothing reads
+    // it any more; garbage collection deletes it.
+    private const string LegacyCacheDirectory = "ocikit-build-cache";
 
     private readonly OciLayoutOptions _options;
 
@@ -569,7 +589,8 @@ public sealed partial class OciLayout
         }
 
         // Scratch directories and temporary files of writers that died: their lock is free (see ScratchDirectory).
-        var (leftovers, leftoverBytes) = ScratchDirectory.ReclaimAbandoned(Root, [Path.Combine(Root, BuildCacheDirectory)], cancellationToken);
+        var (leftovers, leftoverBytes) = ScratchDirectory.ReclaimAbandoned(Root, [LayerCache.DirectoryOf(Root), Path.Combine(Root, LegacyCacheDirectory)], cancellationToken);
+        DeleteLegacyCache();
         return new GarbageCollectionResult(removed, bytes, kept)
         {
             InterruptedWriters = leftovers,

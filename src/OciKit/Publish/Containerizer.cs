@@ -380,7 +380,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         // A layer is a function of its files' paths, modes and contents and of the layer options. Keyed on those, an
         // unchanged layer (the runtime, the packages) is taken from the store instead of being re-tarred and
         // recompressed on every publish; hashing the files is a small fraction of compressing them.
-        var cache = new BuildCache(store.Root);
+        var cache = new LayerCache(store.Root);
         var key = LayerKey(layer, workingDirectory, options, fileDigests);
         if (cache.TryGet(key, store.ContainsBlob, out var hit) && hit is { Layer: { } cached, DiffId: { } diffId, UncompressedSize: { } size })
         {
@@ -396,7 +396,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
                 ? LayerWriter.WriteAsync(entries, file, options, ct)
                 : early.WriteAndUploadAsync(file, options.MediaType, (destination, c) => LayerWriter.WriteAsync(entries, destination, options, c), ct),
             cancellationToken).ConfigureAwait(false);
-        cache.Put(key, new BuildCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize));
+        cache.Put(key, new LayerCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize));
         return (info, false);
     }
 
@@ -412,7 +412,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             parts.Add(fileDigests[index++]);
         }
 
-        return BuildCache.Key(parts);
+        return LayerCache.Key(parts);
     }
 
     private async Task<string> WriteArchiveAsync(string path, string repository, string localName, bool docker, CancellationToken cancellationToken)

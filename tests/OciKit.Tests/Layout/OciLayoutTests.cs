@@ -274,9 +274,9 @@ public sealed class OciLayoutTests : IDisposable
         // Temporary files as older versions wrote them: one its writer still has open (locked), two abandoned.
         var tmp = Path.Combine(_dir, ".ocikit", "tmp");
         await File.WriteAllBytesAsync(Path.Combine(tmp, "abandoned.tmp"), new byte[100]);
-        Directory.CreateDirectory(Path.Combine(_dir, "ocikit-build-cache"));
-        await File.WriteAllBytesAsync(Path.Combine(_dir, "ocikit-build-cache", "key.1.tmp"), new byte[1_000]);
-        await File.WriteAllBytesAsync(Path.Combine(_dir, "ocikit-build-cache", "key.json"), "{}"u8.ToArray());
+        var cache = Directory.CreateDirectory(Path.Combine(_dir, ".ocikit", "cache")).FullName;
+        await File.WriteAllBytesAsync(Path.Combine(cache, "key.1.tmp"), new byte[1_000]);
+        await File.WriteAllBytesAsync(Path.Combine(cache, "key.json"), "{}"u8.ToArray());
         using (var writing = new FileStream(Path.Combine(tmp, "writing.tmp"), FileMode.CreateNew, FileAccess.Write, FileShare.None))
         {
             writing.Write(new byte[7]);
@@ -290,10 +290,23 @@ public sealed class OciLayoutTests : IDisposable
 
         Assert.False(Directory.Exists(unlocked));
         Assert.False(File.Exists(Path.Combine(tmp, "abandoned.tmp")));
-        Assert.True(File.Exists(Path.Combine(_dir, "ocikit-build-cache", "key.json")));
-        Assert.False(File.Exists(Path.Combine(_dir, "ocikit-build-cache", "key.1.tmp")));
+        Assert.True(File.Exists(Path.Combine(cache, "key.json")));
+        Assert.False(File.Exists(Path.Combine(cache, "key.1.tmp")));
         var last = await layout.CollectGarbageAsync();
         Assert.Equal((1, 7L), (last.InterruptedWriters, last.InterruptedWriterBytes));
+    }
+
+    [Fact]
+    public async Task Garbage_collection_deletes_the_layer_cache_earlier_versions_kept_at_the_top_level()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var legacy = Directory.CreateDirectory(Path.Combine(_dir, "ocikit-build-cache")).FullName;
+        await File.WriteAllBytesAsync(Path.Combine(legacy, "key.json"), "{}"u8.ToArray());
+        await File.WriteAllBytesAsync(Path.Combine(legacy, "context-digests.json"), "{}"u8.ToArray());
+
+        await layout.CollectGarbageAsync();
+
+        Assert.False(Directory.Exists(legacy));
     }
 
     [Fact]

@@ -1,20 +1,24 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using OciKit.Layers;
 using OciKit.Primitives;
 
-namespace OciKit.Build;
+namespace OciKit.Layout;
 
 /// <summary>
-/// The build cache: what a filesystem step produced (a layer, or nothing), keyed by a hash of the parent image
-/// configuration, the step's resolved form and the content and metadata of its inputs. Entries live next to the
-/// blobs they name (<c>STORE/ocikit-build-cache/KEY.json</c>); one whose blob was collected is a miss.
+/// The store's layer cache, which the build and the publish both use: what a step produced (a layer, or nothing),
+/// keyed by a hash its user computes (for a build step: the parent image configuration, the step's resolved form and
+/// the content and metadata of its inputs; for a publish layer: its files and layer options). Entries live in the
+/// store's private folder beside the blobs they name (<c>STORE/.ocikit/cache/KEY.json</c>); one whose blob was
+/// collected is a miss.
 /// </summary>
-internal sealed class BuildCache(string storeRoot)
+internal sealed class LayerCache(string storeRoot)
 {
-    private const string DirectoryName = "ocikit-build-cache";
+    /// <summary>The cache's folder inside a store.</summary>
+    internal static string DirectoryOf(string storeRoot) => Path.Combine(storeRoot, ".ocikit", "cache");
 
-    private string Directory => Path.Combine(storeRoot, DirectoryName);
+    private string Directory => DirectoryOf(storeRoot);
 
     /// <summary>A layer, or <see langword="null"/> for a step that changed nothing.</summary>
     public sealed record Entry(Descriptor? Layer, Digest? DiffId, long? UncompressedSize = null);
@@ -88,7 +92,7 @@ internal sealed class BuildCache(string storeRoot)
             writer.WriteEndObject();
         }
 
-        Layout.ScratchDirectory.WriteFileAtomically(storeRoot, Path.Combine(Directory, key + ".json"), buffer.ToArray());
+        ScratchDirectory.WriteFileAtomically(storeRoot, Path.Combine(Directory, key + ".json"), buffer.ToArray());
     }
 }
 
@@ -107,7 +111,7 @@ internal sealed class FileDigestCache
     public FileDigestCache(string storeRoot)
     {
         _storeRoot = storeRoot;
-        _path = Path.Combine(storeRoot, "ocikit-build-cache", FileName);
+        _path = Path.Combine(LayerCache.DirectoryOf(storeRoot), FileName);
         try
         {
             if (File.Exists(_path))
@@ -133,7 +137,7 @@ internal sealed class FileDigestCache
         var key = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{path}\0{info.Length}\0{info.LastWriteTimeUtc.Ticks}");
         if (!_known.TryGetValue(key, out var digest) || digest.Length == 0)
         {
-            var stream = Layers.LayerEntry.OpenForSequentialRead(path);
+            var stream = LayerEntry.OpenForSequentialRead(path);
             await using (stream.ConfigureAwait(false))
             {
                 digest = (await Digest.ComputeSha256Async(stream, cancellationToken).ConfigureAwait(false)).ToString();
@@ -164,6 +168,10 @@ internal sealed class FileDigestCache
             merged.TryAdd(key, value);
         }
 
-        Layout.ScratchDirectory.WriteFileAtomically(_storeRoot, _path, JsonSerializer.SerializeToUtf8Bytes(merged, BuildJson.Default.DictionaryStringString));
+        ScratchDirectory.WriteFileAtomically(_storeRoot, _path, JsonSerializer.SerializeToUtf8Bytes(merged, LayoutJson.Default.DictionaryStringString));
     }
 }
+
+/// <summary>Source-generated JSON for the file digest cache (no reflection, so an application can be compiled ahead of time).</summary>
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string>))]
+internal sealed partial class LayoutJson : System.Text.Json.Serialization.JsonSerializerContext;
