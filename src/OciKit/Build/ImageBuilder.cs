@@ -229,7 +229,7 @@ internal sealed partial class BuildSession : IAsyncDisposable
             throw Error(at, $"'{reference}' is not a valid image reference");
         }
 
-        foreach (var name in new[] { reference, parsed.ToString(), parsed.FamiliarString })
+        foreach (var name in ImageReference.LocalSpellings(reference))
         {
             if (await Store.ResolveAsync(name, cancellationToken).ConfigureAwait(false) is { } descriptor)
             {

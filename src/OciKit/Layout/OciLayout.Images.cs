@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using OciKit.Images;
+using OciKit.Layers;
 using OciKit.Primitives;
 
 namespace OciKit.Layout;
@@ -63,10 +64,16 @@ public sealed partial class OciLayout
                 }
 
                 stream.Position = 0;
-                Stream uncompressed = MediaTypes.IsGzipLayer(layer.MediaType) ? new System.IO.Compression.GZipStream(stream, System.IO.Compression.CompressionMode.Decompress, leaveOpen: true)
-                    : MediaTypes.IsZstdLayer(layer.MediaType) ? new ZstdSharp.DecompressionStream(stream, leaveOpen: true)
-                    : MediaTypes.IsUncompressedLayer(layer.MediaType) ? stream
-                    : throw new NotSupportedException($"Layer {i} has media type '{layer.MediaType}', which is not a tar layer.");
+                Stream uncompressed;
+                try
+                {
+                    uncompressed = LayerReader.OpenDecompressed(stream, layer.MediaType, leaveOpen: true);
+                }
+                catch (NotSupportedException e)
+                {
+                    throw new NotSupportedException($"Layer {i} has media type '{layer.MediaType}', which is not a tar layer.", e);
+                }
+
                 await using (uncompressed.ConfigureAwait(false))
                 {
                     var diffId = await Digest.ComputeSha256Async(uncompressed, cancellationToken).ConfigureAwait(false);

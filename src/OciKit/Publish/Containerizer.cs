@@ -226,7 +226,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         }
 
         progress?.Report($"Base image {request.BaseImage}@{pulled.Descriptor.Digest}: {pulled.BlobsDownloaded} blob(s) downloaded, {pulled.BlobsPresent} already stored");
-        var mountFrom = early is null ? null : EarlyUploads.MountSource(request.BaseImage, early.Target);
+        var mountFrom = early is null ? null : RegistryClient.MountSource(request.BaseImage, early.Target);
         foreach (var baseLayer in baseImage.Layers)
         {
             early?.Start(baseLayer, store, mountFrom);

@@ -31,12 +31,6 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
     /// <summary>Where the image is pushed.</summary>
     public ImageReference Target => target;
 
-    /// <summary>The repository a blob of the base may be mounted from, or null: the base's, when it is another repository of the target's registry.</summary>
-    public static string? MountSource(ImageReference baseImage, ImageReference target) =>
-        string.Equals(baseImage.Registry, target.Registry, StringComparison.OrdinalIgnoreCase) && baseImage.Repository != target.Repository
-            ? baseImage.Repository
-            : null;
-
     /// <summary>Starts uploading (or mounting from <paramref name="mountFrom"/>) a blob of the store, unless it was started already.</summary>
     public void Start(Descriptor blob, OciLayout store, string? mountFrom) =>
         _uploads.GetOrAdd(blob.Digest, _ => RecordAsync(blob.Digest, client.UploadBlobAsync(target, blob, _ => Task.FromResult(store.OpenBlob(blob.Digest)), mountFrom, null, _cancel.Token)));

@@ -135,6 +135,32 @@ public sealed partial record ImageReference : IParsable<ImageReference>
             : throw new InvalidReferenceException(reference, error);
     }
 
+    /// <summary>
+    /// The spellings a local store may record a name under, each once, in the order to try them: as given, canonical
+    /// (<c>docker.io/library/alpine:latest</c>) and familiar (<c>alpine:latest</c>). A name that is not a valid
+    /// reference (a store's own tag) has only itself. The one home of this rule for every lookup of a local name.
+    /// </summary>
+    /// <param name="name">The name as the user gave it.</param>
+    /// <returns>The spellings.</returns>
+    public static IEnumerable<string> LocalSpellings(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        yield return name;
+        if (TryParse(name, out var reference))
+        {
+            var canonical = reference.ToString();
+            if (canonical != name)
+            {
+                yield return canonical;
+            }
+
+            if (reference.FamiliarString != name && reference.FamiliarString != canonical)
+            {
+                yield return reference.FamiliarString;
+            }
+        }
+    }
+
     /// <summary>Tries to parse and normalize an image reference.</summary>
     /// <param name="reference">The text.</param>
     /// <param name="result">The normalized reference, when the text is valid.</param>

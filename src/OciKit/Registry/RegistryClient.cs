@@ -231,6 +231,23 @@ public sealed class RegistryClient : IDisposable
     }
 
     /// <summary>
+    /// The repository a blob of <paramref name="source"/> can be mounted from when pushing to <paramref name="target"/>
+    /// (a cross-repository mount), or <see langword="null"/>: the source's repository when it is another repository
+    /// of the target's registry. The one home of this rule.
+    /// </summary>
+    /// <param name="source">Where the blob is known to be (a base image).</param>
+    /// <param name="target">Where it is pushed.</param>
+    /// <returns>The repository to mount from, or <see langword="null"/>.</returns>
+    public static string? MountSource(ImageReference source, ImageReference target)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(target);
+        return string.Equals(source.Registry, target.Registry, StringComparison.OrdinalIgnoreCase) && source.Repository != target.Repository
+            ? source.Repository
+            : null;
+    }
+
+    /// <summary>
     /// Opens a blob for reading. The stream resumes by itself when the connection drops (a <c>Range</c> request, or a
     /// fresh download skipped forward when the registry ignores ranges), within the retry budget, and fails when the
     /// registry serves more bytes than the descriptor's size. It does not verify the digest: its reader must (the

@@ -299,15 +299,10 @@ public sealed class ImageTransfer(RegistryClient client)
 
     private static string? MountSourceOf(ImageManifest manifest, ImageReference target)
     {
-        if (manifest.Annotations is { } annotations && annotations.TryGetValue(AnnotationKeys.BaseName, out var baseName)
+        return manifest.Annotations is { } annotations && annotations.TryGetValue(AnnotationKeys.BaseName, out var baseName)
             && ImageReference.TryParse(baseName, out var baseReference)
-            && string.Equals(baseReference.Registry, target.Registry, StringComparison.OrdinalIgnoreCase)
-            && baseReference.Repository != target.Repository)
-        {
-            return baseReference.Repository;
-        }
-
-        return null;
+            ? RegistryClient.MountSource(baseReference, target)
+            : null;
     }
 
     private static IEnumerable<Descriptor> Blobs(ImageManifest manifest) => [manifest.Config, .. manifest.Layers];

@@ -69,7 +69,7 @@ public sealed class LocalImages(OciLayout store)
     public async Task<(string Name, Descriptor Descriptor)?> FindAsync(string name, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        foreach (var candidate in Candidates(name))
+        foreach (var candidate in ImageReference.LocalSpellings(name))
         {
             if (await Store.ResolveAsync(candidate, cancellationToken).ConfigureAwait(false) is { } descriptor)
             {
@@ -214,22 +214,4 @@ public sealed class LocalImages(OciLayout store)
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>What was removed.</returns>
     public Task<GarbageCollectionResult> PruneAsync(CancellationToken cancellationToken = default) => Store.CollectGarbageAsync(cancellationToken);
-
-    private static IEnumerable<string> Candidates(string name)
-    {
-        yield return name;
-        if (ImageReference.TryParse(name, out var reference))
-        {
-            var canonical = reference.ToString();
-            if (canonical != name)
-            {
-                yield return canonical;
-            }
-
-            if (reference.FamiliarString != name && reference.FamiliarString != canonical)
-            {
-                yield return reference.FamiliarString;
-            }
-        }
-    }
 }

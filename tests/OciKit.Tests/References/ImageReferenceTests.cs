@@ -207,3 +207,24 @@ public class ImageReferenceTests
             return rebuilt == reference;
         });
 }
+
+/// <summary>The one home of the rules a local lookup and a cross-repository mount follow.</summary>
+public class ImageReferenceRuleTests
+{
+    [Theory]
+    [InlineData("alpine", "alpine|docker.io/library/alpine:latest|alpine:latest")]
+    [InlineData("alpine:latest", "alpine:latest|docker.io/library/alpine:latest")]
+    [InlineData("docker.io/library/alpine:latest", "docker.io/library/alpine:latest|alpine:latest")]
+    [InlineData("registry.example:5000/team/app:1", "registry.example:5000/team/app:1")]
+    [InlineData("Not A Reference", "Not A Reference")]
+    public void A_local_name_is_looked_up_as_given_then_canonical_then_familiar(string name, string expected) =>
+        Assert.Equal(expected.Split('|'), OciKit.References.ImageReference.LocalSpellings(name));
+
+    [Theory]
+    [InlineData("r.example/base/runtime:8", "r.example/app/web:1", "base/runtime")]
+    [InlineData("R.EXAMPLE/base/runtime:8", "r.example/app/web:1", "base/runtime")]
+    [InlineData("r.example/app/web:0", "r.example/app/web:1", null)]
+    [InlineData("other.example/base/runtime:8", "r.example/app/web:1", null)]
+    public void Blobs_are_mounted_only_from_another_repository_of_the_same_registry(string source, string target, string? expected) =>
+        Assert.Equal(expected, OciKit.Registry.RegistryClient.MountSource(OciKit.References.ImageReference.Parse(source), OciKit.References.ImageReference.Parse(target)));
+}
