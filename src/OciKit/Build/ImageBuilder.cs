@@ -302,33 +302,14 @@ internal sealed partial class BuildSession : IAsyncDisposable
         return new BuildResult(descriptor, image.Config with { Created = Timestamp }, Options.Tags.IsDefault ? [] : Options.Tags, [.. _warnings]);
     }
 
-    /// <summary>Writes the archive to a temporary file beside it, then moves it into place.</summary>
-    private async Task WriteArchiveAsync(string path, CancellationToken cancellationToken)
-    {
-        var full = Path.GetFullPath(path);
-        var temp = full + "." + Guid.NewGuid().ToString("N") + ".tmp";
-        try
-        {
-            var output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
-            await using (output.ConfigureAwait(false))
-            {
-                if (Options.ArchiveFormat == BuildArchiveFormat.Docker)
-                {
-                    await DockerArchive.WriteAsync(Store, [new DockerArchiveImage(Options.Tags[0], Options.Tags)], output, cancellationToken).ConfigureAwait(false);
-                }
-                else
-                {
-                    await OciArchive.WriteAsync(Store, [Options.Tags[0]], output, cancellationToken).ConfigureAwait(false);
-                }
-            }
-
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temp);
-        }
-    }
+    /// <summary>Writes the archive the options ask for, never half-written (<see cref="AtomicFile"/>).</summary>
+    private Task WriteArchiveAsync(string path, CancellationToken cancellationToken) =>
+        AtomicFile.WriteAsync(
+            path,
+            (output, ct) => Options.ArchiveFormat == BuildArchiveFormat.Docker
+                ? DockerArchive.WriteAsync(Store, [new DockerArchiveImage(Options.Tags[0], Options.Tags)], output, ct)
+                : OciArchive.WriteAsync(Store, [Options.Tags[0]], output, ct),
+            cancellationToken);
 
     private static DateTimeOffset ResolveTimestamp(DateTimeOffset? given)
     {

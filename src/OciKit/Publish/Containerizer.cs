@@ -423,29 +423,9 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             full = Path.Combine(full, repository.Replace('/', '-') + ".tar");
         }
 
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var temp = full + "." + Guid.NewGuid().ToString("N") + ".tmp";
-        try
-        {
-            var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
-            await using (file.ConfigureAwait(false))
-            {
-                if (docker)
-                {
-                    await DockerArchive.WriteAsync(store, localName, file, cancellationToken).ConfigureAwait(false);
-                }
-                else
-                {
-                    await OciArchive.WriteAsync(store, [localName], file, cancellationToken).ConfigureAwait(false);
-                }
-            }
-
-            File.Move(temp, full, overwrite: true);
-            return full;
-        }
-        finally
-        {
-            File.Delete(temp);
-        }
+        return await AtomicFile.WriteAsync(
+            full,
+            (file, ct) => docker ? DockerArchive.WriteAsync(store, localName, file, ct) : OciArchive.WriteAsync(store, [localName], file, ct),
+            cancellationToken).ConfigureAwait(false);
     }
 }
