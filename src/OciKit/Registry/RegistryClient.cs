@@ -367,15 +367,24 @@ public sealed class RegistryClient : IDisposable
             }
             catch (Exception ex) when (ShouldRetryUpload(ex, upload, cancellationToken))
             {
+                upload.Failed(ex);
                 await _retry.RetryAsync(
                     Outcome.FromException<bool>(ex),
                     upload.Session.Budget!,
                     e => ShouldRetryUpload(e, upload, cancellationToken),
                     static async (state, ct) =>
                     {
-                        await state.Client.RecoverUploadAsync(state.Upload, ct).ConfigureAwait(false);
-                        await state.Client.UploadStepAsync(state.Upload, ct).ConfigureAwait(false);
-                        return true;
+                        try
+                        {
+                            await state.Client.RecoverUploadAsync(state.Upload, ct).ConfigureAwait(false);
+                            await state.Client.UploadStepAsync(state.Upload, ct).ConfigureAwait(false);
+                            return true;
+                        }
+                        catch (Exception failure)
+                        {
+                            state.Upload.Failed(failure);
+                            throw;
+                        }
                     },
                     (Client: this, Upload: upload),
                     cancellationToken).ConfigureAwait(false);
@@ -391,16 +400,7 @@ public sealed class RegistryClient : IDisposable
 
     /// <summary>Whether a failed upload step is retried (budget permitting): a transient failure, or a resumed session the registry refuses.</summary>
     private static bool ShouldRetryUpload(Exception ex, UploadAttempt upload, CancellationToken cancellationToken)
-    {
-        if (cancellationToken.IsCancellationRequested || !(RegistryResponses.IsTransientException(ex) || (upload.Resumed && IsBrokenSession(ex))))
-        {
-            return false;
-        }
-
-        upload.Failure = ex;
-        upload.Failures++;
-        return true;
-    }
+        => !cancellationToken.IsCancellationRequested && (RegistryResponses.IsTransientException(ex) || (upload.Resumed && IsBrokenSession(ex)));
 
     /// <summary>Uploads the blob from the upload's offset: in one PUT when it is small and nothing is in the session yet, else in chunks.</summary>
     private async Task UploadStepAsync(UploadAttempt upload, CancellationToken cancellationToken)
@@ -1067,8 +1067,16 @@ public sealed class RegistryClient : IDisposable
         /// <summary>Whether the current step resumes a session at the offset the registry reported.</summary>
         public bool Resumed { get; set; }
 
-        public Exception? Failure { get; set; }
+        /// <summary>What made the last attempt fail.</summary>
+        public Exception? Failure { get; private set; }
 
-        public int Failures { get; set; }
+        /// <summary>How many attempts have failed.</summary>
+        public int Failures { get; private set; }
+
+        public void Failed(Exception failure)
+        {
+            Failure = failure;
+            Failures++;
+        }
     }
 }

@@ -49,14 +49,16 @@ internal sealed class ResumingBlobStream(RegistryClient client, ImageReference r
             {
                 return await ReadOnceAsync(buffer, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ShouldResume(ex, cancellationToken))
+            catch (Exception ex) when (RetryPolicy.IsTransient(ex, cancellationToken))
             {
+                Failed();
+
                 // Resume (a Range request from the position reached) after the policy's delay, within the budget.
                 return await client.Retry.RetryAsync(
                     Outcome.FromException<int>(ex),
                     _budget,
-                    e => ShouldResume(e, cancellationToken),
-                    static (state, ct) => state.Stream.ReadOnceAsync(state.Buffer, ct),
+                    e => RetryPolicy.IsTransient(e, cancellationToken),
+                    static (state, ct) => state.Stream.ResumeAsync(state.Buffer, ct),
                     (Stream: this, Buffer: buffer),
                     cancellationToken).ConfigureAwait(false);
             }
@@ -84,17 +86,25 @@ internal sealed class ResumingBlobStream(RegistryClient client, ImageReference r
         return read;
     }
 
-    /// <summary>Whether a failed read is resumed (budget permitting); the broken download is closed either way.</summary>
-    private bool ShouldResume(Exception ex, CancellationToken cancellationToken)
+    /// <summary>A read after a failure: from a fresh download, opened at the position reached.</summary>
+    private async ValueTask<int> ResumeAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
-        if (!RetryPolicy.IsTransient(ex, cancellationToken))
+        try
         {
-            return false;
+            return await ReadOnceAsync(buffer, cancellationToken).ConfigureAwait(false);
         }
+        catch (Exception)
+        {
+            Failed();
+            throw;
+        }
+    }
 
+    /// <summary>After a failed read: the broken download is closed (the next read opens another), and counted.</summary>
+    private void Failed()
+    {
         Close(ref _body, ref _response);
         _failures++;
-        return true;
     }
 
     public override void Flush()

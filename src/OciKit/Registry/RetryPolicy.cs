@@ -118,7 +118,7 @@ internal sealed class RetryPolicy
         if (!budget.HasRemaining || cancellationToken.IsCancellationRequested)
         {
             first.ThrowIfException();
-            return first.Result!;
+            return Abandoned(first.Result!, cancellationToken);
         }
 
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
@@ -126,7 +126,7 @@ internal sealed class RetryPolicy
         context.Properties.Set(ContextRetryOn, retryOn);
         try
         {
-            return await _pipeline.Value.ExecuteAsync(
+            var result = await _pipeline.Value.ExecuteAsync(
                 static (ctx, s) =>
                 {
                     if (s.First is { } outcome)
@@ -141,11 +141,27 @@ internal sealed class RetryPolicy
                 },
                 context,
                 new Attempts<TResult, TState>(first, attempt, state)).ConfigureAwait(false);
+            return Abandoned(result, cancellationToken);
         }
         finally
         {
             ResilienceContextPool.Shared.Return(context);
         }
+    }
+
+    /// <summary>
+    /// The result, unless it is a response that would have been retried but for the caller's cancellation: then the
+    /// cancellation, not the transient status, is the outcome.
+    /// </summary>
+    private static TResult Abandoned<TResult>(TResult result, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested && result is HttpResponseMessage response && RegistryResponses.IsTransientStatus(response.StatusCode))
+        {
+            response.Dispose();
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
+        return result;
     }
 
     private static bool IsRetryable(ResilienceContext context, Outcome<object> outcome)
