@@ -350,14 +350,15 @@ public sealed class RegistryClient : IDisposable
             return BlobUploadOutcome.AlreadyPresent;
         }
 
-        var session = await StartUploadAsync(repository, blob.Digest, mountFrom, _retry.NewBudget(), cancellationToken).ConfigureAwait(false);
+        // One budget for the whole upload: the retries of its requests and of its steps (resume, restart) draw from it.
+        var budget = _retry.NewBudget();
+        var session = await StartUploadAsync(repository, blob.Digest, mountFrom, budget, cancellationToken).ConfigureAwait(false);
         if (session is null)
         {
             progress?.Report(new TransferProgress(blob.Digest, blob.Size, blob.Size));
             return BlobUploadOutcome.Mounted;
         }
 
-        // One budget for the whole upload: the retries of its requests and of its steps (resume, restart) draw from it.
         var upload = new UploadAttempt(repository, blob, openContent, progress, session);
         try
         {
@@ -370,7 +371,7 @@ public sealed class RegistryClient : IDisposable
                 upload.Failed(ex);
                 await _retry.RetryAsync(
                     Outcome.FromException<bool>(ex),
-                    upload.Session.Budget!,
+                    budget,
                     e => ShouldRetryUpload(e, upload, cancellationToken),
                     static async (state, ct) =>
                     {

@@ -14,10 +14,10 @@ namespace OciKit.Registry;
 /// </summary>
 internal sealed class ResumingBlobStream(RegistryClient client, ImageReference repository, Descriptor blob, IProgress<TransferProgress>? progress) : Stream
 {
+    private readonly RetryBudget _budget = client.Retry.NewBudget();
     private HttpResponseMessage? _response;
     private Stream? _body;
     private long _position;
-    private readonly RetryBudget _budget = client.Retry.NewBudget();
     private int _failures;
     private Uri? _url;
 
