@@ -9,6 +9,7 @@ using OciKit.Auth;
 using OciKit.Images;
 using OciKit.Primitives;
 using OciKit.References;
+using Polly;
 
 namespace OciKit.Registry;
 
@@ -56,6 +57,7 @@ public sealed class RegistryClient : IDisposable
 
     private readonly HttpClient _http;
     private readonly RegistryClientOptions _options;
+    private readonly RetryPolicy _retry;
     private readonly ConcurrentDictionary<string, Lazy<Task<Uri>>> _endpoints = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, System.Net.Security.SslPolicyErrors> _rejectedCertificates = new(StringComparer.OrdinalIgnoreCase);
 
@@ -65,13 +67,14 @@ public sealed class RegistryClient : IDisposable
     {
         _options = options ?? new RegistryClientOptions();
         _options.Validate();
+        _retry = new RetryPolicy(_options);
         HttpMessageHandler transport = _options.InnerHandler is { } supplied
             ? new CallerOwnedHandler { InnerHandler = supplied }
             : new RegistryTransport(_options, (authority, errors) => _rejectedCertificates[authority] = errors);
         var inner = new ResponseTimeoutHandler(_options) { InnerHandler = transport };
         var redirect = new RedirectHandler { InnerHandler = inner };
         var auth = new AuthenticationHandler(_options) { InnerHandler = redirect };
-        var retry = new RetryHandler(_options) { InnerHandler = auth };
+        var retry = new RetryHandler(_retry) { InnerHandler = auth };
         _http = new HttpClient(retry, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
         _http.DefaultRequestHeaders.UserAgent.TryParseAdd(_options.UserAgent);
     }
@@ -307,10 +310,13 @@ public sealed class RegistryClient : IDisposable
         }
     }
 
-    /// <summary>Sends one GET for a blob from an offset: the response (headers read) and whether the range was honoured.</summary>
-    internal async Task<(HttpResponseMessage Response, bool Ranged)> GetBlobResponseAsync(ImageReference repository, Digest digest, long offset, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends one GET for a blob from an offset: the response (headers read) and whether the range was honoured. Its
+    /// retries draw from <paramref name="budget"/>, the budget of the whole download.
+    /// </summary>
+    internal async Task<(HttpResponseMessage Response, bool Ranged)> GetBlobResponseAsync(ImageReference repository, Digest digest, long offset, RetryBudget budget, CancellationToken cancellationToken)
     {
-        using var request = await CreateRequestAsync(HttpMethod.Get, repository, $"blobs/{digest}", Pull(repository), cancellationToken).ConfigureAwait(false);
+        using var request = await CreateRequestAsync(HttpMethod.Get, repository, $"blobs/{digest}", Pull(repository), cancellationToken, budget).ConfigureAwait(false);
         if (offset > 0)
         {
             request.Headers.Range = new RangeHeaderValue(offset, null);
@@ -327,8 +333,8 @@ public sealed class RegistryClient : IDisposable
         return (response, ranged);
     }
 
-    /// <summary>Waits before retry number <paramref name="attempt"/>, exponentially with jitter.</summary>
-    internal TimeSpan Backoff(int attempt) => RetryHandler.Backoff(_options, attempt);
+    /// <summary>The one retry policy of this client's requests, uploads and downloads.</summary>
+    internal RetryPolicy Retry => _retry;
 
     /// <summary>
     /// Uploads a blob whose digest and size are known: nothing is sent when the registry has it; with
@@ -361,55 +367,96 @@ public sealed class RegistryClient : IDisposable
             return BlobUploadOutcome.AlreadyPresent;
         }
 
-        var session = await StartUploadAsync(repository, blob.Digest, mountFrom, cancellationToken).ConfigureAwait(false);
+        // One budget for the whole upload: the retries of its requests and of its steps (resume, restart) draw from it.
+        var budget = _retry.NewBudget();
+        var session = await StartUploadAsync(repository, blob.Digest, mountFrom, budget, cancellationToken).ConfigureAwait(false);
         if (session is null)
         {
             progress?.Report(new TransferProgress(blob.Digest, blob.Size, blob.Size));
             return BlobUploadOutcome.Mounted;
         }
 
-        var failures = 0;
-        long offset = 0;
-        var resumed = false;
-        while (true)
+        var upload = new UploadAttempt(repository, blob, openContent, progress, session);
+        try
         {
             try
             {
-                if (blob.Size <= Math.Max(_options.ChunkSize, session.MinChunk) && offset == 0)
-                {
-                    await PutMonolithicAsync(repository, blob, session, openContent, progress, cancellationToken).ConfigureAwait(false);
-                }
-                else
-                {
-                    await PutChunkedAsync(repository, blob, session, offset, openContent, progress, cancellationToken).ConfigureAwait(false);
-                }
-
-                return BlobUploadOutcome.Uploaded;
+                await UploadStepAsync(upload, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested
-                && (RegistryResponses.IsTransientException(ex) || (resumed && IsBrokenSession(ex))))
+            catch (Exception ex) when (ShouldRetryUpload(ex, upload, cancellationToken))
             {
-                if (++failures > _options.MaxRetries)
-                {
-                    throw ex as RegistryException ?? new RegistryException($"Could not upload blob {blob.Digest} after {failures} attempts: {ex.Message}", "PATCH", session.Location, null, isTransient: true, innerException: ex);
-                }
-
-                await Task.Delay(Backoff(failures), cancellationToken).ConfigureAwait(false);
-
-                // A resumed session the registry then refuses is abandoned: start over rather than guess again.
-                var next = blob.Size > Math.Max(_options.ChunkSize, session.MinChunk) && !IsBrokenSession(ex) ? await GetUploadOffsetAsync(repository, session, cancellationToken).ConfigureAwait(false) : null;
-                resumed = next is not null;
-                if (next is { } at)
-                {
-                    offset = at;
-                }
-                else
-                {
-                    session = await StartUploadAsync(repository, blob.Digest, null, cancellationToken).ConfigureAwait(false)
-                        ?? throw new InvalidOperationException("A plain upload session cannot be a mount.");
-                    offset = 0;
-                }
+                upload.Failed(ex);
+                await _retry.RetryAsync(
+                    Outcome.FromException<bool>(ex),
+                    budget,
+                    e => ShouldRetryUpload(e, upload, cancellationToken),
+                    static async (state, ct) =>
+                    {
+                        try
+                        {
+                            await state.Client.RecoverUploadAsync(state.Upload, ct).ConfigureAwait(false);
+                            await state.Client.UploadStepAsync(state.Upload, ct).ConfigureAwait(false);
+                            return true;
+                        }
+                        catch (Exception failure)
+                        {
+                            state.Upload.Failed(failure);
+                            throw;
+                        }
+                    },
+                    (Client: this, Upload: upload),
+                    cancellationToken).ConfigureAwait(false);
             }
+        }
+        catch (Exception ex) when (ex is not RegistryException && RetryPolicy.IsTransient(ex, cancellationToken))
+        {
+            throw new RegistryException($"Could not upload blob {blob.Digest} after {upload.Failures} attempts: {ex.Message}", "PATCH", upload.Session.Location, null, isTransient: true, innerException: ex);
+        }
+
+        return BlobUploadOutcome.Uploaded;
+    }
+
+    /// <summary>Whether a failed upload step is retried (budget permitting): a transient failure, or a resumed session the registry refuses.</summary>
+    private static bool ShouldRetryUpload(Exception ex, UploadAttempt upload, CancellationToken cancellationToken)
+        => !cancellationToken.IsCancellationRequested && (RegistryResponses.IsTransientException(ex) || (upload.Resumed && IsBrokenSession(ex)));
+
+    /// <summary>Uploads the blob from the upload's offset: in one PUT when it is small and nothing is in the session yet, else in chunks.</summary>
+    private async Task UploadStepAsync(UploadAttempt upload, CancellationToken cancellationToken)
+    {
+        var (repository, blob, session) = (upload.Repository, upload.Blob, upload.Session);
+        if (blob.Size <= Math.Max(_options.ChunkSize, session.MinChunk) && upload.Offset == 0)
+        {
+            await PutMonolithicAsync(repository, blob, session, upload.OpenContent, upload.Progress, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await PutChunkedAsync(repository, blob, session, upload.Offset, upload.OpenContent, upload.Progress, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Before a retried upload step: resume at the offset the registry reports for the session, or start a fresh session
+    /// when the blob goes in one PUT, the session is gone, or the registry refused the resumed one (rather than guess
+    /// again).
+    /// </summary>
+    private async Task RecoverUploadAsync(UploadAttempt upload, CancellationToken cancellationToken)
+    {
+        var failure = upload.Failure;
+        upload.Resumed = false;
+        var session = upload.Session;
+        var next = upload.Blob.Size > Math.Max(_options.ChunkSize, session.MinChunk) && (failure is null || !IsBrokenSession(failure))
+            ? await GetUploadOffsetAsync(upload.Repository, session, cancellationToken).ConfigureAwait(false)
+            : null;
+        if (next is { } at)
+        {
+            upload.Resumed = true;
+            upload.Offset = at;
+        }
+        else
+        {
+            upload.Session = await StartUploadAsync(upload.Repository, upload.Blob.Digest, null, session.Budget, cancellationToken).ConfigureAwait(false)
+                ?? throw new InvalidOperationException("A plain upload session cannot be a mount.");
+            upload.Offset = 0;
         }
     }
 
@@ -431,12 +478,12 @@ public sealed class RegistryClient : IDisposable
     {
         ArgumentNullException.ThrowIfNull(repository);
         ArgumentNullException.ThrowIfNull(content);
-        var session = await StartUploadAsync(repository, null, null, cancellationToken).ConfigureAwait(false)
+        var session = await StartUploadAsync(repository, null, null, null, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException("A plain upload session cannot be a mount.");
         Digest digest;
         long length;
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        using (var patch = await CreateUploadRequestAsync(HttpMethod.Patch, repository, session.Location, null, cancellationToken).ConfigureAwait(false))
+        using (var patch = await CreateUploadRequestAsync(HttpMethod.Patch, repository, session, null, cancellationToken).ConfigureAwait(false))
         {
             var hashing = new HashingReadStream(content, hash);
             patch.Content = new StreamContent(hashing, 128 * 1024);
@@ -680,7 +727,8 @@ public sealed class RegistryClient : IDisposable
         return null;
     }
 
-    private async Task<UploadSession?> StartUploadAsync(ImageReference repository, Digest? digest, string? mountFrom, CancellationToken cancellationToken)
+    /// <summary>Opens an upload session (POST), or mounts the blob (null); with a <paramref name="budget"/>, the session's requests retry within it.</summary>
+    private async Task<UploadSession?> StartUploadAsync(ImageReference repository, Digest? digest, string? mountFrom, RetryBudget? budget, CancellationToken cancellationToken)
     {
         var scopes = Push(repository);
         var path = "blobs/uploads/";
@@ -690,7 +738,7 @@ public sealed class RegistryClient : IDisposable
             scopes = TokenScope.Merge([.. scopes, TokenScope.ForRepository(mountFrom, TokenScope.Pull)]);
         }
 
-        using var request = await CreateRequestAsync(HttpMethod.Post, repository, path, scopes, cancellationToken).ConfigureAwait(false);
+        using var request = await CreateRequestAsync(HttpMethod.Post, repository, path, scopes, cancellationToken, budget).ConfigureAwait(false);
         using var response = await SendAsync(request, $"Could not start an upload to {repository.Name}", cancellationToken).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.Created)
         {
@@ -703,13 +751,13 @@ public sealed class RegistryClient : IDisposable
         }
 
         var minChunk = response.Headers.TryGetValues("OCI-Chunk-Min-Length", out var values) && long.TryParse(values.FirstOrDefault(), out var m) && m > 0 ? m : 0;
-        return new UploadSession(ResolveLocation(response, request.RequestUri!), minChunk);
+        return new UploadSession(ResolveLocation(response, request.RequestUri!), minChunk, budget);
     }
 
     private async Task PutMonolithicAsync(ImageReference repository, Descriptor blob, UploadSession session, Func<CancellationToken, Task<Stream>> openContent, IProgress<TransferProgress>? progress, CancellationToken cancellationToken)
     {
         await using var content = await openContent(cancellationToken).ConfigureAwait(false);
-        using var request = await CreateUploadRequestAsync(HttpMethod.Put, repository, session.Location, blob.Digest, cancellationToken).ConfigureAwait(false);
+        using var request = await CreateUploadRequestAsync(HttpMethod.Put, repository, session, blob.Digest, cancellationToken).ConfigureAwait(false);
         request.Content = new StreamContent(new ProgressReadStream(new BoundedReadStream(content, blob.Size), blob.Digest, 0, blob.Size, progress), 128 * 1024);
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         request.Content.Headers.ContentLength = blob.Size;
@@ -722,23 +770,21 @@ public sealed class RegistryClient : IDisposable
         var chunk = Math.Max(_options.ChunkSize, session.MinChunk);
         await using var content = await openContent(cancellationToken).ConfigureAwait(false);
         await SkipAsync(content, offset, cancellationToken).ConfigureAwait(false);
-        var location = session.Location;
         while (offset < blob.Size)
         {
             var length = Math.Min(chunk, blob.Size - offset);
-            using var request = await CreateUploadRequestAsync(HttpMethod.Patch, repository, location, null, cancellationToken).ConfigureAwait(false);
+            using var request = await CreateUploadRequestAsync(HttpMethod.Patch, repository, session, null, cancellationToken).ConfigureAwait(false);
             request.Content = new StreamContent(new ProgressReadStream(new BoundedReadStream(content, length), blob.Digest, offset, blob.Size, progress), 128 * 1024);
             request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
             request.Content.Headers.ContentLength = length;
             request.Content.Headers.TryAddWithoutValidation("Content-Range", $"{offset}-{offset + length - 1}");
             using var response = await SendAsync(request, $"Could not upload a chunk of blob {blob.Digest}", cancellationToken).ConfigureAwait(false);
-            location = ResolveLocation(response, location);
-            session.Location = location;
+            session.Location = ResolveLocation(response, session.Location);
             var end = offset + length;
 
             // A 2xx is not proof that the registry holds the chunk (a proxy or middlebox may answer for it): the
             // answer's Range, or else the session's, must say the registry has every byte sent so far. Otherwise the
-            // upload resumes from the offset the registry reports, through the retry loop of UploadBlobAsync.
+            // upload resumes from the offset the registry reports, through the retries of UploadBlobAsync.
             var held = AcknowledgedOffset(response.StatusCode, RangeHeader(response))
                 ?? await QueryUploadOffsetAsync(repository, session, cancellationToken).ConfigureAwait(false)
                 ?? (response.StatusCode == HttpStatusCode.Accepted ? end : null);
@@ -749,7 +795,6 @@ public sealed class RegistryClient : IDisposable
                     "PATCH", request.RequestUri, response.StatusCode, isTransient: true);
             }
 
-            location = session.Location;
             offset = end;
         }
 
@@ -758,7 +803,7 @@ public sealed class RegistryClient : IDisposable
 
     private async Task FinishUploadAsync(ImageReference repository, UploadSession session, Digest digest, CancellationToken cancellationToken)
     {
-        using var request = await CreateUploadRequestAsync(HttpMethod.Put, repository, session.Location, digest, cancellationToken).ConfigureAwait(false);
+        using var request = await CreateUploadRequestAsync(HttpMethod.Put, repository, session, digest, cancellationToken).ConfigureAwait(false);
         using var response = await SendAsync(request, $"Could not complete the upload of blob {digest}", cancellationToken).ConfigureAwait(false);
         CheckStoredDigest(response, digest, repository);
     }
@@ -790,7 +835,7 @@ public sealed class RegistryClient : IDisposable
     {
         try
         {
-            using var request = await CreateUploadRequestAsync(HttpMethod.Get, repository, session.Location, null, cancellationToken).ConfigureAwait(false);
+            using var request = await CreateUploadRequestAsync(HttpMethod.Get, repository, session, null, cancellationToken).ConfigureAwait(false);
             using var response = await SendAsync(request, "Could not query the upload session", cancellationToken, allowNotFound: true).ConfigureAwait(false);
             if (response.StatusCode == HttpStatusCode.NotFound)
             {
@@ -839,9 +884,10 @@ public sealed class RegistryClient : IDisposable
         return last == 0 ? 0 : last + 1;
     }
 
-    private async Task<HttpRequestMessage> CreateUploadRequestAsync(HttpMethod method, ImageReference repository, Uri location, Digest? digest, CancellationToken cancellationToken)
+    private async Task<HttpRequestMessage> CreateUploadRequestAsync(HttpMethod method, ImageReference repository, UploadSession session, Digest? digest, CancellationToken cancellationToken)
     {
         _ = await GetBaseUriAsync(repository, cancellationToken).ConfigureAwait(false);
+        var location = session.Location;
         var uri = location;
         if (digest is not null)
         {
@@ -849,7 +895,7 @@ public sealed class RegistryClient : IDisposable
             uri = new Uri(location + separator + "digest=" + Uri.EscapeDataString(digest.ToString()));
         }
 
-        return NewRequest(method, uri, repository, Push(repository));
+        return NewRequest(method, uri, repository, Push(repository), session.Budget);
     }
 
     private static Uri ResolveLocation(HttpResponseMessage response, Uri current)
@@ -888,17 +934,23 @@ public sealed class RegistryClient : IDisposable
         }
     }
 
-    private async Task<HttpRequestMessage> CreateRequestAsync(HttpMethod method, ImageReference repository, string path, IReadOnlyList<TokenScope> scopes, CancellationToken cancellationToken)
+    private async Task<HttpRequestMessage> CreateRequestAsync(HttpMethod method, ImageReference repository, string path, IReadOnlyList<TokenScope> scopes, CancellationToken cancellationToken, RetryBudget? budget = null)
     {
         var baseUri = await GetBaseUriAsync(repository, cancellationToken).ConfigureAwait(false);
-        return NewRequest(method, new Uri(baseUri, $"{repository.Repository}/{path}"), repository, scopes);
+        return NewRequest(method, new Uri(baseUri, $"{repository.Repository}/{path}"), repository, scopes, budget);
     }
 
-    private static HttpRequestMessage NewRequest(HttpMethod method, Uri uri, ImageReference repository, IReadOnlyList<TokenScope> scopes)
+    /// <summary>A request to a registry; with a <paramref name="budget"/>, its retries draw from that operation's budget.</summary>
+    private static HttpRequestMessage NewRequest(HttpMethod method, Uri uri, ImageReference repository, IReadOnlyList<TokenScope> scopes, RetryBudget? budget = null)
     {
         var request = new HttpRequestMessage(method, uri);
         request.Options.Set(AuthenticationHandler.ScopeKey, scopes);
         request.Options.Set(AuthenticationHandler.RegistryKey, repository.Registry);
+        if (budget is not null)
+        {
+            request.Options.Set(RetryPolicy.BudgetKey, budget);
+        }
+
         return request;
     }
 
@@ -1010,8 +1062,39 @@ public sealed class RegistryClient : IDisposable
         }
     }
 
-    private sealed record UploadSession(Uri Location, long MinChunk)
+    private sealed record UploadSession(Uri Location, long MinChunk, RetryBudget? Budget)
     {
         public Uri Location { get; set; } = Location;
+    }
+
+    /// <summary>One upload of a blob of known size, across its retried steps: where it stands and what last failed.</summary>
+    private sealed class UploadAttempt(ImageReference repository, Descriptor blob, Func<CancellationToken, Task<Stream>> openContent, IProgress<TransferProgress>? progress, UploadSession session)
+    {
+        public ImageReference Repository { get; } = repository;
+
+        public Descriptor Blob { get; } = blob;
+
+        public Func<CancellationToken, Task<Stream>> OpenContent { get; } = openContent;
+
+        public IProgress<TransferProgress>? Progress { get; } = progress;
+
+        public UploadSession Session { get; set; } = session;
+
+        public long Offset { get; set; }
+
+        /// <summary>Whether the current step resumes a session at the offset the registry reported.</summary>
+        public bool Resumed { get; set; }
+
+        /// <summary>What made the last attempt fail.</summary>
+        public Exception? Failure { get; private set; }
+
+        /// <summary>How many attempts have failed.</summary>
+        public int Failures { get; private set; }
+
+        public void Failed(Exception failure)
+        {
+            Failure = failure;
+            Failures++;
+        }
     }
 }

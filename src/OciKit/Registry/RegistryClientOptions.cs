@@ -60,14 +60,25 @@ public sealed record RegistryClientOptions
     /// </summary>
     public long ChunkSize { get; init; } = 32L * 1024 * 1024;
 
-    /// <summary>How many times a transient failure (429, 5xx, reset, timeout) is retried. Default 4.</summary>
+    /// <summary>
+    /// How many times a transient failure (429, 5xx, reset, timeout) is retried. Default 4. The budget is per request,
+    /// except for a blob upload of known size and a blob download, which have one budget each for all their retries:
+    /// their requests' and their own (resuming, re-querying the upload's offset, restarting its session).
+    /// </summary>
     public int MaxRetries { get; init; } = 4;
 
-    /// <summary>The first retry delay; later ones grow exponentially with jitter. Default 250 ms.</summary>
+    /// <summary>
+    /// The first retry delay; retry n waits <c>RetryBaseDelay × 2^(n−1)</c>, capped at <see cref="RetryMaxDelay"/>, times a
+    /// random jitter in [0.5, 1), unless a 429 or 503 asks for longer through <c>Retry-After</c>. Requests, the steps of
+    /// an upload and the resumption of a blob download all wait so. Default 250 ms.
+    /// </summary>
     public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromMilliseconds(250);
 
     /// <summary>The longest single retry delay, including a registry's <c>Retry-After</c>. Default 30 s.</summary>
     public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The clock the waits between retries run on: the system's, or a test's that records them.</summary>
+    internal TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
     /// <summary>
     /// How long one request may take, from its start (connecting and sending an upload's body included) to the

@@ -2,16 +2,19 @@ using System.Buffers;
 using System.Net;
 using OciKit.Primitives;
 using OciKit.References;
+using Polly;
 
 namespace OciKit.Registry;
 
 /// <summary>
 /// A blob download as a read-only stream that resumes itself after a dropped connection: with a <c>Range</c>
 /// request, or by skipping forward in a fresh download when the registry ignores ranges. The reader verifies the
-/// digest; this stream only guarantees it never yields more than the descriptor's size.
+/// digest; this stream only guarantees it never yields more than the descriptor's size. The resumptions follow the
+/// client's <see cref="RetryPolicy"/>, with one budget for the whole download that its requests' retries share.
 /// </summary>
 internal sealed class ResumingBlobStream(RegistryClient client, ImageReference repository, Descriptor blob, IProgress<TransferProgress>? progress) : Stream
 {
+    private readonly RetryBudget _budget = client.Retry.NewBudget();
     private HttpResponseMessage? _response;
     private Stream? _body;
     private long _position;
@@ -40,34 +43,68 @@ internal sealed class ResumingBlobStream(RegistryClient client, ImageReference r
             return await ConfirmEndAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        while (true)
+        try
         {
             try
             {
-                _body ??= await OpenAsync(cancellationToken).ConfigureAwait(false);
-                var read = await _body.ReadAsync(buffer[..(int)Math.Min(buffer.Length, blob.Size - _position)], cancellationToken).ConfigureAwait(false);
-                if (read == 0)
-                {
-                    throw new IOException($"The connection closed after {_position} of {blob.Size} bytes.");
-                }
-
-                _position += read;
-                progress?.Report(new TransferProgress(blob.Digest, _position, blob.Size));
-                return read;
+                return await ReadOnceAsync(buffer, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested && RegistryResponses.IsTransientException(ex))
+            catch (Exception ex) when (RetryPolicy.IsTransient(ex, cancellationToken))
             {
-                Close(ref _body, ref _response);
-                if (++_failures > client.Options.MaxRetries)
-                {
-                    throw ex as RegistryException ?? new RegistryException(
-                        $"Could not download blob {blob.Digest} of {repository} after {_failures} attempts ({_position} of {blob.Size} bytes): {ex.Message}",
-                        "GET", _url, null, isTransient: true, innerException: ex);
-                }
+                Failed();
 
-                await Task.Delay(client.Backoff(_failures), cancellationToken).ConfigureAwait(false);
+                // Resume (a Range request from the position reached) after the policy's delay, within the budget.
+                return await client.Retry.RetryAsync(
+                    Outcome.FromException<int>(ex),
+                    _budget,
+                    e => RetryPolicy.IsTransient(e, cancellationToken),
+                    static (state, ct) => state.Stream.ResumeAsync(state.Buffer, ct),
+                    (Stream: this, Buffer: buffer),
+                    cancellationToken).ConfigureAwait(false);
             }
         }
+        catch (Exception ex) when (ex is not RegistryException && RetryPolicy.IsTransient(ex, cancellationToken))
+        {
+            throw new RegistryException(
+                $"Could not download blob {blob.Digest} of {repository} after {_failures} attempts ({_position} of {blob.Size} bytes): {ex.Message}",
+                "GET", _url, null, isTransient: true, innerException: ex);
+        }
+    }
+
+    /// <summary>Reads from the open download, opening it (from the position reached) first when there is none.</summary>
+    private async ValueTask<int> ReadOnceAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        _body ??= await OpenAsync(cancellationToken).ConfigureAwait(false);
+        var read = await _body.ReadAsync(buffer[..(int)Math.Min(buffer.Length, blob.Size - _position)], cancellationToken).ConfigureAwait(false);
+        if (read == 0)
+        {
+            throw new IOException($"The connection closed after {_position} of {blob.Size} bytes.");
+        }
+
+        _position += read;
+        progress?.Report(new TransferProgress(blob.Digest, _position, blob.Size));
+        return read;
+    }
+
+    /// <summary>A read after a failure: from a fresh download, opened at the position reached.</summary>
+    private async ValueTask<int> ResumeAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await ReadOnceAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            Failed();
+            throw;
+        }
+    }
+
+    /// <summary>After a failed read: the broken download is closed (the next read opens another), and counted.</summary>
+    private void Failed()
+    {
+        Close(ref _body, ref _response);
+        _failures++;
     }
 
     public override void Flush()
@@ -127,7 +164,7 @@ internal sealed class ResumingBlobStream(RegistryClient client, ImageReference r
 
     private async Task<Stream> OpenAsync(CancellationToken cancellationToken)
     {
-        var (response, ranged) = await client.GetBlobResponseAsync(repository, blob.Digest, _position, cancellationToken).ConfigureAwait(false);
+        var (response, ranged) = await client.GetBlobResponseAsync(repository, blob.Digest, _position, _budget, cancellationToken).ConfigureAwait(false);
         _response = response;
         _url = response.RequestMessage?.RequestUri;
         var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);

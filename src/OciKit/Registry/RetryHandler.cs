@@ -1,115 +1,71 @@
 using System.Net;
-using System.Runtime.ExceptionServices;
 using Polly;
-using Polly.Retry;
 
 namespace OciKit.Registry;
 
 /// <summary>
-/// Retries transient failures (429 honouring <c>Retry-After</c>, 5xx, resets, timeouts) with exponential back-off and
-/// jitter, bounded by <see cref="RegistryClientOptions.MaxRetries"/>; every attempt is bounded by
+/// Retries requests that fail transiently (429 honouring <c>Retry-After</c>, 5xx, resets, timeouts) through the
+/// client's one <see cref="RetryPolicy"/>, bounded by <see cref="RegistryClientOptions.MaxRetries"/> (or by the budget
+/// of the operation the request is a step of, <see cref="RetryPolicy.BudgetKey"/>); every attempt is bounded by
 /// <see cref="RegistryClientOptions.RequestTimeout"/>. The retries run on Polly.Core v8's resilience pipeline, which
 /// needs no dependency injection, unlike Microsoft.Extensions.Http.Polly (Polly v7, deprecated) or
 /// Microsoft.Extensions.Http.Resilience (which brings the DI/options/telemetry stack a library should not impose).
 /// </summary>
 /// <remarks>
 /// <para>
-/// The first attempt is sent directly and the pipeline is built and entered only after a transient failure, starting
-/// from that failure's outcome. Building the pipeline validates its options through DataAnnotations reflection and its
-/// first use JIT-compiles about 200 methods: tens of milliseconds of CPU that every short-lived process (a CLI command,
-/// an MSBuild task) paid on its first request although almost no request is ever retried (issue 9's profile of
-/// <c>ocikit copy</c>).
+/// The first attempt is sent directly; the policy's pipeline is built and entered only after a transient failure,
+/// starting from that failure's outcome (see <see cref="RetryPolicy"/> for why).
 /// </para>
 /// <para>
 /// Only requests whose body can be sent again are retried here (no body, or a buffered one); blob uploads stream from
-/// a file and are retried by <see cref="RegistryClient"/>, which resumes or restarts the upload session instead, with
-/// the same <see cref="Backoff"/>.
+/// a file and are retried by <see cref="RegistryClient"/>, which resumes or restarts the upload session instead,
+/// through the same policy and budget.
 /// </para>
 /// </remarks>
-internal sealed class RetryHandler(RegistryClientOptions options) : DelegatingHandler
+internal sealed class RetryHandler(RetryPolicy policy) : DelegatingHandler
 {
-    private ResiliencePipeline<HttpResponseMessage>? _pipeline;
-
-    /// <summary>The wait before retry number <paramref name="attempt"/> (1-based): exponential from the base delay, with jitter, capped.</summary>
-    internal static TimeSpan Backoff(RegistryClientOptions options, int attempt)
-    {
-        var ms = options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, attempt - 1);
-        ms = Math.Min(ms, options.RetryMaxDelay.TotalMilliseconds);
-        return TimeSpan.FromMilliseconds(ms * (0.5 + (Random.Shared.NextDouble() / 2)));
-    }
-
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (options.MaxRetries <= 0 || !CanResend(request))
+        if (policy.Options.MaxRetries <= 0 || !CanResend(request))
         {
             return await SendWithTimeoutAsync(request, cancellationToken).ConfigureAwait(false);
         }
 
-        var first = new FirstOutcome();
+        Outcome<HttpResponseMessage> first;
         try
         {
-            first.Response = await SendWithTimeoutAsync(request, cancellationToken).ConfigureAwait(false);
-            if (!RegistryResponses.IsTransientStatus(first.Response.StatusCode))
+            var response = await SendWithTimeoutAsync(request, cancellationToken).ConfigureAwait(false);
+            if (!RegistryResponses.IsTransientStatus(response.StatusCode))
             {
-                return first.Response;
+                return response;
             }
+
+            first = Outcome.FromResult(response);
         }
         catch (Exception ex) when (IsTransient(ex, cancellationToken))
         {
-            first.Failure = ExceptionDispatchInfo.Capture(ex);
+            first = Outcome.FromException<HttpResponseMessage>(ex);
         }
 
-        // Polly's first "attempt" hands back the failure just seen, so its retry count and delays apply unchanged.
-        var pipeline = LazyInitializer.EnsureInitialized(ref _pipeline, () => BuildPipeline(options));
-        return await pipeline.ExecuteAsync(
-            static async (state, ct) => state.First.Take() ?? await state.Handler.SendWithTimeoutAsync(state.Request, ct).ConfigureAwait(false),
-            (Handler: this, Request: request, First: first),
+        var budget = request.Options.TryGetValue(RetryPolicy.BudgetKey, out var shared) ? shared : policy.NewBudget();
+        return await policy.RetryAsync(
+            first,
+            budget,
+            ex => IsTransient(ex, cancellationToken),
+            static (state, ct) => new ValueTask<HttpResponseMessage>(state.Handler.SendWithTimeoutAsync(state.Request, ct)),
+            (Handler: this, Request: request),
             cancellationToken).ConfigureAwait(false);
     }
 
-    private static ResiliencePipeline<HttpResponseMessage> BuildPipeline(RegistryClientOptions options)
-    {
-        var maxDelay = options.RetryMaxDelay;
-        return new ResiliencePipelineBuilder<HttpResponseMessage>()
-            .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
-            {
-                MaxRetryAttempts = options.MaxRetries,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = options.RetryBaseDelay,
-                MaxDelay = maxDelay,
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome switch
-                {
-                    { Exception: { } ex } => IsTransient(ex, args.Context.CancellationToken),
-                    { Result: { } response } => RegistryResponses.IsTransientStatus(response.StatusCode),
-                    _ => false,
-                }),
-                DelayGenerator = args =>
-                {
-                    if (args.Outcome.Result is { StatusCode: HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable } response
-                        && RegistryResponses.RetryAfter(response) is { } wait)
-                    {
-                        return ValueTask.FromResult<TimeSpan?>(wait < maxDelay ? wait : maxDelay);
-                    }
-
-                    return ValueTask.FromResult<TimeSpan?>(null);
-                },
-                OnRetry = args =>
-                {
-                    args.Outcome.Result?.Dispose();
-                    return default;
-                },
-            })
-            .Build();
-    }
-
+    /// <summary>Transient below HTTP, or an attempt abandoned by a timeout other than the caller's cancellation.</summary>
     private static bool IsTransient(Exception ex, CancellationToken cancellationToken) =>
-        !cancellationToken.IsCancellationRequested && (RegistryResponses.IsTransientException(ex) || ex is OperationCanceledException);
+        RetryPolicy.IsTransient(ex, cancellationToken) || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested);
 
     private static bool CanResend(HttpRequestMessage request) => request.Content is null or ByteArrayContent;
 
     private async Task<HttpResponseMessage> SendWithTimeoutAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        var options = policy.Options;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.RequestTimeout);
         try
@@ -119,23 +75,6 @@ internal sealed class RetryHandler(RegistryClientOptions options) : DelegatingHa
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested && timeout.IsCancellationRequested)
         {
             throw new RegistryTimeoutException(null, request.RequestUri?.Authority ?? "the registry", RegistryTimeoutKind.Request, options.RequestTimeout, request.Method.Method, request.RequestUri, ex);
-        }
-    }
-
-    /// <summary>The outcome of the attempt made before the pipeline: given back once, as the pipeline's first attempt.</summary>
-    private sealed class FirstOutcome
-    {
-        public HttpResponseMessage? Response { get; set; }
-
-        public ExceptionDispatchInfo? Failure { get; set; }
-
-        /// <summary>The first outcome the first time (a response, or its exception rethrown), <see langword="null"/> after.</summary>
-        public HttpResponseMessage? Take()
-        {
-            var (response, failure) = (Response, Failure);
-            (Response, Failure) = (null, null);
-            failure?.Throw();
-            return response;
         }
     }
 }
