@@ -132,6 +132,31 @@ public class AuthenticationHandlerTests
         Assert.Contains(inner.Seen, s => s.Uri.Host == "auth.registry.test" && s.Authorization == RegistryServerBasic());
     }
 
+    [Fact]
+    public async Task Every_scope_of_a_challenge_naming_several_is_asked_for()
+    {
+        // distribution lists the scopes a request needs space-separated, e.g. a mount's target and source.
+        var inner = new ScriptedHandler(request => request.RequestUri!.Host switch
+        {
+            "registry.test" when request.Headers.Authorization?.Parameter == "wide-token" => new HttpResponseMessage(HttpStatusCode.Created),
+            "registry.test" => new HttpResponseMessage(HttpStatusCode.Unauthorized)
+            {
+                Headers = { WwwAuthenticate = { AuthenticationHeaderValue.Parse("Bearer realm=\"https://auth.registry.test/token\",service=\"svc\",scope=\"repository:app:pull,push repository:base:pull\"") } },
+            },
+            "auth.registry.test" => Token(request.RequestUri.Query.Contains("scope=repository%3Abase%3Apull", StringComparison.Ordinal) ? "wide-token" : "narrow-token"),
+            _ => new HttpResponseMessage(HttpStatusCode.NotFound),
+        });
+        using var invoker = Chain(inner);
+
+        using var request = BlobRequest();
+        using var response = await invoker.SendAsync(request, CancellationToken.None);
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var tokenRequest = Assert.Single(inner.Seen, s => s.Uri.Host == "auth.registry.test");
+        Assert.Contains("scope=repository%3Aapp%3Apull%2Cpush", tokenRequest.Uri.Query, StringComparison.Ordinal);
+        Assert.Contains("scope=repository%3Abase%3Apull", tokenRequest.Uri.Query, StringComparison.Ordinal);
+    }
+
     private static string RegistryServerBasic() => "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{User}:{Password}"));
 
     private static HttpRequestMessage BlobRequest()
