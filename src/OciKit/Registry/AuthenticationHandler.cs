@@ -58,9 +58,11 @@ internal sealed class AuthenticationHandler : DelegatingHandler
             return response;
         }
 
-        if (challenge.IsBearer && challenge.Scope is { } asked && TokenScope.TryParse(asked, out _))
+        if (challenge.IsBearer && challenge.Scope is { } asked && asked.Split(' ', StringSplitOptions.RemoveEmptyEntries) is { Length: > 0 } items
+            && items.All(item => TokenScope.TryParse(item, out _)))
         {
-            // The registry names the scope it wants (possibly wider, e.g. after insufficient_scope): ask for both.
+            // The registry names the scopes it wants, space-separated as distribution lists them (possibly wider, e.g.
+            // after insufficient_scope, or a mount's source repository): ask for both.
             scopes = TokenScope.Merge([.. scopes, .. TokenScope.ParseList(asked)]);
         }
 

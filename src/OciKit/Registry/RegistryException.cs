@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Net;
+using System.Text.RegularExpressions;
 using OciKit.Primitives;
 
 namespace OciKit.Registry;
@@ -13,10 +14,14 @@ public sealed record RegistryError(string Code, string? Message, string? Detail)
 /// <summary>
 /// A registry answered with an error, or the exchange with it failed: who failed is the registry (status and error
 /// codes) or the network/protocol (<see cref="StatusCode"/> is null). The URL is redacted (no query string, no user
-/// information) and no credential is ever part of the message.
+/// information) and no credential is ever part of the message: the registry's error text is redacted too (see
+/// <see cref="RedactText"/>) and at most <see cref="MaxErrorText"/> characters of it are quoted.
 /// </summary>
-public class RegistryException : OciException
+public partial class RegistryException : OciException
 {
+    /// <summary>The most characters of the registry's error text (messages of <see cref="Errors"/>) the message quotes.</summary>
+    public const int MaxErrorText = 1024;
+
     /// <summary>Creates the exception.</summary>
     /// <param name="message">What failed.</param>
     /// <param name="method">The HTTP method of the failing request.</param>
@@ -106,6 +111,34 @@ public class RegistryException : OciException
         return url.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped);
     }
 
+    /// <summary>
+    /// Removes what may be a secret from text a registry sent (an error message or detail, which some registries fill
+    /// with the request they refused): <c>Bearer</c> and <c>Basic</c> credentials, JSON Web Tokens, values of
+    /// password- or token-named fields, and the query string, fragment and user information of URLs.
+    /// </summary>
+    /// <param name="text">The text.</param>
+    /// <returns>The text with each such part replaced by <c>[redacted]</c> (URLs keep scheme, host and path).</returns>
+    public static string RedactText(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        text = UrlPattern().Replace(text, m => Uri.TryCreate(m.Value, UriKind.Absolute, out var uri) ? Redact(uri)! : "[redacted URL]");
+        text = AuthorizationPattern().Replace(text, m => m.Groups["scheme"].Value + " [redacted]");
+        text = JwtPattern().Replace(text, "[redacted]");
+        return SecretFieldPattern().Replace(text, m => m.Groups["key"].Value + "[redacted]");
+    }
+
+    [GeneratedRegex(@"\b[a-z][a-z0-9+.\-]*://[^\s""'<>\\]+", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex UrlPattern();
+
+    [GeneratedRegex(@"\b(?<scheme>Bearer|Basic)\s+[A-Za-z0-9\-._~+/]+=*", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex AuthorizationPattern();
+
+    [GeneratedRegex(@"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*", RegexOptions.CultureInvariant)]
+    private static partial Regex JwtPattern();
+
+    [GeneratedRegex(@"(?<key>\b(?:[a-z_\-]*(?:password|passwd|secret|token|signature|credential)s?)""?\s*[:=]\s*""?)(?!\[redacted)[^\s""&,;}\]]+", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex SecretFieldPattern();
+
     private static string Compose(string message, string method, string? url, HttpStatusCode? status, IEnumerable<RegistryError>? errors)
     {
         var text = $"{message} ({method} {url}";
@@ -118,7 +151,8 @@ public class RegistryException : OciException
         var list = errors?.ToList();
         if (list is { Count: > 0 })
         {
-            text += ": " + string.Join("; ", list.Select(e => string.IsNullOrEmpty(e.Message) ? e.Code : $"{e.Code}: {e.Message}"));
+            var quoted = RedactText(string.Join("; ", list.Select(e => string.IsNullOrEmpty(e.Message) ? e.Code : $"{e.Code}: {e.Message}")));
+            text += ": " + (quoted.Length <= MaxErrorText ? quoted : quoted[..MaxErrorText] + "…");
         }
 
         return text;

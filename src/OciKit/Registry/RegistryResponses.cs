@@ -173,5 +173,10 @@ internal static class RegistryResponses
         return errors;
     }
 
-    private static string Truncate(string text) => text.Length <= 512 ? text : text[..512] + "…";
+    /// <summary>Redacts a registry's error text (it may echo the refused request's credentials) and keeps at most 512 characters of it.</summary>
+    private static string Truncate(string text)
+    {
+        text = RegistryException.RedactText(text);
+        return text.Length <= 512 ? text : text[..512] + "…";
+    }
 }

@@ -118,11 +118,51 @@ public sealed class RegistryServer : IAsyncDisposable
     public static AuthenticationHeaderValue BasicAuthorization()
         => new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{User}:{Password}")));
 
-    /// <summary>How many requests with this method and path prefix the registry logged.</summary>
+    /// <summary>
+    /// How many successful requests with this method and a path containing <paramref name="pathContains"/> the
+    /// registry logged, once the log is settled (see <see cref="SettleLog"/>). For exact counts of what a client sent,
+    /// prefer a <see cref="FaultProxy"/> in front of the registry: it records each request before forwarding it.
+    /// </summary>
     public int CountRequests(string method, string pathContains)
-        => Log.Split('\n').Count(l => l.Contains("msg=\"response completed\"", StringComparison.Ordinal)
+    {
+        SettleLog();
+        return Log.Split('\n').Count(l => l.Contains("msg=\"response completed\"", StringComparison.Ordinal)
             && l.Contains($"http.request.method={method} ", StringComparison.Ordinal)
             && l.Contains(pathContains, StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// Waits until the log holds the lines of the requests the registry answered before this call. The log is read
+    /// from the registry's output pipe asynchronously, so a line can arrive after the client has its answer; this sends
+    /// a sentinel request (<c>GET /v2/?ocikit-log-sentinel=…</c>, which the registry logs in every mode: 200, or a 401
+    /// warning) and returns once its line has been read. The registry writes its lines to one pipe in order, and writes
+    /// a request's line when its handler returns, so every request answered before the sentinel was sent is logged
+    /// ahead of it.
+    /// </summary>
+    public void SettleLog()
+    {
+        var marker = "ocikit-log-sentinel=" + Guid.NewGuid().ToString("N");
+        using (var client = CreateHttpClient())
+        using (var request = new HttpRequestMessage(HttpMethod.Get, "v2/?" + marker))
+        using (client.Send(request))
+        {
+        }
+
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        lock (_log)
+        {
+            while (_log.ToString().IndexOf(marker, StringComparison.Ordinal) < 0)
+            {
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero)
+                {
+                    throw new ToolFailedException($"docker-registry did not log the sentinel request {marker} within 30 s:\n{_log}");
+                }
+
+                Monitor.Wait(_log, left);
+            }
+        }
+    }
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
@@ -280,6 +320,7 @@ public sealed class RegistryServer : IAsyncDisposable
         lock (_log)
         {
             _log.AppendLine(line);
+            Monitor.PulseAll(_log);
         }
     }
 }

@@ -48,6 +48,7 @@ public sealed class TokenServer : IDisposable
     private readonly X509Certificate2 _signer;
     private readonly ConcurrentQueue<TokenRequest> _requests = new();
     private readonly ConcurrentDictionary<string, string> _refreshTokens = new();
+    private readonly ConcurrentQueue<string> _issued = new();
     private readonly Task _loop;
 
     /// <summary>Starts the server on a free loopback port.</summary>
@@ -89,6 +90,9 @@ public sealed class TokenServer : IDisposable
 
     /// <summary>Every request received so far.</summary>
     public IReadOnlyList<TokenRequest> Requests => _requests.ToArray();
+
+    /// <summary>Every secret the server handed out so far (access tokens and refresh tokens), for no-leak assertions.</summary>
+    public IReadOnlyList<string> IssuedSecrets => _issued.ToArray();
 
     /// <summary>Issues a token directly (as the HTTP endpoint would) for a user and scopes, applying the policy.</summary>
     public string IssueToken(string? user, IEnumerable<string> scopes)
@@ -255,6 +259,7 @@ public sealed class TokenServer : IDisposable
         }
 
         var token = IssueToken(user, scopes);
+        _issued.Enqueue(token);
         var body = new JsonObject
         {
             ["token"] = token,
@@ -266,6 +271,7 @@ public sealed class TokenServer : IDisposable
         {
             var refresh = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
             _refreshTokens[refresh] = user;
+            _issued.Enqueue(refresh);
             body["refresh_token"] = refresh;
         }
 

@@ -46,13 +46,22 @@ public class RegistryAuthTests
         return await client.PutManifestAsync(target, manifest, descriptor.MediaType);
     }
 
-    private static void AssertNoSecret(Exception error)
+    private static void AssertNoSecret(Exception error, RegistryServer? registry = null, params string[] more)
     {
         var text = error.ToString();
-        foreach (var secret in Secrets)
+        var issued = registry?.TokenServer?.IssuedSecrets ?? [];
+        if (registry?.TokenServer is not null)
+        {
+            Assert.NotEmpty(issued);
+        }
+
+        foreach (var secret in Secrets.Concat(issued).Concat(more))
         {
             Assert.DoesNotContain(secret, text, StringComparison.Ordinal);
         }
+
+        // The signature part of any JWT, in case one was issued but not recorded.
+        Assert.DoesNotMatch(@"eyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]{16,}", text);
     }
 
     [Fact]
@@ -137,7 +146,10 @@ public class RegistryAuthTests
         var error = await Assert.ThrowsAsync<RegistryAuthenticationException>(() => PushBusyboxAsync(client, ImageReference.Parse($"{registry.Host}/other/denied:1")));
         Assert.Contains("refused the request", error.Message, StringComparison.Ordinal);
         Assert.Contains("UNAUTHORIZED", error.Message, StringComparison.Ordinal);
-        AssertNoSecret(error);
+
+        // The client held a token (pull on other/denied) when the registry refused: neither it nor any other leaks.
+        Assert.Contains(registry.TokenServer!.Requests, r => r.User == RegistryServer.User && r.Scopes.Contains("repository:other/denied:pull,push"));
+        AssertNoSecret(error, registry);
     }
 
     [Fact]
@@ -156,5 +168,54 @@ public class RegistryAuthTests
         await PushBusyboxAsync(client, ImageReference.Parse($"{registry.Host}/identity/busybox:1"));
         Assert.Contains(registry.TokenServer.Requests, r => r.Method == "POST" && r.User == RegistryServer.User && r.Status == 200
             && r.Scopes.Any(s => s.Contains("push", StringComparison.Ordinal)));
+
+        // A refresh token the service does not know is refused, and the message quotes neither it nor any issued one.
+        const string unknownRefresh = "unknown-REFRESH-token-0123456789";
+        using var stale = new RegistryClient(Options(registry, RegistryCredential.FromIdentityToken(unknownRefresh)));
+        var error = await Assert.ThrowsAsync<RegistryAuthenticationException>(() => PushBusyboxAsync(stale, ImageReference.Parse($"{registry.Host}/identity/busybox:2")));
+        Assert.Contains("refused the credentials", error.Message, StringComparison.Ordinal);
+        Assert.Contains(refresh, registry.TokenServer.IssuedSecrets);
+        AssertNoSecret(error, registry, unknownRefresh, refresh);
+    }
+
+    [Fact]
+    public async Task A_cross_repository_mount_on_a_token_registry_asks_one_token_for_target_push_and_source_pull()
+    {
+        await using var registry = await RegistryServer.StartTokenAsync();
+        var credential = RegistryCredential.FromUsernamePassword(RegistryServer.User, RegistryServer.Password);
+        using (var direct = new RegistryClient(Options(registry, credential)))
+        {
+            await PushBusyboxAsync(direct, ImageReference.Parse($"{registry.Host}/source/busybox:1"));
+        }
+
+        // The mount goes through a proxy, which records every request before forwarding it.
+        using var proxy = new FaultProxy(registry.BaseUri);
+        using var client = new RegistryClient(Options(registry, credential));
+        var target = ImageReference.Parse($"{proxy.Host}/target/app");
+        using var dir = new TempDir();
+        BusyboxImage.WriteOciLayout(dir.Path);
+        var blobs = new LayoutBlobs(dir.Path);
+        var layers = blobs.Blobs(blobs.Manifest().Bytes).ToList();
+        var tokensBefore = registry.TokenServer!.Requests.Count;
+        foreach (var blob in layers)
+        {
+            var outcome = await client.UploadBlobAsync(target, blob, _ => throw new InvalidOperationException("a mounted blob is never read"), mountFrom: "source/busybox");
+            Assert.Equal(BlobUploadOutcome.Mounted, outcome);
+        }
+
+        var tokens = registry.TokenServer.Requests.Skip(tokensBefore).ToList();
+        Assert.Contains(tokens, r => r.User == RegistryServer.User && r.Status == 200
+            && r.Scopes.Contains("repository:target/app:pull,push") && r.Scopes.Contains("repository:source/busybox:pull"));
+
+        // Each blob: one mount request, answered without a prior refusal (the token had both scopes), and no upload.
+        var requests = proxy.Requests;
+        Assert.Equal(layers.Count, requests.Count(r => r.Method == "POST" && r.PathAndQuery.Contains("mount=", StringComparison.Ordinal)));
+        Assert.All(requests.Where(r => r.Method == "POST"), r => Assert.True(r.HadAuthorization, r.PathAndQuery));
+        Assert.DoesNotContain(requests, r => r.Method == "PATCH");
+        Assert.DoesNotContain(requests, r => r.Method == "PUT" && r.ContentLength is > 0);
+        foreach (var blob in layers)
+        {
+            Assert.Equal(blob.Size, await client.HeadBlobAsync(target, blob.Digest));
+        }
     }
 }
