@@ -86,26 +86,22 @@ public sealed class FaultProxy : IDisposable
         "Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Proxy-Connection", "Host", "Content-Length",
     };
 
-    private readonly HttpListener _listener = new();
+    private readonly LoopbackHttpServer _server;
     private readonly HttpClient _upstream = new(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false }) { Timeout = TimeSpan.FromMinutes(2) };
     private readonly Uri _target;
     private readonly ConcurrentQueue<FaultRule> _rules = new();
     private readonly ConcurrentQueue<ProxiedRequest> _requests = new();
-    private readonly Task _loop;
     private readonly CancellationTokenSource _stopping = new();
 
     /// <summary>Starts a proxy in front of <paramref name="target"/> (an http registry).</summary>
     public FaultProxy(Uri target)
     {
         _target = target;
-        Port = FreePort.Next();
-        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-        _listener.Start();
-        _loop = Task.Run(LoopAsync);
+        _server = new LoopbackHttpServer(HandleAsync, concurrent: true);
     }
 
     /// <summary>The proxy's port.</summary>
-    public int Port { get; }
+    public int Port => _server.Port;
 
     /// <summary><c>127.0.0.1:PORT</c>, to use as the registry in references.</summary>
     public string Host => $"127.0.0.1:{Port}";
@@ -120,39 +116,10 @@ public sealed class FaultProxy : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        // Close alone: Stop then Close would release the port twice, and the managed listener's second release binds
-        // the port again to look its endpoint up, failing with "Address already in use" when a server started since
-        // has been given that port.
         _stopping.Cancel();
-        _listener.Close();
-        try
-        {
-            _loop.Wait(TimeSpan.FromSeconds(5));
-        }
-        catch (AggregateException)
-        {
-        }
-
+        _server.Dispose();
         _upstream.Dispose();
         _stopping.Dispose();
-    }
-
-    private async Task LoopAsync()
-    {
-        while (_listener.IsListening)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync().ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException)
-            {
-                return;
-            }
-
-            _ = Task.Run(() => HandleAsync(context));
-        }
     }
 
     private FaultRule? Take(string method, string path)

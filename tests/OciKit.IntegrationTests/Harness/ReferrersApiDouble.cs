@@ -40,29 +40,25 @@ public sealed record ReferrersApiRequest(string Method, string PathAndQuery, boo
 /// </summary>
 public sealed class ReferrersApiDouble : IDisposable
 {
-    private readonly HttpListener _listener = new();
+    private readonly LoopbackHttpServer _server;
     private readonly HttpClient _upstream = new(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false }) { Timeout = TimeSpan.FromMinutes(1) };
     private readonly Uri _registry;
     private readonly ConcurrentDictionary<string, ConcurrentQueue<JsonObject>> _referrers = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<ReferrersApiRequest> _requests = new();
-    private readonly Task _loop;
 
     /// <summary>Starts the double on a free loopback port in front of <paramref name="registry"/> (an http registry).</summary>
     public ReferrersApiDouble(Uri registry, ReferrersApiMode mode)
     {
         _registry = registry;
         Mode = mode;
-        Port = FreePort.Next();
-        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-        _listener.Start();
-        _loop = Task.Run(LoopAsync);
+        _server = new LoopbackHttpServer(HandleAsync, concurrent: true);
     }
 
     /// <summary>How the referrers endpoint answers; may be changed between requests.</summary>
     public ReferrersApiMode Mode { get; set; }
 
     /// <summary>The port.</summary>
-    public int Port { get; }
+    public int Port => _server.Port;
 
     /// <summary><c>127.0.0.1:PORT</c>, to use as the registry in references.</summary>
     public string Host => $"127.0.0.1:{Port}";
@@ -85,44 +81,8 @@ public sealed class ReferrersApiDouble : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        _listener.Close();
-        try
-        {
-            _loop.Wait(TimeSpan.FromSeconds(5));
-        }
-        catch (AggregateException)
-        {
-        }
-
+        _server.Dispose();
         _upstream.Dispose();
-    }
-
-    private async Task LoopAsync()
-    {
-        while (_listener.IsListening)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync().ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException)
-            {
-                return;
-            }
-
-            _ = Task.Run(async () =>
-            {
-                try
-                {
-                    await HandleAsync(context).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is HttpListenerException or IOException or HttpRequestException or ObjectDisposedException)
-                {
-                    context.Response.Abort();
-                }
-            });
-        }
     }
 
     private async Task HandleAsync(HttpListenerContext context)

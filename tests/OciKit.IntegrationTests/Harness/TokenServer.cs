@@ -44,12 +44,11 @@ public sealed record TokenRequest(string Method, string? Service, IReadOnlyList<
 /// </summary>
 public sealed class TokenServer : IDisposable
 {
-    private readonly HttpListener _listener = new();
+    private readonly LoopbackHttpServer _server;
     private readonly X509Certificate2 _signer;
     private readonly ConcurrentQueue<TokenRequest> _requests = new();
     private readonly ConcurrentDictionary<string, string> _refreshTokens = new();
     private readonly ConcurrentQueue<string> _issued = new();
-    private readonly Task _loop;
 
     /// <summary>Starts the server on a free loopback port.</summary>
     /// <param name="rootCertificate">The CA the registry trusts (<c>rootcertbundle</c>).</param>
@@ -64,14 +63,11 @@ public sealed class TokenServer : IDisposable
         Issuer = issuer;
         Users = users;
         Policy = policy;
-        Port = FreePort.Next();
-        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-        _listener.Start();
-        _loop = Task.Run(LoopAsync);
+        _server = new LoopbackHttpServer(HandleAsync, concurrent: false);
     }
 
     /// <summary>The loopback port.</summary>
-    public int Port { get; }
+    public int Port => _server.Port;
 
     /// <summary>The realm URL the registry sends clients to.</summary>
     public string Realm => $"http://127.0.0.1:{Port}/token";
@@ -145,48 +141,11 @@ public sealed class TokenServer : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        // Close alone: Stop then Close would release the port twice, and the managed listener's second release binds
-        // the port again to look its endpoint up, failing with "Address already in use" when a server started since
-        // has been given that port.
-        _listener.Close();
-        try
-        {
-            _loop.Wait(TimeSpan.FromSeconds(5));
-        }
-        catch (AggregateException)
-        {
-            // The loop ends with the listener.
-        }
-
+        _server.Dispose();
         _signer.Dispose();
     }
 
     private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-
-    private async Task LoopAsync()
-    {
-        while (_listener.IsListening)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync().ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException)
-            {
-                return;
-            }
-
-            try
-            {
-                await HandleAsync(context).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is HttpListenerException or IOException)
-            {
-                // The client went away.
-            }
-        }
-    }
 
     private async Task HandleAsync(HttpListenerContext context)
     {
