@@ -20,10 +20,7 @@ public class CliBrokenImageTests(RegistryFixture fixture)
     {
         using var dir = new TempDir();
         var cli = new CliRun(dir);
-        var context = Directory.CreateDirectory(dir.Combine("context")).FullName;
-        await File.WriteAllTextAsync(Path.Combine(context, "Dockerfile"), "FROM scratch\nCOPY a.txt /a.txt\n");
-        await File.WriteAllTextAsync(Path.Combine(context, "a.txt"), "a");
-        (await cli.RunAsync("build", context, "-t", "good:1")).Succeeded();
+        await BuildAsync(cli, dir, "good:1", "a");
 
         // Another tool's image, written straight into the layout's files: its configuration is not JSON.
         var config = WriteForeignBlob(cli.Store, "not json at all"u8.ToArray());
@@ -55,12 +52,8 @@ public class CliBrokenImageTests(RegistryFixture fixture)
     {
         using var dir = new TempDir();
         var cli = new CliRun(dir);
-        var context = Directory.CreateDirectory(dir.Combine("context")).FullName;
-        await File.WriteAllTextAsync(Path.Combine(context, "Dockerfile"), "FROM scratch\nCOPY a.txt /a.txt\n");
-        await File.WriteAllTextAsync(Path.Combine(context, "a.txt"), "a");
-        (await cli.RunAsync("build", context, "-t", "good:1")).Succeeded();
-        await File.WriteAllTextAsync(Path.Combine(context, "a.txt"), "b");
-        (await cli.RunAsync("build", context, "-t", "damaged:1")).Succeeded();
+        await BuildAsync(cli, dir, "good:1", "a");
+        await BuildAsync(cli, dir, "damaged:1", "b");
         var damaged = (await cli.RunAsync("digest", "damaged:1")).Succeeded().LastLine;
         var orphan = WriteForeignBlob(cli.Store, "orphan"u8.ToArray());
 
@@ -95,6 +88,15 @@ public class CliBrokenImageTests(RegistryFixture fixture)
         Assert.Empty(await layout.ListImagesAsync());
         Assert.Empty(Directory.GetFiles(Path.Combine(cli.Store, "blobs", "sha256")));
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(cli.Store, ".ocikit", "tmp")));
+    }
+
+    /// <summary>Builds a one-file image (FROM scratch, COPY a.txt) into the CLI's store under <paramref name="tag"/>.</summary>
+    private static async Task BuildAsync(CliRun cli, TempDir dir, string tag, string content)
+    {
+        var context = Directory.CreateDirectory(dir.Combine("context")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(context, "Dockerfile"), "FROM scratch\nCOPY a.txt /a.txt\n");
+        await File.WriteAllTextAsync(Path.Combine(context, "a.txt"), content);
+        (await cli.RunAsync("build", context, "-t", tag)).Succeeded();
     }
 
     private static Descriptor WriteForeignBlob(string store, byte[] bytes)
