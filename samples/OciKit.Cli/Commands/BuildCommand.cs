@@ -1,6 +1,8 @@
 using System.Collections.Immutable;
 using System.CommandLine;
 using OciKit.Build;
+using OciKit.Layout;
+using OciKit.Transfer;
 
 namespace OciKit.Cli.Commands;
 
@@ -25,7 +27,7 @@ internal static class BuildCommand
         var push = new Option<bool>("--push") { Description = "Push the image to each tag's registry after building." };
         var zstd = new Option<bool>("--zstd") { Description = "Compress new layers with zstd instead of gzip." };
         var archive = new Option<string?>("--output-archive") { Description = "Also write the image to this archive file (needs --tag)." };
-        var archiveFormat = new Option<BuildArchiveFormat>("--archive-format") { Description = "oci (oci-archive) or docker (docker save tarball).", DefaultValueFactory = _ => BuildArchiveFormat.Oci };
+        var archiveFormat = new Option<ArchiveFormat>("--archive-format") { Description = "oci (oci-archive) or docker (docker save tarball).", DefaultValueFactory = _ => ArchiveFormat.Oci };
 
         var command = new Command("build", "Build an image from a Dockerfile, without a daemon.");
         command.Arguments.Add(context);
@@ -54,22 +56,34 @@ internal static class BuildCommand
                 }
             }
 
+            var tagList = parseResult.GetValue(tags) ?? [];
+            var pushAfter = parseResult.GetValue(push);
+            var archivePath = parseResult.GetValue(archive);
+            if (pushAfter && tagList.Length == 0)
+            {
+                throw new ArgumentException("Pushing needs at least one tag.");
+            }
+
+            if (archivePath is not null && tagList.Length == 0)
+            {
+                throw new ArgumentException("Writing an archive needs at least one tag.");
+            }
+
+            // The build pulls base images it does not have through this client, and the delivery below pushes with it.
+            using var client = session.CreateClient();
             var options = new BuildOptions(Path.GetFullPath(parseResult.GetValue(context) ?? "."))
             {
                 DockerfilePath = parseResult.GetValue(file),
-                Tags = [.. parseResult.GetValue(tags) ?? []],
+                Tags = [.. tagList],
                 BuildArgs = args.ToImmutable(),
                 Target = parseResult.GetValue(target),
                 Platform = CommandOptions.ParsePlatform(parseResult.GetValue(platform)),
                 SkipRun = parseResult.GetValue(skipRun),
                 Squash = parseResult.GetValue(squash),
                 NoCache = parseResult.GetValue(noCache),
-                Push = parseResult.GetValue(push),
                 StorePath = session.StorePath,
-                ArchivePath = parseResult.GetValue(archive),
-                ArchiveFormat = parseResult.GetValue(archiveFormat),
                 Compression = parseResult.GetValue(zstd) ? Layers.LayerCompression.Zstd : Layers.LayerCompression.Gzip,
-                Registry = session.ClientOptions,
+                BaseImages = new RegistryBaseImages(client),
             };
 
             var progress = quiet ? null : new SynchronousProgress(report =>
@@ -83,6 +97,22 @@ internal static class BuildCommand
                 host.Err.WriteLine(text);
             });
             var result = await ImageBuilder.BuildAsync(options, progress, cancellationToken).ConfigureAwait(false);
+
+            // Delivered where the user asked: an archive, then each tag's registry.
+            if (archivePath is not null || pushAfter)
+            {
+                var delivery = new ImageDelivery(await OciLayout.OpenAsync(session.StorePath, cancellationToken: cancellationToken).ConfigureAwait(false));
+                if (archivePath is not null)
+                {
+                    await delivery.WriteArchiveAsync(result.Tags, archivePath, parseResult.GetValue(archiveFormat), cancellationToken).ConfigureAwait(false);
+                }
+
+                if (pushAfter)
+                {
+                    await delivery.PushAsync(client, result.Tags, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
             if (!quiet)
             {
                 foreach (var tag in result.Tags)

@@ -1,7 +1,7 @@
 using System.Collections.Immutable;
 using OciKit.Layers;
 using OciKit.Primitives;
-using OciKit.Registry;
+using OciKit.Transfer;
 
 namespace OciKit.Build;
 
@@ -50,11 +50,12 @@ public sealed record BuildOptions
     /// <summary>Names to record the image under in the store, as <c>repository[:tag]</c>.</summary>
     public ImmutableArray<string> Tags { get; init; } = [];
 
-    /// <summary>Push the image to each tag's registry after storing it.</summary>
-    public bool Push { get; init; }
-
-    /// <summary>How to reach registries for FROM images and pushes; default options when null.</summary>
-    public RegistryClientOptions? Registry { get; init; }
+    /// <summary>
+    /// Where base images (<c>FROM</c>, <c>COPY --from=IMAGE</c>) the store does not hold come from, for example
+    /// <see cref="RegistryBaseImages"/> over a registry client; when null, only the store is used. What the build made
+    /// is delivered elsewhere (pushed, written to an archive) by its caller (<see cref="ImageDelivery"/>).
+    /// </summary>
+    public IBaseImageResolver? BaseImages { get; init; }
 
     /// <summary>
     /// The time recorded as <c>created</c> and as every file's mtime; default <c>SOURCE_DATE_EPOCH</c>, else the Unix epoch.
@@ -66,12 +67,6 @@ public sealed record BuildOptions
 
     /// <summary>The OCI image layout the build reads base images from and stores its result in; default <see cref="Layout.OciLayout.DefaultPath"/>.</summary>
     public string? StorePath { get; init; }
-
-    /// <summary>Also write the image to this archive file (needs a tag, which names it in the archive).</summary>
-    public string? ArchivePath { get; init; }
-
-    /// <summary>The format of <see cref="ArchivePath"/>: an <c>oci-archive</c> or a <c>docker save</c> tarball.</summary>
-    public BuildArchiveFormat ArchiveFormat { get; init; } = BuildArchiveFormat.Oci;
 
     /// <summary>The HTTP handler ADD downloads URLs with; a default handler when null.</summary>
     public HttpMessageHandler? HttpHandler { get; init; }
@@ -94,25 +89,5 @@ public sealed record BuildOptions
                 throw new ArgumentException($"'{tag}' is not a valid image reference.", nameof(Tags));
             }
         }
-
-        if (Push && Tags.IsDefaultOrEmpty)
-        {
-            throw new ArgumentException("Pushing needs at least one tag.", nameof(Push));
-        }
-
-        if (ArchivePath is not null && Tags.IsDefaultOrEmpty)
-        {
-            throw new ArgumentException("Writing an archive needs at least one tag.", nameof(ArchivePath));
-        }
     }
-}
-
-/// <summary>The archive formats a build can also write its image to.</summary>
-public enum BuildArchiveFormat
-{
-    /// <summary>An OCI image layout in a tar file (<c>oci-archive:</c>).</summary>
-    Oci,
-
-    /// <summary>A <c>docker save</c> tarball (<c>docker load</c>, <c>podman load</c>).</summary>
-    Docker,
 }

@@ -5,7 +5,6 @@ using OciKit.Images;
 using OciKit.Layout;
 using OciKit.Primitives;
 using OciKit.References;
-using OciKit.Registry;
 using OciKit.Transfer;
 
 namespace OciKit.Build;
@@ -26,10 +25,9 @@ public static class ImageBuilder
     /// <param name="progress">Receives a report per instruction and per warning, optional.</param>
     /// <param name="cancellationToken">Cancels the build.</param>
     /// <returns>The built image's digest, configuration, names and warnings.</returns>
-    /// <exception cref="BuildException">The Dockerfile cannot be built as written; the message names the line.</exception>
+    /// <exception cref="BuildException">The Dockerfile cannot be built as written (a base image neither in the store nor found by <see cref="BuildOptions.BaseImages"/> among the reasons); the message names the line.</exception>
     /// <exception cref="DockerfileSyntaxException">The Dockerfile does not parse.</exception>
-    /// <exception cref="RegistryException">A base image could not be pulled or the result could not be pushed.</exception>
-    /// <exception cref="ArgumentException">The options are inconsistent (an invalid tag, a push without tags).</exception>
+    /// <exception cref="ArgumentException">The options are inconsistent (an invalid tag).</exception>
     /// <exception cref="DirectoryNotFoundException">The context directory does not exist.</exception>
     public static async Task<BuildResult> BuildAsync(BuildOptions options, IProgress<BuildProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -59,7 +57,6 @@ internal sealed partial class BuildSession : IAsyncDisposable
     private readonly List<string> _warnings = [];
     private readonly IProgress<BuildProgress>? _progress;
     private readonly ScratchDirectory _scratch;
-    private RegistryClient? _registryClient;
 
     private BuildSession(BuildOptions options, IProgress<BuildProgress>? progress, OciLayout store, ParsedDockerfile dockerfile, ContextTree context, ScratchDirectory scratch)
     {
@@ -129,8 +126,6 @@ internal sealed partial class BuildSession : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
-        _registryClient?.Dispose();
-
         // Deletes it; what cannot be deleted is left unlocked, for the store's next garbage collection.
         _scratch.Dispose();
 
@@ -246,16 +241,15 @@ internal sealed partial class BuildSession : IAsyncDisposable
             }
         }
 
+        var resolver = Options.BaseImages
+            ?? throw new ImageNotFoundException(parsed.ToString(), $"the local store at {Store.Root}", "the build was given no way to pull it (BuildOptions.BaseImages)");
         Report(new BuildProgress(BuildProgressKind.Pull, "", at.StartLine, "pulling " + parsed));
-        _registryClient ??= new RegistryClient(Options.Registry);
-        var pulled = await new ImageTransfer(_registryClient)
-            .PullAsync(parsed, Store, new PullOptions { Platform = platform, LocalName = parsed.ToString() }, null, cancellationToken)
-            .ConfigureAwait(false);
-        var image = await Store.ReadImageAsync(pulled.Descriptor, platform, cancellationToken).ConfigureAwait(false);
+        var pulled = await resolver.PullAsync(parsed, platform, Store, cancellationToken).ConfigureAwait(false);
+        var image = await Store.ReadImageAsync(pulled, platform, cancellationToken).ConfigureAwait(false);
         return (image.Image, image.Manifest.Descriptor.Digest.ToString());
     }
 
-    /// <summary>Moves the scratch blobs into the store, stores the image under its tags, records the cache, pushes.</summary>
+    /// <summary>Moves the scratch blobs into the store, stores the image under its tags, records the cache.</summary>
     public async Task<BuildResult> CommitAsync(Image image, CancellationToken cancellationToken)
     {
         var built = image.WithCreated(Timestamp).Build();
@@ -284,32 +278,8 @@ internal sealed partial class BuildSession : IAsyncDisposable
             FileDigests.Save();
         }
 
-        if (Options.ArchivePath is { } archive)
-        {
-            await WriteArchiveAsync(archive, cancellationToken).ConfigureAwait(false);
-        }
-
-        if (Options.Push)
-        {
-            _registryClient ??= new RegistryClient(Options.Registry);
-            var transfer = new ImageTransfer(_registryClient);
-            foreach (var tag in Options.Tags)
-            {
-                await transfer.PushAsync(Store, tag, ImageReference.Parse(tag), null, null, cancellationToken).ConfigureAwait(false);
-            }
-        }
-
         return new BuildResult(descriptor, image.Config with { Created = Timestamp }, Options.Tags.IsDefault ? [] : Options.Tags, [.. _warnings]);
     }
-
-    /// <summary>Writes the archive the options ask for, never half-written (<see cref="AtomicFile"/>).</summary>
-    private Task WriteArchiveAsync(string path, CancellationToken cancellationToken) =>
-        AtomicFile.WriteAsync(
-            path,
-            (output, ct) => Options.ArchiveFormat == BuildArchiveFormat.Docker
-                ? DockerArchive.WriteAsync(Store, [new DockerArchiveImage(Options.Tags[0], Options.Tags)], output, ct)
-                : OciArchive.WriteAsync(Store, [Options.Tags[0]], output, ct),
-            cancellationToken);
 
     private static DateTimeOffset ResolveTimestamp(DateTimeOffset? given)
     {

@@ -210,7 +210,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
 
         var platform = request.Platform ?? Platform.Current;
         progress?.Report($"Pulling base image {request.BaseImage} ({platform})");
-        var pull = PullBaseAsync(request.BaseImage, platform, transfer, cancellationToken);
+        var pull = PullBaseAsync(request.BaseImage, platform, cancellationToken);
 
         // Content digests of the published files (for the layer keys), read while the base is pulled. They are
         // remembered in the store by path, size and mtime (shared with the build engine), so the files of an
@@ -262,19 +262,9 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         return (built, new ContainerizedImage(baseImage.Config.Platform, built.Manifest.Descriptor, pulled.Descriptor, added.MoveToImmutable()));
     }
 
-    private async Task<(PullResult Pulled, Image BaseImage)> PullBaseAsync(ImageReference reference, Platform platform, ImageTransfer transfer, CancellationToken cancellationToken)
+    private async Task<(PullResult Pulled, Image BaseImage)> PullBaseAsync(ImageReference reference, Platform platform, CancellationToken cancellationToken)
     {
-        PullResult pulled;
-        try
-        {
-            pulled = await transfer.PullAsync(reference, store, new PullOptions { Platform = platform }, null, cancellationToken).ConfigureAwait(false);
-        }
-        catch (RegistryException e) when (e.HasCode(RegistryErrorCodes.ManifestUnknown) || e.HasCode(RegistryErrorCodes.NameUnknown))
-        {
-            // Said as what it is for the caller: the base image does not exist (the registry itself worked).
-            throw new ImageNotFoundException(reference.ToString(), reference.Registry, "the registry has no such image");
-        }
-
+        var pulled = await new RegistryBaseImages(client).PullResultAsync(reference, platform, store, cancellationToken).ConfigureAwait(false);
         return (pulled, (await store.ReadImageAsync(pulled.Descriptor, platform, cancellationToken).ConfigureAwait(false)).Image);
     }
 

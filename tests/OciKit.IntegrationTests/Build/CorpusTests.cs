@@ -1,5 +1,7 @@
 using System.Collections.Immutable;
 using OciKit.Build;
+using OciKit.Registry;
+using OciKit.Transfer;
 using OciKit.IntegrationTests.Build.CorpusHarness;
 using OciKit.IntegrationTests.Harness;
 
@@ -65,12 +67,14 @@ public sealed class CorpusTests(RegistryFixture registry, ContainerTools tools) 
         var buildah = await BuildahCorpusBuilder.BuildAsync(tools, context, args, dir.Combine("buildah"), "corpus/" + name, corpusCase.Target);
 
         var store = dir.Combine("store");
+        using var client = new RegistryClient();
         var result = await ImageBuilder.BuildAsync(new BuildOptions(context)
         {
             StorePath = store,
             Tags = ["corpus/" + name + ":latest"],
             BuildArgs = args.ToImmutableDictionary(StringComparer.Ordinal),
             Target = corpusCase.Target,
+            BaseImages = new RegistryBaseImages(client),
         });
         var ocikit = await ImageTree.LoadAsync(store, result.Digest.ToString());
 

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using OciKit.Build;
 using OciKit.Layout;
+using OciKit.Transfer;
 
 namespace OciKit.Tests.Build;
 
@@ -227,16 +228,17 @@ public sealed class ImageBuilderTests : IDisposable
     }
 
     [Theory]
-    [InlineData(BuildArchiveFormat.Oci)]
-    [InlineData(BuildArchiveFormat.Docker)]
-    public async Task The_image_can_also_be_written_to_an_archive(BuildArchiveFormat format)
+    [InlineData(ArchiveFormat.Oci)]
+    [InlineData(ArchiveFormat.Docker)]
+    public async Task The_image_can_also_be_written_to_an_archive(ArchiveFormat format)
     {
         _f.Write("f", "f");
         var archive = Path.Combine(_f.Root, "image.tar");
-        var result = await _f.BuildAsync("FROM scratch\nCOPY f /f", o => o with { ArchivePath = archive, ArchiveFormat = format });
+        var result = await _f.BuildAsync("FROM scratch\nCOPY f /f");
+        await new ImageDelivery(await OciLayout.OpenAsync(_f.Store)).WriteArchiveAsync(result.Tags, archive, format);
         var imported = await OciLayout.OpenAsync(Path.Combine(_f.Root, "imported"));
         await using var stream = File.OpenRead(archive);
-        var images = format == BuildArchiveFormat.Oci ? await OciArchive.ImportAsync(stream, imported) : await DockerArchive.ImportAsync(stream, imported);
+        var images = format == ArchiveFormat.Oci ? await OciArchive.ImportAsync(stream, imported) : await DockerArchive.ImportAsync(stream, imported);
         Assert.Equal(result.Digest, Assert.Single(images).Descriptor.Digest);
     }
 

@@ -1,0 +1,55 @@
+using OciKit.Layout;
+using OciKit.Primitives;
+using OciKit.References;
+using OciKit.Registry;
+
+namespace OciKit.Transfer;
+
+/// <summary>
+/// Where a build finds the base images (<c>FROM</c>, <c>COPY --from=IMAGE</c>) that its store does not hold: the
+/// caller decides (a registry client with its credentials, or nothing, so that only the store is used).
+/// </summary>
+public interface IBaseImageResolver
+{
+    /// <summary>Brings the image a reference names into the store, for a platform.</summary>
+    /// <param name="reference">The image.</param>
+    /// <param name="platform">The platform wanted.</param>
+    /// <param name="store">The store to bring it into.</param>
+    /// <param name="cancellationToken">Cancels the transfer.</param>
+    /// <returns>The descriptor of what was stored under <paramref name="reference"/>'s full name (an image manifest, or an index).</returns>
+    /// <exception cref="ImageNotFoundException">There is no such image (or none for the platform).</exception>
+    Task<Descriptor> PullAsync(ImageReference reference, Platform platform, OciLayout store, CancellationToken cancellationToken);
+}
+
+/// <summary>Base images from their registries, pulled into the store (and so found there by the next build).</summary>
+/// <param name="client">The registry client (its options carry credentials, insecure registries and retries).</param>
+public sealed class RegistryBaseImages(RegistryClient client) : IBaseImageResolver
+{
+    /// <inheritdoc/>
+    /// <exception cref="RegistryException">The registry failed (a registry that answers is not "no such image").</exception>
+    public async Task<Descriptor> PullAsync(ImageReference reference, Platform platform, OciLayout store, CancellationToken cancellationToken)
+        => (await PullResultAsync(reference, platform, store, cancellationToken).ConfigureAwait(false)).Descriptor;
+
+    /// <summary>As <see cref="PullAsync"/>, with the transfer's counts.</summary>
+    /// <param name="reference">The image.</param>
+    /// <param name="platform">The platform wanted.</param>
+    /// <param name="store">The store to bring it into.</param>
+    /// <param name="cancellationToken">Cancels the transfer.</param>
+    /// <returns>What was stored.</returns>
+    /// <exception cref="ImageNotFoundException">The registry has no such image, or none for the platform.</exception>
+    public async Task<PullResult> PullResultAsync(ImageReference reference, Platform platform, OciLayout store, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(reference);
+        ArgumentNullException.ThrowIfNull(platform);
+        ArgumentNullException.ThrowIfNull(store);
+        try
+        {
+            return await new ImageTransfer(client).PullAsync(reference, store, new PullOptions { Platform = platform, LocalName = reference.ToString() }, null, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RegistryException e) when (e.HasCode(RegistryErrorCodes.ManifestUnknown) || e.HasCode(RegistryErrorCodes.NameUnknown))
+        {
+            // Said as what it is for the caller: the base image does not exist (the registry itself worked).
+            throw new ImageNotFoundException(reference.ToString(), reference.Registry, "the registry has no such image");
+        }
+    }
+}
