@@ -106,22 +106,9 @@ public sealed class ImageTransfer(RegistryClient client)
         ArgumentNullException.ThrowIfNull(store);
         ArgumentException.ThrowIfNullOrEmpty(localName);
         ArgumentNullException.ThrowIfNull(target);
-        var descriptor = await store.ResolveAsync(localName, cancellationToken).ConfigureAwait(false)
-            ?? throw new ImageNotFoundException(localName, $"the local store at {store.Root}");
-        var top = await store.ReadManifestAsync(descriptor, cancellationToken).ConfigureAwait(false);
-        var counts = new Counts();
-        await PushTreeAsync(
-            top,
-            target,
-            d => store.ReadManifestAsync(d, cancellationToken),
-            (blob, _) => Task.FromResult(store.OpenBlob(blob.Digest)),
-            options?.MountFrom,
-            counts,
-            progress,
-            0,
-            isTop: true,
-            cancellationToken).ConfigureAwait(false);
-        return new PushResult(top.Descriptor, counts.Transferred, counts.Mounted, counts.Present);
+        var source = new OciLayoutImageSource(store, localName);
+        var sink = new RegistryImageSink(client, target, progress) { MountFrom = options?.MountFrom };
+        return await new ImageCopier(client).CopyAsync(source, sink, null, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -137,21 +124,9 @@ public sealed class ImageTransfer(RegistryClient client)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(target);
-        var top = await FetchAsync(source, source, null, cancellationToken).ConfigureAwait(false);
-        var counts = new Counts();
-        var sameRegistry = string.Equals(source.Registry, target.Registry, StringComparison.OrdinalIgnoreCase);
-        await PushTreeAsync(
-            top,
-            target,
-            d => FetchAsync(source, source.WithDigest(d.Digest), d, cancellationToken),
-            (blob, _) => Task.FromResult(client.OpenBlob(source, blob)),
-            sameRegistry ? source.Repository : null,
-            counts,
-            progress,
-            0,
-            isTop: true,
-            cancellationToken).ConfigureAwait(false);
-        return new PushResult(top.Descriptor, counts.Transferred, counts.Mounted, counts.Present);
+        // Within one registry, the sink mounts every blob from the source's repository.
+        var from = new RegistryImageSource(client, source);
+        return await new ImageCopier(client).CopyAsync(from, new RegistryImageSink(client, target, progress), null, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Gives an image in a registry another tag in the same repository, by re-putting its exact manifest bytes.</summary>
@@ -242,80 +217,11 @@ public sealed class ImageTransfer(RegistryClient client)
         await store.WriteManifestAsync(document, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task PushTreeAsync(
-        ManifestDocument document,
-        ImageReference target,
-        Func<Descriptor, Task<ManifestDocument>> readChild,
-        Func<Descriptor, CancellationToken, Task<Stream>> openBlob,
-        string? mountFrom,
-        Counts counts,
-        IProgress<TransferProgress>? progress,
-        int depth,
-        bool isTop,
-        CancellationToken cancellationToken)
-    {
-        if (depth > ImageIndex.MaxDepth)
-        {
-            throw new OciFormatException($"index {document.Digest}", "indexes are nested too deeply.");
-        }
-
-        if (document.Index is { } index)
-        {
-            foreach (var child in index.Manifests.Where(m => MediaTypes.IsManifest(m.MediaType) || MediaTypes.IsIndex(m.MediaType)))
-            {
-                var childDocument = await readChild(child).ConfigureAwait(false);
-                await PushTreeAsync(childDocument, target, readChild, openBlob, mountFrom, counts, progress, depth + 1, isTop: false, cancellationToken).ConfigureAwait(false);
-            }
-        }
-        else if (document.Manifest is { } manifest)
-        {
-            var mount = mountFrom ?? MountSourceOf(manifest, target);
-            await Parallel.ForEachAsync(
-                Blobs(manifest),
-                new ParallelOptions { MaxDegreeOfParallelism = client.Options.MaxConcurrentTransfers, CancellationToken = cancellationToken },
-                async (blob, ct) =>
-                {
-                    var outcome = await client.UploadBlobAsync(target, blob, c => openBlob(blob, c), mount, progress, ct).ConfigureAwait(false);
-                    switch (outcome)
-                    {
-                        case BlobUploadOutcome.Uploaded:
-                            Interlocked.Increment(ref counts.Transferred);
-                            break;
-                        case BlobUploadOutcome.Mounted:
-                            Interlocked.Increment(ref counts.Mounted);
-                            break;
-                        default:
-                            Interlocked.Increment(ref counts.Present);
-                            break;
-                    }
-                }).ConfigureAwait(false);
-        }
-
-        // Children by digest, the top under the target's tag (or digest): always the exact bytes.
-        var reference = isTop ? target : ImageReference.Create(target.Registry, target.Repository, digest: document.Digest);
-
-        await client.PutManifestAsync(reference, document.Bytes, document.MediaType, cancellationToken).ConfigureAwait(false);
-    }
-
-    private static string? MountSourceOf(ImageManifest manifest, ImageReference target)
-    {
-        if (manifest.Annotations is { } annotations && annotations.TryGetValue(AnnotationKeys.BaseName, out var baseName)
-            && ImageReference.TryParse(baseName, out var baseReference)
-            && string.Equals(baseReference.Registry, target.Registry, StringComparison.OrdinalIgnoreCase)
-            && baseReference.Repository != target.Repository)
-        {
-            return baseReference.Repository;
-        }
-
-        return null;
-    }
-
     private static IEnumerable<Descriptor> Blobs(ImageManifest manifest) => [manifest.Config, .. manifest.Layers];
 
     private sealed class Counts
     {
         public int Transferred;
-        public int Mounted;
         public int Present;
     }
 }
