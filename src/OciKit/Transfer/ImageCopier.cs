@@ -64,16 +64,10 @@ public sealed class ImageCopier(RegistryClient client)
         await using (from.ConfigureAwait(false))
         {
             var platform = options.Platform ?? (destination.Transport == ImageTransport.DockerArchive ? Platform.Current : null);
-            try
-            {
-                var result = await CopyAsync(from, () => OpenSinkAsync(source, destination, from, options, fromRegistry ? progress : null, toRegistry ? progress : null, cancellationToken), platform, cancellationToken).ConfigureAwait(false);
-                return new CopyResult(result.Descriptor, destination);
-            }
-            catch (OciFormatException e) when (fromRegistry && !(toRegistry && options.Platform is null) && e.Subject != $"image {source.Reference}")
-            {
-                // A manifest or configuration the store refused (it would not read back): say which image it belongs to.
-                throw new OciFormatException($"image {source.Reference}", e.Message, e);
-            }
+            // As a pull does, a manifest or configuration the store refuses is reported as the image's.
+            var wrapAs = fromRegistry && !(toRegistry && options.Platform is null) ? source.Reference!.ToString() : null;
+            var result = await CopyAsync(from, () => OpenSinkAsync(source, destination, from, options, fromRegistry ? progress : null, toRegistry ? progress : null, cancellationToken), platform, wrapAs, cancellationToken).ConfigureAwait(false);
+            return new CopyResult(result.Descriptor, destination);
         }
     }
 
@@ -96,7 +90,7 @@ public sealed class ImageCopier(RegistryClient client)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(sink);
-        return CopyAsync(source, () => Task.FromResult(sink), platform, cancellationToken);
+        return CopyAsync(source, () => Task.FromResult(sink), platform, null, cancellationToken);
     }
 
     /// <summary>Copies the blobs an image (or index) reaches from one layout to another, children before parents.</summary>
@@ -135,7 +129,9 @@ public sealed class ImageCopier(RegistryClient client)
         }
     }
 
-    internal async Task<PushResult> CopyAsync(IImageSource source, Func<Task<IImageSink>> openSink, Platform? platform, CancellationToken cancellationToken)
+    // The one copy. The sink is opened once the image (and platform) is found; when imageName is set, a manifest or
+    // configuration the sink refuses (OciFormatException) is reported as that image's, as a pull always has.
+    internal async Task<PushResult> CopyAsync(IImageSource source, Func<Task<IImageSink>> openSink, Platform? platform, string? imageName, CancellationToken cancellationToken)
     {
         var top = await source.ResolveAsync(cancellationToken).ConfigureAwait(false);
         if (platform is not null)
@@ -146,8 +142,16 @@ public sealed class ImageCopier(RegistryClient client)
         // The sink is opened only once the image is found: a refused copy creates nothing.
         var sink = await openSink().ConfigureAwait(false);
         var counts = new Counts();
-        await CopyTreeAsync(source, sink, top, counts, 0, isTop: true, cancellationToken).ConfigureAwait(false);
-        await sink.TagAsync(top, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await CopyTreeAsync(source, sink, top, counts, 0, isTop: true, cancellationToken).ConfigureAwait(false);
+            await sink.TagAsync(top, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OciFormatException e) when (imageName is not null && e.Subject != $"image {imageName}")
+        {
+            throw new OciFormatException($"image {imageName}", e.Message, e);
+        }
+
         await sink.CompleteAsync(cancellationToken).ConfigureAwait(false);
         return new PushResult(top.Descriptor, counts.Transferred, counts.Mounted, counts.Present);
     }
