@@ -1,5 +1,6 @@
 using OciKit.IntegrationTests.Harness;
 using OciKit.Layout;
+using OciKit.Primitives;
 using OciKit.References;
 using OciKit.Registry;
 using OciKit.Transfer;
@@ -36,5 +37,28 @@ public class RegistrySeamTests(RegistryFixture fixture)
         var mounted = await copier.CopyAsync(new RegistryImageSource(client, ImageReference.Parse(repository + ":1")), new RegistryImageSink(client, sibling));
         Assert.Equal((0, 2, 0), (mounted.BlobsUploaded, mounted.BlobsMounted, mounted.BlobsPresent));
         Assert.Equal(fixture.BaseDigest, (await client.HeadManifestAsync(sibling))!.Digest.ToString());
+    }
+
+    [Fact]
+    public async Task A_corrupt_layout_blob_fails_the_push_typed_and_the_registry_gets_neither_it_nor_the_tag()
+    {
+        using var dir = new TempDir();
+        using var client = new RegistryClient();
+        var copier = new ImageCopier(client);
+        var store = await OciLayout.OpenAsync(dir.Combine("store"));
+        await copier.CopyAsync(new RegistryImageSource(client, ImageReference.Parse(fixture.BaseImage)), new OciLayoutImageSink(store, "base"));
+        var layer = (await store.ReadImageAsync("base")).Image.Layers[0];
+        var path = store.BlobPath(layer.Digest);
+        var bytes = await File.ReadAllBytesAsync(path);
+        bytes[^1] ^= 0xff;
+        File.Delete(path);
+        await File.WriteAllBytesAsync(path, bytes);
+        var target = ImageReference.Parse($"{fixture.Registry.Host}/seam/{Guid.NewGuid():N}:1");
+
+        var e = await Assert.ThrowsAsync<DigestMismatchException>(() => copier.CopyAsync(new OciLayoutImageSource(store, "base"), new RegistryImageSink(client, target)));
+
+        Assert.Equal(layer.Digest, e.Expected);
+        Assert.Null(await client.HeadBlobAsync(target, layer.Digest));
+        Assert.Null(await client.HeadManifestAsync(target));
     }
 }
