@@ -9,17 +9,28 @@ namespace OciKit.Layout;
 /// </summary>
 internal sealed class ArchiveTar
 {
-    private readonly SortedDictionary<string, Func<Stream>?> _entries = new(StringComparer.Ordinal);
+    private readonly SortedDictionary<string, Func<CancellationToken, Task<Stream>>?> _entries = new(StringComparer.Ordinal);
 
     public void AddDirectory(string path) => _entries[path.TrimEnd('/') + "/"] = null;
 
-    public void AddFile(string path, ReadOnlyMemory<byte> content) => _entries[path] = () => new MemoryStream(content.ToArray(), writable: false);
+    public void AddFile(string path, ReadOnlyMemory<byte> content) => _entries[path] = _ => Task.FromResult<Stream>(new MemoryStream(content.ToArray(), writable: false));
 
-    public void AddBlob(OciLayout layout, Digest digest)
+    public void AddBlob(OciLayout layout, Digest digest) => AddBlob(digest, _ => Task.FromResult(layout.OpenBlob(digest)));
+
+    /// <summary>Adds a blob whose bytes are opened only when the tar is written; the stream must report its length.</summary>
+    public void AddBlob(Digest digest, Func<CancellationToken, Task<Stream>> open)
     {
         AddDirectory("blobs");
         AddDirectory("blobs/" + digest.Algorithm);
-        _entries[BlobPath(digest)] = () => layout.OpenBlob(digest);
+        _entries[BlobPath(digest)] = open;
+    }
+
+    /// <summary>Adds a blob held in memory (a manifest).</summary>
+    public void AddBlob(Digest digest, ReadOnlyMemory<byte> content)
+    {
+        AddDirectory("blobs");
+        AddDirectory("blobs/" + digest.Algorithm);
+        AddFile(BlobPath(digest), content);
     }
 
     public static string BlobPath(Digest digest) => $"blobs/{digest.Algorithm}/{digest.Encoded}";
@@ -48,7 +59,7 @@ internal sealed class ArchiveTar
                     continue;
                 }
 
-                var data = open();
+                var data = await open(cancellationToken).ConfigureAwait(false);
                 await using (data.ConfigureAwait(false))
                 {
                     entry.DataStream = data;

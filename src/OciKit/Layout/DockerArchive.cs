@@ -43,9 +43,6 @@ public static class DockerArchive
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(destination);
-        var tar = new ArchiveTar();
-        var indexEntries = new List<Descriptor>();
-        var repositories = new SortedDictionary<string, SortedDictionary<string, string>>(StringComparer.Ordinal);
         var resolved = new List<(DockerArchiveImage Item, ManifestDocument Document)>();
         foreach (var item in images)
         {
@@ -61,6 +58,16 @@ public static class DockerArchive
             resolved.Add((item, document));
         }
 
+        await WriteAsync(resolved, (tar, digest) => tar.AddBlob(source, digest), destination, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes resolved images (single manifests) as a docker archive, adding each blob with <paramref name="addBlob"/>.</summary>
+    internal static async Task WriteAsync(
+        IReadOnlyList<(DockerArchiveImage Item, ManifestDocument Document)> resolved, Action<ArchiveTar, Digest> addBlob, Stream destination, CancellationToken cancellationToken)
+    {
+        var tar = new ArchiveTar();
+        var indexEntries = new List<Descriptor>();
+        var repositories = new SortedDictionary<string, SortedDictionary<string, string>>(StringComparer.Ordinal);
         var manifestJson = JsonOut.Write(w =>
         {
             w.WriteStartArray();
@@ -68,11 +75,11 @@ public static class DockerArchive
             {
                 var manifest = document.Manifest!;
                 var tags = item.RepoTags.IsDefaultOrEmpty ? [WithTag(item.Name)] : item.RepoTags;
-                tar.AddBlob(source, document.Digest);
-                tar.AddBlob(source, manifest.Config.Digest);
+                addBlob(tar, document.Digest);
+                addBlob(tar, manifest.Config.Digest);
                 foreach (var layer in manifest.Layers)
                 {
-                    tar.AddBlob(source, layer.Digest);
+                    addBlob(tar, layer.Digest);
                 }
 
                 w.WriteStartObject();
@@ -350,5 +357,5 @@ public static class DockerArchive
         return string.Join('/', parts);
     }
 
-    private static string WithTag(string name) => name.LastIndexOf(':') > name.LastIndexOf('/') ? name : name + ":latest";
+    internal static string WithTag(string name) => name.LastIndexOf(':') > name.LastIndexOf('/') ? name : name + ":latest";
 }

@@ -6,7 +6,7 @@ using OciKit.Registry;
 
 namespace OciKit.Transfer;
 
-/// <summary>Options of <see cref="ImageCopier.CopyAsync"/>.</summary>
+/// <summary>Options of <see cref="ImageCopier.CopyAsync(ImageLocation, ImageLocation, CopyOptions?, IProgress{TransferProgress}?, CancellationToken)"/>.</summary>
 public sealed record CopyOptions
 {
     /// <summary>
@@ -17,8 +17,8 @@ public sealed record CopyOptions
     public Platform? Platform { get; init; }
 
     /// <summary>
-    /// A directory for the intermediate OCI layout when neither side is a registry-to-registry copy; default a new
-    /// directory under the system temporary directory, deleted afterwards.
+    /// No longer used: a copy streams from its source to its destination without an intermediate layout (a
+    /// docker-archive source is imported into a private temporary layout). Kept for compatibility.
     /// </summary>
     public string? StagingDirectory { get; init; }
 }
@@ -30,20 +30,20 @@ public sealed record CopyResult(Descriptor Descriptor, ImageLocation Destination
 
 /// <summary>
 /// Copies an image between any two <see cref="ImageLocation"/>s (registry, OCI layout, oci-archive, docker-archive),
-/// preserving the manifest's exact bytes and so its digest. Registry to registry goes through
-/// <see cref="ImageTransfer.CopyAsync"/>; anything else passes through an OCI layout (the source layout itself, or a
-/// staging one), from which the destination is written. Archives are written to a temporary file and renamed into
-/// place, so an interrupted copy leaves no half-written archive.
+/// preserving the manifest's exact bytes and so its digest, with one algorithm over an <see cref="IImageSource"/> and an
+/// <see cref="IImageSink"/>: children of an index before the index, a manifest's blobs (several at once, those the
+/// destination has skipped) before the manifest, the top manifest last under the destination's name. Archives are
+/// written to a temporary file and renamed into place, so an interrupted copy leaves no half-written archive.
 /// </summary>
-/// <param name="client">The registry client used for registry locations.</param>
+/// <param name="client">The registry client used for registry locations; its <see cref="RegistryClientOptions.MaxConcurrentTransfers"/> bounds how many blobs move at once.</param>
 public sealed class ImageCopier(RegistryClient client)
 {
-    private const string StagedName = "ocikit-copy";
+    private const string UnnamedArchiveImage = "ocikit-copy";
 
     /// <summary>Copies an image.</summary>
     /// <param name="source">The image to copy.</param>
     /// <param name="destination">Where to copy it.</param>
-    /// <param name="options">Platform choice and staging, optional.</param>
+    /// <param name="options">Platform choice, optional.</param>
     /// <param name="progress">Per-blob progress of registry transfers, optional.</param>
     /// <param name="cancellationToken">Cancels the copy.</param>
     /// <returns>What was copied.</returns>
@@ -56,49 +56,41 @@ public sealed class ImageCopier(RegistryClient client)
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(destination);
         options ??= new CopyOptions();
-        var transfer = new ImageTransfer(client);
-        if (source.Transport == ImageTransport.Registry && destination.Transport == ImageTransport.Registry && options.Platform is null)
-        {
-            var copied = await transfer.CopyAsync(source.Reference!, destination.Reference!, progress, cancellationToken).ConfigureAwait(false);
-            return new CopyResult(copied.Descriptor, destination);
-        }
+        var fromRegistry = source.Transport == ImageTransport.Registry;
+        var toRegistry = destination.Transport == ImageTransport.Registry;
 
-        if (await TryDirectAsync(transfer, source, destination, options, progress, cancellationToken).ConfigureAwait(false) is { } direct)
+        // Registry transfers report progress once: the upload's when the destination is a registry, else the download's.
+        var from = await OpenSourceAsync(source, toRegistry ? null : progress, cancellationToken).ConfigureAwait(false);
+        await using (from.ConfigureAwait(false))
         {
-            return new CopyResult(direct with { Annotations = null }, destination);
-        }
-
-        var staging = options.StagingDirectory ?? Path.Combine(Path.GetTempPath(), "ocikit-copy-" + Guid.NewGuid().ToString("N"));
-        var ownsStaging = options.StagingDirectory is null;
-        try
-        {
-            var store = await OciLayout.OpenAsync(staging, cancellationToken: cancellationToken).ConfigureAwait(false);
-            var top = await StageAsync(transfer, source, destination, store, options, progress, cancellationToken).ConfigureAwait(false);
             var platform = options.Platform ?? (destination.Transport == ImageTransport.DockerArchive ? Platform.Current : null);
-            if (platform is not null)
-            {
-                top = await PickPlatformAsync(store, top, platform, source.ToString(), cancellationToken).ConfigureAwait(false);
-            }
+            // As a pull does, a manifest or configuration the store refuses is reported as the image's.
+            var wrapAs = fromRegistry && !(toRegistry && options.Platform is null) ? source.Reference!.ToString() : null;
+            var result = await CopyAsync(from, () => OpenSinkAsync(source, destination, from, options, fromRegistry ? progress : null, toRegistry ? progress : null, cancellationToken), platform, wrapAs, cancellationToken).ConfigureAwait(false);
+            return new CopyResult(result.Descriptor, destination);
+        }
+    }
 
-            // A docker archive records a repository:tag: the destination's, else the source's own name.
-            var archiveName = destination.Reference ?? (source.Transport is ImageTransport.Registry or ImageTransport.DockerArchive ? source.Reference : null);
-            var name = destination.Transport switch
-            {
-                ImageTransport.OciArchive or ImageTransport.OciLayout => destination.Tag ?? DefaultTag(source),
-                ImageTransport.DockerArchive when archiveName is not null => archiveName.FamiliarString,
-                _ => StagedName,
-            };
-            await store.TagAsync(name, top, cancellationToken).ConfigureAwait(false);
-            await WriteAsync(transfer, store, name, top, destination, progress, cancellationToken).ConfigureAwait(false);
-            return new CopyResult(top with { Annotations = null }, destination);
-        }
-        finally
-        {
-            if (ownsStaging && Directory.Exists(staging))
-            {
-                Directory.Delete(staging, recursive: true);
-            }
-        }
+    /// <summary>
+    /// Copies the image a source names to a sink: resolves it, picks one platform's image out of an index when asked,
+    /// copies every blob and manifest it reaches (children of an index first, a manifest's blobs in parallel up to
+    /// <see cref="RegistryClientOptions.MaxConcurrentTransfers"/>, blobs the sink has skipped, each manifest after its
+    /// blobs), puts the top under the sink's name last, and completes the sink. An index's children a layout or archive
+    /// source does not hold (platforms never fetched) are left out; anything else missing fails the copy.
+    /// </summary>
+    /// <param name="source">Where to read the image.</param>
+    /// <param name="sink">Where to write it; not disposed.</param>
+    /// <param name="platform">Copy only this platform's image out of an index; <see langword="null"/> copies an index whole.</param>
+    /// <param name="cancellationToken">Cancels the copy.</param>
+    /// <returns>The top manifest copied, and what happened to the blobs.</returns>
+    /// <exception cref="ImageNotFoundException">An index has no image for the platform.</exception>
+    /// <exception cref="BlobNotFoundException">A blob the image needs is missing from the source.</exception>
+    /// <exception cref="OciFormatException">Indexes are nested more than <see cref="ImageIndex.MaxDepth"/> deep, or a document is not valid.</exception>
+    public Task<PushResult> CopyAsync(IImageSource source, IImageSink sink, Platform? platform = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(sink);
+        return CopyAsync(source, () => Task.FromResult(sink), platform, null, cancellationToken);
     }
 
     /// <summary>Copies the blobs an image (or index) reaches from one layout to another, children before parents.</summary>
@@ -137,120 +129,151 @@ public sealed class ImageCopier(RegistryClient client)
         }
     }
 
-    /// <summary>
-    /// The common cases that need no staging layout: a registry image pulled straight into a layout, and a named
-    /// layout image pushed straight to a registry or packed straight into an oci-archive under its own name.
-    /// </summary>
-    private static async Task<Descriptor?> TryDirectAsync(
-        ImageTransfer transfer, ImageLocation source, ImageLocation destination, CopyOptions options, IProgress<TransferProgress>? progress, CancellationToken cancellationToken)
+    // The one copy. The sink is opened once the image (and platform) is found; when imageName is set, a manifest or
+    // configuration the sink refuses (OciFormatException) is reported as that image's, as a pull always has.
+    internal async Task<PushResult> CopyAsync(IImageSource source, Func<Task<IImageSink>> openSink, Platform? platform, string? imageName, CancellationToken cancellationToken)
     {
-        if (source.Transport == ImageTransport.Registry && destination.Transport == ImageTransport.OciLayout)
+        var top = await source.ResolveAsync(cancellationToken).ConfigureAwait(false);
+        if (platform is not null)
         {
-            var target = await OciLayout.OpenAsync(destination.Path!, cancellationToken: cancellationToken).ConfigureAwait(false);
-            var pullOptions = new PullOptions { Platform = options.Platform, AllPlatforms = options.Platform is null, LocalName = destination.Tag ?? DefaultTag(source) };
-            return (await transfer.PullAsync(source.Reference!, target, pullOptions, progress, cancellationToken).ConfigureAwait(false)).Descriptor;
+            top = await PickPlatformAsync(source, top, platform, cancellationToken).ConfigureAwait(false);
         }
 
-        if (source.Transport != ImageTransport.OciLayout || options.Platform is not null
-            || destination.Transport is not (ImageTransport.Registry or ImageTransport.OciArchive))
+        // The sink is opened only once the image is found: a refused copy creates nothing.
+        var sink = await openSink().ConfigureAwait(false);
+        var counts = new Counts();
+        try
         {
-            return null;
+            await CopyTreeAsync(source, sink, top, counts, 0, isTop: true, cancellationToken).ConfigureAwait(false);
+            await sink.TagAsync(top, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OciFormatException e) when (imageName is not null && e.Subject != $"image {imageName}")
+        {
+            throw new OciFormatException($"image {imageName}", e.Message, e);
         }
 
-        var layout = await OciLayout.OpenAsync(source.Path!, new OciLayoutOptions { CreateIfMissing = false }, cancellationToken).ConfigureAwait(false);
-        var entry = Select(await layout.ListImagesAsync(cancellationToken).ConfigureAwait(false), source.Tag, source);
-        if (Layout.OciLayout.NameOf(entry) is not { } name || (destination.Transport == ImageTransport.OciArchive && destination.Tag is not null && destination.Tag != name))
-        {
-            return null;
-        }
-
-        if (destination.Transport == ImageTransport.Registry)
-        {
-            return (await transfer.PushAsync(layout, name, destination.Reference!, null, progress, cancellationToken).ConfigureAwait(false)).Descriptor;
-        }
-
-        await WriteFileAtomicallyAsync(destination.Path!, s => OciArchive.WriteAsync(layout, [name], s, cancellationToken), cancellationToken).ConfigureAwait(false);
-        return entry;
+        await sink.CompleteAsync(cancellationToken).ConfigureAwait(false);
+        return new PushResult(top.Descriptor, counts.Transferred, counts.Mounted, counts.Present);
     }
 
-    private static async Task<Descriptor> StageAsync(
-        ImageTransfer transfer, ImageLocation source, ImageLocation destination, OciLayout store, CopyOptions options, IProgress<TransferProgress>? progress, CancellationToken cancellationToken)
+    private async Task CopyTreeAsync(IImageSource source, IImageSink sink, ManifestDocument document, Counts counts, int depth, bool isTop, CancellationToken cancellationToken)
+    {
+        if (depth > ImageIndex.MaxDepth)
+        {
+            throw new OciFormatException($"index {document.Digest}", "indexes are nested too deeply.");
+        }
+
+        if (document.Index is { } index)
+        {
+            foreach (var child in index.Manifests.Where(m => MediaTypes.IsManifest(m.MediaType) || MediaTypes.IsIndex(m.MediaType)))
+            {
+                ManifestDocument childDocument;
+                try
+                {
+                    childDocument = await source.ReadManifestAsync(child with { Annotations = null, Platform = null }, cancellationToken).ConfigureAwait(false);
+                }
+                catch (BlobNotFoundException) when (sink is not RegistryImageSink)
+                {
+                    // A layout or archive may hold only some of an index's platforms (those that were fetched); a
+                    // registry is never sent an index whose manifests it lacks.
+                    continue;
+                }
+
+                await CopyTreeAsync(source, sink, childDocument, counts, depth + 1, isTop: false, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        else if (document.Manifest is { } manifest)
+        {
+            await Parallel.ForEachAsync(
+                new[] { manifest.Config }.Concat(manifest.Layers).DistinctBy(b => b.Digest),
+                new ParallelOptions { MaxDegreeOfParallelism = client.Options.MaxConcurrentTransfers, CancellationToken = cancellationToken },
+                async (blob, ct) =>
+                {
+                    BlobUploadOutcome outcome;
+                    try
+                    {
+                        outcome = await sink.PutBlobAsync(blob, manifest, source, ct).ConfigureAwait(false);
+                    }
+                    catch (BlobNotFoundException) when (blob.Urls is { Count: > 0 })
+                    {
+                        // A non-distributable layer (it carries URLs) need not be in a layout or archive.
+                        return;
+                    }
+
+                    switch (outcome)
+                    {
+                        case BlobUploadOutcome.Uploaded:
+                            Interlocked.Increment(ref counts.Transferred);
+                            break;
+                        case BlobUploadOutcome.Mounted:
+                            Interlocked.Increment(ref counts.Mounted);
+                            break;
+                        default:
+                            Interlocked.Increment(ref counts.Present);
+                            break;
+                    }
+                }).ConfigureAwait(false);
+        }
+
+        if (!isTop)
+        {
+            await sink.PutManifestAsync(document, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<ManifestDocument> PickPlatformAsync(IImageSource source, ManifestDocument top, Platform platform, CancellationToken cancellationToken)
+    {
+        for (var depth = 0; depth < ImageIndex.MaxDepth && top.Index is { } index; depth++)
+        {
+            var chosen = ImageTransfer.ChoosePlatform(index, platform, source.Name);
+            top = await source.ReadManifestAsync(chosen with { Annotations = null, Platform = null }, cancellationToken).ConfigureAwait(false);
+        }
+
+        return top;
+    }
+
+    private async Task<IImageSource> OpenSourceAsync(ImageLocation source, IProgress<TransferProgress>? progress, CancellationToken cancellationToken)
     {
         switch (source.Transport)
         {
             case ImageTransport.Registry:
-                var pulled = await transfer.PullAsync(
-                    source.Reference!,
-                    store,
-                    new PullOptions
-                    {
-                        Platform = options.Platform ?? (destination.Transport == ImageTransport.DockerArchive ? Platform.Current : null),
-                        AllPlatforms = options.Platform is null && destination.Transport != ImageTransport.DockerArchive,
-                        LocalName = StagedName,
-                    },
-                    progress,
-                    cancellationToken).ConfigureAwait(false);
-                return pulled.Descriptor;
+                return new RegistryImageSource(client, source.Reference!, progress);
 
             case ImageTransport.OciLayout:
                 var layout = await OciLayout.OpenAsync(source.Path!, new OciLayoutOptions { CreateIfMissing = false }, cancellationToken).ConfigureAwait(false);
-                var entry = Select(await layout.ListImagesAsync(cancellationToken).ConfigureAwait(false), source.Tag, source);
-                await CopyBlobsAsync(layout, store, entry, cancellationToken).ConfigureAwait(false);
-                return entry;
+                var entry = ImageSelection.Select(await layout.ListImagesAsync(cancellationToken).ConfigureAwait(false), source.Tag, source.ToString(), source.Path!);
+                return new OciLayoutImageSource(layout, entry, source.ToString());
+
+            case ImageTransport.OciArchive:
+                return await OciArchiveImageSource.OpenAsync(source.Path!, source.Tag, source.ToString(), cancellationToken).ConfigureAwait(false);
 
             default:
-                if (!File.Exists(source.Path))
-                {
-                    throw new FileNotFoundException($"The archive {source.Path} does not exist.", source.Path);
-                }
-
-                var archive = new FileStream(source.Path!, FileMode.Open, FileAccess.Read, FileShare.Read, 128 * 1024, FileOptions.Asynchronous | FileOptions.SequentialScan);
-                await using (archive.ConfigureAwait(false))
-                {
-                    if (source.Transport == ImageTransport.OciArchive)
-                    {
-                        var images = await OciArchive.ImportAsync(archive, store, cancellationToken).ConfigureAwait(false);
-                        return Select(images, source.Tag, source);
-                    }
-
-                    var loaded = await DockerArchive.ImportAsync(archive, store, cancellationToken).ConfigureAwait(false);
-                    return Select(loaded, source.Reference is { } reference ? MatchingName(loaded, reference) : null, source);
-                }
+                return await DockerArchiveImageSource.OpenAsync(source.Path!, source.Reference, source.ToString(), cancellationToken).ConfigureAwait(false);
         }
     }
 
-    // The docker archive may record the name in familiar (app:1) or canonical (docker.io/library/app:1) form.
-    private static string MatchingName(IEnumerable<LayoutImage> images, ImageReference reference) =>
-        images.Select(i => i.Name).FirstOrDefault(n => n is not null && ImageReference.TryParse(n, out var r) && r == reference) ?? reference.FamiliarString;
-
-    private static Descriptor Select(IReadOnlyCollection<LayoutImage> images, string? name, ImageLocation source)
+    private async Task<IImageSink> OpenSinkAsync(
+        ImageLocation source, ImageLocation destination, IImageSource from, CopyOptions options, IProgress<TransferProgress>? layoutProgress, IProgress<TransferProgress>? registryProgress, CancellationToken cancellationToken)
     {
-        if (name is not null)
+        switch (destination.Transport)
         {
-            return images.LastOrDefault(i => string.Equals(i.Name, name, StringComparison.Ordinal))?.Descriptor
-                ?? throw new ImageNotFoundException(name, source.Path!, $"it holds {Names(images)}");
+            case ImageTransport.Registry:
+                return new RegistryImageSink(client, destination.Reference!, registryProgress);
+
+            case ImageTransport.OciLayout:
+                var layout = await OciLayout.OpenAsync(destination.Path!, cancellationToken: cancellationToken).ConfigureAwait(false);
+                return new OciLayoutImageSink(layout, destination.Tag ?? DefaultTag(source), layoutProgress);
+
+            case ImageTransport.OciArchive:
+                // A named layout image packed whole keeps its own name in the archive.
+                var keptName = options.Platform is null && from is OciLayoutImageSource { EntryName: { } entryName } ? entryName : null;
+                return new OciArchiveImageSink(destination.Path!, destination.Tag ?? keptName ?? DefaultTag(source));
+
+            default:
+                // A docker archive records a repository:tag: the destination's, else the source's own name.
+                var archiveName = destination.Reference ?? (source.Transport is ImageTransport.Registry or ImageTransport.DockerArchive ? source.Reference : null);
+                return new DockerArchiveImageSink(destination.Path!, archiveName?.FamiliarString ?? UnnamedArchiveImage);
         }
-
-        var distinct = images.Select(i => i.Descriptor.Digest).Distinct().Count();
-        return distinct == 1 ? images.First().Descriptor
-            : throw new ImageNotFoundException(source.ToString(), source.Path!, distinct == 0 ? "it holds no image" : $"it holds several images ({Names(images)}); name one after the path");
-    }
-
-    private static string Names(IEnumerable<LayoutImage> images)
-    {
-        var names = images.Select(i => i.Name ?? i.Descriptor.Digest.ToString()).Distinct().ToList();
-        return names.Count == 0 ? "no image" : string.Join(", ", names);
-    }
-
-    private static async Task<Descriptor> PickPlatformAsync(OciLayout store, Descriptor top, Platform platform, string name, CancellationToken cancellationToken)
-    {
-        for (var depth = 0; depth < ImageIndex.MaxDepth && MediaTypes.IsIndex(top.MediaType); depth++)
-        {
-            var document = await store.ReadManifestAsync(top with { Annotations = null }, cancellationToken).ConfigureAwait(false);
-            top = ImageTransfer.ChoosePlatform(document.Index!, platform, name);
-        }
-
-        return top with { Annotations = null, Platform = null };
     }
 
     private static string DefaultTag(ImageLocation source) => source.Transport switch
@@ -260,50 +283,10 @@ public sealed class ImageCopier(RegistryClient client)
         _ => ImageReference.DefaultTag,
     };
 
-    private static async Task WriteAsync(
-        ImageTransfer transfer, OciLayout store, string name, Descriptor top, ImageLocation destination, IProgress<TransferProgress>? progress, CancellationToken cancellationToken)
+    private sealed class Counts
     {
-        switch (destination.Transport)
-        {
-            case ImageTransport.Registry:
-                await transfer.PushAsync(store, name, destination.Reference!, null, progress, cancellationToken).ConfigureAwait(false);
-                break;
-
-            case ImageTransport.OciLayout:
-                var layout = await OciLayout.OpenAsync(destination.Path!, cancellationToken: cancellationToken).ConfigureAwait(false);
-                await CopyBlobsAsync(store, layout, top, cancellationToken).ConfigureAwait(false);
-                await layout.TagAsync(name, top, cancellationToken).ConfigureAwait(false);
-                break;
-
-            case ImageTransport.OciArchive:
-                await WriteFileAtomicallyAsync(destination.Path!, s => OciArchive.WriteAsync(store, [name], s, cancellationToken), cancellationToken).ConfigureAwait(false);
-                break;
-
-            default:
-                await WriteFileAtomicallyAsync(destination.Path!, s => DockerArchive.WriteAsync(store, name, s, cancellationToken), cancellationToken).ConfigureAwait(false);
-                break;
-        }
-    }
-
-    private static async Task WriteFileAtomicallyAsync(string path, Func<Stream, Task> write, CancellationToken cancellationToken)
-    {
-        var directory = Path.GetDirectoryName(path)!;
-        Directory.CreateDirectory(directory);
-        var temporary = Path.Combine(directory, "." + Path.GetFileName(path) + "." + Guid.NewGuid().ToString("N") + ".tmp");
-        try
-        {
-            var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 128 * 1024, FileOptions.Asynchronous);
-            await using (stream.ConfigureAwait(false))
-            {
-                await write(stream).ConfigureAwait(false);
-                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            File.Move(temporary, path, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temporary);
-        }
+        public int Transferred;
+        public int Mounted;
+        public int Present;
     }
 }

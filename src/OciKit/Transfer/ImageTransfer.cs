@@ -69,27 +69,14 @@ public sealed class ImageTransfer(RegistryClient client)
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(store);
         options ??= new PullOptions();
-        var top = await FetchAsync(source, source, null, cancellationToken).ConfigureAwait(false);
-        if (top.Index is { } index && !options.AllPlatforms)
-        {
-            var chosen = ChoosePlatform(index, options.Platform ?? Platform.Current, source.ToString());
-            top = await FetchAsync(source, source.WithDigest(chosen.Digest), chosen, cancellationToken).ConfigureAwait(false);
-        }
-
-        var counts = new Counts();
-        try
-        {
-            await PullTreeAsync(source, top, store, counts, progress, 0, cancellationToken).ConfigureAwait(false);
-        }
-        catch (OciFormatException e) when (e.Subject != $"image {source}")
-        {
-            // A manifest or configuration the store refused (it would not read back): say which image it belongs to.
-            throw new OciFormatException($"image {source}", e.Message, e);
-        }
-
         var localName = options.LocalName ?? source.ToString();
-        await store.TagAsync(localName, top.Descriptor, cancellationToken).ConfigureAwait(false);
-        return new PullResult(top.Descriptor, localName, counts.Transferred, counts.Present);
+
+        // One pass per blob: network → store, verified while read (a registry serving other bytes fails as the registry's fault).
+        var from = new RegistryImageSource(client, source, progress);
+        var sink = new OciLayoutImageSink(store, localName, progress);
+        var platform = options.AllPlatforms ? null : options.Platform ?? Platform.Current;
+        var copied = await new ImageCopier(client).CopyAsync(from, () => Task.FromResult<IImageSink>(sink), platform, source.ToString(), cancellationToken).ConfigureAwait(false);
+        return new PullResult(copied.Descriptor, localName, copied.BlobsUploaded, copied.BlobsPresent);
     }
 
     /// <summary>Pushes an image (or index) from the local store to a registry.</summary>
@@ -106,22 +93,9 @@ public sealed class ImageTransfer(RegistryClient client)
         ArgumentNullException.ThrowIfNull(store);
         ArgumentException.ThrowIfNullOrEmpty(localName);
         ArgumentNullException.ThrowIfNull(target);
-        var descriptor = await store.ResolveAsync(localName, cancellationToken).ConfigureAwait(false)
-            ?? throw new ImageNotFoundException(localName, $"the local store at {store.Root}");
-        var top = await store.ReadManifestAsync(descriptor, cancellationToken).ConfigureAwait(false);
-        var counts = new Counts();
-        await PushTreeAsync(
-            top,
-            target,
-            d => store.ReadManifestAsync(d, cancellationToken),
-            (blob, _) => Task.FromResult(store.OpenBlob(blob.Digest)),
-            options?.MountFrom,
-            counts,
-            progress,
-            0,
-            isTop: true,
-            cancellationToken).ConfigureAwait(false);
-        return new PushResult(top.Descriptor, counts.Transferred, counts.Mounted, counts.Present);
+        var source = new OciLayoutImageSource(store, localName);
+        var sink = new RegistryImageSink(client, target, progress) { MountFrom = options?.MountFrom };
+        return await new ImageCopier(client).CopyAsync(source, sink, null, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -137,21 +111,9 @@ public sealed class ImageTransfer(RegistryClient client)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(target);
-        var top = await FetchAsync(source, source, null, cancellationToken).ConfigureAwait(false);
-        var counts = new Counts();
-        var sameRegistry = string.Equals(source.Registry, target.Registry, StringComparison.OrdinalIgnoreCase);
-        await PushTreeAsync(
-            top,
-            target,
-            d => FetchAsync(source, source.WithDigest(d.Digest), d, cancellationToken),
-            (blob, _) => Task.FromResult(client.OpenBlob(source, blob)),
-            sameRegistry ? source.Repository : null,
-            counts,
-            progress,
-            0,
-            isTop: true,
-            cancellationToken).ConfigureAwait(false);
-        return new PushResult(top.Descriptor, counts.Transferred, counts.Mounted, counts.Present);
+        // Within one registry, the sink mounts every blob from the source's repository.
+        var from = new RegistryImageSource(client, source);
+        return await new ImageCopier(client).CopyAsync(from, new RegistryImageSink(client, target, progress), null, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Gives an image in a registry another tag in the same repository, by re-putting its exact manifest bytes.</summary>
@@ -185,132 +147,5 @@ public sealed class ImageTransfer(RegistryClient client)
         ArgumentNullException.ThrowIfNull(platform);
         return index.FindPlatform(platform)
             ?? throw new ImageNotFoundException(name, "its index", $"no image for {platform} (the index offers {index.DescribePlatforms()})");
-    }
-
-    private async Task<ManifestDocument> FetchAsync(ImageReference repository, ImageReference reference, Descriptor? expected, CancellationToken cancellationToken)
-    {
-        var content = await client.GetManifestAsync(reference, cancellationToken).ConfigureAwait(false);
-        return expected is null
-            ? ManifestDocument.Parse(content.Bytes, content.MediaType)
-            : ManifestDocument.Parse(content.Bytes, expected);
-    }
-
-    private async Task PullTreeAsync(ImageReference source, ManifestDocument document, OciLayout store, Counts counts, IProgress<TransferProgress>? progress, int depth, CancellationToken cancellationToken)
-    {
-        if (depth > ImageIndex.MaxDepth)
-        {
-            throw new OciFormatException($"index {document.Digest}", "indexes are nested too deeply.");
-        }
-
-        if (document.Index is { } index)
-        {
-            foreach (var child in index.Manifests.Where(m => MediaTypes.IsManifest(m.MediaType) || MediaTypes.IsIndex(m.MediaType)))
-            {
-                var childDocument = await FetchAsync(source, source.WithDigest(child.Digest), child, cancellationToken).ConfigureAwait(false);
-                await PullTreeAsync(source, childDocument, store, counts, progress, depth + 1, cancellationToken).ConfigureAwait(false);
-            }
-        }
-        else if (document.Manifest is { } manifest)
-        {
-            await Parallel.ForEachAsync(
-                Blobs(manifest),
-                new ParallelOptions { MaxDegreeOfParallelism = client.Options.MaxConcurrentTransfers, CancellationToken = cancellationToken },
-                async (blob, ct) =>
-                {
-                    if (store.ContainsBlob(blob.Digest) && new FileInfo(store.BlobPath(blob.Digest)).Length == blob.Size)
-                    {
-                        Interlocked.Increment(ref counts.Present);
-                        progress?.Report(new TransferProgress(blob.Digest, blob.Size, blob.Size));
-                        return;
-                    }
-
-                    // One pass: network → store, which verifies size and digest before the blob becomes visible.
-                    await using var stream = client.OpenBlob(source, blob, progress);
-                    try
-                    {
-                        await store.WriteBlobAsync(stream, blob, ct).ConfigureAwait(false);
-                    }
-                    catch (DigestMismatchException ex)
-                    {
-                        // The store verified what the registry served: the registry failed, not the caller.
-                        throw new RegistryDigestMismatchException($"blob {blob.Digest}", source.ToString(), ex.Expected, ex.Actual, "GET", null, ex);
-                    }
-                    Interlocked.Increment(ref counts.Transferred);
-                }).ConfigureAwait(false);
-        }
-
-        await store.WriteManifestAsync(document, cancellationToken).ConfigureAwait(false);
-    }
-
-    private async Task PushTreeAsync(
-        ManifestDocument document,
-        ImageReference target,
-        Func<Descriptor, Task<ManifestDocument>> readChild,
-        Func<Descriptor, CancellationToken, Task<Stream>> openBlob,
-        string? mountFrom,
-        Counts counts,
-        IProgress<TransferProgress>? progress,
-        int depth,
-        bool isTop,
-        CancellationToken cancellationToken)
-    {
-        if (depth > ImageIndex.MaxDepth)
-        {
-            throw new OciFormatException($"index {document.Digest}", "indexes are nested too deeply.");
-        }
-
-        if (document.Index is { } index)
-        {
-            foreach (var child in index.Manifests.Where(m => MediaTypes.IsManifest(m.MediaType) || MediaTypes.IsIndex(m.MediaType)))
-            {
-                var childDocument = await readChild(child).ConfigureAwait(false);
-                await PushTreeAsync(childDocument, target, readChild, openBlob, mountFrom, counts, progress, depth + 1, isTop: false, cancellationToken).ConfigureAwait(false);
-            }
-        }
-        else if (document.Manifest is { } manifest)
-        {
-            var mount = mountFrom ?? MountSourceOf(manifest, target);
-            await Parallel.ForEachAsync(
-                Blobs(manifest),
-                new ParallelOptions { MaxDegreeOfParallelism = client.Options.MaxConcurrentTransfers, CancellationToken = cancellationToken },
-                async (blob, ct) =>
-                {
-                    var outcome = await client.UploadBlobAsync(target, blob, c => openBlob(blob, c), mount, progress, ct).ConfigureAwait(false);
-                    switch (outcome)
-                    {
-                        case BlobUploadOutcome.Uploaded:
-                            Interlocked.Increment(ref counts.Transferred);
-                            break;
-                        case BlobUploadOutcome.Mounted:
-                            Interlocked.Increment(ref counts.Mounted);
-                            break;
-                        default:
-                            Interlocked.Increment(ref counts.Present);
-                            break;
-                    }
-                }).ConfigureAwait(false);
-        }
-
-        // Children by digest, the top under the target's tag (or digest): always the exact bytes.
-        var reference = isTop ? target : ImageReference.Create(target.Registry, target.Repository, digest: document.Digest);
-
-        await client.PutManifestAsync(reference, document.Bytes, document.MediaType, cancellationToken).ConfigureAwait(false);
-    }
-
-    private static string? MountSourceOf(ImageManifest manifest, ImageReference target)
-    {
-        return manifest.Annotations is { } annotations && annotations.TryGetValue(AnnotationKeys.BaseName, out var baseName)
-            && ImageReference.TryParse(baseName, out var baseReference)
-            ? RegistryClient.MountSource(baseReference, target)
-            : null;
-    }
-
-    private static IEnumerable<Descriptor> Blobs(ImageManifest manifest) => [manifest.Config, .. manifest.Layers];
-
-    private sealed class Counts
-    {
-        public int Transferred;
-        public int Mounted;
-        public int Present;
     }
 }
