@@ -15,12 +15,6 @@ public sealed record CopyOptions
     /// gets <see cref="Platform.Current"/>'s image.
     /// </summary>
     public Platform? Platform { get; init; }
-
-    /// <summary>
-    /// No longer used: a copy streams from its source to its destination without an intermediate layout (a
-    /// docker-archive source is imported into a private temporary layout). Kept for compatibility.
-    /// </summary>
-    public string? StagingDirectory { get; init; }
 }
 
 /// <summary>What a copy did.</summary>
@@ -91,42 +85,6 @@ public sealed class ImageCopier(RegistryClient client)
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(sink);
         return CopyAsync(source, () => Task.FromResult(sink), platform, null, cancellationToken);
-    }
-
-    /// <summary>Copies the blobs an image (or index) reaches from one layout to another, children before parents.</summary>
-    /// <param name="from">The source layout.</param>
-    /// <param name="to">The target layout.</param>
-    /// <param name="descriptor">The manifest or index.</param>
-    /// <param name="cancellationToken">Cancels the I/O.</param>
-    /// <returns>A task that completes when every reachable blob is in <paramref name="to"/>.</returns>
-    /// <exception cref="BlobNotFoundException">A blob an image needs is missing from <paramref name="from"/>.</exception>
-    public static async Task CopyBlobsAsync(OciLayout from, OciLayout to, Descriptor descriptor, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(from);
-        ArgumentNullException.ThrowIfNull(to);
-        ArgumentNullException.ThrowIfNull(descriptor);
-        var isIndex = MediaTypes.IsIndex(descriptor.MediaType);
-        foreach (var child in await from.ReferencedAsync(descriptor, cancellationToken).ConfigureAwait(false))
-        {
-            if (from.ContainsBlob(child.Digest))
-            {
-                await CopyBlobsAsync(from, to, child, cancellationToken).ConfigureAwait(false);
-            }
-            else if (!isIndex && child.Urls is not { Count: > 0 })
-            {
-                // As in an oci-archive: an index may list platforms never fetched; anything else missing is an incomplete image.
-                throw new BlobNotFoundException(child.Digest, from.Root);
-            }
-        }
-
-        if (!to.ContainsBlob(descriptor.Digest))
-        {
-            var stream = from.OpenBlob(descriptor.Digest);
-            await using (stream.ConfigureAwait(false))
-            {
-                await to.WriteBlobAsync(stream, descriptor with { Annotations = null }, cancellationToken).ConfigureAwait(false);
-            }
-        }
     }
 
     // The one copy. The sink is opened once the image (and platform) is found; when imageName is set, a manifest or
