@@ -104,7 +104,7 @@ internal static class BuildCommand
                 var delivery = new ImageDelivery(await OciLayout.OpenAsync(session.StorePath, cancellationToken: cancellationToken).ConfigureAwait(false));
                 if (archivePath is not null)
                 {
-                    await delivery.WriteArchiveAsync(result.Tags, archivePath, parseResult.GetValue(archiveFormat), cancellationToken).ConfigureAwait(false);
+                    await delivery.WriteArchiveAsync(result.Tags[0], result.Tags, archivePath, parseResult.GetValue(archiveFormat), cancellationToken).ConfigureAwait(false);
                 }
 
                 if (pushAfter)

@@ -146,15 +146,15 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
                 progress?.Report($"Retrying in the push: {failure}");
             }
 
-            // Every blob is checked again and anything missing uploaded (with retries) before the manifest is put.
-            var push = await transfer.PushAsync(store, localName, target, null, null, cancellationToken).ConfigureAwait(false);
+            // The one delivery step: every blob is checked again and anything missing uploaded (with retries) before
+            // the manifest is put under the first name; the other names are tags of the same repository.
+            var delivered = await new ImageDelivery(store).PushAsync(client, targets, cancellationToken).ConfigureAwait(false);
+            var push = delivered.Pushed;
             uploaded = push.BlobsUploaded + earlyUploaded;
             reused = Math.Max(0, push.BlobsMounted + push.BlobsPresent - earlyUploaded);
             progress?.Report($"Pushed {target}@{push.Descriptor.Digest}: {uploaded} blob(s) uploaded, {reused} reused");
-            foreach (var other in targets.Skip(1))
+            foreach (var reference in delivered.Tagged)
             {
-                var reference = ImageReference.Parse(other);
-                await transfer.TagAsync(target.WithDigest(push.Descriptor.Digest), reference.Tag!, cancellationToken).ConfigureAwait(false);
                 progress?.Report($"Tagged {reference}");
             }
         }
@@ -413,9 +413,6 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             full = Path.Combine(full, repository.Replace('/', '-') + ".tar");
         }
 
-        return await AtomicFile.WriteAsync(
-            full,
-            (file, ct) => docker ? DockerArchive.WriteAsync(store, localName, file, ct) : OciArchive.WriteAsync(store, [localName], file, ct),
-            cancellationToken).ConfigureAwait(false);
+        return await new ImageDelivery(store).WriteArchiveAsync(localName, [], full, docker ? ArchiveFormat.Docker : ArchiveFormat.Oci, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -267,7 +267,7 @@ public sealed class OciArchiveImageSink(string path, string name) : IImageSink
         _contents.AddAll(tar);
         tar.AddFile(OciLayoutHeader.FileName, OciLayoutHeader.ToJson());
         tar.AddFile(OciLayout.IndexFileName, new ImageIndex([top.Descriptor with { Annotations = ImageSelection.RefName(name) }]).ToJson());
-        return ArchiveContents.WriteAtomicallyAsync(_contents.Path, s => tar.WriteAsync(s, cancellationToken), cancellationToken);
+        return AtomicFile.WriteAsync(_contents.Path, tar.WriteAsync, cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -322,9 +322,9 @@ public sealed class DockerArchiveImageSink(string path, string name) : IImageSin
     public Task CompleteAsync(CancellationToken cancellationToken = default)
     {
         var top = _contents.Top ?? throw new InvalidOperationException("No image was put under a name in the docker archive.");
-        return ArchiveContents.WriteAtomicallyAsync(
+        return AtomicFile.WriteAsync(
             _contents.Path,
-            s => DockerArchive.WriteAsync([(new DockerArchiveImage(name, []), top)], _contents.AddTo, s, cancellationToken),
+            (s, ct) => DockerArchive.WriteAsync([(new DockerArchiveImage(name, []), top)], _contents.AddTo, s, ct),
             cancellationToken);
     }
 
@@ -374,28 +374,6 @@ internal sealed class ArchiveContents(string path)
         else
         {
             throw new BlobNotFoundException(digest, path);
-        }
-    }
-
-    public static async Task WriteAtomicallyAsync(string path, Func<Stream, Task> write, CancellationToken cancellationToken)
-    {
-        var directory = System.IO.Path.GetDirectoryName(path)!;
-        Directory.CreateDirectory(directory);
-        var temporary = System.IO.Path.Combine(directory, "." + System.IO.Path.GetFileName(path) + "." + Guid.NewGuid().ToString("N") + ".tmp");
-        try
-        {
-            var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 128 * 1024, FileOptions.Asynchronous);
-            await using (stream.ConfigureAwait(false))
-            {
-                await write(stream).ConfigureAwait(false);
-                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            File.Move(temporary, path, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temporary);
         }
     }
 }

@@ -21,53 +21,72 @@ public enum ArchiveFormat
 /// <param name="store">The store holding the image under <c>tags</c>.</param>
 public sealed class ImageDelivery(OciLayout store)
 {
-    /// <summary>Writes the image to an archive: an oci-archive names it by the first tag, a docker archive by every tag.</summary>
-    /// <param name="tags">The names the image is stored under; at least one.</param>
+    /// <summary>
+    /// Writes a stored image to an archive file, never half-written (<see cref="AtomicFile"/>): an oci-archive names it
+    /// <paramref name="name"/>; a docker archive records <paramref name="repoTags"/> (none: <paramref name="name"/>).
+    /// </summary>
+    /// <param name="name">The name the image is stored under.</param>
+    /// <param name="repoTags">The names a docker archive records for it (<c>RepoTags</c>); empty for just <paramref name="name"/>.</param>
     /// <param name="path">The archive file.</param>
     /// <param name="format">The archive format.</param>
     /// <param name="cancellationToken">Cancels the write.</param>
     /// <returns>The archive's full path.</returns>
-    /// <exception cref="ArgumentException">No tag names the image in the archive.</exception>
-    public Task<string> WriteArchiveAsync(IReadOnlyList<string> tags, string path, ArchiveFormat format, CancellationToken cancellationToken = default)
+    public Task<string> WriteArchiveAsync(string name, IReadOnlyList<string> repoTags, string path, ArchiveFormat format, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(tags);
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(repoTags);
         ArgumentException.ThrowIfNullOrEmpty(path);
-        if (tags.Count == 0)
-        {
-            throw new ArgumentException("Writing an archive needs at least one tag.", nameof(tags));
-        }
-
         return AtomicFile.WriteAsync(
             path,
             (output, ct) => format == ArchiveFormat.Docker
-                ? DockerArchive.WriteAsync(store, [new DockerArchiveImage(tags[0], [.. tags])], output, ct)
-                : OciArchive.WriteAsync(store, [tags[0]], output, ct),
+                ? DockerArchive.WriteAsync(store, [new DockerArchiveImage(name, [.. repoTags])], output, ct)
+                : OciArchive.WriteAsync(store, [name], output, ct),
             cancellationToken);
     }
 
-    /// <summary>Pushes the image to the registry each tag names (blobs a registry has are not sent again).</summary>
+    /// <summary>
+    /// Pushes a stored image to the registries its names say: pushed once under the first name (blobs the registry has
+    /// are not sent again), then every other name in the same repository is only tagged (its manifest put again);
+    /// a name in another repository or registry is pushed to as well (blobs mounted where the registry allows).
+    /// </summary>
     /// <param name="client">The registry client.</param>
-    /// <param name="tags">The names the image is stored under, each a registry reference; at least one.</param>
+    /// <param name="names">The names the image is stored under, each a registry reference; at least one. The first is pushed from the store.</param>
     /// <param name="cancellationToken">Cancels the push.</param>
-    /// <returns>What each push did.</returns>
-    /// <exception cref="ArgumentException">No tag.</exception>
+    /// <returns>What the push of the first name did, and the names only tagged.</returns>
+    /// <exception cref="ArgumentException">No name.</exception>
     /// <exception cref="RegistryException">A registry failed.</exception>
-    public async Task<IReadOnlyList<PushResult>> PushAsync(RegistryClient client, IReadOnlyList<string> tags, CancellationToken cancellationToken = default)
+    public async Task<DeliveredPush> PushAsync(RegistryClient client, IReadOnlyList<string> names, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(client);
-        ArgumentNullException.ThrowIfNull(tags);
-        if (tags.Count == 0)
+        ArgumentNullException.ThrowIfNull(names);
+        if (names.Count == 0)
         {
-            throw new ArgumentException("Pushing needs at least one tag.", nameof(tags));
+            throw new ArgumentException("Pushing needs at least one tag.", nameof(names));
         }
 
         var transfer = new ImageTransfer(client);
-        var results = new List<PushResult>(tags.Count);
-        foreach (var tag in tags)
+        var first = ImageReference.Parse(names[0]);
+        var pushed = await transfer.PushAsync(store, names[0], first, null, null, cancellationToken).ConfigureAwait(false);
+        var tagged = new List<ImageReference>();
+        foreach (var name in names.Skip(1))
         {
-            results.Add(await transfer.PushAsync(store, tag, ImageReference.Parse(tag), null, null, cancellationToken).ConfigureAwait(false));
+            var reference = ImageReference.Parse(name);
+            if (string.Equals(reference.Registry, first.Registry, StringComparison.OrdinalIgnoreCase) && reference.Repository == first.Repository && reference.Tag is { } tag)
+            {
+                await transfer.TagAsync(first.WithDigest(pushed.Descriptor.Digest), tag, cancellationToken).ConfigureAwait(false);
+                tagged.Add(reference);
+            }
+            else
+            {
+                await transfer.PushAsync(store, name, reference, null, null, cancellationToken).ConfigureAwait(false);
+            }
         }
 
-        return results;
+        return new DeliveredPush(pushed, [.. tagged]);
     }
 }
+
+/// <summary>What <see cref="ImageDelivery.PushAsync"/> did.</summary>
+/// <param name="Pushed">The push under the first name.</param>
+/// <param name="Tagged">The other names of the same repository, which were only tagged.</param>
+public sealed record DeliveredPush(PushResult Pushed, System.Collections.Immutable.ImmutableArray<ImageReference> Tagged);

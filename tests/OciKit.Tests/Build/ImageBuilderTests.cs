@@ -235,7 +235,7 @@ public sealed class ImageBuilderTests : IDisposable
         _f.Write("f", "f");
         var archive = Path.Combine(_f.Root, "image.tar");
         var result = await _f.BuildAsync("FROM scratch\nCOPY f /f");
-        await new ImageDelivery(await OciLayout.OpenAsync(_f.Store)).WriteArchiveAsync(result.Tags, archive, format);
+        await new ImageDelivery(await OciLayout.OpenAsync(_f.Store)).WriteArchiveAsync(result.Tags[0], result.Tags, archive, format);
         var imported = await OciLayout.OpenAsync(Path.Combine(_f.Root, "imported"));
         await using var stream = File.OpenRead(archive);
         var images = format == ArchiveFormat.Oci ? await OciArchive.ImportAsync(stream, imported) : await DockerArchive.ImportAsync(stream, imported);
