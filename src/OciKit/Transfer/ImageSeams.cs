@@ -83,3 +83,16 @@ public interface IImageSink : IAsyncDisposable
     /// <returns>A task that completes when the destination is complete.</returns>
     Task CompleteAsync(CancellationToken cancellationToken = default);
 }
+
+/// <summary>
+/// A source whose blobs can also be opened without its own digest check, for a sink that checks what it writes itself
+/// (the store): the bytes are then hashed once, not twice.
+/// </summary>
+internal interface IUnverifiedBlobSource
+{
+    /// <summary>Opens a blob without checking it; the caller must check digest and size itself.</summary>
+    Stream OpenUnverifiedBlob(Descriptor descriptor);
+
+    /// <summary>The error a mismatch the caller found is reported as (a registry's, for a registry source).</summary>
+    Exception Mismatch(DigestMismatchException mismatch, Descriptor descriptor);
+}

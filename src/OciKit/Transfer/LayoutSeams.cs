@@ -7,7 +7,7 @@ using OciKit.Registry;
 namespace OciKit.Transfer;
 
 /// <summary>An image in an OCI layout (the local store, an <c>oci:</c> directory) as an <see cref="IImageSource"/>.</summary>
-public sealed class OciLayoutImageSource : IImageSource
+public sealed class OciLayoutImageSource : IImageSource, IUnverifiedBlobSource
 {
     private readonly OciLayout _layout;
     private readonly string? _localName;
@@ -67,6 +67,12 @@ public sealed class OciLayoutImageSource : IImageSource
     }
 
     /// <inheritdoc/>
+    Stream IUnverifiedBlobSource.OpenUnverifiedBlob(Descriptor descriptor) => _layout.OpenBlob(descriptor.Digest);
+
+    /// <inheritdoc/>
+    Exception IUnverifiedBlobSource.Mismatch(DigestMismatchException mismatch, Descriptor descriptor) => mismatch;
+
+    /// <inheritdoc/>
     public ValueTask DisposeAsync() => _dispose?.Invoke() ?? ValueTask.CompletedTask;
 }
 
@@ -97,10 +103,20 @@ public sealed class OciLayoutImageSink(OciLayout layout, string name, IProgress<
             return BlobUploadOutcome.AlreadyPresent;
         }
 
-        var stream = await from.OpenBlobAsync(blob, cancellationToken).ConfigureAwait(false);
+        // The store verifies what it writes (digest and size, before the blob becomes visible), so a source that can
+        // skip its own check is read unchecked: one hash per byte, not two; a mismatch is still the source's error.
+        var unverified = from as IUnverifiedBlobSource;
+        var stream = unverified?.OpenUnverifiedBlob(blob) ?? await from.OpenBlobAsync(blob, cancellationToken).ConfigureAwait(false);
         await using (stream.ConfigureAwait(false))
         {
-            await layout.WriteBlobAsync(stream, blob with { Annotations = null }, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await layout.WriteBlobAsync(stream, blob with { Annotations = null }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (DigestMismatchException e) when (unverified is not null)
+            {
+                throw unverified.Mismatch(e, blob);
+            }
         }
 
         return BlobUploadOutcome.Uploaded;
@@ -131,7 +147,7 @@ public sealed class OciLayoutImageSink(OciLayout layout, string name, IProgress<
 /// <param name="client">The registry client.</param>
 /// <param name="reference">The image (by tag or digest); blobs and manifests are read from its repository.</param>
 /// <param name="progress">Receives per-blob download progress, optional.</param>
-public sealed class RegistryImageSource(RegistryClient client, References.ImageReference reference, IProgress<TransferProgress>? progress = null) : IImageSource
+public sealed class RegistryImageSource(RegistryClient client, References.ImageReference reference, IProgress<TransferProgress>? progress = null) : IImageSource, IUnverifiedBlobSource
 {
     /// <summary>The image.</summary>
     public References.ImageReference Reference => reference;
@@ -159,13 +175,16 @@ public sealed class RegistryImageSource(RegistryClient client, References.ImageR
     public Task<Stream> OpenBlobAsync(Descriptor descriptor, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(descriptor);
-        var name = Name;
         return Task.FromResult<Stream>(new VerifiedBlobStream(
-            client.OpenBlob(reference, descriptor, progress),
-            descriptor,
-            name,
-            e => new RegistryDigestMismatchException($"blob {descriptor.Digest}", name, e.Expected, e.Actual, "GET", null, e)));
+            client.OpenBlob(reference, descriptor, progress), descriptor, Name, e => ((IUnverifiedBlobSource)this).Mismatch(e, descriptor)));
     }
+
+    /// <inheritdoc/>
+    Stream IUnverifiedBlobSource.OpenUnverifiedBlob(Descriptor descriptor) => client.OpenBlob(reference, descriptor, progress);
+
+    /// <inheritdoc/>
+    Exception IUnverifiedBlobSource.Mismatch(DigestMismatchException mismatch, Descriptor descriptor) =>
+        new RegistryDigestMismatchException($"blob {descriptor.Digest}", Name, mismatch.Expected, mismatch.Actual, "GET", null, mismatch);
 
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
