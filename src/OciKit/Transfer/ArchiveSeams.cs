@@ -229,49 +229,22 @@ public sealed class DockerArchiveImageSource : IImageSource
 /// </summary>
 /// <param name="path">The tar file to write.</param>
 /// <param name="name">The image's name in the archive (<c>org.opencontainers.image.ref.name</c>).</param>
-public sealed class OciArchiveImageSink(string path, string name) : IImageSink
+public sealed class OciArchiveImageSink(string path, string name) : ArchiveImageSink(path)
 {
-    private readonly ArchiveContents _contents = new(Path.GetFullPath(path));
-
     /// <inheritdoc/>
-    public string Name => ImageLocation.OciArchivePrefix + _contents.Path + ":" + name;
-
-    /// <inheritdoc/>
-    public Task<bool> HasBlobAsync(Descriptor blob, CancellationToken cancellationToken = default) => Task.FromResult(_contents.Has(blob));
-
-    /// <inheritdoc/>
-    public Task<BlobUploadOutcome> PutBlobAsync(Descriptor blob, ImageManifest manifest, IImageSource from, CancellationToken cancellationToken = default) =>
-        Task.FromResult(_contents.Add(blob, from));
-
-    /// <inheritdoc/>
-    public Task PutManifestAsync(ManifestDocument document, CancellationToken cancellationToken = default)
-    {
-        _contents.AddManifest(document);
-        return Task.CompletedTask;
-    }
-
-    /// <inheritdoc/>
-    public Task TagAsync(ManifestDocument top, CancellationToken cancellationToken = default)
-    {
-        _contents.AddManifest(top);
-        _contents.Top = top;
-        return Task.CompletedTask;
-    }
+    public override string Name => ImageLocation.OciArchivePrefix + Contents.Path + ":" + name;
 
     /// <inheritdoc/>
     /// <exception cref="InvalidOperationException">No image was tagged.</exception>
-    public Task CompleteAsync(CancellationToken cancellationToken = default)
+    public override Task CompleteAsync(CancellationToken cancellationToken = default)
     {
-        var top = _contents.Top ?? throw new InvalidOperationException("No image was put under a name in the oci-archive.");
+        var top = Contents.Top ?? throw new InvalidOperationException("No image was put under a name in the oci-archive.");
         var tar = new ArchiveTar();
-        _contents.AddAll(tar);
+        Contents.AddAll(tar);
         tar.AddFile(OciLayoutHeader.FileName, OciLayoutHeader.ToJson());
         tar.AddFile(OciLayout.IndexFileName, new ImageIndex([top.Descriptor with { Annotations = ImageSelection.RefName(name) }]).ToJson());
-        return AtomicFile.WriteAsync(_contents.Path, tar.WriteAsync, cancellationToken);
+        return AtomicFile.WriteAsync(Contents.Path, tar.WriteAsync, cancellationToken);
     }
-
-    /// <inheritdoc/>
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }
 
 /// <summary>
@@ -281,52 +254,72 @@ public sealed class OciArchiveImageSink(string path, string name) : IImageSink
 /// </summary>
 /// <param name="path">The tar file to write.</param>
 /// <param name="name">The image's repository:tag (<c>:latest</c> is added when it has no tag).</param>
-public sealed class DockerArchiveImageSink(string path, string name) : IImageSink
+public sealed class DockerArchiveImageSink(string path, string name) : ArchiveImageSink(path)
 {
-    private readonly ArchiveContents _contents = new(Path.GetFullPath(path));
-
     /// <inheritdoc/>
-    public string Name => ImageLocation.DockerArchivePrefix + _contents.Path + ":" + name;
-
-    /// <inheritdoc/>
-    public Task<bool> HasBlobAsync(Descriptor blob, CancellationToken cancellationToken = default) => Task.FromResult(_contents.Has(blob));
-
-    /// <inheritdoc/>
-    public Task<BlobUploadOutcome> PutBlobAsync(Descriptor blob, ImageManifest manifest, IImageSource from, CancellationToken cancellationToken = default) =>
-        Task.FromResult(_contents.Add(blob, from));
-
-    /// <inheritdoc/>
-    public Task PutManifestAsync(ManifestDocument document, CancellationToken cancellationToken = default)
-    {
-        _contents.AddManifest(document);
-        return Task.CompletedTask;
-    }
+    public override string Name => ImageLocation.DockerArchivePrefix + Contents.Path + ":" + name;
 
     /// <inheritdoc/>
     /// <exception cref="OciFormatException">The top is not an image manifest.</exception>
-    public Task TagAsync(ManifestDocument top, CancellationToken cancellationToken = default)
+    public override Task TagAsync(ManifestDocument top, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(top);
-        if (top.Manifest is null)
-        {
-            throw new OciFormatException($"manifest {top.Digest}", "is not an image manifest; a docker archive holds single images (pick a platform).");
-        }
-
-        _contents.AddManifest(top);
-        _contents.Top = top;
-        return Task.CompletedTask;
+        return top.Manifest is null
+            ? throw new OciFormatException($"manifest {top.Digest}", "is not an image manifest; a docker archive holds single images (pick a platform).")
+            : base.TagAsync(top, cancellationToken);
     }
 
     /// <inheritdoc/>
     /// <exception cref="InvalidOperationException">No image was tagged.</exception>
-    public Task CompleteAsync(CancellationToken cancellationToken = default)
+    public override Task CompleteAsync(CancellationToken cancellationToken = default)
     {
-        var top = _contents.Top ?? throw new InvalidOperationException("No image was put under a name in the docker archive.");
+        var top = Contents.Top ?? throw new InvalidOperationException("No image was put under a name in the docker archive.");
         return AtomicFile.WriteAsync(
-            _contents.Path,
-            (s, ct) => DockerArchive.WriteAsync([(new DockerArchiveImage(name, []), top)], _contents.AddTo, s, ct),
+            Contents.Path,
+            (s, ct) => DockerArchive.WriteAsync([(new DockerArchiveImage(name, []), top)], Contents.AddTo, s, ct),
             cancellationToken);
     }
+}
+
+/// <summary>
+/// What the archive sinks share: blobs are recorded with the source they come from and read once, when
+/// <see cref="CompleteAsync"/> writes the tar to a temporary file renamed into place (so the archive is deterministic,
+/// byte-identical to what the layout writers produce, and never half-written).
+/// </summary>
+public abstract class ArchiveImageSink : IImageSink
+{
+    private protected ArchiveImageSink(string path) => Contents = new ArchiveContents(Path.GetFullPath(path));
+
+    /// <inheritdoc/>
+    public abstract string Name { get; }
+
+    private protected ArchiveContents Contents { get; }
+
+    /// <inheritdoc/>
+    public Task<bool> HasBlobAsync(Descriptor blob, CancellationToken cancellationToken = default) => Task.FromResult(Contents.Has(blob));
+
+    /// <inheritdoc/>
+    public Task<BlobUploadOutcome> PutBlobAsync(Descriptor blob, ImageManifest manifest, IImageSource from, CancellationToken cancellationToken = default) =>
+        Task.FromResult(Contents.Add(blob, from));
+
+    /// <inheritdoc/>
+    public Task PutManifestAsync(ManifestDocument document, CancellationToken cancellationToken = default)
+    {
+        Contents.AddManifest(document);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public virtual Task TagAsync(ManifestDocument top, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(top);
+        Contents.AddManifest(top);
+        Contents.Top = top;
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public abstract Task CompleteAsync(CancellationToken cancellationToken = default);
 
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
