@@ -51,3 +51,41 @@ public class CliLoginTests
         (await cli.RunAsync([.. insecure, "digest", "--remote", $"{registry.Host}/login/busybox:1"])).FailedWith(2, registry.Host);
     }
 }
+
+/// <summary>The CLI on a registry with Docker Hub-style token auth: no password or issued token ever reaches its output.</summary>
+public class CliTokenSecretsTests
+{
+    [Fact]
+    public async Task Token_auth_refusals_print_neither_the_password_nor_any_issued_token_even_verbose()
+    {
+        // The user may pull and push only under ok/; anything else is refused with a token for less than asked.
+        await using var registry = await RegistryServer.StartTokenAsync((user, access) =>
+            user == RegistryServer.User && access.Name.StartsWith("ok/", StringComparison.Ordinal) ? ["pull", "push"] : ["pull"]);
+        using var dir = new TempDir();
+        var cli = new CliRun(dir);
+        var layout = dir.Combine("busybox");
+        BusyboxImage.WriteOciLayout(layout);
+        (await cli.RunWithInputAsync(RegistryServer.Password + "\n", "login", registry.Host, "-u", RegistryServer.User, "--password-stdin")).Succeeded();
+
+        var pushed = (await cli.RunAsync("copy", "-q", $"oci:{layout}:latest", $"{registry.Host}/ok/busybox:1")).Succeeded();
+        var refused = await cli.RunAsync("copy", "-q", $"oci:{layout}:latest", $"{registry.Host}/denied/busybox:1");
+        refused.FailedWith(2, registry.Host);
+        var verbose = await cli.RunAsync("--verbose", "copy", "-q", $"oci:{layout}:latest", $"{registry.Host}/denied/busybox:1");
+        Assert.Equal(2, verbose.ExitCode);
+
+        var issued = registry.TokenServer!.IssuedSecrets;
+        Assert.NotEmpty(issued);
+        foreach (var output in new[] { pushed, refused, verbose })
+        {
+            var text = output.StdOut + output.StdErr;
+            Assert.DoesNotContain(RegistryServer.Password, text, StringComparison.Ordinal);
+            Assert.DoesNotContain(Convert.ToBase64String(Encoding.UTF8.GetBytes($"{RegistryServer.User}:{RegistryServer.Password}")), text, StringComparison.Ordinal);
+            foreach (var secret in issued)
+            {
+                Assert.DoesNotContain(secret, text, StringComparison.Ordinal);
+            }
+
+            Assert.DoesNotMatch(@"eyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]{16,}", text);
+        }
+    }
+}
