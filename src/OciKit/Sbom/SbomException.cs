@@ -29,3 +29,21 @@ public sealed class SbomFormatException : OciException
     /// <summary>What is wrong, without the location.</summary>
     public string Problem { get; }
 }
+
+/// <summary>An image in a registry has no SBOM attached through the referrers API (or its fallback tag).</summary>
+public sealed class SbomNotFoundException : OciException
+{
+    /// <inheritdoc/>
+    public override FailureKind Kind => FailureKind.NotFound;
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="image">The image (its repository and manifest digest).</param>
+    public SbomNotFoundException(string image)
+        : base($"No SBOM ({Primitives.MediaTypes.SpdxJson}) is attached to {image}.")
+    {
+        Image = image;
+    }
+
+    /// <summary>The image looked at.</summary>
+    public string Image { get; }
+}

@@ -47,6 +47,38 @@ public sealed class SbomGenerator
     private const string ApkInstalled = "lib/apk/db/installed";
     private const string DepsJsonSuffix = ".deps.json";
 
+    /// <summary>Generates the SBOM of the image at a location (a registry, an OCI layout, an oci- or docker-archive).</summary>
+    /// <param name="client">The client for a registry location.</param>
+    /// <param name="location">Where the image is.</param>
+    /// <param name="options">Platform, name and fallback time, optional; the name defaults to the location (a registry image's repository, without tag or digest, so every name of one image gives the same bytes).</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>The document and what it lists.</returns>
+    /// <exception cref="ImageNotFoundException">The location has no such image, or an index has none for the platform.</exception>
+    /// <exception cref="NotSupportedException">The location names an artifact or something else that is not an image.</exception>
+    /// <exception cref="SbomFormatException">A <c>*.deps.json</c> is not valid, or a database is larger than <see cref="MaxDatabaseSize"/>.</exception>
+    /// <exception cref="Registry.RegistryException">A registry failed.</exception>
+    public async Task<SbomResult> GenerateAsync(Registry.RegistryClient client, ImageLocation location, SbomOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(location);
+        options ??= new SbomOptions();
+        if (options.ImageName is null)
+        {
+            options = options with
+            {
+                ImageName = location.Reference is { } reference && location.Transport == ImageTransport.Registry
+                    ? reference.Registry + "/" + reference.Repository
+                    : location.ToString(),
+            };
+        }
+
+        var source = await new ImageCopier(client).OpenSourceAsync(location, null, cancellationToken).ConfigureAwait(false);
+        await using (source.ConfigureAwait(false))
+        {
+            return await GenerateAsync(source, options, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Generates the SBOM of the image a source names.</summary>
     /// <param name="source">Where the image is; not disposed.</param>
     /// <param name="options">Platform, name and fallback time, optional.</param>
