@@ -77,13 +77,17 @@ public sealed class SbomReferrersTests(RegistryFixture fixture)
     }
 
     [Fact]
-    public async Task Attach_and_attached_refuse_a_location_that_is_not_a_registry_as_a_user_error()
+    public async Task Attach_and_attached_refuse_a_location_that_is_not_a_registry_as_a_user_error_and_help_lists_the_verbs()
     {
         using var dir = new TempDir();
         var cli = new CliRun(dir);
 
         (await cli.RunAsync("sbom", "--attached", "oci:" + dir.Combine("layout"))).FailedWith(1, "an attached SBOM lives in a registry");
         (await cli.RunAsync("sbom", "attach", "oci:" + dir.Combine("layout"))).FailedWith(1, "an attached SBOM lives in a registry");
+        Assert.Matches("(?m)^  sbom\\b", (await cli.RunAsync("--help")).Succeeded().StdOut);
+        var help = (await cli.RunAsync("sbom", "--help")).Succeeded().StdOut;
+        Assert.Matches("(?m)^  attach\\b", help);
+        Assert.Contains("--attached", help, StringComparison.Ordinal);
     }
 
     /// <summary>Writes a two-layer image (OS databases, then an application's deps.json) into a layout and copies it to the registry.</summary>
