@@ -15,10 +15,11 @@ internal static class SbomCommand
 {
     public static Command Create()
     {
-        var location = new Argument<string>("reference") { Description = "docker://REF (or REF), oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]; a registry image with --attached." };
+        var location = new Argument<string>("reference") { Description = "A name in the local store, else docker://REF (or REF), oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]; a registry image with --attached." };
         var attached = new Option<bool>("--attached") { Description = "Print the SBOM attached to the image in its registry (referrers API or fallback tag) instead of generating one." };
         var platform = CommandOptions.Platform();
-        var command = new Command("sbom", "Print an image's SBOM (SPDX 2.3 JSON): OS packages (dpkg, apk) and NuGet packages (*.deps.json).") { location, attached, platform, Attach() };
+        var remote = InspectCommand.Remote();
+        var command = new Command("sbom", "Print an image's SBOM (SPDX 2.3 JSON): OS packages (dpkg, apk) and NuGet packages (*.deps.json).") { location, attached, platform, remote, Attach() };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
             var host = CliHost.Current;
@@ -33,7 +34,7 @@ internal static class SbomCommand
             }
             else
             {
-                var result = await new SbomGenerator().GenerateAsync(client, ImageLocation.Parse(text), Options(chosen), cancellationToken).ConfigureAwait(false);
+                var result = await GenerateAsync(session, client, text, Options(chosen), parseResult.GetValue(remote), cancellationToken).ConfigureAwait(false);
                 await WarnAsync(host, result).ConfigureAwait(false);
                 json = result.Json;
             }
@@ -64,6 +65,30 @@ internal static class SbomCommand
             return CliRunner.Success;
         });
         return command;
+    }
+
+    /// <summary>
+    /// Generates from the local store when a bare name is in it (as <c>inspect</c> reads it), else from the location. A
+    /// reference is named by its repository either way, so one image gives the same bytes from the store and the registry.
+    /// </summary>
+    private static async Task<SbomResult> GenerateAsync(CliSession session, Registry.RegistryClient client, string text, SbomOptions options, bool remote, CancellationToken cancellationToken)
+    {
+        var location = ImageLocation.Parse(text);
+        if (!remote && location.Transport == ImageTransport.Registry && !text.StartsWith(ImageLocation.RegistryPrefix, StringComparison.Ordinal))
+        {
+            var store = await session.OpenStoreAsync(cancellationToken).ConfigureAwait(false);
+            if (await store.FindAsync(text, cancellationToken).ConfigureAwait(false) is { } found)
+            {
+                var name = ImageReference.TryParse(found.Name, out var reference) ? SbomGenerator.ImageNameOf(reference) : found.Name;
+                var source = new OciLayoutImageSource(store.Store, found.Name);
+                await using (source.ConfigureAwait(false))
+                {
+                    return await new SbomGenerator().GenerateAsync(source, options with { ImageName = name }, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+
+        return await new SbomGenerator().GenerateAsync(client, location, options, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>A registry image, written as <c>REF</c> or <c>docker://REF</c>.</summary>

@@ -67,7 +67,7 @@ public sealed class SbomGenerator
             options = options with
             {
                 ImageName = location.Reference is { } reference && location.Transport == ImageTransport.Registry
-                    ? reference.Registry + "/" + reference.Repository
+                    ? ImageNameOf(reference)
                     : location.ToString(),
             };
         }
@@ -77,6 +77,15 @@ public sealed class SbomGenerator
         {
             return await GenerateAsync(source, options, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The name an SBOM gives an image known by a reference: its registry and repository, without tag or digest.</summary>
+    /// <param name="reference">The image's reference.</param>
+    /// <returns>For example <c>ghcr.io/org/app</c>.</returns>
+    public static string ImageNameOf(References.ImageReference reference)
+    {
+        ArgumentNullException.ThrowIfNull(reference);
+        return reference.Registry + "/" + reference.Repository;
     }
 
     /// <summary>Generates the SBOM of the image a source names.</summary>

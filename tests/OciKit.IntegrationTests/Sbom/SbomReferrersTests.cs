@@ -38,6 +38,12 @@ public sealed class SbomReferrersTests(RegistryFixture fixture)
         var purls = Purls(generated);
         Assert.Equal(["pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64", "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64", "pkg:deb/debian/tzdata@2024a-0%2Bdeb12u1?arch=all", "pkg:nuget/Serilog@3.1.1"], purls);
         Assert.Equal(generated, (await cli.RunAsync("sbom", "docker://" + image)).Succeeded().StdOut);
+
+        // Pulled into the local store, the bare name is read from there (no registry request), to the same bytes.
+        (await cli.RunAsync("pull", image)).Succeeded();
+        var before = fixture.Registry.CountRequests("GET", "/v2/sbom/app/");
+        Assert.Equal(generated, (await cli.RunAsync("sbom", image)).Succeeded().StdOut);
+        Assert.Equal(before, fixture.Registry.CountRequests("GET", "/v2/sbom/app/"));
         (await cli.RunAsync("sbom", "--attached", image)).FailedWith(1, "No SBOM");
 
         var attach = (await cli.RunAsync("sbom", "attach", image)).Succeeded();
