@@ -191,7 +191,8 @@ public sealed class SbomGenerator
             }
             else if (node.Type == LayerEntryType.File)
             {
-                if (path == DpkgStatus || (LayerPath.Parent(path) == DpkgStatusDirectory && !name.StartsWith('.')))
+                // status.d holds one control file per package (distroless), beside each one's list of checksums.
+                if (path == DpkgStatus || (LayerPath.Parent(path) == DpkgStatusDirectory && !name.StartsWith('.') && !name.EndsWith(".md5sums", StringComparison.Ordinal)))
                 {
                     found.Add((path, SbomPackageType.Deb));
                 }

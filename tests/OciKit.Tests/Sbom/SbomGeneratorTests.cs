@@ -183,6 +183,38 @@ public sealed class SbomGeneratorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_distroless_image_lists_each_control_file_of_dpkg_status_d_and_skips_their_checksum_lists()
+    {
+        var layout = await OciLayout.OpenAsync(Path.Combine(_dir, "layout"));
+        await StoreAsync(layout, "distroless:1", created: null, [await LayerAsync(
+            TextFile("var/lib/dpkg/status.d/base", "Package: base-files\nVersion: 12.4+deb12u5\nArchitecture: amd64\n"),
+            TextFile("var/lib/dpkg/status.d/libc6", "Package: libc6\nVersion: 2.36-9+deb12u4\nArchitecture: arm64\n"),
+            TextFile("var/lib/dpkg/status.d/libc6.md5sums", "0123456789abcdef0123456789abcdef  lib/aarch64-linux-gnu/libc.so.6\n"))]);
+
+        var result = await new SbomGenerator().GenerateAsync(new OciLayoutImageSource(layout, "distroless:1"));
+
+        Assert.Equal(["pkg:deb/debian/base-files@12.4%2Bdeb12u5?arch=amd64", "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=arm64"], result.Packages.Select(p => p.Purl));
+        Assert.Equal(["/var/lib/dpkg/status.d/base", "/var/lib/dpkg/status.d/libc6"], result.Packages.Select(p => p.Location));
+        Assert.Empty(result.Warnings);
+    }
+
+    [Fact]
+    public async Task From_an_index_the_platform_asked_for_is_described_and_becomes_the_subject()
+    {
+        var layout = await OciLayout.OpenAsync(Path.Combine(_dir, "layout"));
+        var amd64 = await StoreAsync(layout, "amd64", created: null, [await LayerAsync(TextFile("lib/apk/db/installed", "P:musl\nV:1\nA:x86_64\n"))]);
+        var arm64 = await StoreAsync(layout, "arm64", created: null, [await LayerAsync(TextFile("lib/apk/db/installed", "P:musl\nV:1\nA:aarch64\n"))]);
+        var index = ManifestDocument.FromIndex(new ImageIndex([amd64 with { Platform = Platform.LinuxAmd64 }, arm64 with { Platform = Platform.LinuxArm64 }]));
+        await layout.TagAsync("multi:1", await layout.WriteManifestAsync(index));
+
+        var result = await new SbomGenerator().GenerateAsync(new OciLayoutImageSource(layout, "multi:1"), new SbomOptions { Platform = Platform.LinuxArm64 });
+
+        Assert.Equal(arm64.Digest, result.Image.Digest);
+        Assert.Equal("pkg:apk/alpine/musl@1?arch=aarch64", Assert.Single(result.Packages).Purl);
+        await Assert.ThrowsAsync<ImageNotFoundException>(() => new SbomGenerator().GenerateAsync(new OciLayoutImageSource(layout, "multi:1"), new SbomOptions { Platform = Platform.Parse("linux/s390x") }));
+    }
+
+    [Fact]
     public async Task A_deps_json_that_is_not_json_fails_with_a_typed_error_naming_the_file()
     {
         var layout = await OciLayout.OpenAsync(Path.Combine(_dir, "layout"));
