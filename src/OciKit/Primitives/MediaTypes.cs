@@ -19,6 +19,9 @@ public static class MediaTypes
     /// <summary>OCI empty descriptor content (<c>{}</c>), used as the config of artifacts.</summary>
     public const string OciEmpty = "application/vnd.oci.empty.v1+json";
 
+    /// <summary>An SPDX document in JSON (<see href="https://spdx.github.io/spdx-spec/v2.3/">SPDX 2.3</see>): an SBOM's artifact type and layer.</summary>
+    public const string SpdxJson = "application/spdx+json";
+
     /// <summary>OCI layer, uncompressed tar.</summary>
     public const string OciLayer = "application/vnd.oci.image.layer.v1.tar";
 

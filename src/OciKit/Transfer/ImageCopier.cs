@@ -190,7 +190,7 @@ public sealed class ImageCopier(RegistryClient client)
         return top;
     }
 
-    private async Task<IImageSource> OpenSourceAsync(ImageLocation source, IProgress<TransferProgress>? progress, CancellationToken cancellationToken)
+    internal async Task<IImageSource> OpenSourceAsync(ImageLocation source, IProgress<TransferProgress>? progress, CancellationToken cancellationToken)
     {
         switch (source.Transport)
         {

@@ -5,7 +5,8 @@ using System.Text.RegularExpressions;
 namespace OciKit.Tests.Images;
 
 /// <summary>
-/// A compact JSON Schema (draft-04) checker for exactly the keywords the image-spec schemas use. Written here because
+/// A compact JSON Schema (draft-04) checker for exactly the keywords the image-spec schemas (and the SPDX 2.3 schema,
+/// draft-07, which adds only <c>additionalProperties: false</c>) use. Written here because
 /// the test project references no JSON Schema package and project files are not ours to change.
 /// </summary>
 internal sealed class JsonSchemaChecker
@@ -167,9 +168,16 @@ internal sealed class JsonSchemaChecker
 
             schema.TryGetProperty("properties", out var properties);
             schema.TryGetProperty("patternProperties", out var patternProperties);
+            var closed = schema.TryGetProperty("additionalProperties", out var additional) && additional.ValueKind == JsonValueKind.False;
             foreach (var property in value.EnumerateObject())
             {
                 var childPath = path + "." + property.Name;
+                if (closed && !(properties.ValueKind == JsonValueKind.Object && properties.TryGetProperty(property.Name, out _))
+                    && !(patternProperties.ValueKind == JsonValueKind.Object && patternProperties.EnumerateObject().Any(pp => Regex.IsMatch(property.Name, pp.Name, RegexOptions.CultureInvariant))))
+                {
+                    errors.Add($"{childPath}: not allowed (additionalProperties is false)");
+                }
+
                 if (properties.ValueKind == JsonValueKind.Object && properties.TryGetProperty(property.Name, out var propertySchema))
                 {
                     Validate(file, propertySchema, property.Value, childPath, errors);
