@@ -43,6 +43,8 @@ public class FailureTests
         { new SymlinkLoopException("a/b", 255), FailureKind.Content },
         { new ArchiveEntryException("a.tar", "../x", "it climbs out"), FailureKind.Content },
         { new BlobNotFoundException(A, "/store"), FailureKind.Content },
+        { new OciKit.Sbom.SbomFormatException("/app/app.deps.json", "is not JSON"), FailureKind.Content },
+        { new OciKit.Sbom.SbomNotFoundException("r/a:1"), FailureKind.NotFound },
         { new IOException("disk full"), FailureKind.IO },
         { new UnauthorizedAccessException("denied"), FailureKind.IO },
         { new HttpRequestException("reset"), FailureKind.IO },
