@@ -49,6 +49,7 @@ public static class CliApp
         root.Subcommands.Add(DiffCommand.Create());
         root.Subcommands.Add(CommitCommand.Create());
         root.Subcommands.Add(ParseCommand.Create());
+        root.Subcommands.Add(KeyCommand.Create());
         return root;
     }
 }

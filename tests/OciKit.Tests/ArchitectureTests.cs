@@ -26,6 +26,7 @@ public class ArchitectureTests
         ["OciKit.Transfer"] = 5,
         ["OciKit.Build"] = 6,
         ["OciKit.Publish"] = 6,
+        ["OciKit.Signing"] = 6,
     };
 
     // Namespaces of the same rank that must not use each other either: storage and protocol are siblings.

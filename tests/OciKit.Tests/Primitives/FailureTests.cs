@@ -8,6 +8,7 @@ using OciKit.Layers;
 using OciKit.Layout;
 using OciKit.References;
 using OciKit.Registry;
+using OciKit.Signing;
 
 namespace OciKit.Tests.Primitives;
 
@@ -43,6 +44,8 @@ public class FailureTests
         { new SymlinkLoopException("a/b", 255), FailureKind.Content },
         { new ArchiveEntryException("a.tar", "../x", "it climbs out"), FailureKind.Content },
         { new BlobNotFoundException(A, "/store"), FailureKind.Content },
+        { new SigningKeyException("app.key", "it is not PEM."), FailureKind.Caller },
+        { new SignatureVerificationException("r/a:1", ["signature 1 is not by key sha256:00"]), FailureKind.Content },
         { new IOException("disk full"), FailureKind.IO },
         { new UnauthorizedAccessException("denied"), FailureKind.IO },
         { new HttpRequestException("reset"), FailureKind.IO },
