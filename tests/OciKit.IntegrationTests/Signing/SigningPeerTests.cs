@@ -202,7 +202,8 @@ public class SigningPeerTests(RegistryFixture fixture)
     /// <summary>
     /// Debian 12's skopeo 1.9.3 (containers/image 5.23.1 as packaged by Debian) is built with sigstore support
     /// patched out: a <c>sigstoreSigned</c> policy requirement fails with "Debian-local change: sigstore disabled"
-    /// whatever the signature, and so does <c>--sign-by-sigstore-private-key</c>. This pins that, so the day the peer
+    /// whatever the signature, and <c>--sign-by-sigstore-private-key</c> fails the same way (so the reverse direction, skopeo
+    /// signing and OciKit verifying, cannot be tested with this peer). This pins that, so the day the peer
     /// can check sigstore signatures this test fails and the policy-based acceptance and refusal tests replace it.
     /// </summary>
     [Fact]
@@ -220,6 +221,21 @@ public class SigningPeerTests(RegistryFixture fixture)
         var result = await SkopeoCopyAsync(dir, policy, $"docker://{Host}/{repository}:v1", $"oci:{dir.Combine("out")}");
         Assert.NotEqual(0, result.ExitCode);
         Assert.Contains("Debian-local change: sigstore disabled", result.StdErr, StringComparison.Ordinal);
+
+        // Nor can it sign: the sigstore signer is the same patched-out code (it fails before even reading the key).
+        await File.WriteAllTextAsync(dir.Combine("passphrase"), "unused");
+        var sign = await SkopeoCopyAsync(
+            dir,
+            """{"default":[{"type":"insecureAcceptAnything"}]}""",
+            $"docker://{Host}/{repository}:v1",
+            $"docker://{Host}/{repository}-skopeo-signed:v1",
+            "--dest-tls-verify=false",
+            "--sign-by-sigstore-private-key",
+            dir.Combine("signer.key"),
+            "--sign-passphrase-file",
+            dir.Combine("passphrase"));
+        Assert.NotEqual(0, sign.ExitCode);
+        Assert.Contains("creating signature: Debian-local change: sigstore disabled", sign.StdErr, StringComparison.Ordinal);
     }
 
     private Task<ToolResult> SkopeoCopyAsync(TempDir dir, string policyJson, string source, string destination, params string[] options)
