@@ -91,7 +91,7 @@ public static class CosignSignatures
             && layer["annotations"]?[SignatureAnnotation]?.GetValue<string>() == signature);
         if (!duplicate)
         {
-            layers.Add(new JsonObject
+            layers.Add((JsonNode)new JsonObject
             {
                 ["mediaType"] = PayloadMediaType,
                 ["size"] = payloadBytes.Length,
@@ -289,8 +289,8 @@ public static class CosignSignatures
         var history = new JsonArray();
         foreach (var layer in layers)
         {
-            diffIds.Add(layer?["digest"]?.GetValue<string>());
-            history.Add(new JsonObject { ["created"] = "0001-01-01T00:00:00Z" });
+            diffIds.Add((JsonNode?)JsonValue.Create(layer?["digest"]?.GetValue<string>()));
+            history.Add((JsonNode)new JsonObject { ["created"] = "0001-01-01T00:00:00Z" });
         }
 
         var config = new JsonObject

@@ -3,10 +3,25 @@ using OciKit.IntegrationTests.Harness;
 
 namespace OciKit.IntegrationTests.Signing;
 
-/// <summary><c>ocikit key</c>, <c>sign</c> and <c>verify</c> failing: one line naming what is wrong, exit 1, never a secret.</summary>
+/// <summary><c>ocikit key</c>, <c>sign</c> and <c>verify</c> in the help, and failing: one line naming what is wrong, exit 1, never a secret.</summary>
 [Collection(RegistryCollection.Name)]
 public class CliSigningErrorTests(RegistryFixture fixture)
 {
+    [Fact]
+    public async Task Help_lists_the_signing_verbs()
+    {
+        using var dir = new TempDir();
+        var help = (await new CliRun(dir).RunAsync("--help")).Succeeded().StdOut;
+        foreach (var verb in new[] { "key", "sign", "verify" })
+        {
+            Assert.Matches($"(?m)^  {verb}\\b", help);
+        }
+
+        var key = (await new CliRun(dir).RunAsync("key", "generate", "--help")).Succeeded().StdOut;
+        Assert.Contains("ed25519", key, StringComparison.Ordinal);
+        Assert.Contains("--passphrase-env", key, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task An_unset_passphrase_variable_is_named_and_nothing_is_written()
     {
