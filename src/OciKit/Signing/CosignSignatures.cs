@@ -61,6 +61,12 @@ public static class CosignSignatures
     /// <param name="cancellationToken">Cancels the operation.</param>
     /// <returns>The signed payload and the digest of the signature manifest.</returns>
     /// <exception cref="RegistryException">The registry refused a request or the image is not there.</exception>
+    /// <remarks>
+    /// Adding a signature reads the signature manifest, appends a layer and puts it back: two signers of the same
+    /// image at the same moment can lose one signature (the registry protocol has no conditional PUT; cosign has the
+    /// same window). ECDSA signatures are randomized, so signing twice with one ECDSA key stores two signatures;
+    /// Ed25519 is deterministic and stores one.
+    /// </remarks>
     public static async Task<(SimpleSigningPayload Payload, Digest SignatureManifest)> SignAsync(RegistryClient client, ImageReference reference, SigningKey key, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(client);

@@ -84,6 +84,12 @@ public class SigningPeerTests(RegistryFixture fixture)
         Assert.Equal(2, JsonNode.Parse(signatures.Bytes.Span)!["layers"]!.AsArray().Count);
         (await cli.RunAsync("verify", "--key", dir.Combine("signer.pub"), image)).Succeeded();
         (await cli.RunAsync("verify", "--key", dir.Combine("other.pub"), image)).Succeeded();
+
+        // Signing again with the first key: Ed25519 is deterministic, the same signature is stored once; ECDSA's
+        // randomized signature is a new one.
+        (await cli.RunAsync("sign", "--key", dir.Combine("signer.key"), image)).Succeeded();
+        signatures = await client.GetManifestAsync(ImageReference.Parse(image).WithTag(CosignSignatures.SignatureTag(Digest.Parse(fixture.BaseDigest))));
+        Assert.Equal(type == "ed25519" ? 2 : 3, JsonNode.Parse(signatures.Bytes.Span)!["layers"]!.AsArray().Count);
     }
 
     [Theory]
