@@ -50,6 +50,9 @@ public static class CliApp
         root.Subcommands.Add(CommitCommand.Create());
         root.Subcommands.Add(ParseCommand.Create());
         root.Subcommands.Add(SbomCommand.Create());
+        root.Subcommands.Add(KeyCommand.Create());
+        root.Subcommands.Add(SignCommand.Create());
+        root.Subcommands.Add(VerifyCommand.Create());
         return root;
     }
 }

@@ -27,6 +27,7 @@ public class ArchitectureTests
         ["OciKit.Build"] = 6,
         ["OciKit.Publish"] = 6,
         ["OciKit.Sbom"] = 6,
+        ["OciKit.Signing"] = 6,
     };
 
     // Namespaces of the same rank that must not use each other either: storage and protocol are siblings.

@@ -157,7 +157,7 @@ public class CliTests(RegistryFixture fixture)
     {
         using var dir = new TempDir();
         var help = (await new CliRun(dir).RunAsync("--help")).Succeeded().StdOut;
-        foreach (var verb in new[] { "build", "pull", "push", "copy", "tag", "images", "rmi", "prune", "inspect", "manifest", "config", "digest", "tags", "search", "login", "logout", "diff", "commit", "parse" })
+        foreach (var verb in new[] { "build", "pull", "push", "copy", "tag", "images", "rmi", "prune", "inspect", "manifest", "config", "digest", "tags", "search", "login", "logout", "diff", "commit", "parse", "sbom", "key", "sign", "verify" })
         {
             Assert.Matches($"(?m)^  {verb}\\b", help);
         }

@@ -8,6 +8,7 @@ using OciKit.Layers;
 using OciKit.Layout;
 using OciKit.References;
 using OciKit.Registry;
+using OciKit.Signing;
 
 namespace OciKit.Tests.Primitives;
 
@@ -45,6 +46,8 @@ public class FailureTests
         { new BlobNotFoundException(A, "/store"), FailureKind.Content },
         { new OciKit.Sbom.SbomFormatException("/app/app.deps.json", "is not JSON"), FailureKind.Content },
         { new OciKit.Sbom.SbomNotFoundException("r/a:1"), FailureKind.NotFound },
+        { new SigningKeyException("app.key", "it is not PEM."), FailureKind.Caller },
+        { new SignatureVerificationException("r/a:1", ["signature 1 is not by key sha256:00"]), FailureKind.Content },
         { new IOException("disk full"), FailureKind.IO },
         { new UnauthorizedAccessException("denied"), FailureKind.IO },
         { new HttpRequestException("reset"), FailureKind.IO },
