@@ -99,11 +99,7 @@ public class SigningPeerTests(RegistryFixture fixture)
     {
         using var dir = new TempDir();
         var cli = new CliRun(dir);
-        var repository = $"signing/tampered-{type}";
-        await BusyboxImage.PushAsync(fixture.Registry, repository, "v1");
-        var image = $"{Host}/{repository}:v1";
-        (await cli.RunAsync("key", "generate", "--type", type, "--out", dir.Combine("signer"))).Succeeded();
-        (await cli.RunAsync("sign", "--key", dir.Combine("signer.key"), image)).Succeeded();
+        var (repository, image) = await PushAndSignAsync(cli, dir, "tampered", type);
 
         // Rewrite the payload to name another tag (a new blob) and point the layer at it, keeping the signature.
         using var client = new RegistryClient();
@@ -133,11 +129,7 @@ public class SigningPeerTests(RegistryFixture fixture)
     {
         using var dir = new TempDir();
         var cli = new CliRun(dir);
-        var repository = $"signing/retagged-{type}";
-        await BusyboxImage.PushAsync(fixture.Registry, repository, "v1");
-        var image = $"{Host}/{repository}:v1";
-        (await cli.RunAsync("key", "generate", "--type", type, "--out", dir.Combine("signer"))).Succeeded();
-        (await cli.RunAsync("sign", "--key", dir.Combine("signer.key"), image)).Succeeded();
+        var (repository, image) = await PushAndSignAsync(cli, dir, "retagged", type);
 
         // v1 now names another manifest (the same blobs, one annotation more); the old signature manifest is copied to
         // the new digest's signature tag, as an attacker replaying it would.
@@ -161,6 +153,17 @@ public class SigningPeerTests(RegistryFixture fixture)
         Assert.StartsWith($"Verified: {Host}/{repository}@{otherDigest} signed by key sha256:", verified.LastLine, StringComparison.Ordinal);
     }
 
+    /// <summary>Pushes busybox to <c>signing/NAME-TYPE:v1</c> and signs it with a new key of the type (<c>signer.key</c>).</summary>
+    private async Task<(string Repository, string Image)> PushAndSignAsync(CliRun cli, TempDir dir, string name, string type)
+    {
+        var repository = $"signing/{name}-{type}";
+        await BusyboxImage.PushAsync(fixture.Registry, repository, "v1");
+        var image = $"{Host}/{repository}:v1";
+        (await cli.RunAsync("key", "generate", "--type", type, "--out", dir.Combine("signer"))).Succeeded();
+        (await cli.RunAsync("sign", "--key", dir.Combine("signer.key"), image)).Succeeded();
+        return (repository, image);
+    }
+
     private static async Task<byte[]> DownloadAsync(RegistryClient client, ImageReference reference, JsonNode layer)
     {
         using var buffer = new MemoryStream();
@@ -176,11 +179,7 @@ public class SigningPeerTests(RegistryFixture fixture)
     {
         using var dir = new TempDir();
         var cli = new CliRun(dir);
-        var repository = $"signing/carried-{type}";
-        await BusyboxImage.PushAsync(fixture.Registry, repository, "v1");
-        var image = $"{Host}/{repository}:v1";
-        (await cli.RunAsync("key", "generate", "--type", type, "--out", dir.Combine("signer"))).Succeeded();
-        (await cli.RunAsync("sign", "--key", dir.Combine("signer.key"), image)).Succeeded();
+        var (repository, image) = await PushAndSignAsync(cli, dir, "carried", type);
 
         // containers/image with use-sigstore-attachments (containers-registries.d(5)) reads the "sha256-<hex>.sig"
         // manifest, parses each layer as a sigstore signature (payload, media type, signature annotation) and writes
