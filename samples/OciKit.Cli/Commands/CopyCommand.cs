@@ -11,7 +11,8 @@ internal static class CopyCommand
         var source = new Argument<string>("source") { Description = "docker://REF (or REF), oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]." };
         var destination = new Argument<string>("destination") { Description = "Same forms as the source." };
         var platform = CommandOptions.Platform();
-        var command = new Command("copy", "Copy an image between registries, OCI layouts and archives, preserving its digest.") { source, destination, platform };
+        var policy = PolicyOption.Create();
+        var command = new Command("copy", "Copy an image between registries, OCI layouts and archives, preserving its digest.") { source, destination, platform, policy };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
             var host = CliHost.Current;
@@ -19,6 +20,16 @@ internal static class CopyCommand
             var from = ImageLocation.Parse(parseResult.GetValue(source)!);
             var to = ImageLocation.Parse(parseResult.GetValue(destination)!);
             using var client = session.CreateClient();
+            if (parseResult.GetValue(policy) is { } policyPath)
+            {
+                if (from.Transport != ImageTransport.Registry)
+                {
+                    throw new ArgumentException($"--policy applies to registry sources; {from} is not one.");
+                }
+
+                from = ImageLocation.ForRegistry(await PolicyOption.AdmitAsync(policyPath, client, from.Reference!, cancellationToken).ConfigureAwait(false));
+            }
+
             var options = new CopyOptions { Platform = CommandOptions.ParsePlatform(parseResult.GetValue(platform)) };
             var result = await session.WithProgressAsync(p => new ImageCopier(client).CopyAsync(from, to, options, p, cancellationToken)).ConfigureAwait(false);
             await session.InfoAsync($"Copied {from} to {to}").ConfigureAwait(false);

@@ -12,16 +12,18 @@ internal static class PullCommand
         var reference = CommandOptions.Reference("reference", "The image, for example alpine:3.20 or ghcr.io/org/app@sha256:….");
         var platform = CommandOptions.Platform();
         var allPlatforms = new Option<bool>("--all-platforms") { Description = "Keep the whole multi-platform index (every platform's image)." };
-        var command = new Command("pull", "Pull an image from a registry into the local store.") { reference, platform, allPlatforms };
+        var policy = PolicyOption.Create();
+        var command = new Command("pull", "Pull an image from a registry into the local store.") { reference, platform, allPlatforms, policy };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
             var host = CliHost.Current;
             var session = CliSession.Of(parseResult, host);
             var source = ImageReference.Parse(parseResult.GetValue(reference)!);
-            var store = await session.OpenStoreAsync(cancellationToken).ConfigureAwait(false);
             using var client = session.CreateClient();
-            var options = new PullOptions { Platform = CommandOptions.ParsePlatform(parseResult.GetValue(platform)), AllPlatforms = parseResult.GetValue(allPlatforms) };
-            var result = await session.WithProgressAsync(p => new ImageTransfer(client).PullAsync(source, store.Store, options, p, cancellationToken)).ConfigureAwait(false);
+            var admitted = await PolicyOption.AdmitAsync(parseResult.GetValue(policy), client, source, cancellationToken).ConfigureAwait(false);
+            var store = await session.OpenStoreAsync(cancellationToken).ConfigureAwait(false);
+            var options = new PullOptions { Platform = CommandOptions.ParsePlatform(parseResult.GetValue(platform)), AllPlatforms = parseResult.GetValue(allPlatforms), LocalName = source.ToString() };
+            var result = await session.WithProgressAsync(p => new ImageTransfer(client).PullAsync(admitted, store.Store, options, p, cancellationToken)).ConfigureAwait(false);
             await session.InfoAsync($"Pulled {result.LocalName} ({result.BlobsDownloaded} blob(s) downloaded, {result.BlobsPresent} already present)").ConfigureAwait(false);
             await session.Out.WriteLineAsync(result.Descriptor.Digest.ToString()).ConfigureAwait(false);
             return CliRunner.Success;

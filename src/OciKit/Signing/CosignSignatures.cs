@@ -141,7 +141,11 @@ public static class CosignSignatures
     /// <returns>The valid signatures (at least one).</returns>
     /// <exception cref="SignatureVerificationException">There is no valid signature; the exception lists why each failed.</exception>
     /// <exception cref="RegistryException">The registry refused a request or the image is not there.</exception>
-    public static async Task<IReadOnlyList<VerifiedSignature>> VerifyAsync(RegistryClient client, ImageReference reference, VerificationKey key, CancellationToken cancellationToken = default)
+    public static Task<IReadOnlyList<VerifiedSignature>> VerifyAsync(RegistryClient client, ImageReference reference, VerificationKey key, CancellationToken cancellationToken = default)
+        => VerifyAsync(client, reference, key, sameRepository: true, cancellationToken);
+
+    // sameRepository false leaves the payload's identity to the caller (a trust policy's signedIdentity rule).
+    internal static async Task<IReadOnlyList<VerifiedSignature>> VerifyAsync(RegistryClient client, ImageReference reference, VerificationKey key, bool sameRepository, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(reference);
@@ -157,7 +161,7 @@ public static class CosignSignatures
             index++;
             try
             {
-                if (await CheckLayerAsync(client, signatures, reference, image.Digest, key, layer, cancellationToken).ConfigureAwait(false) is { } ok)
+                if (await CheckLayerAsync(client, signatures, reference, image.Digest, key, layer, sameRepository, cancellationToken).ConfigureAwait(false) is { } ok)
                 {
                     valid.Add(ok);
                 }
@@ -175,7 +179,7 @@ public static class CosignSignatures
         return valid.Count > 0 ? valid : throw new SignatureVerificationException(reference.ToString(), reasons);
     }
 
-    private static async Task<VerifiedSignature?> CheckLayerAsync(RegistryClient client, ImageReference signatures, ImageReference reference, Digest manifestDigest, VerificationKey key, JsonNode? layer, CancellationToken cancellationToken)
+    private static async Task<VerifiedSignature?> CheckLayerAsync(RegistryClient client, ImageReference signatures, ImageReference reference, Digest manifestDigest, VerificationKey key, JsonNode? layer, bool sameRepository, CancellationToken cancellationToken)
     {
         string? mediaType, digestText, signatureText;
         long size;
@@ -242,7 +246,7 @@ public static class CosignSignatures
             throw new SignatureLayerException($"it signs {payload.ManifestDigest}, not the image's {manifestDigest}");
         }
 
-        if (!ImageReference.TryParse(payload.DockerReference, out var identity) || identity.Name != reference.Name)
+        if (!ImageReference.TryParse(payload.DockerReference, out var identity) || (sameRepository && identity.Name != reference.Name))
         {
             throw new SignatureLayerException($"it names '{payload.DockerReference}', not the repository {reference.Name}");
         }

@@ -54,3 +54,59 @@ public sealed class SignatureVerificationException : OciException
     /// <summary>Why each signature was rejected.</summary>
     public IReadOnlyList<string> Reasons { get; }
 }
+
+/// <summary>
+/// A trust policy file that cannot be used: unreadable, not JSON, an unknown requirement or identity type, an
+/// unreadable key, both <c>keyPath</c> and <c>keyData</c>. The message names the file and the problem.
+/// </summary>
+public sealed class TrustPolicyException : OciException
+{
+    /// <inheritdoc/>
+    public override FailureKind Kind => FailureKind.Caller;
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="source">The policy file.</param>
+    /// <param name="reason">What is wrong with it.</param>
+    /// <param name="innerException">The underlying parser or key error, if any.</param>
+    public TrustPolicyException(string source, string reason, Exception? innerException = null)
+        : base($"Invalid trust policy {source}: {reason}", innerException)
+    {
+        Source = source;
+        Reason = reason;
+    }
+
+    /// <summary>The policy file.</summary>
+    public new string Source { get; }
+
+    /// <summary>What is wrong with it.</summary>
+    public string Reason { get; }
+}
+
+/// <summary>A trust policy refuses an image: its scope rejects every image, or a required signature is missing or does not match.</summary>
+public sealed class TrustPolicyRefusedException : OciException
+{
+    /// <inheritdoc/>
+    public override FailureKind Kind => FailureKind.Content;
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="image">The refused image.</param>
+    /// <param name="scope">The policy scope whose requirements refused it.</param>
+    /// <param name="reason">Why.</param>
+    /// <param name="innerException">The verification failure, if any.</param>
+    public TrustPolicyRefusedException(string image, string scope, string reason, Exception? innerException = null)
+        : base($"Trust policy refuses {image}: scope {scope}: {reason}.", innerException)
+    {
+        Image = image;
+        Scope = scope;
+        Reason = reason;
+    }
+
+    /// <summary>The refused image.</summary>
+    public string Image { get; }
+
+    /// <summary>The policy scope whose requirements refused it.</summary>
+    public string Scope { get; }
+
+    /// <summary>Why.</summary>
+    public string Reason { get; }
+}

@@ -48,6 +48,8 @@ public class FailureTests
         { new OciKit.Sbom.SbomNotFoundException("r/a:1"), FailureKind.NotFound },
         { new SigningKeyException("app.key", "it is not PEM."), FailureKind.Caller },
         { new SignatureVerificationException("r/a:1", ["signature 1 is not by key sha256:00"]), FailureKind.Content },
+        { new TrustPolicyException("/etc/policy.json", "it is not JSON."), FailureKind.Caller },
+        { new TrustPolicyRefusedException("r/a:1", "default", "it rejects every image"), FailureKind.Content },
         { new IOException("disk full"), FailureKind.IO },
         { new UnauthorizedAccessException("denied"), FailureKind.IO },
         { new HttpRequestException("reset"), FailureKind.IO },
