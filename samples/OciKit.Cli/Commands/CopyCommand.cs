@@ -27,6 +27,12 @@ internal static class CopyCommand
                     throw new ArgumentException($"--policy applies to registry sources; {from} is not one.");
                 }
 
+                // A docker-archive named after the source keeps the name the caller gave, not the pinned digest.
+                if (to.Transport == ImageTransport.DockerArchive && to.Reference is null)
+                {
+                    to = ImageLocation.ForDockerArchive(to.Path!, from.Reference);
+                }
+
                 from = ImageLocation.ForRegistry(await PolicyOption.AdmitAsync(policyPath, client, from.Reference!, cancellationToken).ConfigureAwait(false));
             }
 

@@ -76,6 +76,12 @@ public class PolicyPullTests(RegistryFixture fixture)
         var layout = dir.Combine("accepted");
         var copied = (await cli.RunAsync("copy", "--policy", signer, "docker://" + image, "oci:" + layout + ":v1")).Succeeded();
         Assert.Equal(fixture.BaseDigest, copied.LastLine);
+
+        // A docker-archive named after the source keeps the tag the caller gave, not the digest the policy pinned.
+        var archive = dir.Combine("busybox.tar");
+        (await cli.RunAsync("copy", "--policy", signer, "docker://" + image, "docker-archive:" + archive)).Succeeded();
+        var manifest = await Tool.RunCheckedAsync("tar", ["-xOf", archive, "manifest.json"]);
+        Assert.Contains($"\"RepoTags\":[\"{image}\"]", manifest.StdOut, StringComparison.Ordinal);
     }
 
     [Fact]
