@@ -85,12 +85,14 @@ public class PolicyPullTests(RegistryFixture fixture)
     }
 
     [Fact]
-    public async Task A_bad_policy_file_is_one_line_naming_the_file()
+    public async Task A_bad_policy_file_is_one_line_naming_the_file_and_a_policy_for_a_local_source_is_refused()
     {
         using var dir = new TempDir();
         var cli = new CliRun(dir);
         var bad = WritePolicy(dir, "bad.json", """{"default":[{"type":"trustMe"}]}""");
         (await cli.RunAsync("pull", "--policy", bad, $"{Host}/signing/never:v1")).FailedWith(1, $"{bad}: default[0] has an unknown type 'trustMe'");
+        (await cli.RunAsync("copy", "--policy", bad, "oci:" + dir.Combine("layout") + ":v1", "oci:" + dir.Combine("out") + ":v1")).FailedWith(1, "--policy applies to registry sources");
+        Assert.False(Directory.Exists(dir.Combine("out")));
     }
 
     private async Task<string> PushAndSignAsync(CliRun cli, TempDir dir, string name)
