@@ -11,8 +11,12 @@ public static class AtomicFile
     /// <param name="path">The file to write; its directory is created if missing.</param>
     /// <param name="write">Writes the content into the stream it is given (never disposing it).</param>
     /// <param name="cancellationToken">Cancels the write.</param>
+    /// <param name="unixCreateMode">
+    /// The permissions the file is created with (Unix), so that a secret is never readable by others, not even before a
+    /// chmod; the process's default when <see langword="null"/>.
+    /// </param>
     /// <returns>The full path written.</returns>
-    public static async Task<string> WriteAsync(string path, Func<Stream, CancellationToken, Task> write, CancellationToken cancellationToken = default)
+    public static async Task<string> WriteAsync(string path, Func<Stream, CancellationToken, Task> write, CancellationToken cancellationToken = default, UnixFileMode? unixCreateMode = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(write);
@@ -22,7 +26,13 @@ public static class AtomicFile
         var temporary = Path.Combine(directory, "." + Path.GetFileName(full) + "." + Guid.NewGuid().ToString("N") + ".tmp");
         try
         {
-            var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 1 << 16, Options = FileOptions.Asynchronous };
+            if (unixCreateMode is { } mode && !OperatingSystem.IsWindows())
+            {
+                options.UnixCreateMode = mode;
+            }
+
+            var stream = new FileStream(temporary, options);
             await using (stream.ConfigureAwait(false))
             {
                 await write(stream, cancellationToken).ConfigureAwait(false);

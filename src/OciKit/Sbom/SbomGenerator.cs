@@ -101,12 +101,8 @@ public sealed class SbomGenerator
     {
         ArgumentNullException.ThrowIfNull(source);
         options ??= new SbomOptions();
-        var document = await source.ResolveAsync(cancellationToken).ConfigureAwait(false);
-        for (var depth = 0; depth < ImageIndex.MaxDepth && document.Index is { } index; depth++)
-        {
-            var chosen = ImageTransfer.ChoosePlatform(index, options.Platform ?? Platform.Current, source.Name);
-            document = await source.ReadManifestAsync(chosen with { Annotations = null, Platform = null }, cancellationToken).ConfigureAwait(false);
-        }
+        var document = await ImageSelection.PickPlatformAsync(
+            source, await source.ResolveAsync(cancellationToken).ConfigureAwait(false), options.Platform ?? Platform.Current, cancellationToken).ConfigureAwait(false);
 
         if (document.Manifest is not { } manifest || !IsImageConfig(manifest.Config.MediaType))
         {

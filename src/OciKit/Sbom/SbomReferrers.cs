@@ -89,14 +89,9 @@ public sealed class SbomReferrers(RegistryClient client)
     {
         ArgumentNullException.ThrowIfNull(image);
         var repo = ImageReference.Create(image.Registry, image.Repository);
-        var content = await client.GetManifestAsync(image, cancellationToken).ConfigureAwait(false);
-        var document = ManifestDocument.Parse(content.Bytes, content.MediaType);
-        for (var depth = 0; depth < ImageIndex.MaxDepth && document.Index is { } index; depth++)
-        {
-            var chosen = ImageTransfer.ChoosePlatform(index, platform ?? Platform.Current, image.ToString());
-            var child = await client.GetManifestAsync(repo.WithDigest(chosen.Digest), cancellationToken).ConfigureAwait(false);
-            document = ManifestDocument.Parse(child.Bytes, chosen with { Annotations = null, Platform = null });
-        }
+        var source = new RegistryImageSource(client, image);
+        var document = await ImageSelection.PickPlatformAsync(
+            source, await source.ResolveAsync(cancellationToken).ConfigureAwait(false), platform ?? Platform.Current, cancellationToken).ConfigureAwait(false);
 
         var referrers = await client.GetReferrersAsync(repo, document.Digest, MediaTypes.SpdxJson, cancellationToken).ConfigureAwait(false);
         if (referrers.Count == 0)

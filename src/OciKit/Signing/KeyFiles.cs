@@ -1,4 +1,5 @@
 using System.Text;
+using OciKit.Layout;
 
 namespace OciKit.Signing;
 
@@ -50,36 +51,19 @@ public static class KeyFiles
         return VerificationKey.FromPem(text, path);
     }
 
-    // The temporary file is created with its final mode (0600 for a secret), so the key is never readable by others,
-    // not even for the moment before a chmod; it replaces the target by a rename only once complete.
-    private static async Task WriteAtomicallyAsync(string path, string content, bool secret, CancellationToken cancellationToken)
-    {
-        var directory = Path.GetDirectoryName(path)!;
-        Directory.CreateDirectory(directory);
-        var temporary = Path.Combine(directory, "." + Path.GetFileName(path) + "." + Guid.NewGuid().ToString("N") + ".tmp");
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, Options = FileOptions.Asynchronous };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = secret
-                ? UnixFileMode.UserRead | UnixFileMode.UserWrite
-                : UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-        }
-
-        try
-        {
-            var stream = new FileStream(temporary, options);
-            await using (stream.ConfigureAwait(false))
+    // Created with its final mode (0600 for a secret), so the key is never readable by others, not even before a chmod;
+    // synced to disk before the rename, so a crash leaves the old key or the new, never a torn one.
+    private static Task WriteAtomicallyAsync(string path, string content, bool secret, CancellationToken cancellationToken) =>
+        AtomicFile.WriteAsync(
+            path,
+            async (stream, ct) =>
             {
-                await stream.WriteAsync(Encoding.ASCII.GetBytes(content), cancellationToken).ConfigureAwait(false);
-                await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-                stream.Flush(flushToDisk: true);
-            }
-
-            File.Move(temporary, path, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temporary);
-        }
-    }
+                await stream.WriteAsync(Encoding.ASCII.GetBytes(content), ct).ConfigureAwait(false);
+                await stream.FlushAsync(ct).ConfigureAwait(false);
+                ((FileStream)stream).Flush(flushToDisk: true);
+            },
+            cancellationToken,
+            secret
+                ? UnixFileMode.UserRead | UnixFileMode.UserWrite
+                : UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
 }

@@ -94,7 +94,7 @@ public sealed class ImageCopier(RegistryClient client)
         var top = await source.ResolveAsync(cancellationToken).ConfigureAwait(false);
         if (platform is not null)
         {
-            top = await PickPlatformAsync(source, top, platform, cancellationToken).ConfigureAwait(false);
+            top = await ImageSelection.PickPlatformAsync(source, top, platform, cancellationToken).ConfigureAwait(false);
         }
 
         // The sink is opened only once the image is found: a refused copy creates nothing.
@@ -177,17 +177,6 @@ public sealed class ImageCopier(RegistryClient client)
         {
             await sink.PutManifestAsync(document, cancellationToken).ConfigureAwait(false);
         }
-    }
-
-    private static async Task<ManifestDocument> PickPlatformAsync(IImageSource source, ManifestDocument top, Platform platform, CancellationToken cancellationToken)
-    {
-        for (var depth = 0; depth < ImageIndex.MaxDepth && top.Index is { } index; depth++)
-        {
-            var chosen = ImageTransfer.ChoosePlatform(index, platform, source.Name);
-            top = await source.ReadManifestAsync(chosen with { Annotations = null, Platform = null }, cancellationToken).ConfigureAwait(false);
-        }
-
-        return top;
     }
 
     internal async Task<IImageSource> OpenSourceAsync(ImageLocation source, IProgress<TransferProgress>? progress, CancellationToken cancellationToken)

@@ -161,13 +161,7 @@ public sealed class ImageInspector(RegistryClient client, LocalImages? local = n
 
         var reference = ImageReference.Parse(name);
         var topDocument = await ReadTopAsync(reference.ToString(), remote: true, cancellationToken).ConfigureAwait(false);
-        var document = topDocument;
-        for (var depth = 0; depth < ImageIndex.MaxDepth && document.Index is { } index; depth++)
-        {
-            var chosen = ImageTransfer.ChoosePlatform(index, platform, reference.ToString());
-            var child = await client.GetManifestAsync(reference.WithDigest(chosen.Digest), cancellationToken).ConfigureAwait(false);
-            document = ManifestDocument.Parse(child.Bytes, chosen);
-        }
+        var document = await ImageSelection.PickPlatformAsync(new RegistryImageSource(client, reference), topDocument, platform, cancellationToken).ConfigureAwait(false);
 
         if (document.Manifest is not { } imageManifest)
         {

@@ -258,6 +258,22 @@ public sealed class RegistryImageSink(RegistryClient client, References.ImageRef
 /// <summary>Picks the image a layout or archive location names among the images it holds.</summary>
 internal static class ImageSelection
 {
+    /// <summary>
+    /// Walks from an index down to the image for a platform (at most <see cref="ImageIndex.MaxDepth"/> indexes deep):
+    /// the one walk the copy, inspect and the SBOM take; an image manifest is returned as it is.
+    /// </summary>
+    /// <exception cref="ImageNotFoundException">An index has no image for the platform.</exception>
+    public static async Task<ManifestDocument> PickPlatformAsync(IImageSource source, ManifestDocument top, Platform platform, CancellationToken cancellationToken)
+    {
+        for (var depth = 0; depth < ImageIndex.MaxDepth && top.Index is { } index; depth++)
+        {
+            var chosen = ImageTransfer.ChoosePlatform(index, platform, source.Name);
+            top = await source.ReadManifestAsync(chosen with { Annotations = null, Platform = null }, cancellationToken).ConfigureAwait(false);
+        }
+
+        return top;
+    }
+
     public static Descriptor Select(IReadOnlyCollection<LayoutImage> images, string? name, string location, string path)
     {
         if (name is not null)
