@@ -1,5 +1,6 @@
 using System.CommandLine;
 using OciKit.Layers;
+using OciKit.Layout;
 
 namespace OciKit.Cli.Commands;
 
@@ -17,24 +18,14 @@ internal static class DiffCommand
             var host = CliHost.Current;
             var session = CliSession.Of(parseResult, host);
             var path = Path.GetFullPath(parseResult.GetValue(output)!);
-            var temporary = path + "." + Guid.NewGuid().ToString("N") + ".tmp";
-            try
-            {
-                LayerInfo layer;
-                await using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 128 * 1024, FileOptions.Asynchronous))
-                {
-                    layer = await LayerWriter.WriteDiffAsync(parseResult.GetValue(lower)!, parseResult.GetValue(upper)!, stream, null, cancellationToken).ConfigureAwait(false);
-                }
-
-                File.Move(temporary, path, overwrite: true);
-                await session.InfoAsync($"Wrote {path} ({Sizes.Human(layer.Descriptor.Size)}, diff id {layer.DiffId})").ConfigureAwait(false);
-                await host.Out.WriteLineAsync(layer.Descriptor.Digest.ToString()).ConfigureAwait(false);
-                return CliRunner.Success;
-            }
-            finally
-            {
-                File.Delete(temporary);
-            }
+            LayerInfo? layer = null;
+            await AtomicFile.WriteAsync(
+                path,
+                async (stream, ct) => layer = await LayerWriter.WriteDiffAsync(parseResult.GetValue(lower)!, parseResult.GetValue(upper)!, stream, null, ct).ConfigureAwait(false),
+                cancellationToken).ConfigureAwait(false);
+            await session.InfoAsync($"Wrote {path} ({Sizes.Human(layer!.Descriptor.Size)}, diff id {layer.DiffId})").ConfigureAwait(false);
+            await host.Out.WriteLineAsync(layer.Descriptor.Digest.ToString()).ConfigureAwait(false);
+            return CliRunner.Success;
         });
         return command;
     }
