@@ -36,6 +36,8 @@ internal static class BuildCommand
             command.Options.Add(option);
         }
 
+        var policy = PolicyOption.AddTo(command);
+
         command.SetAction(async (parseResult, cancellationToken) =>
         {
             var host = CliHost.Current;
@@ -84,6 +86,7 @@ internal static class BuildCommand
                 StorePath = session.StorePath,
                 Compression = parseResult.GetValue(zstd) ? Layers.LayerCompression.Zstd : Layers.LayerCompression.Gzip,
                 BaseImages = new RegistryBaseImages(client),
+                TrustPolicy = await policy.LoadAsync(parseResult, cancellationToken).ConfigureAwait(false),
             };
 
             var progress = quiet ? null : new SynchronousProgress(report =>

@@ -11,8 +11,8 @@ internal static class CopyCommand
         var source = new Argument<string>("source") { Description = "docker://REF (or REF), oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]." };
         var destination = new Argument<string>("destination") { Description = "Same forms as the source." };
         var platform = CommandOptions.Platform();
-        var policy = PolicyOption.Create();
-        var command = new Command("copy", "Copy an image between registries, OCI layouts and archives, preserving its digest.") { source, destination, platform, policy };
+        var command = new Command("copy", "Copy an image between registries, OCI layouts and archives, preserving its digest.") { source, destination, platform };
+        var policy = PolicyOption.AddTo(command);
         command.SetAction(async (parseResult, cancellationToken) =>
         {
             var host = CliHost.Current;
@@ -20,12 +20,14 @@ internal static class CopyCommand
             var from = ImageLocation.Parse(parseResult.GetValue(source)!);
             var to = ImageLocation.Parse(parseResult.GetValue(destination)!);
             using var client = session.CreateClient();
-            if (parseResult.GetValue(policy) is { } policyPath)
+            if (policy.IsGiven(parseResult))
             {
                 if (from.Transport != ImageTransport.Registry)
                 {
                     throw new ArgumentException($"--policy applies to registry sources; {from} is not one.");
                 }
+
+                var trustPolicy = await policy.LoadAsync(parseResult, cancellationToken).ConfigureAwait(false);
 
                 // A docker-archive named after the source keeps the name the caller gave, not the pinned digest.
                 if (to.Transport == ImageTransport.DockerArchive && to.Reference is null)
@@ -33,7 +35,7 @@ internal static class CopyCommand
                     to = ImageLocation.ForDockerArchive(to.Path!, from.Reference);
                 }
 
-                from = ImageLocation.ForRegistry(await PolicyOption.AdmitAsync(policyPath, client, from.Reference!, cancellationToken).ConfigureAwait(false));
+                from = ImageLocation.ForRegistry(await PolicyOption.AdmitAsync(trustPolicy, client, from.Reference!, cancellationToken).ConfigureAwait(false));
             }
 
             var options = new CopyOptions { Platform = CommandOptions.ParsePlatform(parseResult.GetValue(platform)) };

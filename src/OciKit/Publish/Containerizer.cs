@@ -264,7 +264,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
 
     private async Task<(PullResult Pulled, Image BaseImage)> PullBaseAsync(ImageReference reference, Platform platform, CancellationToken cancellationToken)
     {
-        var pulled = await new RegistryBaseImages(client).PullResultAsync(reference, platform, store, cancellationToken).ConfigureAwait(false);
+        var pulled = await new RegistryBaseImages(client).PullResultAsync(reference, platform, store, null, cancellationToken).ConfigureAwait(false);
         return (pulled, (await store.ReadImageAsync(pulled.Descriptor, platform, cancellationToken).ConfigureAwait(false)).Image);
     }
 
