@@ -347,7 +347,7 @@ public sealed class TrustPolicy
         IReadOnlyList<VerifiedSignature> verified;
         try
         {
-            verified = await CosignSignatures.VerifyAsync(client, image.WithDigest(manifestDigest), requirement.Key!, sameRepository: false, cancellationToken).ConfigureAwait(false);
+            verified = await CosignSignatures.VerifyAsync(client, image.WithDigest(manifestDigest), requirement.Key!, requiredRepository: null, cancellationToken).ConfigureAwait(false);
         }
         catch (SignatureVerificationException e)
         {
