@@ -149,7 +149,7 @@ public sealed class SigningKey : IDisposable
                 case "ENCRYPTED PRIVATE KEY":
                     if (passphrase is null)
                     {
-                        throw new SigningKeyException(source, "it is encrypted and no passphrase was given.");
+                        throw new SigningKeyException(source, "it is encrypted and no passphrase was given.") { Problem = SigningKeyProblem.PassphraseMissing };
                     }
 
                     var plain = EncryptedPkcs8.Decrypt(der, passphrase, source);
@@ -160,7 +160,7 @@ public sealed class SigningKey : IDisposable
                     catch (SigningKeyException e)
                     {
                         // Garbage from a wrong passphrase may still end in valid padding (1 in 256).
-                        throw new SigningKeyException(source, "the passphrase is wrong or the key is corrupt.", e);
+                        throw new SigningKeyException(source, "the passphrase is wrong or the key is corrupt.", e) { Problem = SigningKeyProblem.PassphraseWrong };
                     }
                     finally
                     {
