@@ -29,13 +29,30 @@ public static class ErrorCodes
     /// <summary>Something the library does not support was asked for.</summary>
     public const string NotSupported = "OCIK0008";
 
+    /// <summary>The signing key (<c>ContainerSigningKey</c>) cannot be used: unreadable, not a key OciKit signs with, or encrypted without a passphrase.</summary>
+    public const string SigningKeyUnusable = "OCIK0009";
+
+    /// <summary>The passphrase does not decrypt the signing key (the message never contains it).</summary>
+    public const string SigningKeyPassphraseWrong = "OCIK0010";
+
+    /// <summary>The trust policy (<c>ContainerTrustPolicy</c>) refuses the base image.</summary>
+    public const string TrustPolicyRefused = "OCIK0011";
+
     /// <summary>
-    /// The code for an exception, from the library's one classification (<see cref="Failure.Classify"/>), or
+    /// The code for an exception: the supply-chain failures by their own codes, the rest from the library's one classification (<see cref="Failure.Classify"/>), or
     /// <see langword="null"/> for a bug that should surface as is.
     /// </summary>
     /// <param name="exception">The exception.</param>
     /// <returns>The code.</returns>
-    public static string? For(Exception exception) => Failure.Classify(exception) switch
+    public static string? For(Exception exception) => exception switch
+    {
+        Signing.SigningKeyException { Problem: Signing.SigningKeyProblem.PassphraseWrong } => SigningKeyPassphraseWrong,
+        Signing.SigningKeyException => SigningKeyUnusable,
+        Signing.TrustPolicyRefusedException => TrustPolicyRefused,
+        _ => ForKind(exception),
+    };
+
+    private static string? ForKind(Exception exception) => Failure.Classify(exception) switch
     {
         FailureKind.Caller => InvalidConfiguration,
         FailureKind.NotFound => BaseImageNotFound,

@@ -99,6 +99,36 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
     /// <summary>The local store's directory; empty uses <see cref="OciLayout.DefaultPath"/>.</summary>
     public string? StorePath { get; set; }
 
+    /// <summary>
+    /// <c>ContainerSigningKey</c>: a private key file (PKCS#8 PEM, as <c>ocikit key generate</c> writes it; ECDSA P-256 or
+    /// Ed25519) to sign the pushed image with; empty: no signature.
+    /// </summary>
+    public string? SigningKey { get; set; }
+
+    /// <summary>
+    /// <c>ContainerSigningKeyPassphraseEnvironmentVariable</c>: the name of the environment variable holding the key's
+    /// passphrase (never the passphrase itself: properties are logged). Empty: <see cref="DefaultPassphraseVariable"/>,
+    /// read when set; a named variable must be set.
+    /// </summary>
+    public string? SigningKeyPassphraseEnvironmentVariable { get; set; }
+
+    /// <summary><c>ContainerGenerateSbom</c>: generate and attach each platform image's SPDX SBOM.</summary>
+    public bool GenerateSbom { get; set; }
+
+    /// <summary><c>ContainerTrustPolicy</c>: a containers-policy.json file the base image must satisfy before it is pulled; empty: none.</summary>
+    public string? TrustPolicy { get; set; }
+
+    /// <summary>The environment variable read for the signing key's passphrase when no other is named.</summary>
+    public const string DefaultPassphraseVariable = "OCIKIT_SIGNING_KEY_PASSPHRASE";
+
+    /// <summary>The signature manifest made (item: its digest; metadata <c>Reference</c>, <c>Subject</c>, <c>KeyFingerprint</c>); empty without a key.</summary>
+    [Output]
+    public ITaskItem[] GeneratedSignatures { get; private set; } = [];
+
+    /// <summary>The SBOM artifacts attached (item: the artifact's digest; metadata <c>Subject</c>, <c>Packages</c>); empty without <see cref="GenerateSbom"/>.</summary>
+    [Output]
+    public ITaskItem[] GeneratedSboms { get; private set; } = [];
+
     /// <summary>The image's manifest digest.</summary>
     [Output]
     public string ImageDigest { get; private set; } = string.Empty;
@@ -140,7 +170,9 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
             MessageImportance.Low,
             $"OciKit timing: {System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds:F0} ms, JIT {System.Runtime.JitInfo.GetCompiledMethodCount() - jitMethods} method(s) in {(System.Runtime.JitInfo.GetCompilationTime() - jitTime).TotalMilliseconds:F0} ms: {step}");
 
-        var requests = CreateRequests();
+        using var signingKey = await ReadSigningKeyAsync(cancellationToken).ConfigureAwait(false);
+        var policy = string.IsNullOrWhiteSpace(TrustPolicy) ? null : await Signing.TrustPolicy.LoadAsync(TrustPolicy.Trim(), cancellationToken).ConfigureAwait(false);
+        var requests = CreateRequests().Select(r => r with { SigningKey = signingKey, GenerateSbom = GenerateSbom, TrustPolicy = policy }).ToList();
         var request = requests[0];
         var progress = new SynchronousProgress(message =>
         {
@@ -167,10 +199,55 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
             item.SetMetadata("ManifestMediaType", result.Manifest.MediaType);
             return (ITaskItem)item;
         })];
+        if (result.Signature is { } signature)
+        {
+            var item = new Microsoft.Build.Utilities.TaskItem(signature.Manifest.ToString());
+            item.SetMetadata("Reference", signature.Reference);
+            item.SetMetadata("Subject", ImageDigest);
+            item.SetMetadata("KeyFingerprint", signature.KeyFingerprint.ToString());
+            GeneratedSignatures = [item];
+        }
+
+        GeneratedSboms = [.. result.Sboms.Select(sbom =>
+        {
+            var item = new Microsoft.Build.Utilities.TaskItem(sbom.Artifact.ToString());
+            item.SetMetadata("Subject", sbom.Subject.ToString());
+            item.SetMetadata("Packages", sbom.Packages.ToString(CultureInfo.InvariantCulture));
+            return (ITaskItem)item;
+        })];
         var where = request.Registry is null ? $"local store {store.Root}" : $"registry {request.Registry}";
         Timing("done");
         Log.LogMessage(MessageImportance.High, $"OciKit: {result.References[0]}@{ImageDigest} → {where} ({result.Images.Length} platform(s), {result.Images.Sum(i => i.Layers.Length)} app layer(s), {result.BlobsUploaded} blob(s) uploaded)");
         return !Log.HasLoggedErrors;
+    }
+
+    /// <summary>
+    /// The signing key, when one is named, decrypted with the passphrase from the environment. The passphrase never
+    /// appears in a property, a message or an error.
+    /// </summary>
+    private async Task<Signing.SigningKey?> ReadSigningKeyAsync(CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(SigningKey))
+        {
+            return null;
+        }
+
+        var path = SigningKey.Trim();
+        var variable = string.IsNullOrWhiteSpace(SigningKeyPassphraseEnvironmentVariable) ? null : SigningKeyPassphraseEnvironmentVariable.Trim();
+        var passphrase = Environment.GetEnvironmentVariable(variable ?? DefaultPassphraseVariable);
+        if (variable is not null && passphrase is null)
+        {
+            throw new Signing.SigningKeyException(path, $"the environment variable {variable} (ContainerSigningKeyPassphraseEnvironmentVariable) is not set.") { Problem = Signing.SigningKeyProblem.PassphraseMissing };
+        }
+
+        try
+        {
+            return await Signing.KeyFiles.ReadSigningKeyAsync(path, passphrase, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new Signing.SigningKeyException(path, $"it cannot be read ({e.Message}).", e);
+        }
     }
 
     internal IReadOnlyList<ContainerizeRequest> CreateRequests()

@@ -2,6 +2,8 @@ using System.Collections.Immutable;
 using System.CommandLine;
 using OciKit.Build;
 using OciKit.Layout;
+using OciKit.References;
+using OciKit.Sbom;
 using OciKit.Transfer;
 
 namespace OciKit.Cli.Commands;
@@ -28,13 +30,19 @@ internal static class BuildCommand
         var zstd = new Option<bool>("--zstd") { Description = "Compress new layers with zstd instead of gzip." };
         var archive = new Option<string?>("--output-archive") { Description = "Also write the image to this archive file (needs --tag)." };
         var archiveFormat = new Option<ArchiveFormat>("--archive-format") { Description = "oci (oci-archive) or docker (docker save tarball).", DefaultValueFactory = _ => ArchiveFormat.Oci };
+        var sbom = new Option<bool>("--sbom")
+        {
+            Description = "Generate the image's SPDX SBOM and attach it: in the store (an artifact referring to the image, read by 'sbom --attached NAME'), and with --push in each tag's registry (referrers). Needs a tag.",
+        };
 
         var command = new Command("build", "Build an image from a Dockerfile, without a daemon.");
         command.Arguments.Add(context);
-        foreach (var option in new Option[] { file, tags, buildArgs, target, platform, skipRun, squash, noCache, push, zstd, archive, archiveFormat })
+        foreach (var option in new Option[] { file, tags, buildArgs, target, platform, skipRun, squash, noCache, push, zstd, archive, archiveFormat, sbom })
         {
             command.Options.Add(option);
         }
+
+        var policy = PolicyOption.AddTo(command);
 
         command.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -69,6 +77,12 @@ internal static class BuildCommand
                 throw new ArgumentException("Writing an archive needs at least one tag.");
             }
 
+            var withSbom = parseResult.GetValue(sbom);
+            if (withSbom && tagList.Length == 0)
+            {
+                throw new ArgumentException("Attaching an SBOM needs at least one tag (the store keeps it beside the tag's repository).");
+            }
+
             // The build pulls base images it does not have through this client, and the delivery below pushes with it.
             using var client = session.CreateClient();
             var options = new BuildOptions(Path.GetFullPath(parseResult.GetValue(context) ?? "."))
@@ -84,6 +98,7 @@ internal static class BuildCommand
                 StorePath = session.StorePath,
                 Compression = parseResult.GetValue(zstd) ? Layers.LayerCompression.Zstd : Layers.LayerCompression.Gzip,
                 BaseImages = new RegistryBaseImages(client),
+                TrustPolicy = await policy.LoadAsync(parseResult, cancellationToken).ConfigureAwait(false),
             };
 
             var progress = quiet ? null : new SynchronousProgress(report =>
@@ -98,6 +113,24 @@ internal static class BuildCommand
             });
             var result = await ImageBuilder.BuildAsync(options, progress, cancellationToken).ConfigureAwait(false);
 
+            // The SBOM of what was built, kept beside it in the store (and pushed below with the image).
+            SbomResult? document = null;
+            if (withSbom)
+            {
+                var store = await OciLayout.OpenAsync(session.StorePath, cancellationToken: cancellationToken).ConfigureAwait(false);
+                document = await GenerateSbomAsync(store, result.Tags[0], options.Platform, cancellationToken).ConfigureAwait(false);
+                foreach (var warning in document.Warnings)
+                {
+                    await host.Err.WriteLineAsync("warning: " + warning).ConfigureAwait(false);
+                }
+
+                foreach (var tag in result.Tags)
+                {
+                    var artifact = await SbomStore.AttachAsync(store, tag, document, cancellationToken).ConfigureAwait(false);
+                    await session.InfoAsync($"sbom {artifact.Digest} ({document.Packages.Length} packages) attached to {tag} in the store").ConfigureAwait(false);
+                }
+            }
+
             // Delivered where the user asked: an archive, then each tag's registry.
             if (archivePath is not null || pushAfter)
             {
@@ -110,6 +143,14 @@ internal static class BuildCommand
                 if (pushAfter)
                 {
                     await delivery.PushAsync(client, result.Tags, cancellationToken).ConfigureAwait(false);
+                    if (document is not null)
+                    {
+                        foreach (var tag in result.Tags)
+                        {
+                            var attachment = await new SbomReferrers(client).AttachAsync(ImageReference.Parse(tag), document, cancellationToken).ConfigureAwait(false);
+                            await session.InfoAsync($"sbom {attachment.Artifact.Digest} attached to {tag}").ConfigureAwait(false);
+                        }
+                    }
                 }
             }
 
@@ -125,6 +166,17 @@ internal static class BuildCommand
             return CliRunner.Success;
         });
         return command;
+    }
+
+    /// <summary>The SBOM of the image just built, named as <c>ocikit sbom NAME</c> names it from the store.</summary>
+    private static async Task<SbomResult> GenerateSbomAsync(OciLayout store, string tag, Primitives.Platform? platform, CancellationToken cancellationToken)
+    {
+        var source = new OciLayoutImageSource(store, tag);
+        await using (source.ConfigureAwait(false))
+        {
+            var name = ImageReference.TryParse(tag, out var reference) ? SbomGenerator.ImageNameOf(reference) : tag;
+            return await new SbomGenerator().GenerateAsync(source, new SbomOptions { Platform = platform, ImageName = name }, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Reports on the calling thread, so lines come out in build order (Progress&lt;T&gt; would post them).</summary>

@@ -6,28 +6,62 @@ using OciKit.Signing;
 namespace OciKit.Cli.Commands;
 
 /// <summary>
-/// <c>--policy FILE</c> of pull and copy: a containers-policy.json trust policy evaluated against the digest the
-/// source resolves to before anything is written; the transfer then reads that digest, so what is stored is what
-/// was accepted.
+/// <c>--policy FILE</c> and <c>--default-policy</c> of pull, copy and build: a containers-policy.json trust policy
+/// evaluated against the digest an image resolves to before anything is written; the transfer then reads that digest,
+/// so what is stored is what was accepted. Without either option no policy is applied.
 /// </summary>
-internal static class PolicyOption
+internal sealed class PolicyOption
 {
-    public static Option<string?> Create() => new("--policy")
+    private PolicyOption(Option<string?> file, Option<bool> useDefault)
     {
-        Description = "A containers-policy.json trust policy the image must satisfy (checked before anything is stored). Without it, no policy is applied.",
-    };
+        File = file;
+        Default = useDefault;
+    }
 
-    /// <summary>Loads the policy (when given), resolves the image, evaluates it and returns the image pinned to the accepted digest.</summary>
-    public static async Task<ImageReference> AdmitAsync(string? policyPath, RegistryClient client, ImageReference image, CancellationToken cancellationToken)
+    /// <summary><c>--policy FILE</c>.</summary>
+    public Option<string?> File { get; }
+
+    /// <summary><c>--default-policy</c>: the policy file skopeo, podman and buildah read.</summary>
+    public Option<bool> Default { get; }
+
+    /// <summary>Creates both options and adds them to a command.</summary>
+    public static PolicyOption AddTo(Command command)
     {
-        if (policyPath is null)
+        var option = new PolicyOption(
+            new Option<string?>("--policy")
+            {
+                Description = "A containers-policy.json trust policy the image must satisfy (checked before anything is stored). Without it (or --default-policy), no policy is applied.",
+            },
+            new Option<bool>("--default-policy")
+            {
+                Description = $"Apply the default trust policy: $HOME/.config/containers/policy.json, else {TrustPolicy.SystemPolicyPath} (the files skopeo, podman and buildah read); an error when neither exists.",
+            });
+        command.Options.Add(option.File);
+        command.Options.Add(option.Default);
+        return option;
+    }
+
+    /// <summary>Whether either option was given.</summary>
+    public bool IsGiven(ParseResult parseResult) => parseResult.GetValue(File) is not null || parseResult.GetValue(Default);
+
+    /// <summary>The policy the options name, or null when neither was given.</summary>
+    /// <exception cref="ArgumentException">Both were given.</exception>
+    /// <exception cref="TrustPolicyException">The file is missing or invalid.</exception>
+    public async Task<TrustPolicy?> LoadAsync(ParseResult parseResult, CancellationToken cancellationToken)
+    {
+        var path = parseResult.GetValue(File);
+        var useDefault = parseResult.GetValue(Default);
+        if (path is not null && useDefault)
         {
-            return image;
+            throw new ArgumentException("--policy and --default-policy name two policies; give one.");
         }
 
-        var policy = await TrustPolicy.LoadAsync(policyPath, cancellationToken).ConfigureAwait(false);
-        var digest = image.Digest ?? (await client.GetManifestAsync(image, cancellationToken).ConfigureAwait(false)).Digest;
-        await policy.EvaluateAsync(image, digest, client, cancellationToken).ConfigureAwait(false);
-        return image.WithDigest(digest);
+        return path is not null ? await TrustPolicy.LoadAsync(path, cancellationToken).ConfigureAwait(false)
+            : useDefault ? await TrustPolicy.LoadDefaultAsync(cancellationToken).ConfigureAwait(false)
+            : null;
     }
+
+    /// <summary>Evaluates the policy (when there is one) and returns the image pinned to the accepted digest.</summary>
+    public static async Task<ImageReference> AdmitAsync(TrustPolicy? policy, RegistryClient client, ImageReference image, CancellationToken cancellationToken)
+        => policy is null ? image : await policy.AdmitAsync(image, client, cancellationToken).ConfigureAwait(false);
 }

@@ -12,15 +12,16 @@ internal static class PullCommand
         var reference = CommandOptions.Reference("reference", "The image, for example alpine:3.20 or ghcr.io/org/app@sha256:….");
         var platform = CommandOptions.Platform();
         var allPlatforms = new Option<bool>("--all-platforms") { Description = "Keep the whole multi-platform index (every platform's image)." };
-        var policy = PolicyOption.Create();
-        var command = new Command("pull", "Pull an image from a registry into the local store.") { reference, platform, allPlatforms, policy };
+        var command = new Command("pull", "Pull an image from a registry into the local store.") { reference, platform, allPlatforms };
+        var policy = PolicyOption.AddTo(command);
         command.SetAction(async (parseResult, cancellationToken) =>
         {
             var host = CliHost.Current;
             var session = CliSession.Of(parseResult, host);
             var source = ImageReference.Parse(parseResult.GetValue(reference)!);
             using var client = session.CreateClient();
-            var admitted = await PolicyOption.AdmitAsync(parseResult.GetValue(policy), client, source, cancellationToken).ConfigureAwait(false);
+            var trustPolicy = await policy.LoadAsync(parseResult, cancellationToken).ConfigureAwait(false);
+            var admitted = await PolicyOption.AdmitAsync(trustPolicy, client, source, cancellationToken).ConfigureAwait(false);
             var store = await session.OpenStoreAsync(cancellationToken).ConfigureAwait(false);
             var options = new PullOptions { Platform = CommandOptions.ParsePlatform(parseResult.GetValue(platform)), AllPlatforms = parseResult.GetValue(allPlatforms), LocalName = source.ToString() };
             var result = await session.WithProgressAsync(p => new ImageTransfer(client).PullAsync(admitted, store.Store, options, p, cancellationToken)).ConfigureAwait(false);

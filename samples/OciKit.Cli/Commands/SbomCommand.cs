@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
+using OciKit.Primitives;
 using OciKit.References;
 using OciKit.Sbom;
 using OciKit.Transfer;
@@ -16,7 +17,7 @@ internal static class SbomCommand
     public static Command Create()
     {
         var location = new Argument<string>("reference") { Description = "A name in the local store, else docker://REF (or REF), oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]; a registry image with --attached." };
-        var attached = new Option<bool>("--attached") { Description = "Print the SBOM attached to the image in its registry (referrers API or fallback tag) instead of generating one." };
+        var attached = new Option<bool>("--attached") { Description = "Print the SBOM attached to the image instead of generating one: in the local store when a bare name is there (build --sbom), else in its registry (referrers API or fallback tag; always with --remote)." };
         var platform = CommandOptions.Platform();
         var remote = InspectCommand.Remote();
         var command = new Command("sbom", "Print an image's SBOM (SPDX 2.3 JSON): OS packages (dpkg, apk) and NuGet packages (*.deps.json).") { location, attached, platform, remote, Attach() };
@@ -30,7 +31,7 @@ internal static class SbomCommand
             ReadOnlyMemory<byte> json;
             if (parseResult.GetValue(attached))
             {
-                json = await new SbomReferrers(client).ReadAttachedAsync(RegistryImage(text), chosen, cancellationToken).ConfigureAwait(false);
+                json = await ReadAttachedAsync(session, client, text, chosen, parseResult.GetValue(remote), cancellationToken).ConfigureAwait(false);
             }
             else
             {
@@ -89,6 +90,39 @@ internal static class SbomCommand
         }
 
         return await new SbomGenerator().GenerateAsync(client, location, options, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The SBOM attached to an image: in the local store when a bare name is there (as <c>build --sbom</c> keeps it),
+    /// else in the image's registry.
+    /// </summary>
+    private static async Task<ReadOnlyMemory<byte>> ReadAttachedAsync(CliSession session, Registry.RegistryClient client, string text, Primitives.Platform? platform, bool remote, CancellationToken cancellationToken)
+    {
+        if (!remote && !text.StartsWith(ImageLocation.RegistryPrefix, StringComparison.Ordinal))
+        {
+            var store = await session.OpenStoreAsync(cancellationToken).ConfigureAwait(false);
+            if (await store.FindAsync(text, cancellationToken).ConfigureAwait(false) is { } found)
+            {
+                try
+                {
+                    return await SbomStore.ReadAttachedAsync(store.Store, found.Name, platform, cancellationToken).ConfigureAwait(false);
+                }
+                catch (SbomNotFoundException local)
+                {
+                    // Not kept in the store (a pulled image): its registry may have one.
+                    try
+                    {
+                        return await new SbomReferrers(client).ReadAttachedAsync(RegistryImage(text), platform, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (OciException remoteError) when (remoteError is SbomNotFoundException or ImageNotFoundException or InvalidReferenceException or Registry.RegistryException)
+                    {
+                        throw new SbomNotFoundException($"{local.Image}, nor to {text} in its registry ({remoteError.Message.TrimEnd('.')})");
+                    }
+                }
+            }
+        }
+
+        return await new SbomReferrers(client).ReadAttachedAsync(RegistryImage(text), platform, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>A registry image, written as <c>REF</c> or <c>docker://REF</c>.</summary>

@@ -10,7 +10,7 @@ internal static class SignCommand
     public static Command Create()
     {
         var reference = CommandOptions.Reference("reference", "The image in its registry, by tag or digest.");
-        var key = new Option<string>("--key") { Description = "The private key file (PKCS#8 PEM, as 'ocikit key generate' writes).", Required = true };
+        var key = new Option<string>("--key") { Description = "The private key file (PKCS#8 PEM, as 'ocikit key generate' writes, or cosign's encrypted cosign.key).", Required = true };
         var passphraseEnv = new Option<string?>("--passphrase-env") { Description = "The environment variable holding the key's passphrase, when it is encrypted." };
         var command = new Command("sign", "Sign an image in its registry (cosign simple-signing format).") { reference, key, passphraseEnv };
         command.SetAction(async (parseResult, cancellationToken) =>

@@ -11,14 +11,19 @@ internal static class VerifyCommand
     {
         var reference = CommandOptions.Reference("reference", "The image in its registry, by tag or digest.");
         var key = new Option<string>("--key") { Description = "The public key file (SubjectPublicKeyInfo PEM).", Required = true };
-        var command = new Command("verify", "Verify an image's signatures (cosign simple-signing format) against a public key.") { reference, key };
+        var signedRepository = new Option<string?>("--signed-repository")
+        {
+            Description = "The repository the signatures must name (default: the image's own); for an image copied with its signatures (copy --attachments), the repository it was signed in.",
+        };
+        var command = new Command("verify", "Verify an image's signatures (cosign simple-signing format) against a public key.") { reference, key, signedRepository };
         command.SetAction(async (parseResult, cancellationToken) =>
         {
             var session = CliSession.Of(parseResult);
             var image = ImageReference.Parse(parseResult.GetValue(reference)!);
             var publicKey = await KeyFiles.ReadVerificationKeyAsync(parseResult.GetValue(key)!, cancellationToken).ConfigureAwait(false);
             using var client = session.CreateClient();
-            foreach (var signature in await CosignSignatures.VerifyAsync(client, image, publicKey, cancellationToken).ConfigureAwait(false))
+            var signed = parseResult.GetValue(signedRepository) is { } repository ? ImageReference.Parse(repository) : image;
+            foreach (var signature in await CosignSignatures.VerifyAsync(client, image, publicKey, signed, cancellationToken).ConfigureAwait(false))
             {
                 await session.Out.WriteLineAsync($"Verified: {signature.DockerReference}@{signature.ManifestDigest} signed by key {signature.KeyFingerprint} ({publicKey.Type})").ConfigureAwait(false);
             }

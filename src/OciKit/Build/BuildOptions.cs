@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using OciKit.Layers;
 using OciKit.Primitives;
+using OciKit.Signing;
 using OciKit.Transfer;
 
 namespace OciKit.Build;
@@ -56,6 +57,15 @@ public sealed record BuildOptions
     /// is delivered elsewhere (pushed, written to an archive) by its caller (<see cref="ImageDelivery"/>).
     /// </summary>
     public IBaseImageResolver? BaseImages { get; init; }
+
+    /// <summary>
+    /// A trust policy every base image (<c>FROM</c>, <c>COPY --from=IMAGE</c>) pulled through <see cref="BaseImages"/>
+    /// must satisfy; the resolver checks it before anything of the image is stored, and a refusal fails the build as a
+    /// <see cref="BuildException"/> naming the line (its inner exception the <see cref="TrustPolicyRefusedException"/>).
+    /// Images the store already holds are used as they are, as buildah does with its default pull policy: the check
+    /// belongs to the transfer from a registry. Null (the default): no policy.
+    /// </summary>
+    public TrustPolicy? TrustPolicy { get; init; }
 
     /// <summary>
     /// The time recorded as <c>created</c> and as every file's mtime; default <c>SOURCE_DATE_EPOCH</c>, else the Unix epoch.

@@ -244,7 +244,17 @@ internal sealed partial class BuildSession : IAsyncDisposable
         var resolver = Options.BaseImages
             ?? throw new ImageNotFoundException(parsed.ToString(), $"the local store at {Store.Root}", "the build was given no way to pull it (BuildOptions.BaseImages)");
         Report(new BuildProgress(BuildProgressKind.Pull, "", at.StartLine, "pulling " + parsed));
-        var pulled = await resolver.PullAsync(parsed, platform, Store, cancellationToken).ConfigureAwait(false);
+        Descriptor pulled;
+        try
+        {
+            pulled = await resolver.PullAsync(parsed, platform, Store, Options.TrustPolicy, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Signing.TrustPolicyRefusedException ex)
+        {
+            throw Error(at, $"base image '{reference}' is refused by the trust policy {Options.TrustPolicy?.Source}: scope {ex.Scope}: {ex.Reason}", ex);
+        }
+
+
         var image = await Store.ReadImageAsync(pulled, platform, cancellationToken).ConfigureAwait(false);
         return (image.Image, image.Manifest.Descriptor.Digest.ToString());
     }

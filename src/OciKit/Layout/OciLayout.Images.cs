@@ -160,6 +160,7 @@ public sealed partial class OciLayout
     /// <exception cref="ImageNotFoundException">The index has no manifest for the platform.</exception>
     /// <exception cref="BlobNotFoundException">A manifest or the configuration is not in the layout.</exception>
     /// <exception cref="OciFormatException">A manifest or the configuration is corrupt or invalid (for example not JSON); the subject names the image.</exception>
+    /// <exception cref="NotSupportedException">The descriptor names an artifact (a manifest with an <c>artifactType</c> and no image configuration) or something else that is not an image.</exception>
     public async Task<StoredImage> ReadImageAsync(Descriptor descriptor, Platform? platform = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(descriptor);
@@ -170,6 +171,12 @@ public sealed partial class OciLayout
             var document = await ReadManifestAsync(descriptor, cancellationToken).ConfigureAwait(false);
             if (document.Manifest is { } manifest)
             {
+                if (manifest.Config.MediaType is not (MediaTypes.OciConfig or MediaTypes.DockerConfig) && manifest.ArtifactType is not null)
+                {
+                    // An OCI 1.1 artifact (an SBOM, a signature kept beside an image): not an image, and not a broken one.
+                    throw new NotSupportedException($"'{name}' refers to an artifact of type {manifest.ArtifactType}, not an image.");
+                }
+
                 var configBytes = await ReadBlobAsync(manifest.Config, cancellationToken).ConfigureAwait(false);
                 try
                 {

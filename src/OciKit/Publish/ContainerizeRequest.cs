@@ -84,6 +84,22 @@ public sealed record ContainerizeRequest
     public string? ArchiveOutputPath { get; init; }
 
     /// <summary>
+    /// A key to sign the pushed image with (cosign's simple-signing format, a <c>sha256-&lt;hex&gt;.sig</c> manifest beside
+    /// it in the registry), or null. Needs <see cref="Registry"/>: the signature lives in the registry. The caller owns
+    /// (and disposes) the key.
+    /// </summary>
+    public Signing.SigningKey? SigningKey { get; init; }
+
+    /// <summary>
+    /// Generate each platform image's SPDX SBOM and attach it: in the local store (<see cref="Sbom.SbomStore"/>) and,
+    /// when pushing, in the registry as an OCI 1.1 referrer (<see cref="Sbom.SbomReferrers"/>).
+    /// </summary>
+    public bool GenerateSbom { get; init; }
+
+    /// <summary>A trust policy the base image must satisfy before it is pulled (<see cref="Transfer.RegistryBaseImages"/>), or null for none.</summary>
+    public Signing.TrustPolicy? TrustPolicy { get; init; }
+
+    /// <summary>
     /// The creation time when none is given: <c>SOURCE_DATE_EPOCH</c> when set (reproducible builds), else the Unix
     /// epoch, so an unchanged project gives the same digest.
     /// </summary>

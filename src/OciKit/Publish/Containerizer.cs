@@ -42,7 +42,26 @@ public sealed record ContainerizeResult(
     ImmutableArray<ContainerizedImage> Images,
     int BlobsUploaded,
     int BlobsReused,
-    string? ArchivePath);
+    string? ArchivePath)
+{
+    /// <summary>The signature manifest (<c>sha256-&lt;hex&gt;.sig</c>) the pushed image was signed into, with <see cref="ContainerizeRequest.SigningKey"/>; else null.</summary>
+    public ContainerSignature? Signature { get; init; }
+
+    /// <summary>The SBOM artifacts attached with <see cref="ContainerizeRequest.GenerateSbom"/>, one per platform image (empty without it).</summary>
+    public ImmutableArray<ContainerSbom> Sboms { get; init; } = [];
+}
+
+/// <summary>A signature <see cref="Containerizer"/> made.</summary>
+/// <param name="Reference">The signature manifest's reference (<c>registry/repository:sha256-&lt;hex&gt;.sig</c>).</param>
+/// <param name="Manifest">The signature manifest's digest.</param>
+/// <param name="KeyFingerprint">The signing key's public key fingerprint.</param>
+public sealed record ContainerSignature(string Reference, Digest Manifest, Digest KeyFingerprint);
+
+/// <summary>An SBOM <see cref="Containerizer"/> generated and attached.</summary>
+/// <param name="Artifact">The SPDX artifact manifest's digest (the same in the store and the registry).</param>
+/// <param name="Subject">The platform image manifest it describes.</param>
+/// <param name="Packages">How many packages it lists.</param>
+public sealed record ContainerSbom(Digest Artifact, Digest Subject, int Packages);
 
 /// <summary>
 /// Turns a published .NET application into an image, the way <c>dotnet publish -t:OciPublish</c> does: pulls (or
@@ -159,6 +178,19 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             }
         }
 
+        var sboms = first.GenerateSbom
+            ? await AttachSbomsAsync(localName, images, early?.Target, progress, cancellationToken).ConfigureAwait(false)
+            : [];
+        ContainerSignature? signature = null;
+        if (first.SigningKey is { } key && early is not null)
+        {
+            var signed = early.Target.WithDigest(manifest.Digest);
+            var (_, signatureManifest) = await Signing.CosignSignatures.SignAsync(client, signed, key, cancellationToken).ConfigureAwait(false);
+            var reference = Signing.CosignSignatures.SignatureReference(signed, manifest.Digest).ToString();
+            signature = new ContainerSignature(reference, signatureManifest, key.PublicKey.Fingerprint);
+            progress?.Report($"Signed {signed} with key {key.PublicKey.Fingerprint}: {reference} ({signatureManifest})");
+        }
+
         string? archive = null;
         if (first.ArchiveOutputPath is { Length: > 0 } path)
         {
@@ -167,7 +199,39 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             progress?.Report($"Archive written to {archive}");
         }
 
-        return new ContainerizeResult(manifest, localName, targets, images.MoveToImmutable(), uploaded, reused, archive);
+        return new ContainerizeResult(manifest, localName, targets, images.MoveToImmutable(), uploaded, reused, archive) { Signature = signature, Sboms = sboms };
+    }
+
+    /// <summary>Generates each platform image's SBOM from the store and attaches it there and, when pushed, in the registry.</summary>
+    private async Task<ImmutableArray<ContainerSbom>> AttachSbomsAsync(string localName, ImmutableArray<ContainerizedImage>.Builder images, ImageReference? pushed, IProgress<string>? progress, CancellationToken cancellationToken)
+    {
+        var result = ImmutableArray.CreateBuilder<ContainerSbom>(images.Count);
+        foreach (var image in images)
+        {
+            Sbom.SbomResult sbom;
+            var source = new OciLayoutImageSource(store, localName);
+            await using (source.ConfigureAwait(false))
+            {
+                var name = ImageReference.TryParse(pushed?.ToString() ?? localName, out var reference) ? Sbom.SbomGenerator.ImageNameOf(reference) : localName;
+                sbom = await new Sbom.SbomGenerator().GenerateAsync(source, new Sbom.SbomOptions { Platform = image.Platform, ImageName = name }, cancellationToken).ConfigureAwait(false);
+            }
+
+            foreach (var warning in sbom.Warnings)
+            {
+                progress?.Report("SBOM warning: " + warning);
+            }
+
+            var artifact = await Sbom.SbomStore.AttachAsync(store, localName, sbom, cancellationToken).ConfigureAwait(false);
+            if (pushed is not null)
+            {
+                await new Sbom.SbomReferrers(client).AttachAsync(pushed, sbom, cancellationToken).ConfigureAwait(false);
+            }
+
+            result.Add(new ContainerSbom(artifact.Digest, sbom.Image.Digest, sbom.Packages.Length));
+            progress?.Report($"SBOM {artifact.Digest} ({sbom.Packages.Length} packages) attached to {sbom.Image.Digest}{(pushed is null ? " in the store" : $" in the store and {pushed.Registry}")}");
+        }
+
+        return result.ToImmutable();
     }
 
     private static void ValidateTogether(IReadOnlyList<ContainerizeRequest> requests)
@@ -194,6 +258,11 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             }
         }
 
+        if (first.SigningKey is not null && first.Registry is null)
+        {
+            throw new ArgumentException("A signing key needs a registry to push to: cosign signatures are stored beside the image there.", nameof(requests));
+        }
+
         if (requests.Count > 1 && first.Format == ContainerImageFormat.Docker && first.ArchiveOutputPath is { Length: > 0 })
         {
             throw new NotSupportedException("A Docker archive holds single-platform images; write an OCI archive for several platforms.");
@@ -210,7 +279,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
 
         var platform = request.Platform ?? Platform.Current;
         progress?.Report($"Pulling base image {request.BaseImage} ({platform})");
-        var pull = PullBaseAsync(request.BaseImage, platform, cancellationToken);
+        var pull = PullBaseAsync(request.BaseImage, platform, request.TrustPolicy, cancellationToken);
 
         // Content digests of the published files (for the layer keys), read while the base is pulled. They are
         // remembered in the store by path, size and mtime (shared with the build engine), so the files of an
@@ -262,9 +331,9 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         return (built, new ContainerizedImage(baseImage.Config.Platform, built.Manifest.Descriptor, pulled.Descriptor, added.MoveToImmutable()));
     }
 
-    private async Task<(PullResult Pulled, Image BaseImage)> PullBaseAsync(ImageReference reference, Platform platform, CancellationToken cancellationToken)
+    private async Task<(PullResult Pulled, Image BaseImage)> PullBaseAsync(ImageReference reference, Platform platform, Signing.TrustPolicy? policy, CancellationToken cancellationToken)
     {
-        var pulled = await new RegistryBaseImages(client).PullResultAsync(reference, platform, store, cancellationToken).ConfigureAwait(false);
+        var pulled = await new RegistryBaseImages(client).PullResultAsync(reference, platform, store, policy, cancellationToken).ConfigureAwait(false);
         return (pulled, (await store.ReadImageAsync(pulled.Descriptor, platform, cancellationToken).ConfigureAwait(false)).Image);
     }
 

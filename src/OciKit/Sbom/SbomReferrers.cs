@@ -1,5 +1,3 @@
-using System.Collections.Immutable;
-using System.Net;
 using OciKit.Images;
 using OciKit.Primitives;
 using OciKit.References;
@@ -68,7 +66,7 @@ public sealed class SbomReferrers(RegistryClient client)
         }
 
         var tag = FallbackTag(subject.Digest);
-        await AppendToFallbackIndexAsync(repo.WithTag(tag), artifact, cancellationToken).ConfigureAwait(false);
+        await ReferrersFallback.AppendAsync(client, repo, subject.Digest, [artifact], cancellationToken).ConfigureAwait(false);
         return new SbomAttachment(artifact, subject, tag);
     }
 
@@ -117,37 +115,8 @@ public sealed class SbomReferrers(RegistryClient client)
     /// <summary>The referrers fallback tag of a subject: its digest with <c>:</c> replaced by <c>-</c> (distribution-spec, referrers tag schema).</summary>
     /// <param name="subject">The subject manifest's digest.</param>
     /// <returns>For example <c>sha256-0123…</c>.</returns>
-    public static string FallbackTag(Digest subject)
-    {
-        ArgumentNullException.ThrowIfNull(subject);
-        return subject.Algorithm + "-" + subject.Encoded;
-    }
+    public static string FallbackTag(Digest subject) => ReferrersFallback.Tag(subject);
 
     private async Task UploadAsync(ImageReference repo, Descriptor blob, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken) =>
         await client.UploadBlobAsync(repo, blob, _ => Task.FromResult<Stream>(new MemoryStream(bytes.ToArray(), writable: false)), cancellationToken: cancellationToken).ConfigureAwait(false);
-
-    /// <summary>Reads the fallback tag's index (none yet: an empty one), appends the artifact unless it is listed, and puts it back.</summary>
-    private async Task AppendToFallbackIndexAsync(ImageReference tag, Descriptor artifact, CancellationToken cancellationToken)
-    {
-        ImmutableArray<Descriptor> manifests = [];
-        try
-        {
-            var existing = await client.GetManifestAsync(tag, cancellationToken).ConfigureAwait(false);
-            var document = ManifestDocument.Parse(existing.Bytes, existing.MediaType);
-            manifests = document.Index?.Manifests
-                ?? throw new OciFormatException($"referrers tag {tag}", $"it names a {document.MediaType}, not an index");
-        }
-        catch (RegistryException e) when (e.StatusCode == HttpStatusCode.NotFound)
-        {
-            // No referrer yet: the index starts empty.
-        }
-
-        if (manifests.Any(d => d.Digest == artifact.Digest))
-        {
-            return;
-        }
-
-        var index = ManifestDocument.FromIndex(new ImageIndex(manifests.Add(artifact)));
-        await client.PutManifestAsync(tag, index.Bytes, index.MediaType, cancellationToken).ConfigureAwait(false);
-    }
 }

@@ -142,10 +142,29 @@ public static class CosignSignatures
     /// <exception cref="SignatureVerificationException">There is no valid signature; the exception lists why each failed.</exception>
     /// <exception cref="RegistryException">The registry refused a request or the image is not there.</exception>
     public static Task<IReadOnlyList<VerifiedSignature>> VerifyAsync(RegistryClient client, ImageReference reference, VerificationKey key, CancellationToken cancellationToken = default)
-        => VerifyAsync(client, reference, key, sameRepository: true, cancellationToken);
+        => VerifyAsync(client, reference, key, reference?.Name, cancellationToken);
 
-    // sameRepository false leaves the payload's identity to the caller (a trust policy's signedIdentity rule).
-    internal static async Task<IReadOnlyList<VerifiedSignature>> VerifyAsync(RegistryClient client, ImageReference reference, VerificationKey key, bool sameRepository, CancellationToken cancellationToken)
+    /// <summary>
+    /// As <see cref="VerifyAsync(RegistryClient, ImageReference, VerificationKey, CancellationToken)"/>, with the
+    /// repository the payloads must name given: an image copied with its signatures (<c>copy --attachments</c>) keeps
+    /// payloads naming the repository it was signed in.
+    /// </summary>
+    /// <param name="client">The registry client.</param>
+    /// <param name="reference">The image, by tag or digest.</param>
+    /// <param name="key">The public key.</param>
+    /// <param name="signedRepository">The repository the signatures must name (a tag or digest in it is ignored).</param>
+    /// <param name="cancellationToken">Cancels the operation.</param>
+    /// <returns>The valid signatures (at least one).</returns>
+    /// <exception cref="SignatureVerificationException">There is no valid signature; the exception lists why each failed.</exception>
+    /// <exception cref="RegistryException">The registry refused a request or the image is not there.</exception>
+    public static Task<IReadOnlyList<VerifiedSignature>> VerifyAsync(RegistryClient client, ImageReference reference, VerificationKey key, ImageReference signedRepository, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(signedRepository);
+        return VerifyAsync(client, reference, key, signedRepository.Name, cancellationToken);
+    }
+
+    // A null requiredRepository leaves the payload's identity to the caller (a trust policy's signedIdentity rule).
+    internal static async Task<IReadOnlyList<VerifiedSignature>> VerifyAsync(RegistryClient client, ImageReference reference, VerificationKey key, string? requiredRepository, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(reference);
@@ -161,7 +180,7 @@ public static class CosignSignatures
             index++;
             try
             {
-                if (await CheckLayerAsync(client, signatures, reference, image.Digest, key, layer, sameRepository, cancellationToken).ConfigureAwait(false) is { } ok)
+                if (await CheckLayerAsync(client, signatures, requiredRepository, image.Digest, key, layer, cancellationToken).ConfigureAwait(false) is { } ok)
                 {
                     valid.Add(ok);
                 }
@@ -179,7 +198,7 @@ public static class CosignSignatures
         return valid.Count > 0 ? valid : throw new SignatureVerificationException(reference.ToString(), reasons);
     }
 
-    private static async Task<VerifiedSignature?> CheckLayerAsync(RegistryClient client, ImageReference signatures, ImageReference reference, Digest manifestDigest, VerificationKey key, JsonNode? layer, bool sameRepository, CancellationToken cancellationToken)
+    private static async Task<VerifiedSignature?> CheckLayerAsync(RegistryClient client, ImageReference signatures, string? requiredRepository, Digest manifestDigest, VerificationKey key, JsonNode? layer, CancellationToken cancellationToken)
     {
         string? mediaType, digestText, signatureText;
         long size;
@@ -246,9 +265,9 @@ public static class CosignSignatures
             throw new SignatureLayerException($"it signs {payload.ManifestDigest}, not the image's {manifestDigest}");
         }
 
-        if (!ImageReference.TryParse(payload.DockerReference, out var identity) || (sameRepository && identity.Name != reference.Name))
+        if (!ImageReference.TryParse(payload.DockerReference, out var identity) || (requiredRepository is not null && identity.Name != requiredRepository))
         {
-            throw new SignatureLayerException($"it names '{payload.DockerReference}', not the repository {reference.Name}");
+            throw new SignatureLayerException($"it names '{payload.DockerReference}', not the repository {requiredRepository}");
         }
 
         byte[] signature;

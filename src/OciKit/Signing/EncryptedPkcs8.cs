@@ -157,7 +157,7 @@ internal static class EncryptedPkcs8
         }
         catch (CryptographicException e)
         {
-            throw new SigningKeyException(source, "the passphrase is wrong or the key is corrupt.", e);
+            throw new SigningKeyException(source, "the passphrase is wrong or the key is corrupt.", e) { Problem = SigningKeyProblem.PassphraseWrong };
         }
         finally
         {

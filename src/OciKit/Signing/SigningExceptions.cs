@@ -2,6 +2,19 @@ using OciKit.Primitives;
 
 namespace OciKit.Signing;
 
+/// <summary>What is wrong with a key, as far as a caller may act on it (the message says more).</summary>
+public enum SigningKeyProblem
+{
+    /// <summary>The key itself cannot be used: not PEM, another algorithm or curve, malformed, unreadable.</summary>
+    Unusable,
+
+    /// <summary>The key is encrypted and no passphrase was given.</summary>
+    PassphraseMissing,
+
+    /// <summary>The passphrase does not decrypt the key (or the encrypted key is corrupt: the two cannot be told apart).</summary>
+    PassphraseWrong,
+}
+
 /// <summary>
 /// A key file that cannot be used: not PEM, not a key OciKit signs with, encrypted without a passphrase, or a wrong
 /// passphrase. The message names the file and what is wrong; it never contains key material or the passphrase.
@@ -27,6 +40,9 @@ public sealed class SigningKeyException : OciException
 
     /// <summary>What is wrong with it.</summary>
     public string Reason { get; }
+
+    /// <summary>Which kind of problem it is (<see cref="SigningKeyProblem.Unusable"/> unless a passphrase is missing or wrong).</summary>
+    public SigningKeyProblem Problem { get; init; }
 }
 
 /// <summary>

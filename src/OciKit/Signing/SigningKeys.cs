@@ -129,7 +129,11 @@ public sealed class SigningKey : IDisposable
         _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown key type."),
     };
 
-    /// <summary>Reads a key from PEM text: <c>PRIVATE KEY</c> (PKCS#8) or <c>ENCRYPTED PRIVATE KEY</c> with a passphrase.</summary>
+    /// <summary>
+    /// Reads a key from PEM text: <c>PRIVATE KEY</c> (PKCS#8), <c>ENCRYPTED PRIVATE KEY</c> with a passphrase, or
+    /// cosign's <c>ENCRYPTED SIGSTORE PRIVATE KEY</c> (or older <c>ENCRYPTED COSIGN PRIVATE KEY</c>: scrypt and a NaCl
+    /// secretbox), whose passphrase may be empty (tried when none is given).
+    /// </summary>
     /// <param name="pem">The PEM text.</param>
     /// <param name="passphrase">The passphrase of an encrypted key; null for a plain one.</param>
     /// <param name="source">Names the key in errors, for example its file.</param>
@@ -149,7 +153,7 @@ public sealed class SigningKey : IDisposable
                 case "ENCRYPTED PRIVATE KEY":
                     if (passphrase is null)
                     {
-                        throw new SigningKeyException(source, "it is encrypted and no passphrase was given.");
+                        throw new SigningKeyException(source, "it is encrypted and no passphrase was given.") { Problem = SigningKeyProblem.PassphraseMissing };
                     }
 
                     var plain = EncryptedPkcs8.Decrypt(der, passphrase, source);
@@ -160,20 +164,47 @@ public sealed class SigningKey : IDisposable
                     catch (SigningKeyException e)
                     {
                         // Garbage from a wrong passphrase may still end in valid padding (1 in 256).
-                        throw new SigningKeyException(source, "the passphrase is wrong or the key is corrupt.", e);
+                        throw new SigningKeyException(source, "the passphrase is wrong or the key is corrupt.", e) { Problem = SigningKeyProblem.PassphraseWrong };
                     }
                     finally
                     {
                         CryptographicOperations.ZeroMemory(plain);
                     }
 
+                case CosignEncryptedKey.SigstoreLabel or CosignEncryptedKey.CosignLabel:
+                    return FromCosign(der, passphrase, source);
+
                 default:
-                    throw new SigningKeyException(source, $"its PEM block is '{label}', not 'PRIVATE KEY' or 'ENCRYPTED PRIVATE KEY'.");
+                    throw new SigningKeyException(source, $"its PEM block is '{label}', not 'PRIVATE KEY', 'ENCRYPTED PRIVATE KEY' or cosign's '{CosignEncryptedKey.SigstoreLabel}'.");
             }
         }
         finally
         {
             CryptographicOperations.ZeroMemory(der);
+        }
+    }
+
+    // cosign's keys are always encrypted, often with the empty passphrase (COSIGN_PASSWORD=""): without a passphrase
+    // the empty one is tried.
+    private static SigningKey FromCosign(byte[] json, string? passphrase, string source)
+    {
+        byte[] plain;
+        try
+        {
+            plain = CosignEncryptedKey.Decrypt(json, passphrase ?? string.Empty, source);
+        }
+        catch (SigningKeyException e) when (passphrase is null && e.Problem == SigningKeyProblem.PassphraseWrong)
+        {
+            throw new SigningKeyException(source, "it is encrypted (cosign) and no passphrase was given (the empty one does not open it).", e) { Problem = SigningKeyProblem.PassphraseMissing };
+        }
+
+        try
+        {
+            return FromPkcs8(plain, source);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plain);
         }
     }
 

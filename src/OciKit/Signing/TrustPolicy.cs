@@ -145,6 +145,57 @@ public sealed class TrustPolicy
         return Parse(text, full, Path.GetDirectoryName(full));
     }
 
+    /// <summary>The system-wide policy file containers/image tools (skopeo, podman, buildah) read when no other is named.</summary>
+    public const string SystemPolicyPath = "/etc/containers/policy.json";
+
+    /// <summary>The user's policy file under a home directory: <c>HOME/.config/containers/policy.json</c>, read before <see cref="SystemPolicyPath"/>.</summary>
+    /// <param name="home">The home directory.</param>
+    /// <returns>The path.</returns>
+    public static string UserPolicyPath(string home)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(home);
+        return Path.Combine(home, ".config", "containers", "policy.json");
+    }
+
+    /// <summary>
+    /// Reads the default policy as containers/image does: the user's <c>$HOME/.config/containers/policy.json</c> when it
+    /// exists, else <see cref="SystemPolicyPath"/>. OciKit applies it only when its caller opts in.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The policy; its <see cref="Source"/> says which file it came from.</returns>
+    /// <exception cref="TrustPolicyException">Neither file exists, or the one found cannot be read or is not a valid policy.</exception>
+    public static Task<TrustPolicy> LoadDefaultAsync(CancellationToken cancellationToken = default)
+    {
+        var home = Environment.GetEnvironmentVariable("HOME");
+        if (string.IsNullOrEmpty(home))
+        {
+            home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        }
+
+        return LoadDefaultAsync(home, SystemPolicyPath, cancellationToken);
+    }
+
+    /// <summary>As <see cref="LoadDefaultAsync(CancellationToken)"/>, with the home directory and system file given.</summary>
+    internal static async Task<TrustPolicy> LoadDefaultAsync(string? home, string systemPath, CancellationToken cancellationToken)
+    {
+        var user = string.IsNullOrEmpty(home) ? null : UserPolicyPath(home);
+        if (user is not null && File.Exists(user))
+        {
+            return await LoadAsync(user, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (File.Exists(systemPath))
+        {
+            return await LoadAsync(systemPath, cancellationToken).ConfigureAwait(false);
+        }
+
+        throw new TrustPolicyException(
+            systemPath,
+            user is null
+                ? "the default policy was asked for and this file does not exist (and there is no home directory for a user policy)."
+                : $"the default policy was asked for and neither {user} nor this file exists.");
+    }
+
     /// <summary>Parses policy JSON.</summary>
     /// <param name="json">The policy text.</param>
     /// <param name="source">What to call it in errors (the file name).</param>
@@ -271,12 +322,32 @@ public sealed class TrustPolicy
         return scope;
     }
 
+    /// <summary>
+    /// Resolves an image in its registry and evaluates the policy against the digest it resolves to, before anything
+    /// is read or stored: the caller then transfers the returned reference, pinned to that digest, so what is stored
+    /// is what was accepted (a tag moved in between changes nothing).
+    /// </summary>
+    /// <param name="image">The image as the caller named it (by tag or digest).</param>
+    /// <param name="client">The registry client that resolves the image and reads its signatures.</param>
+    /// <param name="cancellationToken">Cancels the requests.</param>
+    /// <returns><paramref name="image"/> with the accepted digest.</returns>
+    /// <exception cref="TrustPolicyRefusedException">The policy refuses the image; the message names the image, the scope and why.</exception>
+    /// <exception cref="RegistryException">The registry failed (for example <c>MANIFEST_UNKNOWN</c>: there is no such image).</exception>
+    public async Task<ImageReference> AdmitAsync(ImageReference image, RegistryClient client, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(client);
+        var digest = image.Digest ?? (await client.GetManifestAsync(image, cancellationToken).ConfigureAwait(false)).Digest;
+        await EvaluateAsync(image, digest, client, cancellationToken).ConfigureAwait(false);
+        return image.WithDigest(digest);
+    }
+
     private static async Task CheckSignedAsync(ImageReference image, Digest manifestDigest, RegistryClient client, PolicyRequirement requirement, string scope, CancellationToken cancellationToken)
     {
         IReadOnlyList<VerifiedSignature> verified;
         try
         {
-            verified = await CosignSignatures.VerifyAsync(client, image.WithDigest(manifestDigest), requirement.Key!, sameRepository: false, cancellationToken).ConfigureAwait(false);
+            verified = await CosignSignatures.VerifyAsync(client, image.WithDigest(manifestDigest), requirement.Key!, requiredRepository: null, cancellationToken).ConfigureAwait(false);
         }
         catch (SignatureVerificationException e)
         {

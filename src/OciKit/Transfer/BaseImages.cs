@@ -2,6 +2,7 @@ using OciKit.Layout;
 using OciKit.Primitives;
 using OciKit.References;
 using OciKit.Registry;
+using OciKit.Signing;
 
 namespace OciKit.Transfer;
 
@@ -15,10 +16,15 @@ public interface IBaseImageResolver
     /// <param name="reference">The image.</param>
     /// <param name="platform">The platform wanted.</param>
     /// <param name="store">The store to bring it into.</param>
+    /// <param name="policy">
+    /// A trust policy the image must satisfy before anything of it is stored, or null for none. An implementation
+    /// that cannot check it must refuse rather than ignore it.
+    /// </param>
     /// <param name="cancellationToken">Cancels the transfer.</param>
     /// <returns>The descriptor of what was stored under <paramref name="reference"/>'s full name (an image manifest, or an index).</returns>
     /// <exception cref="ImageNotFoundException">There is no such image (or none for the platform).</exception>
-    Task<Descriptor> PullAsync(ImageReference reference, Platform platform, OciLayout store, CancellationToken cancellationToken);
+    /// <exception cref="TrustPolicyRefusedException">The policy refuses the image; nothing was stored.</exception>
+    Task<Descriptor> PullAsync(ImageReference reference, Platform platform, OciLayout store, TrustPolicy? policy, CancellationToken cancellationToken);
 }
 
 /// <summary>Base images from their registries, pulled into the store (and so found there by the next build).</summary>
@@ -27,24 +33,30 @@ public sealed class RegistryBaseImages(RegistryClient client) : IBaseImageResolv
 {
     /// <inheritdoc/>
     /// <exception cref="RegistryException">The registry failed (a registry that answers is not "no such image").</exception>
-    public async Task<Descriptor> PullAsync(ImageReference reference, Platform platform, OciLayout store, CancellationToken cancellationToken)
-        => (await PullResultAsync(reference, platform, store, cancellationToken).ConfigureAwait(false)).Descriptor;
+    public async Task<Descriptor> PullAsync(ImageReference reference, Platform platform, OciLayout store, TrustPolicy? policy, CancellationToken cancellationToken)
+        => (await PullResultAsync(reference, platform, store, policy, cancellationToken).ConfigureAwait(false)).Descriptor;
 
     /// <summary>As <see cref="PullAsync"/>, with the transfer's counts.</summary>
     /// <param name="reference">The image.</param>
     /// <param name="platform">The platform wanted.</param>
     /// <param name="store">The store to bring it into.</param>
+    /// <param name="policy">
+    /// A trust policy evaluated against the digest the reference resolves to before anything is stored (that digest
+    /// is then what is pulled); null for none.
+    /// </param>
     /// <param name="cancellationToken">Cancels the transfer.</param>
     /// <returns>What was stored.</returns>
     /// <exception cref="ImageNotFoundException">The registry has no such image, or none for the platform.</exception>
-    public async Task<PullResult> PullResultAsync(ImageReference reference, Platform platform, OciLayout store, CancellationToken cancellationToken)
+    /// <exception cref="TrustPolicyRefusedException">The policy refuses the image; nothing was stored.</exception>
+    public async Task<PullResult> PullResultAsync(ImageReference reference, Platform platform, OciLayout store, TrustPolicy? policy, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(reference);
         ArgumentNullException.ThrowIfNull(platform);
         ArgumentNullException.ThrowIfNull(store);
         try
         {
-            return await new ImageTransfer(client).PullAsync(reference, store, new PullOptions { Platform = platform, LocalName = reference.ToString() }, null, cancellationToken).ConfigureAwait(false);
+            var source = policy is null ? reference : await policy.AdmitAsync(reference, client, cancellationToken).ConfigureAwait(false);
+            return await new ImageTransfer(client).PullAsync(source, store, new PullOptions { Platform = platform, LocalName = reference.ToString() }, null, cancellationToken).ConfigureAwait(false);
         }
         catch (RegistryException e) when (e.HasCode(RegistryErrorCodes.ManifestUnknown) || e.HasCode(RegistryErrorCodes.NameUnknown))
         {

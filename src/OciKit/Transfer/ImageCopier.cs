@@ -15,12 +15,23 @@ public sealed record CopyOptions
     /// gets <see cref="Platform.Current"/>'s image.
     /// </summary>
     public Platform? Platform { get; init; }
+
+    /// <summary>
+    /// Also copy the image's attachments (<see cref="ImageAttachments"/>): the cosign signature manifest
+    /// (<c>sha256-&lt;hex&gt;.sig</c>) and the OCI 1.1 referrers (SBOMs, attestations) of every copied manifest digest,
+    /// so signatures verify and attached SBOMs are found at the destination. Registry to registry only.
+    /// </summary>
+    public bool Attachments { get; init; }
 }
 
 /// <summary>What a copy did.</summary>
 /// <param name="Descriptor">The copied top-level manifest or index; its digest is the image's digest at the destination.</param>
 /// <param name="Destination">Where it was copied.</param>
-public sealed record CopyResult(Descriptor Descriptor, ImageLocation Destination);
+public sealed record CopyResult(Descriptor Descriptor, ImageLocation Destination)
+{
+    /// <summary>The attachments copied with <see cref="CopyOptions.Attachments"/> (empty without it).</summary>
+    public IReadOnlyList<CopiedAttachment> Attachments { get; init; } = [];
+}
 
 /// <summary>
 /// Copies an image between any two <see cref="ImageLocation"/>s (registry, OCI layout, oci-archive, docker-archive),
@@ -52,6 +63,10 @@ public sealed class ImageCopier(RegistryClient client)
         options ??= new CopyOptions();
         var fromRegistry = source.Transport == ImageTransport.Registry;
         var toRegistry = destination.Transport == ImageTransport.Registry;
+        if (options.Attachments && !(fromRegistry && toRegistry))
+        {
+            throw new ArgumentException($"Attachments are copied between registries only; {(fromRegistry ? destination : source)} is not one.", nameof(options));
+        }
 
         // Registry transfers report progress once: the upload's when the destination is a registry, else the download's.
         var from = await OpenSourceAsync(source, toRegistry ? null : progress, cancellationToken).ConfigureAwait(false);
@@ -61,7 +76,21 @@ public sealed class ImageCopier(RegistryClient client)
             // As a pull does, a manifest or configuration the store refuses is reported as the image's.
             var wrapAs = fromRegistry && !(toRegistry && options.Platform is null) ? source.Reference!.ToString() : null;
             var result = await CopyAsync(from, () => OpenSinkAsync(source, destination, from, options, fromRegistry ? progress : null, toRegistry ? progress : null, cancellationToken), platform, wrapAs, cancellationToken).ConfigureAwait(false);
-            return new CopyResult(result.Descriptor, destination);
+            if (!options.Attachments)
+            {
+                return new CopyResult(result.Descriptor, destination);
+            }
+
+            // The attachments of the copied digest, and of each manifest of a copied index (cosign signs either).
+            List<Digest> subjects = [result.Descriptor.Digest];
+            if (MediaTypes.IsIndex(result.Descriptor.MediaType)
+                && (await from.ReadManifestAsync(result.Descriptor, cancellationToken).ConfigureAwait(false)).Index is { } index)
+            {
+                subjects.AddRange(index.Manifests.Select(m => m.Digest));
+            }
+
+            var attachments = await new ImageAttachments(client).CopyAsync(source.Reference!, destination.Reference!, subjects, cancellationToken).ConfigureAwait(false);
+            return new CopyResult(result.Descriptor, destination) { Attachments = attachments };
         }
     }
 

@@ -184,6 +184,39 @@ public sealed class ContainerizerTests(RegistryFixture registry)
         };
     }
 
+    [Fact]
+    public async Task A_store_only_sbom_is_kept_beside_the_image_and_a_signing_key_without_a_registry_is_refused_first()
+    {
+        using var dir = new TempDir("ocikit-containerize-sbom");
+        var publish = Directory.CreateDirectory(dir.Combine("publish")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(publish, "app.deps.json"), """{ "libraries": { "app/1.0.0": { "type": "project" }, "Serilog/3.1.1": { "type": "package" } } }""");
+        var request = new ContainerizeRequest
+        {
+            Files = PublishLayers.Collect(publish, []),
+            BaseImage = ImageReference.Parse(registry.BaseImage),
+            Repository = "facade/sbom",
+            Tags = ["1"],
+            Entrypoint = new ContainerEntrypoint(["/app/app"]),
+            GenerateSbom = true,
+        };
+
+        using var client = new RegistryClient();
+        var store = await OciLayout.OpenAsync(dir.Combine("store"));
+        using (var key = OciKit.Signing.SigningKey.Generate(OciKit.Signing.SigningKeyType.EcdsaP256))
+        {
+            var error = await Assert.ThrowsAsync<ArgumentException>(() => new Containerizer(store, client).ContainerizeAsync(request with { SigningKey = key }));
+            Assert.Contains("needs a registry", error.Message, StringComparison.Ordinal);
+            Assert.Empty(await store.ListImagesAsync());
+        }
+
+        var result = await new Containerizer(store, client).ContainerizeAsync(request);
+        var sbom = Assert.Single(result.Sboms);
+        Assert.Equal(result.Manifest.Digest, sbom.Subject);
+        Assert.Null(result.Signature);
+        var json = System.Text.Encoding.UTF8.GetString((await OciKit.Sbom.SbomStore.ReadAttachedAsync(store, "facade/sbom:1")).Span);
+        Assert.Contains("pkg:nuget/Serilog@3.1.1", json, StringComparison.Ordinal);
+    }
+
     private sealed class Progress(List<string> messages) : IProgress<string>
     {
         public void Report(string value) => messages.Add(value);

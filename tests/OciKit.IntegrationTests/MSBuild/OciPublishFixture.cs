@@ -86,18 +86,33 @@ public sealed partial class OciPublishFixture : IAsyncLifetime
 
     /// <summary>Runs <c>dotnet publish -t:OciPublish</c> on a copied sample against the registry.</summary>
     /// <returns>The tool's result (checked) and the digest the target reported.</returns>
-    public async Task<(ToolResult Result, string Digest)> PublishAsync(string project, RegistryFixture registry, params string[] extra)
+    public Task<(ToolResult Result, string Digest)> PublishAsync(string project, RegistryFixture registry, params string[] extra)
+        => PublishAsync(project, registry, extra, null);
+
+    /// <summary>As <see cref="PublishAsync(string, RegistryFixture, string[])"/>, with extra environment variables.</summary>
+    public async Task<(ToolResult Result, string Digest)> PublishAsync(string project, RegistryFixture registry, string[] extra, IReadOnlyDictionary<string, string?>? environment)
     {
-        var result = await RunPublishAsync(project, "OciPublish", registry, extra).ConfigureAwait(false);
+        var result = await RunPublishAsync(project, "OciPublish", registry, extra, environment: environment).ConfigureAwait(false);
         var match = DigestLine().Match(result.StdOut);
         Assert.True(match.Success, "OciPublish reported no digest:\n" + result.StdOut);
         return (result, match.Groups[1].Value);
     }
 
     /// <summary>Runs <c>dotnet publish -t:TARGET</c> on a copied sample with the registry and base image set.</summary>
-    public async Task<ToolResult> RunPublishAsync(string project, string target, RegistryFixture registry, string[] extra, bool check = true)
+    public async Task<ToolResult> RunPublishAsync(string project, string target, RegistryFixture registry, string[] extra, bool check = true, IReadOnlyDictionary<string, string?>? environment = null)
     {
         var baseImage = await BaseImageAsync(registry).ConfigureAwait(false);
+        var variables = new Dictionary<string, string?>
+        {
+            ["SOURCE_DATE_EPOCH"] = "1700000000",
+            ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
+            ["DOTNET_CONTAINER_INSECURE_REGISTRIES"] = registry.Registry.Host, // for the SDK's own PublishContainer
+        };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+        {
+            variables[name] = value;
+        }
+
         var result = await Tool.RunAsync(
             "dotnet",
             [
@@ -105,12 +120,7 @@ public sealed partial class OciPublishFixture : IAsyncLifetime
                 $"-p:OciKitVersion={Version}", $"-p:ContainerRegistry={registry.Registry.Host}", $"-p:ContainerBaseImage={baseImage}",
                 $"-p:OciKitStorePath={StorePath}", .. extra,
             ],
-            new Dictionary<string, string?>
-            {
-                ["SOURCE_DATE_EPOCH"] = "1700000000",
-                ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
-                ["DOTNET_CONTAINER_INSECURE_REGISTRIES"] = registry.Registry.Host, // for the SDK's own PublishContainer
-            },
+            variables,
             timeout: TimeSpan.FromMinutes(6)).ConfigureAwait(false);
         return check ? result.EnsureSuccess() : result;
     }

@@ -168,6 +168,52 @@ public sealed class OciPublishTests(RegistryFixture registry, OciPublishFixture 
         Assert.True(Layers(manifest).Length >= 3);
     }
 
+    [Fact]
+    public async Task An_ed25519_key_signs_and_an_sbom_is_attached_and_key_and_policy_failures_are_coded_without_the_passphrase()
+    {
+        const string Repository = "samples/console-signed";
+        const string Variable = "OCIKIT_IT_SIGNING_PASSPHRASE";
+        const string Passphrase = "correct horse battery staple";
+        using var dir = new TempDir();
+        using (var key = OciKit.Signing.SigningKey.Generate(OciKit.Signing.SigningKeyType.Ed25519))
+        {
+            await OciKit.Signing.KeyFiles.WriteAsync(key, dir.Combine("signer"), Passphrase);
+        }
+
+        string[] signing = [$"-p:ContainerRepository={Repository}", $"-p:ContainerSigningKey={dir.Combine("signer.key")}", $"-p:ContainerSigningKeyPassphraseEnvironmentVariable={Variable}"];
+        var (result, digest) = await fixture.PublishAsync("console-app", registry, [.. signing, "-p:ContainerGenerateSbom=true"], new Dictionary<string, string?> { [Variable] = Passphrase });
+        Assert.DoesNotContain(Passphrase, result.StdOut, StringComparison.Ordinal);
+        var signatureLine = Assert.Single(result.StdOut.Split('\n'), l => l.Contains("OciPublish signature: ", StringComparison.Ordinal));
+        Assert.Contains($" of {digest}", signatureLine, StringComparison.Ordinal);
+        var sbomLine = Assert.Single(result.StdOut.Split('\n'), l => l.Contains("OciPublish sbom: ", StringComparison.Ordinal));
+
+        // The signature verifies with the public key (Ed25519 through NSec's libsodium, inside MSBuild), the SBOM is attached.
+        using var cliDir = new TempDir();
+        var cli = new Cli.CliRun(cliDir);
+        var image = $"{registry.Registry.Host}/{Repository}:1.0.0";
+        (await cli.RunAsync("verify", "--key", dir.Combine("signer.pub"), image)).Succeeded();
+        var signatureManifest = await ManifestDigestAsync(Repository, $"sha256-{digest["sha256:".Length..]}.sig");
+        Assert.Contains(signatureManifest, signatureLine, StringComparison.Ordinal);
+        var sbom = (await cli.RunAsync("sbom", "--attached", "docker://" + image)).Succeeded().StdOut;
+        Assert.Contains("pkg:nuget/Polly.Core@8.6.5", sbom, StringComparison.Ordinal);
+        var index = JsonDocument.Parse(await GetAsync($"{Repository}/manifests/sha256-{digest["sha256:".Length..]}", "application/vnd.oci.image.index.v1+json")).RootElement;
+        var artifact = Assert.Single(index.GetProperty("manifests").EnumerateArray().ToList()).GetProperty("digest").GetString()!;
+        Assert.Contains($"{artifact} of {digest}", sbomLine, StringComparison.Ordinal);
+
+        // A wrong passphrase and a policy refusing the base are coded errors; neither message holds the passphrase.
+        var wrong = await fixture.RunPublishAsync("console-app", "OciPublish", registry, [.. signing, "--no-restore", "--no-build"], check: false, new Dictionary<string, string?> { [Variable] = "not the passphrase" });
+        Assert.NotEqual(0, wrong.ExitCode);
+        Assert.Matches(@"error OCIK0010: .*signer\.key.*passphrase is wrong", wrong.StdOut);
+        Assert.DoesNotContain("not the passphrase", wrong.StdOut, StringComparison.Ordinal);
+        Assert.DoesNotContain("MSB4018", wrong.StdOut, StringComparison.Ordinal);
+
+        var policy = dir.Combine("policy.json");
+        await File.WriteAllTextAsync(policy, """{"default":[{"type":"reject"}]}""");
+        var refused = await fixture.RunPublishAsync("console-app", "OciPublish", registry, [$"-p:ContainerRepository={Repository}", $"-p:ContainerTrustPolicy={policy}", "--no-restore", "--no-build"], check: false);
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Matches(@"error OCIK0011: Trust policy refuses .*base/dotnet:10: scope default: it rejects every image", refused.StdOut);
+    }
+
     private int Uploads() => registry.Registry.CountRequests("PUT", $"/v2/{ConsoleRepository}/blobs/uploads/");
 
     private static string[] Strings(JsonElement array) => [.. array.EnumerateArray().Select(e => e.GetString()!)];

@@ -187,6 +187,54 @@ public sealed class TrustPolicyTests : IDisposable
     }
 
     [Fact]
+    public async Task The_default_policy_is_the_users_file_else_the_system_file_else_an_error_naming_both()
+    {
+        var home = Path.Combine(_dir, "home");
+        var system = Path.Combine(_dir, "etc-policy.json");
+        var user = TrustPolicy.UserPolicyPath(home);
+        Assert.Equal(Path.Combine(home, ".config", "containers", "policy.json"), user);
+
+        var missing = await Assert.ThrowsAsync<TrustPolicyException>(() => TrustPolicy.LoadDefaultAsync(home, system, CancellationToken.None));
+        Assert.Contains(user, missing.Message, StringComparison.Ordinal);
+        Assert.Contains(system, missing.Message, StringComparison.Ordinal);
+        Assert.Equal(FailureKind.Caller, missing.Kind);
+
+        File.WriteAllText(system, """{"default":[{"type":"reject"}]}""");
+        var fromSystem = await TrustPolicy.LoadDefaultAsync(home, system, CancellationToken.None);
+        Assert.Equal(system, fromSystem.Source);
+        Assert.Equal(PolicyRequirementType.Reject, Assert.Single(fromSystem.RequirementsFor(ImageReference.Parse("r.test/a:1")).Requirements).Type);
+
+        Directory.CreateDirectory(Path.GetDirectoryName(user)!);
+        File.WriteAllText(user, """{"default":[{"type":"insecureAcceptAnything"}]}""");
+        var fromUser = await TrustPolicy.LoadDefaultAsync(home, system, CancellationToken.None);
+        Assert.Equal(user, fromUser.Source);
+        Assert.Equal(PolicyRequirementType.InsecureAcceptAnything, Assert.Single(fromUser.RequirementsFor(ImageReference.Parse("r.test/a:1")).Requirements).Type);
+
+        // An invalid user file is an error, not a silent fall back to the system file.
+        File.WriteAllText(user, "{");
+        var invalid = await Assert.ThrowsAsync<TrustPolicyException>(() => TrustPolicy.LoadDefaultAsync(home, system, CancellationToken.None));
+        Assert.Contains(user, invalid.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Admit_pins_the_accepted_digest_and_a_refusal_names_the_image()
+    {
+        using var registry = new ManifestRegistry();
+        using var client = registry.Client();
+        var image = ImageReference.Parse($"{StubRegistry.Host}/app:v1");
+        var digest = registry.PushImage("v1");
+        await CosignSignatures.SignAsync(client, image, _signer);
+
+        var admitted = await TrustPolicy.Parse($$"""{"default":[{{Signed(_signer)}}]}""", Source).AdmitAsync(image, client);
+        Assert.Equal(digest, admitted.Digest);
+        Assert.Equal(image.Name, admitted.Name);
+
+        var refused = await Assert.ThrowsAsync<TrustPolicyRefusedException>(() => TrustPolicy.Parse("""{"default":[{"type":"reject"}]}""", Source).AdmitAsync(image, client));
+        Assert.Equal(image.ToString(), refused.Image);
+        Assert.Equal("default", refused.Scope);
+    }
+
+    [Fact]
     public async Task A_signature_by_the_policy_key_is_accepted_and_another_key_is_refused_naming_the_scope()
     {
         using var registry = new ManifestRegistry();
