@@ -310,7 +310,9 @@ internal static class ArchiveExtractor
                     node = new Node(NodeKind.Directory, mode, entry.Uid, entry.Gid);
                     break;
                 case TarEntryType.SymbolicLink:
-                    CheckSymlink(entry, segments);
+                    // Checked where the link really lands (its parents resolved through symlinks), not at its lexical name:
+                    // "x/../a/b" under a symlink "a" can land somewhere else, where the same target climbs out.
+                    CheckSymlink(entry, [.. path.Split('/')]);
                     node = new Node(NodeKind.Symlink, (UnixFileMode)0x1FF, entry.Uid, entry.Gid) { Target = entry.LinkName };
                     break;
                 case TarEntryType.HardLink:
