@@ -124,6 +124,9 @@ public class SigningKeyTests
         Assert.Contains("neither Ed25519 nor ECDSA P-256", rsaError.Message, StringComparison.Ordinal);
     }
 
+    // Not a base64 string (it has spaces and "!"), so the PEM text can never hold it by chance.
+    private const string Passphrase = "pass phrase!";
+
     [Theory]
     [MemberData(nameof(Types))]
     public async Task Key_files_are_written_with_a_private_mode_and_read_back(SigningKeyType type)
@@ -132,7 +135,7 @@ public class SigningKeyTests
         try
         {
             using var key = SigningKey.Generate(type);
-            var (privatePath, publicPath) = await KeyFiles.WriteAsync(key, Path.Combine(dir.FullName, "sub", "cosign"), "pw");
+            var (privatePath, publicPath) = await KeyFiles.WriteAsync(key, Path.Combine(dir.FullName, "sub", "cosign"), Passphrase);
             Assert.Equal(Path.Combine(dir.FullName, "sub", "cosign.key"), privatePath);
             if (!OperatingSystem.IsWindows())
             {
@@ -140,10 +143,10 @@ public class SigningKeyTests
             }
 
             Assert.Equal<string>(["cosign.key", "cosign.pub"], Directory.GetFiles(Path.Combine(dir.FullName, "sub")).Select(f => Path.GetFileName(f)!).Order().ToArray());
-            using var read = await KeyFiles.ReadSigningKeyAsync(privatePath, "pw");
+            using var read = await KeyFiles.ReadSigningKeyAsync(privatePath, Passphrase);
             var pub = await KeyFiles.ReadVerificationKeyAsync(publicPath);
             Assert.True(pub.Verify(Data, read.Sign(Data)));
-            Assert.DoesNotContain("pw", await File.ReadAllTextAsync(privatePath, Encoding.ASCII), StringComparison.Ordinal);
+            Assert.DoesNotContain(Passphrase, await File.ReadAllTextAsync(privatePath, Encoding.ASCII), StringComparison.Ordinal);
         }
         finally
         {
