@@ -297,7 +297,7 @@ public sealed class ContainerRootfs : IAsyncDisposable
 
         _disposed = true;
         UnmountOverlay();
-        UnmountBelow(_work);
+        MountTable.DetachBelow(_work);
         if (Directory.Exists(_work))
         {
             foreach (var child in Directory.EnumerateFileSystemEntries(_work))
@@ -529,60 +529,6 @@ public sealed class ContainerRootfs : IAsyncDisposable
         }
 
         return _overlayUsable.Value;
-    }
-
-    /// <summary>Detaches every mount at or below a folder (deepest first), so deleting it never reaches into a mounted tree.</summary>
-    internal static void UnmountBelow(string folder)
-    {
-        if (!File.Exists("/proc/self/mountinfo"))
-        {
-            return;
-        }
-
-        var prefix = folder.TrimEnd('/') + "/";
-        var mountPoints = new List<string>();
-        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
-        {
-            var fields = line.Split(' ');
-            if (fields.Length > 4)
-            {
-                var point = Unescape(fields[4]);
-                if (point.StartsWith(prefix, StringComparison.Ordinal) || point == folder)
-                {
-                    mountPoints.Add(point);
-                }
-            }
-        }
-
-        mountPoints.Sort(static (a, b) => b.Length.CompareTo(a.Length));
-        foreach (var point in mountPoints)
-        {
-            RootfsNative.Unmount(point);
-        }
-    }
-
-    private static string Unescape(string field)
-    {
-        if (!field.Contains('\\', StringComparison.Ordinal))
-        {
-            return field;
-        }
-
-        var builder = new StringBuilder(field.Length);
-        for (var i = 0; i < field.Length; i++)
-        {
-            if (field[i] == '\\' && i + 3 < field.Length)
-            {
-                builder.Append((char)Convert.ToInt32(field.Substring(i + 1, 3), 8));
-                i += 3;
-            }
-            else
-            {
-                builder.Append(field[i]);
-            }
-        }
-
-        return builder.ToString();
     }
 
     private static Func<Stream> OpenFile(string full) => () => LayerEntry.OpenForSequentialRead(full);
