@@ -237,6 +237,23 @@ public class ContainerRootfsTests
         Assert.Equal(tree, Describe(third.Path));
     }
 
+    [Theory]
+    [MemberData(nameof(Modes))]
+    public async Task NoChangeGivesAnEmptyLayerThatIsAValidTar(RootfsMode mode)
+    {
+        await using var scratch = new RootfsScratch();
+        var layers = await BaseLayersAsync(scratch);
+        var rootfs = await scratch.PrepareAsync(layers, mode);
+        Assert.Empty(await rootfs.GetChangesAsync([]));
+        Assert.Empty(await rootfs.GetLayerEntriesAsync([], null));
+        var empty = await scratch.CommitAsync(rootfs);
+        var uncompressed = new MemoryStream();
+        await LayerReader.OpenDecompressed(new MemoryStream(scratch.Blobs[empty.Digest]), empty.MediaType).CopyToAsync(uncompressed);
+        Assert.Equal(new byte[1024], uncompressed.ToArray());
+        var again = await scratch.PrepareAsync([.. layers, empty], RootfsMode.Copy);
+        Assert.Equal(Describe(rootfs.Path), Describe(again.Path));
+    }
+
     [Fact]
     public async Task BothModesGiveTheSameTree()
     {
