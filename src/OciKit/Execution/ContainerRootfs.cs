@@ -276,7 +276,7 @@ public sealed class ContainerRootfs : IAsyncDisposable
         UnmountOverlay();
         var lower = System.IO.Path.Combine(_work, "lower-" + _generation);
         RootfsNative.Rename(_upper!, lower);
-        _lowers.Insert(0, lower);
+        _lowers.Insert(0, ShortLink(lower));
         DiskLayerApplier.RemoveTree(_overlayWork!);
         if (!MountOverlay())
         {

@@ -170,6 +170,33 @@ public class ContainerRootfsTests
 
     [Theory]
     [MemberData(nameof(Modes))]
+    public async Task ConsecutiveCheckpointsOverNoLayerEachReportOnlyTheirOwnStep(RootfsMode mode)
+    {
+        await using var scratch = new RootfsScratch();
+        var rootfs = await scratch.PrepareAsync([], mode);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(rootfs.Path));
+        var committed = new List<Descriptor>();
+        for (var step = 0; step < 4; step++)
+        {
+            File.WriteAllText(Path.Combine(rootfs.Path, $"step{step}"), $"{step}\n");
+            if (step > 0)
+            {
+                File.Delete(Path.Combine(rootfs.Path, $"step{step - 1}"));
+            }
+
+            var expected = step == 0 ? new[] { "A /step0" } : [$"D /step{step - 1}", $"A /step{step}"];
+            Assert.Equal(expected, (await rootfs.GetChangesAsync([])).Select(c => $"{c.Kind.ToString()[0]} {c.Path}"));
+            committed.Add(await scratch.CommitAsync(rootfs));
+            await rootfs.CheckpointAsync();
+        }
+
+        var reproduced = await scratch.PrepareAsync(committed, RootfsMode.Copy);
+        Assert.Equal(Describe(rootfs.Path), Describe(reproduced.Path));
+        Assert.Equal(["/step3"], Describe(reproduced.Path).Keys);
+    }
+
+    [Theory]
+    [MemberData(nameof(Modes))]
     public async Task PathsTheRuntimeProvidesAreLeftOut(RootfsMode mode)
     {
         await using var scratch = new RootfsScratch();
