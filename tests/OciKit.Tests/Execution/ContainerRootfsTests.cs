@@ -291,6 +291,31 @@ public class ContainerRootfsTests
         Assert.Equal(Describe(copy.Path), Describe(overlay.Path));
     }
 
+    [Theory]
+    [MemberData(nameof(Modes))]
+    public async Task AHardLinkThroughASymlinkLeadingOutNamesNothingOutsideTheTree(RootfsMode mode)
+    {
+        await using var scratch = new RootfsScratch();
+        var host = scratch.NewDirectory("host");
+        File.WriteAllText(Path.Combine(host, "secret"), "host\n");
+        var layer = await scratch.LayerAsync(
+        [
+            LayerEntry.Symlink("out", host),
+            LayerEntry.Symlink("up", "../../../../../../../.."),
+            LayerEntry.Hardlink("stolen", "out/secret"),
+        ]);
+        var failure = await Assert.ThrowsAsync<OciFormatException>(() => scratch.PrepareAsync([layer], mode));
+        Assert.Contains("stolen", failure.Message, StringComparison.Ordinal);
+        Assert.Equal(1, RootfsNative.Lstat(Path.Combine(host, "secret")).Nlink);
+
+        // A file written below a link that climbs out lands inside the tree.
+        var inside = await scratch.LayerAsync([LayerEntry.Symlink("up", "../../../../../../../..")]);
+        var below = scratch.RawTarLayer([("up" + host + "/planted", "x\n")]);
+        var rootfs = await scratch.PrepareAsync([inside, below], mode);
+        Assert.False(File.Exists(Path.Combine(host, "planted")));
+        Assert.True(File.Exists(rootfs.Path + host + "/planted"));
+    }
+
     [Fact]
     public async Task ABlobThatIsNotWhatItsDescriptorNamesFails()
     {
