@@ -282,6 +282,19 @@ public class ContainerRootfsTests
     }
 
     [Fact]
+    public async Task ConcurrentPreparersShareOneCacheEntryPerLayer()
+    {
+        await using var scratch = new RootfsScratch();
+        var layers = await BaseLayersAsync(scratch);
+        var cache = scratch.NewDirectory("cache");
+        var prepared = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => Task.Run(() => scratch.PrepareAsync(layers, RootfsMode.Overlay, cache))));
+        var trees = prepared.Select(r => Describe(r.Path)).ToList();
+        Assert.All(trees, tree => Assert.Equal(trees[0], tree));
+        Assert.Equal(2, Directory.GetDirectories(cache).Length);
+        Assert.Empty(Directory.GetDirectories(cache, ".tmp-*"));
+    }
+
+    [Fact]
     public async Task BothModesGiveTheSameTree()
     {
         await using var scratch = new RootfsScratch();
