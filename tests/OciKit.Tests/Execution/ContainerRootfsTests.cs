@@ -39,6 +39,7 @@ public class ContainerRootfsTests
             LayerEntry.Fifo("run/pipe"),
             Text("hidden/one", "1\n"),
             Text("hidden/two", "2\n"),
+            Text("hidden/keep/lower", "hidden by the marker\n"),
         ]);
         // Written raw (our writer would add the missing parent directories over the links).
         var second = scratch.RawTarLayer(
@@ -48,6 +49,7 @@ public class ContainerRootfsTests
             ("escape/outside", "stays inside\n"),
             ("absolute/via-absolute", "in etc\n"),
             ("hidden/three", "3\n"),
+            ("hidden/keep/new", "written before the marker\n"),
             ("hidden/.wh..wh..opq", ""),
             ("etc/old2", "to delete\n"),
         ]);
@@ -76,6 +78,8 @@ public class ContainerRootfsTests
         Assert.True(tree.ContainsKey("/usr/lib/through-link"));
         Assert.True(tree.ContainsKey("/outside"));              // the link climbing out resolves to the root
         Assert.True(tree.ContainsKey("/etc/via-absolute"));     // an absolute link resolves inside the root
+        // The marker keeps what this layer wrote before it (hidden/three), not a lower directory this layer only wrote
+        // into without listing it (hidden/keep), as containerd's applier does.
         Assert.Equal(["/hidden/three"], tree.Keys.Where(k => k.StartsWith("/hidden/", StringComparison.Ordinal)));
         Assert.False(File.Exists("/outside"));
     }
