@@ -21,6 +21,7 @@ public sealed class ContainerRootfs : IAsyncDisposable
 {
     private const string OverlayXattrPrefix = "trusted.overlay.";
     private const int MountOptionLimit = 4095;
+    private const int CrossDevice = 18;   // EXDEV
 
     private readonly string _work;
     private readonly List<string> _lowers = [];
@@ -345,7 +346,10 @@ public sealed class ContainerRootfs : IAsyncDisposable
             return tree;
         }
 
-        var temporary = System.IO.Path.Combine(cache, ".tmp-" + Guid.NewGuid().ToString("N"));
+        // Extracted in the work directory (the caller's scratch, reclaimed with it when this process is killed), then
+        // renamed into the cache whole.
+        var temporary = System.IO.Path.Combine(_work, "extract-" + Guid.NewGuid().ToString("N"));
+        var keepTemporary = false;
         var upper = System.IO.Path.Combine(temporary, "tree");
         var overlayWork = System.IO.Path.Combine(temporary, "work");
         Directory.CreateDirectory(upper);
@@ -358,7 +362,7 @@ public sealed class ContainerRootfs : IAsyncDisposable
             {
                 // Applied through a mount of the lower layers, so parents resolve through their symlinks and the kernel
                 // writes whiteouts and opaque directories in its own format into the upper directory.
-                mountPoint = System.IO.Path.Combine(_work, "extract");
+                mountPoint = System.IO.Path.Combine(_work, "extracting");
                 Directory.CreateDirectory(mountPoint);
                 var data = OverlayData(_lowers, upper, overlayWork);
                 if (data.Length > MountOptionLimit)
@@ -400,6 +404,12 @@ public sealed class ContainerRootfs : IAsyncDisposable
             {
                 // Another preparer finished the same layer first.
             }
+            catch (IOException ex) when (ex.HResult == CrossDevice)
+            {
+                // The cache is on another file system than the work directory: this container uses its own copy.
+                keepTemporary = true;
+                return System.IO.Path.Combine(temporary, "tree");
+            }
 
             return tree;
         }
@@ -410,7 +420,10 @@ public sealed class ContainerRootfs : IAsyncDisposable
                 RootfsNative.Unmount(mountPoint);
             }
 
-            DiskLayerApplier.RemoveTree(temporary);
+            if (!keepTemporary)
+            {
+                DiskLayerApplier.RemoveTree(temporary);
+            }
         }
     }
 

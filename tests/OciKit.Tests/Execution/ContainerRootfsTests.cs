@@ -295,7 +295,27 @@ public class ContainerRootfsTests
         var trees = prepared.Select(r => Describe(r.Path)).ToList();
         Assert.All(trees, tree => Assert.Equal(trees[0], tree));
         Assert.Equal(2, Directory.GetDirectories(cache).Length);
-        Assert.Empty(Directory.GetDirectories(cache, ".tmp-*"));
+        Assert.All(Directory.GetDirectories(cache), entry => Assert.True(File.Exists(Path.Combine(entry, "complete"))));
+    }
+
+    [Fact]
+    public async Task ACacheOnAnotherFileSystemIsNotFilledButThePreparationWorks()
+    {
+        await using var scratch = new RootfsScratch();
+        var layers = await BaseLayersAsync(scratch);
+        var cache = Path.Combine("/dev/shm", "ocikit-rootfs-cache-" + Guid.NewGuid().ToString("N"));
+        Assert.NotEqual(RootfsNative.Lstat("/dev/shm").Device, RootfsNative.Lstat(scratch.Root).Device);
+        try
+        {
+            var rootfs = await scratch.PrepareAsync(layers, RootfsMode.Overlay, cache);
+            var copy = await scratch.PrepareAsync(layers, RootfsMode.Copy);
+            Assert.Equal(Describe(copy.Path), Describe(rootfs.Path));
+            Assert.Empty(Directory.EnumerateFileSystemEntries(cache));
+        }
+        finally
+        {
+            Directory.Delete(cache, recursive: true);
+        }
     }
 
     [Fact]
