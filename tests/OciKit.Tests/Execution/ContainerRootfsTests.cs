@@ -199,6 +199,35 @@ public class ContainerRootfsTests
         Assert.Equal(["/step3"], Describe(reproduced.Path).Keys);
     }
 
+    [Fact]
+    public async Task CheckpointsBeyondWhatTheMountOptionHoldsCopyTheMergedTreeIntoOneLowerDirectory()
+    {
+        await using var scratch = new RootfsScratch();
+        var layers = await BaseLayersAsync(scratch);
+
+        // A work directory of ~830 characters: the mount option holds two lower directories, not three.
+        var work = Path.Combine(scratch.Root, new string('a', 200), new string('b', 200), new string('c', 200), new string('d', 200));
+        var rootfs = await ContainerRootfs.PrepareAsync(layers, scratch.OpenAsync, new RootfsOptions { WorkDirectory = work, Mode = RootfsMode.Overlay });
+        await using (rootfs)
+        {
+            var committed = new List<Descriptor>(layers);
+            for (var step = 0; step < 4; step++)
+            {
+                File.WriteAllText(Path.Combine(rootfs.Path, "etc", $"step{step}"), $"{step}\n");
+                RootfsNative.Chmod(Path.Combine(rootfs.Path, "etc/conf"), (UnixFileMode)(0x1A4 ^ (step % 2 == 0 ? 0x1 : 0)));
+                Assert.Equal(["C /etc", "C /etc/conf", $"A /etc/step{step}"], (await rootfs.GetChangesAsync([])).Select(c => $"{c.Kind.ToString()[0]} {c.Path}"));
+                committed.Add(await scratch.CommitAsync(rootfs));
+                await rootfs.CheckpointAsync();
+                Assert.Empty(await rootfs.GetChangesAsync([]));
+            }
+
+            Assert.Equal(RootfsMode.Overlay, rootfs.Mode);
+            Assert.Single(Directory.GetDirectories(work, "flat-*"));
+            var reproduced = await scratch.PrepareAsync(committed, RootfsMode.Copy);
+            Assert.Equal(Describe(reproduced.Path), Describe(rootfs.Path));
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Modes))]
     public async Task PathsTheRuntimeProvidesAreLeftOut(RootfsMode mode)
