@@ -23,6 +23,7 @@ public class ArchitectureTests
         ["OciKit.Auth"] = 3,
         ["OciKit.Layout"] = 4,
         ["OciKit.Registry"] = 4,
+        ["OciKit.Execution"] = 4,
         ["OciKit.Transfer"] = 5,
         ["OciKit.Build"] = 6,
         ["OciKit.Publish"] = 6,
@@ -37,6 +38,10 @@ public class ArchitectureTests
         ("OciKit.Registry", "OciKit.Layout"),
         ("OciKit.Registry", "OciKit.Layers"),
         ("OciKit.Signing", "OciKit.Transfer"),
+        ("OciKit.Execution", "OciKit.Layout"),
+        ("OciKit.Layout", "OciKit.Execution"),
+        ("OciKit.Execution", "OciKit.Registry"),
+        ("OciKit.Registry", "OciKit.Execution"),
     ];
 
     [Fact]

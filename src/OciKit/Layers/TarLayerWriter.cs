@@ -35,6 +35,13 @@ internal static class TarLayerWriter
                 await WriteEntryAsync(writer, entry, output, mtime, cancellationToken).ConfigureAwait(false);
             }
         }
+
+        if (entries.Count == 0)
+        {
+            // TarWriter writes the end-of-archive blocks only after an entry; an empty layer is still a valid tar
+            // (two zero blocks, the empty layer Docker and BuildKit write), which tar readers require.
+            await output.WriteAsync(new byte[2 * BlockSize], cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private static async Task WriteEntryAsync(TarWriter writer, LayerEntry entry, Stream output, DateTimeOffset mtime, CancellationToken cancellationToken)
@@ -46,6 +53,9 @@ internal static class TarLayerWriter
             LayerEntryType.Directory => TarEntryType.Directory,
             LayerEntryType.Symlink => TarEntryType.SymbolicLink,
             LayerEntryType.Hardlink => TarEntryType.HardLink,
+            LayerEntryType.CharacterDevice => TarEntryType.CharacterDevice,
+            LayerEntryType.BlockDevice => TarEntryType.BlockDevice,
+            LayerEntryType.Fifo => TarEntryType.Fifo,
             _ => TarEntryType.RegularFile,
         };
 
@@ -123,7 +133,13 @@ internal static class TarLayerWriter
         tarEntry.Gid = entry.Gid;
         tarEntry.UserName = userName;
         tarEntry.GroupName = groupName;
-        tarEntry.ModificationTime = mtime;
+        tarEntry.ModificationTime = entry.ModificationTime is { } own ? DateTimeOffset.FromUnixTimeSeconds(own.ToUnixTimeSeconds()) : mtime;
+        if (entry.Type is LayerEntryType.CharacterDevice or LayerEntryType.BlockDevice)
+        {
+            tarEntry.DeviceMajor = entry.DeviceMajor;
+            tarEntry.DeviceMinor = entry.DeviceMinor;
+        }
+
         if (linkName is not null)
         {
             tarEntry.LinkName = linkName;
