@@ -23,6 +23,7 @@ public class ArchitectureTests
         ["OciKit.Auth"] = 3,
         ["OciKit.Layout"] = 4,
         ["OciKit.Registry"] = 4,
+        ["OciKit.Execution"] = 4,
         ["OciKit.Transfer"] = 5,
         ["OciKit.Build"] = 6,
         ["OciKit.Publish"] = 6,
@@ -36,6 +37,10 @@ public class ArchitectureTests
         ("OciKit.Layout", "OciKit.Registry"),
         ("OciKit.Registry", "OciKit.Layout"),
         ("OciKit.Registry", "OciKit.Layers"),
+        ("OciKit.Execution", "OciKit.Layout"),
+        ("OciKit.Layout", "OciKit.Execution"),
+        ("OciKit.Execution", "OciKit.Registry"),
+        ("OciKit.Registry", "OciKit.Execution"),
     ];
 
     [Fact]
