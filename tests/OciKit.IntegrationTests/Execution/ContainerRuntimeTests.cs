@@ -218,6 +218,51 @@ public sealed class ContainerRuntimeTests : IDisposable
         Assert.False(Directory.Exists(Path.Combine(runtimeRoot, container.Id)), $"{runtime} left its state in {runtimeRoot}");
     }
 
+    [Fact]
+    public async Task Bwrap_runs_a_container_for_an_unprivileged_user_in_a_user_namespace()
+    {
+        // test.sh creates this user; a test never creates users.
+        var entry = File.ReadLines("/etc/passwd").Select(l => l.Split(':')).FirstOrDefault(f => f[0] == RootlessUser)
+            ?? throw new InvalidOperationException($"The user {RootlessUser} is missing: test.sh creates it (useradd --system --create-home {RootlessUser}); run it as root once.");
+        var (uid, gid) = (entry[2], entry[3]);
+
+        // bwrap started as that user (setpriv drops every capability with the switch away from uid 0).
+        var wrapper = _dir.Combine("bwrap-as-" + RootlessUser);
+        File.WriteAllText(wrapper, $"#!/bin/sh\nexec setpriv --reuid={uid} --regid={gid} --init-groups -- {Tool.Locate("bwrap")} \"$@\"\n");
+        File.SetUnixFileMode(wrapper, (UnixFileMode)0b111_101_101);
+        var secret = Directory.CreateDirectory(_dir.Combine("secret")).FullName;
+        File.WriteAllText(Path.Combine(secret, "root-only"), Canary);
+        File.SetUnixFileMode(Path.Combine(secret, "root-only"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var rootfs = Rootfs();
+        var state = Directory.CreateDirectory(_dir.Combine("state-rootless")).FullName;
+        foreach (var dir in new[] { _dir.Path, state, secret })
+        {
+            File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101);   // the user must reach its root file system and state
+        }
+
+        // A rootless build's tree belongs to its user (bwrap creates the mount points in it).
+        await Tool.RunCheckedAsync("chown", ["-R", $"{uid}:{gid}", rootfs]);
+
+        var runtime = new BubblewrapRuntime(wrapper, unprivileged: true);
+        var stdout = new MemoryStream();
+        var stderr = new MemoryStream();
+        var process = new ContainerProcess
+        {
+            Args = ["sh", "-c", "id -u; cat /etc/hostname; grep -c : /proc/net/dev; cat /secret/root-only || echo denied"],
+            Hostname = "rootless",
+            Network = ContainerNetwork.None,
+            Mounts = [new ContainerMount(ContainerMountType.Bind, secret, "/secret", ReadOnly: true)],
+        };
+
+        var code = await runtime.RunAsync(new ContainerRun("rootless", rootfs, state, process, new ContainerIO { Stdout = stdout, Stderr = stderr }));
+
+        Assert.True(code == 0, Encoding.UTF8.GetString(stderr.ToArray()));
+        // root inside its user namespace, but not on the host: a file only the host's root may read stays closed.
+        Assert.Equal("0\nrootless\n1\ndenied\n", Encoding.UTF8.GetString(stdout.ToArray()));
+    }
+
+    private const string RootlessUser = "ocikit-rootless";
+
     /// <summary>What the helper returns when crun refuses this machine (see <see cref="IsCrunRefusingThisMachine"/>).</summary>
     private const int CrunRefusedThisMachine = -1000;
 
