@@ -261,6 +261,18 @@ public sealed class ContainerRuntimeTests : IDisposable
         Assert.Equal("0\nrootless\n1\ndenied\n", Encoding.UTF8.GetString(stdout.ToArray()));
     }
 
+    [Fact]
+    public async Task Automatic_selection_runs_runc_as_root_and_bwrap_otherwise()
+    {
+        var selected = ContainerRuntimes.Select();
+
+        Assert.Equal(Environment.IsPrivilegedProcess ? "runc" : "bwrap", selected.Name);
+        var stdout = new MemoryStream();
+        var state = Directory.CreateDirectory(_dir.Combine("state-auto")).FullName;
+        var code = await selected.RunAsync(new ContainerRun("auto", Rootfs(), state, new ContainerProcess { Args = ["echo", "auto"] }, new ContainerIO { Stdout = stdout }));
+        Assert.Equal((0, "auto\n"), (code, Encoding.UTF8.GetString(stdout.ToArray())));
+    }
+
     private const string RootlessUser = "ocikit-rootless";
 
     /// <summary>What the helper returns when crun refuses this machine (see <see cref="IsCrunRefusingThisMachine"/>).</summary>
