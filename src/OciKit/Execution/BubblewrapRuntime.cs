@@ -83,7 +83,7 @@ internal sealed class BubblewrapRuntime : IContainerRuntime
         {
             if (mount.IsBind)
             {
-                args.AddRange([mount.ReadOnly ? "--ro-bind" : "--bind", mount.Source, mount.Destination]);
+                args.AddRange([mount.ReadOnly ? "--ro-bind" : "--bind", mount.Source, container.ResolveInRootfs(mount.Destination)]);
                 continue;
             }
 
@@ -97,10 +97,11 @@ internal sealed class BubblewrapRuntime : IContainerRuntime
                 });
             }
 
-            args.AddRange(["--tmpfs", mount.Destination]);
+            var destination = container.ResolveInRootfs(mount.Destination);
+            args.AddRange(["--tmpfs", destination]);
             if (mount.ReadOnly)
             {
-                args.AddRange(["--remount-ro", mount.Destination]);
+                args.AddRange(["--remount-ro", destination]);
             }
         }
 

@@ -130,12 +130,15 @@ public sealed class ContainerRuntimeTests : IDisposable
         File.WriteAllText(canary, Canary);
         var rootfs = Rootfs();
         File.CreateSymbolicLink(Path.Combine(rootfs, "planted"), canary);
+        // A mount destination leading to the host: the runtime mounts at that path inside the root file system instead
+        // (so the canary's path, seen from inside, shows the container's host name).
+        File.CreateSymbolicLink(Path.Combine(rootfs, "etc", "hostname"), canary);
         var script =
             $"cat /../../../..{canary}; cat /proc/1/root{canary}; cat /proc/self/root{canary}; cat /planted; " +
             $"ln -s {canary} /made; cat /made; echo pwned > /made; echo pwned > /planted; echo pwned > /proc/1/root{canary}; " +
-            "cat /proc/1/root/planted; echo done";
+            "cat /proc/1/root/planted; cat /etc/hostname; echo pwned > /etc/hostname; echo done";
 
-        var (code, stdout, stderr) = await RunAsync(runtime, new ContainerProcess { Args = ["sh", "-c", script] }, rootfs: rootfs);
+        var (code, stdout, _) = await RunAsync(runtime, new ContainerProcess { Args = ["sh", "-c", script] }, rootfs: rootfs);
         if (code == CrunRefusedThisMachine)
         {
             return;
@@ -145,7 +148,6 @@ public sealed class ContainerRuntimeTests : IDisposable
         Assert.DoesNotContain(Canary, stdout, StringComparison.Ordinal);
         Assert.EndsWith("done\n", stdout, StringComparison.Ordinal);
         Assert.Equal(Canary, File.ReadAllText(canary));
-        Assert.False(string.IsNullOrEmpty(stderr));
     }
 
     [Theory]
