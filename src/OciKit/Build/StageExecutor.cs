@@ -508,12 +508,12 @@ internal sealed partial class StageExecutor
     }
 
     /// <summary>
-    /// Resolves <c>user[:group]</c> by BuildKit's rules (<see cref="Sources.PasswdDatabase.TryResolveOwner"/>); names
+    /// Resolves <c>user[:group]</c> by BuildKit's rules (<see cref="Execution.PasswdDatabase.TryResolveOwner"/>); names
     /// are looked up in the stage's own <c>/etc/passwd</c> and <c>/etc/group</c>, which are read only when a name is used.
     /// </summary>
     private async Task<(int Uid, int Gid)> ResolveOwnerAsync(string spec, Instruction at, CancellationToken cancellationToken)
     {
-        if (Sources.PasswdDatabase.Empty.TryResolveOwner(spec, out var uid, out var gid, out _))
+        if (Execution.PasswdDatabase.Empty.TryResolveOwner(spec, out var uid, out var gid, out _))
         {
             return (uid, gid);
         }
@@ -525,13 +525,13 @@ internal sealed partial class StageExecutor
     }
 
     /// <summary>The stage's user and group names, from its <c>/etc/passwd</c> and <c>/etc/group</c> (symlinks resolved inside the image).</summary>
-    private async Task<Sources.PasswdDatabase> PasswdAsync(CancellationToken cancellationToken)
+    private async Task<Execution.PasswdDatabase> PasswdAsync(CancellationToken cancellationToken)
     {
         var fs = await FileSystemAsync(cancellationToken).ConfigureAwait(false);
         var passwd = fs.Resolve("etc/passwd", followFinal: true);
         var group = fs.Resolve("etc/group", followFinal: true);
         await fs.MaterializeAsync([passwd, group], _session.OpenBlob, _session.Scratch, cancellationToken).ConfigureAwait(false);
-        return Sources.PasswdDatabase.Parse(await ReadAsync(passwd).ConfigureAwait(false), await ReadAsync(group).ConfigureAwait(false));
+        return Execution.PasswdDatabase.Parse(await ReadAsync(passwd).ConfigureAwait(false), await ReadAsync(group).ConfigureAwait(false));
 
         async Task<string?> ReadAsync(string path)
         {

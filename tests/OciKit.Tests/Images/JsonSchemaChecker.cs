@@ -6,7 +6,7 @@ namespace OciKit.Tests.Images;
 
 /// <summary>
 /// A compact JSON Schema (draft-04) checker for exactly the keywords the image-spec schemas (and the SPDX 2.3 schema,
-/// draft-07, which adds only <c>additionalProperties: false</c>) use. Written here because
+/// draft-07, which adds only <c>additionalProperties: false</c>) and the runtime-spec schemas (<c>anyOf</c>, <c>allOf</c>) use. Written here because
 /// the test project references no JSON Schema package and project files are not ours to change.
 /// </summary>
 internal sealed class JsonSchemaChecker
@@ -91,6 +91,24 @@ internal sealed class JsonSchemaChecker
             if (matches != 1)
             {
                 errors.Add($"{path}: matches {matches} of oneOf");
+            }
+        }
+
+        if (schema.TryGetProperty("anyOf", out var anyOf) && !anyOf.EnumerateArray().Any(s =>
+            {
+                var sub = new List<string>();
+                Validate(file, s, value, path, sub);
+                return sub.Count == 0;
+            }))
+        {
+            errors.Add($"{path}: matches none of anyOf");
+        }
+
+        if (schema.TryGetProperty("allOf", out var allOf))
+        {
+            foreach (var s in allOf.EnumerateArray())
+            {
+                Validate(file, s, value, path, errors);
             }
         }
 

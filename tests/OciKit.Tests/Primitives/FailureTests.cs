@@ -50,6 +50,8 @@ public class FailureTests
         { new SignatureVerificationException("r/a:1", ["signature 1 is not by key sha256:00"]), FailureKind.Content },
         { new TrustPolicyException("/etc/policy.json", "it is not JSON."), FailureKind.Caller },
         { new TrustPolicyRefusedException("r/a:1", "default", "it rejects every image"), FailureKind.Content },
+        { new OciKit.Execution.ContainerRuntimeNotFoundException(null, "no runtime: apt-get install runc"), FailureKind.NotSupported },
+        { new OciKit.Execution.ContainerRunException("runc", "runc could not run the container"), FailureKind.IO },
         { new IOException("disk full"), FailureKind.IO },
         { new UnauthorizedAccessException("denied"), FailureKind.IO },
         { new HttpRequestException("reset"), FailureKind.IO },

@@ -1,6 +1,6 @@
-using OciKit.Build.Sources;
+using OciKit.Execution;
 
-namespace OciKit.Tests.Build.Sources;
+namespace OciKit.Tests.Execution;
 
 public class PasswdDatabaseTests
 {
