@@ -15,7 +15,7 @@ public sealed class ContainerRuntimeTests : IDisposable
 {
     private const string Canary = "canary-secret-0451";
 
-    private static readonly string[] Applets = ["sh", "cat", "echo", "env", "id", "ls", "pwd", "sleep", "mount", "ln", "grep", "wc", "touch", "kill", "true", "tty", "stty"];
+    private static readonly string[] Applets = ["sh", "cat", "echo", "env", "id", "ls", "pwd", "sleep", "mount", "ln", "grep", "wc", "touch", "kill", "true", "tty", "stty", "ping", "nc"];
 
     private readonly TempDir _dir = new("ocikit-runtime");
     private int _containers;
@@ -86,6 +86,21 @@ public sealed class ContainerRuntimeTests : IDisposable
 
         static HashSet<string> HostInterfaces()
             => File.ReadAllLines("/proc/net/dev").Where(l => l.Contains(':', StringComparison.Ordinal)).Select(l => l.Split(':')[0].Trim()).ToHashSet();
+    }
+
+    [Theory]
+    [MemberData(nameof(Runtimes))]
+    public async Task Network_none_has_its_loopback_up_as_dockers_does(string runtime)
+    {
+        // runc and crun bring a new network namespace's loopback up themselves, bwrap too (--unshare-net).
+        var (code, stdout, stderr) = await RunAsync(runtime, new ContainerProcess { Args = ["ping", "-c", "1", "127.0.0.1"], Network = ContainerNetwork.None });
+        if (code == CrunRefusedThisMachine)
+        {
+            return;
+        }
+
+        Assert.True(code == 0, stdout + stderr);
+        Assert.Contains("1 packets transmitted, 1 packets received", stdout, StringComparison.Ordinal);
     }
 
     [Theory]
