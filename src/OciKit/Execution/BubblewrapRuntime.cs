@@ -40,12 +40,8 @@ internal sealed class BubblewrapRuntime : IContainerRuntime
     {
         cancellationToken.ThrowIfCancellationRequested();
         var container = PreparedContainer.Prepare(run, Name);
-        if (container.Terminal)
-        {
-            throw new NotSupportedException("A terminal (-t) is not supported yet with bwrap: run without it.");
-        }
-
-        var outcome = await RuntimeProcess.RunAsync(ExecutablePath, Arguments(container), run.IO, StopAsync, cancellationToken).ConfigureAwait(false);
+        using var terminal = container.Terminal ? PseudoTerminal.Open(Name) : null;
+        var outcome = await RuntimeProcess.RunAsync(ExecutablePath, Arguments(container, terminal?.SlavePath), run.IO, StopAsync, cancellationToken, terminal).ConfigureAwait(false);
         if (outcome.ExitCode != 0 && BwrapError(outcome.StderrTail) is { } error)
         {
             throw new ContainerRunException(Name, $"bwrap could not run the container: {error}");
@@ -55,7 +51,12 @@ internal sealed class BubblewrapRuntime : IContainerRuntime
     }
 
     /// <summary>bwrap's command line for a prepared container.</summary>
-    public IReadOnlyList<string> Arguments(PreparedContainer container)
+    /// <param name="container">The container.</param>
+    /// <param name="terminal">
+    /// The slave of the container's pseudo-terminal (<c>/dev/pts/N</c>) when it has one: bound at the same path over
+    /// an empty <c>/dev/pts</c>, so <c>tty</c> names it; the process cannot allocate terminals of its own then.
+    /// </param>
+    public IReadOnlyList<string> Arguments(PreparedContainer container, string? terminal = null)
     {
         // --as-pid-1: the process is the pid namespace's init, as with runc and Docker, so when it ends, the kernel
         // ends every process it left (bwrap's own reaper would keep the sandbox alive as long as any process is).
@@ -79,6 +80,12 @@ internal sealed class BubblewrapRuntime : IContainerRuntime
         }
 
         args.AddRange(["--bind", container.Rootfs, "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--ro-bind", "/sys", "/sys"]);
+        if (terminal is not null)
+        {
+            // The slave belongs to the host's devpts instance, not to the one bwrap mounts at /dev/pts.
+            args.AddRange(["--tmpfs", "/dev/pts", "--dev-bind", terminal, terminal]);
+        }
+
         foreach (var mount in container.Mounts)
         {
             if (mount.IsBind)

@@ -58,7 +58,13 @@ public sealed record ContainerProcess
     /// <summary>The caller's mounts, made after the default ones.</summary>
     public IReadOnlyList<ContainerMount> Mounts { get; init; } = [];
 
-    /// <summary>Whether to allocate a pseudo-terminal (<c>ocikit run -t</c>).</summary>
+    /// <summary>
+    /// Whether to allocate a pseudo-terminal (<c>ocikit run -t</c>): the process gets it as its standard streams and
+    /// controlling terminal, sized like the caller's terminal (80x24 when the caller has none); its output, standard
+    /// error merged in as Docker does, goes to <see cref="ContainerIO.Stdout"/> through the terminal's line discipline
+    /// (<c>\n</c> arrives as <c>\r\n</c>), and <see cref="ContainerIO.Stdin"/> is typed into it (and echoed). Putting
+    /// the caller's own terminal into raw mode is the caller's business. Needs <c>setsid</c> (util-linux).
+    /// </summary>
     public bool Terminal { get; init; }
 }
 
@@ -71,7 +77,10 @@ public sealed record ContainerIO
     /// <summary>Where its output goes, written as it arrives; <see langword="null"/> discards it.</summary>
     public Stream? Stdout { get; init; }
 
-    /// <summary>Where its error output goes, written as it arrives; <see langword="null"/> discards it.</summary>
+    /// <summary>
+    /// Where its error output goes, written as it arrives; <see langword="null"/> discards it. With a terminal
+    /// (<see cref="ContainerProcess.Terminal"/>) the process' error output arrives in <see cref="Stdout"/>.
+    /// </summary>
     public Stream? Stderr { get; init; }
 }
 

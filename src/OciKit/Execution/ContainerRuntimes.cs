@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using OciKit.Layers;
 
 namespace OciKit.Execution;
 
@@ -40,6 +41,43 @@ public static class ContainerRuntimes
             .Concat(PreparedContainer.StateFiles)
             .Concat(process.Mounts.Select(m => PreparedContainer.Normalize(m.Destination)));
         return paths.Distinct(StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>
+    /// Every container path a runtime mounts or creates for <paramref name="process"/> in <paramref name="rootfs"/>:
+    /// the paths of <see cref="ProvidedPaths(ContainerProcess)"/> and, where one of them is a symbolic link in the root
+    /// file system (an image whose <c>/etc/resolv.conf</c> points to <c>../run/resolv.conf</c>), the path it resolves
+    /// to inside the root file system, where runc, crun and bwrap create the mount point.
+    /// </summary>
+    /// <param name="process">The process.</param>
+    /// <param name="rootfs">The container's root file system on the host (<c>ContainerRootfs.Path</c>).</param>
+    /// <returns>Absolute container paths, without trailing slashes.</returns>
+    /// <exception cref="ArgumentException"><paramref name="rootfs"/> is not an absolute path.</exception>
+    public static IReadOnlyList<string> ProvidedPaths(ContainerProcess process, string rootfs)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        ArgumentNullException.ThrowIfNull(rootfs);
+        if (!Path.IsPathFullyQualified(rootfs))
+        {
+            throw new ArgumentException($"The root file system '{rootfs}' is not an absolute path.", nameof(rootfs));
+        }
+
+        var paths = new List<string>();
+        foreach (var path in ProvidedPaths(process))
+        {
+            paths.Add(path);
+            try
+            {
+                var resolved = Path.GetRelativePath(rootfs, RootfsPaths.Resolve(rootfs, path));
+                paths.Add(resolved == "." ? "/" : "/" + resolved);
+            }
+            catch (SymlinkLoopException)
+            {
+                // A link loop: no runtime can create a mount point there (the run fails), nothing more to leave out.
+            }
+        }
+
+        return paths.Where(p => p != "/").Distinct(StringComparer.Ordinal).ToList();
     }
 
     private static bool TrySelect(string? runtime, [NotNullWhen(true)] out IContainerRuntime? selected, out string why)

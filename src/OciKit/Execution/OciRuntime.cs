@@ -34,10 +34,6 @@ internal sealed class OciRuntime : IContainerRuntime
     {
         cancellationToken.ThrowIfCancellationRequested();
         var container = PreparedContainer.Prepare(run, Name);
-        if (container.Terminal)
-        {
-            throw new NotSupportedException($"A terminal (-t) is not supported yet with {Name}: run without it.");
-        }
 
         var bundle = Path.Combine(run.StateDirectory, "bundle");
         var root = Path.Combine(run.StateDirectory, "runtime-root");
@@ -46,6 +42,10 @@ internal sealed class OciRuntime : IContainerRuntime
         Directory.CreateDirectory(root);
         await File.WriteAllBytesAsync(Path.Combine(bundle, "config.json"), RuntimeSpec.Create(container), cancellationToken).ConfigureAwait(false);
 
+        // terminal: true in the foreground (no -d, no --console-socket): the runtime itself allocates the container's
+        // pseudo-terminal (in the container's /dev/pts), sets its own terminal (ours, on its standard streams) raw
+        // and copies between them, passing the window size on.
+        using var terminal = container.Terminal ? PseudoTerminal.Open(Name) : null;
         try
         {
             var outcome = await RuntimeProcess.RunAsync(
@@ -53,7 +53,8 @@ internal sealed class OciRuntime : IContainerRuntime
                 [.. Global(root), "--log", log, "--log-format", "json", "run", "--bundle", bundle, run.Id],
                 run.IO,
                 process => StopAsync(root, run.Id, process),
-                cancellationToken).ConfigureAwait(false);
+                cancellationToken,
+                terminal).ConfigureAwait(false);
             if (outcome.ExitCode != 0 && RuntimeErrors(log) is { Length: > 0 } errors)
             {
                 throw new ContainerRunException(Name, $"{Name} could not run the container: {errors}");

@@ -6,7 +6,7 @@ namespace OciKit.Execution;
 
 /// <summary>
 /// The Linux system calls a container root file system needs. Hand-written because the BCL has no lchown, mknod,
-/// link, extended attributes, utimensat without following links, mount or umount2. Linux x64 and arm64 (glibc or musl).
+/// link, extended attributes, utimensat without following links, mount or umount2, nor pseudo-terminals. Linux x64 and arm64 (glibc or musl).
 /// </summary>
 internal static class RootfsNative
 {
@@ -206,6 +206,86 @@ internal static class RootfsNative
         return errno is EINVAL or ENOENT ? false : throw Error("umount2", target, errno);
     }
 
+    /// <summary>
+    /// Opens a new pseudo-terminal master (<c>/dev/ptmx</c>, close-on-exec, not the caller's controlling terminal),
+    /// grants and unlocks its slave; returns the master and the slave's path. Hand-written too: the BCL has no
+    /// pseudo-terminal API (posix_openpt, grantpt, unlockpt, ptsname_r) nor ioctl.
+    /// </summary>
+    public static (Microsoft.Win32.SafeHandles.SafeFileHandle Master, string SlavePath) OpenPseudoTerminal()
+    {
+        const int ORdWr = 2, ONoCtty = 0x100, OCloExec = 0x80000;
+        var fd = NativeMethods.posix_openpt(ORdWr | ONoCtty | OCloExec);
+        if (fd < 0)
+        {
+            throw Error("posix_openpt", "/dev/ptmx", Marshal.GetLastPInvokeError());
+        }
+
+        var master = new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
+        try
+        {
+            Check(NativeMethods.grantpt(fd), "grantpt", "/dev/ptmx");
+            Check(NativeMethods.unlockpt(fd), "unlockpt", "/dev/ptmx");
+            var name = new byte[256];
+            var error = NativeMethods.ptsname_r(fd, name, name.Length);
+            if (error != 0)
+            {
+                throw Error("ptsname_r", "/dev/ptmx", error);
+            }
+
+            return (master, Encoding.UTF8.GetString(name, 0, Array.IndexOf(name, (byte)0)));
+        }
+        catch
+        {
+            master.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens a pseudo-terminal slave (read-write, close-on-exec, not as the controlling terminal).</summary>
+    public static Microsoft.Win32.SafeHandles.SafeFileHandle OpenTerminal(string path)
+    {
+        const int ORdWr = 2, ONoCtty = 0x100, OCloExec = 0x80000;
+        var fd = NativeMethods.open(path, ORdWr | ONoCtty | OCloExec);
+        return fd >= 0 ? new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true) : throw Error("open", path, Marshal.GetLastPInvokeError());
+    }
+
+    /// <summary>A second descriptor of an open file (close-on-exec), so reading and writing do not share one stream.</summary>
+    public static Microsoft.Win32.SafeHandles.SafeFileHandle Duplicate(Microsoft.Win32.SafeHandles.SafeFileHandle handle)
+    {
+        const int FDupFdCloExec = 1030;
+        var fd = NativeMethods.fcntl(handle, FDupFdCloExec, 0);
+        return fd >= 0 ? new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true) : throw Error("fcntl", "F_DUPFD_CLOEXEC", Marshal.GetLastPInvokeError());
+    }
+
+    /// <summary>The window size (rows, columns) of the terminal open as descriptor <paramref name="fd"/>, when it is one.</summary>
+    public static bool TryGetWindowSize(int fd, out ushort rows, out ushort columns)
+    {
+        const ulong TiocGWinSz = 0x5413;
+        var size = new ushort[4];
+        var ok = NativeMethods.ioctl(fd, TiocGWinSz, size) == 0 && size[0] > 0 && size[1] > 0;
+        (rows, columns) = ok ? (size[0], size[1]) : ((ushort)0, (ushort)0);
+        return ok;
+    }
+
+    /// <summary>Sets the window size of a terminal (its master or slave).</summary>
+    public static void SetWindowSize(Microsoft.Win32.SafeHandles.SafeFileHandle terminal, ushort rows, ushort columns)
+    {
+        const ulong TiocSWinSz = 0x5414;
+        var added = false;
+        terminal.DangerousAddRef(ref added);
+        try
+        {
+            Check(NativeMethods.ioctl((int)terminal.DangerousGetHandle(), TiocSWinSz, [rows, columns, 0, 0]), "ioctl(TIOCSWINSZ)", "pseudo-terminal");
+        }
+        finally
+        {
+            if (added)
+            {
+                terminal.DangerousRelease();
+            }
+        }
+    }
+
     private static void Check(int result, string call, string path)
     {
         if (result != 0)
@@ -290,5 +370,33 @@ internal static class RootfsNative
         [DllImport("libc", SetLastError = false, ExactSpelling = true)]
         [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
         internal static extern uint geteuid();
+
+        [DllImport("libc", SetLastError = true, ExactSpelling = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        internal static extern int posix_openpt(int flags);
+
+        [DllImport("libc", SetLastError = true, ExactSpelling = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        internal static extern int grantpt(int fd);
+
+        [DllImport("libc", SetLastError = true, ExactSpelling = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        internal static extern int unlockpt(int fd);
+
+        [DllImport("libc", SetLastError = false, ExactSpelling = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        internal static extern int ptsname_r(int fd, [Out] byte[] buffer, nint length);
+
+        [DllImport("libc", SetLastError = true, ExactSpelling = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        internal static extern int open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
+
+        [DllImport("libc", SetLastError = true, ExactSpelling = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        internal static extern int fcntl(Microsoft.Win32.SafeHandles.SafeFileHandle fd, int command, int argument);
+
+        [DllImport("libc", SetLastError = true, ExactSpelling = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        internal static extern int ioctl(int fd, ulong request, [In, Out] ushort[] argument);
     }
 }

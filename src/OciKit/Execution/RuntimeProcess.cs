@@ -19,8 +19,23 @@ internal static class RuntimeProcess
     /// <paramref name="cancellationToken"/> fires, <paramref name="stop"/> is called with the started process (it must
     /// make it exit); then this waits for the exit and throws <see cref="OperationCanceledException"/>.
     /// </summary>
-    public static async Task<Outcome> RunAsync(string executable, IEnumerable<string> arguments, ContainerIO io, Func<Process, Task> stop, CancellationToken cancellationToken)
+    /// <remarks>
+    /// With <paramref name="terminal"/>, the runtime runs through <c>/bin/sh</c> and util-linux' <c>setsid --ctty</c>
+    /// (a new session whose controlling terminal is the slave, which is also its standard input, output and error);
+    /// the input goes to the master and the master's output to <see cref="ContainerIO.Stdout"/>.
+    /// </remarks>
+    public static async Task<Outcome> RunAsync(string executable, IEnumerable<string> arguments, ContainerIO io, Func<Process, Task> stop, CancellationToken cancellationToken, PseudoTerminal? terminal = null)
     {
+        if (terminal is not null)
+        {
+            var setsid = ContainerRuntimes.Find("setsid")
+                ?? throw new ContainerRunException(Path.GetFileName(executable), "A terminal (-t) needs setsid from util-linux, which is not on PATH: apt-get install util-linux.", OciKit.Primitives.FailureKind.NotSupported);
+            // $0 is setsid, $1 the slave; the redirections open the slave in this process, setsid makes it the
+            // controlling terminal of the new session (--ctty) and passes the runtime's exit code on (--wait).
+            arguments = ["-c", "tty=$1; shift; exec \"$0\" --ctty --wait \"$@\" <\"$tty\" >\"$tty\" 2>&1", setsid, terminal.SlavePath, executable, .. arguments];
+            executable = "/bin/sh";
+        }
+
         var info = new ProcessStartInfo(executable)
         {
             UseShellExecute = false,
@@ -44,9 +59,22 @@ internal static class RuntimeProcess
         }
 
         using var stdinStop = new CancellationTokenSource();
-        var stdin = FeedAsync(io.Stdin, process.StandardInput.BaseStream, stdinStop.Token);
+        Task stdin;
         var tail = new StringBuilder();
-        var stdout = CopyAsync(process.StandardOutput.BaseStream, io.Stdout, null);
+        var terminalTail = new StringBuilder();
+        Task stdout;
+        if (terminal is null)
+        {
+            stdin = FeedAsync(io.Stdin, process.StandardInput.BaseStream, stdinStop.Token);
+            stdout = CopyAsync(process.StandardOutput.BaseStream, io.Stdout, null);
+        }
+        else
+        {
+            process.StandardInput.Close();
+            stdin = FeedAsync(io.Stdin, terminal.Input, stdinStop.Token);
+            stdout = Task.WhenAll(CopyAsync(terminal.Output, io.Stdout, terminalTail), CopyAsync(process.StandardOutput.BaseStream, io.Stdout, null));
+        }
+
         var stderr = CopyAsync(process.StandardError.BaseStream, io.Stderr, tail);
         var cancelled = false;
         try
@@ -64,7 +92,9 @@ internal static class RuntimeProcess
             await stdinStop.CancelAsync().ConfigureAwait(false);
         }
 
-        // The pipes end when the last process holding them (the container's) exits: the output is complete.
+        // The pipes end when the last process holding them (the container's) exits: the output is complete. A
+        // terminal's master ends once no slave is open: the runtime's are closed, this side's is closed now.
+        terminal?.CloseSlave();
         await Task.WhenAll(stdout, stderr).ConfigureAwait(false);
         // The input copy is not awaited: a source that ignores cancellation (a console) must not hold the result back;
         // it ends on its own, every error of it handled.
@@ -74,7 +104,7 @@ internal static class RuntimeProcess
             throw new OperationCanceledException(cancellationToken);
         }
 
-        return new Outcome(process.ExitCode, tail.ToString());
+        return new Outcome(process.ExitCode, terminalTail.Append(tail).ToString());
     }
 
     private static async Task FeedAsync(Stream? source, Stream pipe, CancellationToken cancellationToken)
@@ -107,7 +137,7 @@ internal static class RuntimeProcess
     {
         var buffer = new byte[16384];
         int read;
-        while ((read = await pipe.ReadAsync(buffer).ConfigureAwait(false)) > 0)
+        while ((read = await ReadAsync(pipe, buffer).ConfigureAwait(false)) > 0)
         {
             if (destination is not null)
             {
@@ -123,6 +153,19 @@ internal static class RuntimeProcess
                     tail.Remove(0, tail.Length - TailLength);
                 }
             }
+        }
+    }
+
+    /// <summary>A read; a terminal master whose slaves are all closed fails with EIO, which is its end of file.</summary>
+    private static async ValueTask<int> ReadAsync(Stream pipe, byte[] buffer)
+    {
+        try
+        {
+            return await pipe.ReadAsync(buffer).ConfigureAwait(false);
+        }
+        catch (IOException) when (pipe is FileStream)
+        {
+            return 0;
         }
     }
 

@@ -1,6 +1,8 @@
 using System.Text;
+using System.Text.RegularExpressions;
 using OciKit.Execution;
 using OciKit.IntegrationTests.Harness;
+using OciKit.Primitives;
 
 namespace OciKit.IntegrationTests.Execution;
 
@@ -13,7 +15,7 @@ public sealed class ContainerRuntimeTests : IDisposable
 {
     private const string Canary = "canary-secret-0451";
 
-    private static readonly string[] Applets = ["sh", "cat", "echo", "env", "id", "ls", "pwd", "sleep", "mount", "ln", "grep", "wc", "touch", "kill", "true"];
+    private static readonly string[] Applets = ["sh", "cat", "echo", "env", "id", "ls", "pwd", "sleep", "mount", "ln", "grep", "wc", "touch", "kill", "true", "tty", "stty", "ping", "nc"];
 
     private readonly TempDir _dir = new("ocikit-runtime");
     private int _containers;
@@ -84,6 +86,21 @@ public sealed class ContainerRuntimeTests : IDisposable
 
         static HashSet<string> HostInterfaces()
             => File.ReadAllLines("/proc/net/dev").Where(l => l.Contains(':', StringComparison.Ordinal)).Select(l => l.Split(':')[0].Trim()).ToHashSet();
+    }
+
+    [Theory]
+    [MemberData(nameof(Runtimes))]
+    public async Task Network_none_has_its_loopback_up_as_dockers_does(string runtime)
+    {
+        // runc and crun bring a new network namespace's loopback up themselves, bwrap too (--unshare-net).
+        var (code, stdout, stderr) = await RunAsync(runtime, new ContainerProcess { Args = ["ping", "-c", "1", "127.0.0.1"], Network = ContainerNetwork.None });
+        if (code == CrunRefusedThisMachine)
+        {
+            return;
+        }
+
+        Assert.True(code == 0, stdout + stderr);
+        Assert.Contains("1 packets transmitted, 1 packets received", stdout, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -191,22 +208,29 @@ public sealed class ContainerRuntimeTests : IDisposable
         }
     }
 
+    public static TheoryData<string, bool> RuntimesWithAndWithoutTerminal => new()
+    {
+        { "runc", false }, { "crun", false }, { "bwrap", false }, { "runc", true }, { "crun", true }, { "bwrap", true },
+    };
+
     [Theory]
-    [MemberData(nameof(Runtimes))]
-    public async Task Cancellation_kills_the_container_and_leaves_no_runtime_state(string runtime)
+    [MemberData(nameof(RuntimesWithAndWithoutTerminal))]
+    public async Task Cancellation_kills_the_container_and_leaves_no_runtime_state(string runtime, bool terminal)
     {
         var marker = Marker();
         var stdout = new SignallingStream();
         using var cancel = new CancellationTokenSource();
-        var state = Directory.CreateDirectory(_dir.Combine("state-cancel-" + runtime)).FullName;
+        var name = $"cancel-{runtime}{(terminal ? "-tty" : "")}";
+        var state = Directory.CreateDirectory(_dir.Combine("state-" + name)).FullName;
         var script = $"echo ready; sleep {marker}; echo never";
-        var container = new ContainerRun("cancel-" + runtime, Rootfs(), state, new ContainerProcess { Args = ["sh", "-c", script] }, new ContainerIO { Stdout = stdout });
+        var process = new ContainerProcess { Args = ["sh", "-c", script], Terminal = terminal };
+        var container = new ContainerRun(name, Rootfs(), state, process, new ContainerIO { Stdout = stdout });
         var run = Runtime(runtime).RunAsync(container, cancel.Token);
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
         try
         {
-            var first = await Task.WhenAny(run, stdout.WaitForAsync("ready\n", timeout.Token));
+            var first = await Task.WhenAny(run, stdout.WaitForAsync(terminal ? "ready\r\n" : "ready\n", timeout.Token));
             if (first == run && IsCrunRefusingThisMachine(runtime, run.Exception?.InnerException))
             {
                 return;
@@ -225,6 +249,70 @@ public sealed class ContainerRuntimeTests : IDisposable
         Assert.Empty(ProcessesWithArguments("sleep", marker));
         var runtimeRoot = Path.Combine(state, "runtime-root");
         Assert.False(Directory.Exists(Path.Combine(runtimeRoot, container.Id)), $"{runtime} left its state in {runtimeRoot}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Runtimes))]
+    public async Task A_terminal_is_the_processs_tty_with_line_discipline_window_size_input_and_exit_code(string runtime)
+    {
+        // The input is held back until the process is ready to read, so the terminal's echo lands at a known place.
+        var stdout = new SignallingStream();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        var stdin = new GatedStream(stdout.WaitForAsync("ready\r\n", timeout.Token), "hello tty\n");
+        var process = new ContainerProcess
+        {
+            Args = ["sh", "-c", "tty; test -t 0 && test -t 1 && test -t 2 && echo all-terminals; stty size; echo ready; read line; echo \"got:$line\"; exit 7"],
+            Terminal = true,
+        };
+        var state = Directory.CreateDirectory(_dir.Combine("state-tty-" + runtime)).FullName;
+        int code;
+        try
+        {
+            code = await Runtime(runtime).RunAsync(new ContainerRun("tty-" + runtime, Rootfs(), state, process, new ContainerIO { Stdin = stdin, Stdout = stdout }), timeout.Token);
+        }
+        catch (ContainerRunException e) when (IsCrunRefusingThisMachine(runtime, e))
+        {
+            return;
+        }
+
+        var output = Encoding.UTF8.GetString(stdout.ToArray());
+        var (rows, columns) = PseudoTerminal.CallersWindowSize();
+        Assert.Equal(7, code);
+        // Every \n written arrives as \r\n (the terminal's output processing); the input is echoed, then read.
+        Assert.Matches(new Regex($"^/dev/pts/[0-9]+\r\nall-terminals\r\n{rows} {columns}\r\nready\r\nhello tty\r\ngot:hello tty\r\n$"), output);
+    }
+
+    [Theory]
+    [MemberData(nameof(Runtimes))]
+    public async Task Symlinked_hosts_files_are_provided_paths_not_changes(string runtime)
+    {
+        // An image made by GNU tar whose /etc/resolv.conf is a dangling relative link and /etc/hosts an absolute one:
+        // the runtime creates its mount points where they lead, inside the root file system.
+        var tree = Rootfs();
+        Directory.CreateDirectory(Path.Combine(tree, "run"));
+        File.CreateSymbolicLink(Path.Combine(tree, "etc", "resolv.conf"), "../run/resolv.conf");
+        File.CreateSymbolicLink(Path.Combine(tree, "etc", "hosts"), "/run/hosts");
+        var layer = _dir.Combine($"layer-{runtime}.tar");
+        await Tool.RunCheckedAsync("tar", ["--create", "--file", layer, "--numeric-owner", "--directory", tree, "."]);
+        var bytes = await File.ReadAllBytesAsync(layer);
+        var descriptor = new Descriptor("application/vnd.oci.image.layer.v1.tar", Digest.ComputeSha256(bytes), bytes.Length);
+        await using var rootfs = await ContainerRootfs.PrepareAsync(
+            [descriptor],
+            (_, _) => Task.FromResult<Stream>(new MemoryStream(bytes)),
+            new RootfsOptions { WorkDirectory = _dir.Combine("work-" + runtime), Mode = RootfsMode.Copy });
+        var process = new ContainerProcess { Args = ["sh", "-c", "cat /etc/hostname; grep -c localhost /etc/hosts"], Hostname = "linked" };
+
+        var (code, stdout, stderr) = await RunAsync(runtime, process, rootfs: rootfs.Path);
+        if (code == CrunRefusedThisMachine)
+        {
+            return;
+        }
+
+        Assert.True(code == 0, stderr);
+        Assert.Equal("linked\n2\n", stdout);
+        Assert.Empty(await rootfs.GetChangesAsync(ContainerRuntimes.ProvidedPaths(process, rootfs.Path)));
+        // Without the root file system, the mount points the links lead to are not known as provided.
+        Assert.Contains(await rootfs.GetChangesAsync(ContainerRuntimes.ProvidedPaths(process)), c => c.Path == "/run/resolv.conf");
     }
 
     [Fact]
@@ -398,6 +486,47 @@ public sealed class ContainerRuntimeTests : IDisposable
     }
 
     public void Dispose() => _dir.Dispose();
+
+    /// <summary>An input that gives its text only once a task has completed (a user typing after a prompt).</summary>
+    private sealed class GatedStream(Task gate, string text) : Stream
+    {
+        private readonly MemoryStream _content = new(Encoding.UTF8.GetBytes(text));
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            gate.GetAwaiter().GetResult();
+            return _content.Read(buffer, offset, count);
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            await gate.WaitAsync(cancellationToken);
+            return _content.Read(buffer.Span);
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+            => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
 
     /// <summary>A stream recording what is written and telling when a text has arrived (to prove output is streamed).</summary>
     private sealed class SignallingStream : MemoryStream

@@ -75,10 +75,24 @@ public sealed class BubblewrapArgumentsTests : IDisposable
         }, unprivileged: false));
     }
 
-    private List<string> Arguments(ContainerProcess process, bool unprivileged)
+    [Fact]
+    public void A_terminal_keeps_the_session_and_binds_its_slave_over_an_empty_dev_pts()
+    {
+        var args = Arguments(new ContainerProcess { Args = ["sh"], Terminal = true }, unprivileged: false, terminal: "/dev/pts/7");
+        var plain = Arguments(new ContainerProcess { Args = ["sh"] }, unprivileged: false);
+
+        Assert.DoesNotContain("--new-session", args);
+        Assert.Contains("--new-session", plain);
+        Assert.Equal(["/dev/pts", "--dev-bind", "/dev/pts/7", "/dev/pts/7"], Window(args, "/dev/pts", 4));
+        Assert.Equal("--tmpfs", args[args.IndexOf("/dev/pts") - 1]);
+        Assert.True(args.IndexOf("--dev") < args.IndexOf("/dev/pts"));
+        Assert.DoesNotContain("--dev-bind", plain);
+    }
+
+    private List<string> Arguments(ContainerProcess process, bool unprivileged, string? terminal = null)
     {
         var prepared = PreparedContainer.Prepare(new ContainerRun("c1", Path.Combine(_dir, "rootfs"), Path.Combine(_dir, "state"), process, new ContainerIO()), "bwrap");
-        return [.. new BubblewrapRuntime("/usr/bin/bwrap", unprivileged).Arguments(prepared)];
+        return [.. new BubblewrapRuntime("/usr/bin/bwrap", unprivileged).Arguments(prepared, terminal)];
     }
 
     private static IEnumerable<string> Window(List<string> args, string first, int count) => args.Skip(args.IndexOf(first)).Take(count);

@@ -23,6 +23,27 @@ public sealed class ContainerRuntimesTests : IDisposable
             ContainerRuntimes.ProvidedPaths(process));
     }
 
+    [Fact]
+    public void Provided_paths_in_a_rootfs_add_where_symlinked_hosts_files_and_mount_destinations_lead()
+    {
+        var rootfs = Directory.CreateDirectory(Path.Combine(_dir, "rootfs")).FullName;
+        Directory.CreateDirectory(Path.Combine(rootfs, "etc"));
+        Directory.CreateDirectory(Path.Combine(rootfs, "var", "lib"));
+        File.CreateSymbolicLink(Path.Combine(rootfs, "etc", "resolv.conf"), "../run/resolv.conf");         // dangling, relative
+        File.CreateSymbolicLink(Path.Combine(rootfs, "etc", "hosts"), "/run/hosts");                       // absolute: inside the rootfs
+        File.CreateSymbolicLink(Path.Combine(rootfs, "etc", "hostname"), "../../../../../../etc/hostname"); // never the host's
+        File.CreateSymbolicLink(Path.Combine(rootfs, "cache"), "var/lib/cache");
+        var process = new ContainerProcess { Args = ["true"], Mounts = [new ContainerMount(ContainerMountType.Tmpfs, "", "/cache", false)] };
+
+        var paths = ContainerRuntimes.ProvidedPaths(process, rootfs);
+
+        Assert.Equal(
+            ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/etc/hosts", "/run/hosts", "/etc/resolv.conf", "/run/resolv.conf", "/etc/hostname", "/cache", "/var/lib/cache"],
+            paths);
+        Assert.Equal(ContainerRuntimes.ProvidedPaths(process), paths.Intersect(ContainerRuntimes.ProvidedPaths(process)));
+        Assert.Throws<ArgumentException>(() => ContainerRuntimes.ProvidedPaths(process, "relative/rootfs"));
+    }
+
     [Theory]
     [InlineData("no-such-runtime-xyz", "apt-get install runc")]
     [InlineData("crun-missing", "apt-get install runc")]
