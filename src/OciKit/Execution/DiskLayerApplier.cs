@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using OciKit.Layers;
 using OciKit.Primitives;
@@ -37,7 +36,9 @@ internal sealed class DiskLayerApplier
     /// <exception cref="DigestMismatchException">The blob is not what its descriptor names.</exception>
     public async Task ApplyAsync(Descriptor layer, Stream blob, CancellationToken cancellationToken)
     {
-        var hashing = new ReadHashingStream(blob, layer.Digest.Algorithm);
+        // Verified as it is read: the read that reaches the descriptor's size fails on another digest, and a blob that
+        // ends early or runs on fails on its size.
+        await using var hashing = new VerifiedBlobStream(blob, layer, "the layer being applied", leaveOpen: true);
         var written = new HashSet<string>(StringComparer.Ordinal);
         var directoryTimes = new List<(string Path, DateTimeOffset Time, UnixFileMode Mode)>();
         var pendingLinks = new List<(string Path, string Target)>();
@@ -54,12 +55,6 @@ internal sealed class DiskLayerApplier
             {
                 throw new OciFormatException("layer", $"layer {layer.Digest}: the hard link '{path}' names '{target}', which is not a file the image holds");
             }
-        }
-
-        var actual = hashing.GetDigest();
-        if (actual is not null && actual != layer.Digest)
-        {
-            throw new DigestMismatchException("layer " + layer.Digest, layer.Digest, actual);
         }
 
         // Directory times last: creating their children changed them (and, unprivileged, modes: a read-only
@@ -404,71 +399,5 @@ internal sealed class DiskLayerApplier
         }
 
         RootfsNative.Rmdir(full);
-    }
-
-    /// <summary>A read-only pass-through that hashes what is read (the blob, verified once it has been read to its end).</summary>
-    private sealed class ReadHashingStream(Stream inner, string algorithm) : Stream
-    {
-        private readonly IncrementalHash? _hash = algorithm switch
-        {
-            Digest.Sha256Algorithm => IncrementalHash.CreateHash(HashAlgorithmName.SHA256),
-            Digest.Sha512Algorithm => IncrementalHash.CreateHash(HashAlgorithmName.SHA512),
-            _ => null,
-        };
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
-        public Digest? GetDigest() => _hash is null ? null : Digest.Parse(algorithm + ":" + Convert.ToHexStringLower(_hash.GetHashAndReset()));
-
-        public override void Flush()
-        {
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            var n = inner.Read(buffer);
-            _hash?.AppendData(buffer[..n]);
-            return n;
-        }
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            var n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-            _hash?.AppendData(buffer.Span[..n]);
-            return n;
-        }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-            => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                _hash?.Dispose();
-            }
-
-            base.Dispose(disposing);
-        }
     }
 }

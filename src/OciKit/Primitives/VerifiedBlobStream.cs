@@ -1,11 +1,11 @@
 using System.Security.Cryptography;
-using OciKit.Primitives;
 
-namespace OciKit.Transfer;
+namespace OciKit.Primitives;
 
 /// <summary>
 /// Reads a blob and checks it against its descriptor as it goes: the read that reaches the descriptor's size fails if
-/// the digest differs, a stream that ends early or runs on fails on its size. Owns the inner stream.
+/// the digest differs, a stream that ends early or runs on fails on its size. Owns the inner stream unless told to leave it open.
+/// The one verifying read: the seam's sources, and the container root file system's layer extraction, read through it.
 /// </summary>
 internal sealed class VerifiedBlobStream : Stream
 {
@@ -17,14 +17,17 @@ internal sealed class VerifiedBlobStream : Stream
     private long _position;
     private readonly bool _bounded;
     private bool _verified;
+    private readonly bool _leaveOpen;
 
     /// <param name="inner">The bytes; owned.</param>
     /// <param name="blob">The descriptor they must match.</param>
     /// <param name="where">Where they come from, for messages.</param>
     /// <param name="mismatch">Turns a mismatch into the error to throw (a registry's, say); default the mismatch itself.</param>
     /// <param name="bounded">Never read past the descriptor's size (the inner stream goes on with other data: a tar's next entry).</param>
-    public VerifiedBlobStream(Stream inner, Descriptor blob, string where, Func<DigestMismatchException, Exception>? mismatch = null, bool bounded = false)
+    /// <param name="leaveOpen">Leave <paramref name="inner"/> open when this stream is disposed.</param>
+    public VerifiedBlobStream(Stream inner, Descriptor blob, string where, Func<DigestMismatchException, Exception>? mismatch = null, bool bounded = false, bool leaveOpen = false)
     {
+        _leaveOpen = leaveOpen;
         _bounded = bounded;
         _inner = inner;
         _blob = blob;
@@ -84,7 +87,11 @@ internal sealed class VerifiedBlobStream : Stream
     {
         if (disposing)
         {
-            _inner.Dispose();
+            if (!_leaveOpen)
+            {
+                _inner.Dispose();
+            }
+
             _hash.Dispose();
         }
 
@@ -93,7 +100,11 @@ internal sealed class VerifiedBlobStream : Stream
 
     public override async ValueTask DisposeAsync()
     {
-        await _inner.DisposeAsync().ConfigureAwait(false);
+        if (!_leaveOpen)
+        {
+            await _inner.DisposeAsync().ConfigureAwait(false);
+        }
+
         _hash.Dispose();
         await base.DisposeAsync().ConfigureAwait(false);
     }
