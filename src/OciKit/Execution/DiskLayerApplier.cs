@@ -15,7 +15,6 @@ namespace OciKit.Execution;
 /// </summary>
 internal sealed class DiskLayerApplier
 {
-    private const int MaxSymlinkHops = 255;
     private const int CopyBufferSize = 1 << 20;
     private const UnixFileMode DefaultDirectoryMode = (UnixFileMode)0x1ED;
 
@@ -278,80 +277,8 @@ internal sealed class DiskLayerApplier
     /// </summary>
     /// <exception cref="LayerPathException">A part on the way is not a directory.</exception>
     /// <exception cref="SymlinkLoopException">Too many symlinks were followed.</exception>
-    private string? Resolve(string path, bool create)
-    {
-        var remaining = new Stack<string>(path.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse());
-        var parts = new List<string>();
-        var hops = 0;
-        var current = string.Empty;
-        while (remaining.Count > 0)
-        {
-            var segment = remaining.Pop();
-            if (segment is "." or "")
-            {
-                continue;
-            }
-
-            if (segment == "..")
-            {
-                if (parts.Count > 0)
-                {
-                    parts.RemoveAt(parts.Count - 1);
-                    current = string.Join('/', parts);
-                }
-
-                continue;
-            }
-
-            var candidate = current.Length == 0 ? segment : current + "/" + segment;
-            if (!_realDirectories.Contains(candidate))
-            {
-                var full = Full(candidate);
-                if (!RootfsNative.TryLstat(full, out var status))
-                {
-                    if (!create)
-                    {
-                        return null;
-                    }
-
-                    RootfsNative.Mkdir(full, DefaultDirectoryMode);
-                    RootfsNative.Chmod(full, DefaultDirectoryMode);
-                }
-                else if (status.IsSymlink)
-                {
-                    if (++hops > MaxSymlinkHops)
-                    {
-                        throw new SymlinkLoopException(path, hops);
-                    }
-
-                    var target = RootfsNative.ReadLink(full);
-                    foreach (var part in target.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse())
-                    {
-                        remaining.Push(part);
-                    }
-
-                    if (target.StartsWith('/'))
-                    {
-                        parts.Clear();
-                        current = string.Empty;
-                    }
-
-                    continue;
-                }
-                else if (!status.IsDirectory)
-                {
-                    throw new LayerPathException(path, $"its parent '{candidate}' is not a directory");
-                }
-
-                _realDirectories.Add(candidate);
-            }
-
-            parts.Add(segment);
-            current = candidate;
-        }
-
-        return current;
-    }
+    private string? Resolve(string path, bool create) =>
+        RootfsPaths.ResolveRelative(_root, path, create ? MissingComponent.CreateDirectory : MissingComponent.Fail, directoriesOnly: true, _realDirectories);
 
     /// <summary>Empties a directory of what this layer did not write, descending into what it did (containerd's rule).</summary>
     private void RemoveNotWritten(string fullDirectory, HashSet<string> written)

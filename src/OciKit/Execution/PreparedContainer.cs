@@ -192,10 +192,29 @@ internal sealed partial record PreparedContainer(
     private static partial Regex IdPattern();
 }
 
-/// <summary>Container paths resolved to host paths inside a root file system, never outside it.</summary>
+/// <summary>What a walk inside a root file system does with a path component that does not exist.</summary>
+internal enum MissingComponent
+{
+    /// <summary>Keep it as written (the result may not exist).</summary>
+    Keep,
+
+    /// <summary>Stop: the path does not resolve.</summary>
+    Fail,
+
+    /// <summary>Create it as a directory, mode 0755 (what an unlisted parent of a layer entry becomes).</summary>
+    CreateDirectory,
+}
+
+/// <summary>
+/// Container paths resolved inside a root file system, never outside it: the one walk that layer extraction, working
+/// directories, mount destinations and the image's own files (passwd, group) go through.
+/// </summary>
 internal static class RootfsPaths
 {
-    private const int MaxLinkHops = 40;
+    /// <summary>Symbolic links followed before a path is a loop (containerd's limit when it resolves paths in a root).</summary>
+    public const int MaxLinkHops = 255;
+
+    private const UnixFileMode DirectoryMode = (UnixFileMode)0x1ED;
 
     /// <summary>
     /// The host path of <paramref name="containerPath"/> in <paramref name="root"/>, following symbolic links as the
@@ -203,11 +222,30 @@ internal static class RootfsPaths
     /// at it, so a link to <c>/etc/passwd</c> or <c>../../..</c> never reaches the host's files. Missing components
     /// are kept as they are (the result may not exist).
     /// </summary>
-    /// <exception cref="SymlinkLoopException">More than 40 links were followed.</exception>
+    /// <exception cref="SymlinkLoopException">More than <see cref="MaxLinkHops"/> links were followed.</exception>
     public static string Resolve(string root, string containerPath)
+    {
+        var relative = ResolveRelative(root, containerPath, MissingComponent.Keep, directoriesOnly: false)!;
+        return relative.Length == 0 ? root : Path.Combine(root, relative);
+    }
+
+    /// <summary>
+    /// <paramref name="containerPath"/> resolved inside <paramref name="root"/> (every component, the last one too),
+    /// as a path relative to the root ("" for the root itself); null when a component is missing and
+    /// <paramref name="missing"/> is <see cref="MissingComponent.Fail"/>.
+    /// </summary>
+    /// <param name="root">The root file system's host path.</param>
+    /// <param name="containerPath">The path in the container; absolute or not, it starts at the root.</param>
+    /// <param name="missing">What a missing component does.</param>
+    /// <param name="directoriesOnly">Every component must be a directory (a <see cref="LayerPathException"/> otherwise).</param>
+    /// <param name="knownDirectories">Relative paths already known to be real directories (skipped, and added to as they are found).</param>
+    /// <exception cref="SymlinkLoopException">More than <see cref="MaxLinkHops"/> links were followed.</exception>
+    /// <exception cref="LayerPathException">A component is not a directory where <paramref name="directoriesOnly"/> asks for one.</exception>
+    public static string? ResolveRelative(string root, string containerPath, MissingComponent missing, bool directoriesOnly, HashSet<string>? knownDirectories = null)
     {
         var pending = new Stack<string>(containerPath.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse());
         var resolved = new List<string>();
+        var current = string.Empty;
         var hops = 0;
         while (pending.Count > 0)
         {
@@ -222,35 +260,64 @@ internal static class RootfsPaths
                 if (resolved.Count > 0)
                 {
                     resolved.RemoveAt(resolved.Count - 1);
+                    current = string.Join('/', resolved);
                 }
 
                 continue;
             }
 
-            var candidate = Path.Combine(root, string.Join('/', resolved.Append(part)));
-            var target = new FileInfo(candidate).LinkTarget;
-            if (target is null)
+            var candidate = current.Length == 0 ? part : current + "/" + part;
+            if (knownDirectories is null || !knownDirectories.Contains(candidate))
             {
-                resolved.Add(part);
-                continue;
+                var full = root + "/" + candidate;
+                if (!RootfsNative.TryLstat(full, out var status))
+                {
+                    switch (missing)
+                    {
+                        case MissingComponent.Fail:
+                            return null;
+                        case MissingComponent.CreateDirectory:
+                            RootfsNative.Mkdir(full, DirectoryMode);
+                            RootfsNative.Chmod(full, DirectoryMode);
+                            knownDirectories?.Add(candidate);
+                            break;
+                    }
+                }
+                else if (status.IsSymlink)
+                {
+                    if (++hops > MaxLinkHops)
+                    {
+                        throw new SymlinkLoopException(containerPath, hops - 1);
+                    }
+
+                    var target = RootfsNative.ReadLink(full);
+                    if (target.StartsWith('/'))
+                    {
+                        resolved.Clear();
+                        current = string.Empty;
+                    }
+
+                    foreach (var t in target.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse())
+                    {
+                        pending.Push(t);
+                    }
+
+                    continue;
+                }
+                else if (status.IsDirectory)
+                {
+                    knownDirectories?.Add(candidate);
+                }
+                else if (directoriesOnly)
+                {
+                    throw new LayerPathException(containerPath, $"its parent '{candidate}' is not a directory");
+                }
             }
 
-            if (++hops > MaxLinkHops)
-            {
-                throw new SymlinkLoopException(containerPath, hops - 1);
-            }
-
-            if (target.StartsWith('/'))
-            {
-                resolved.Clear();
-            }
-
-            foreach (var t in target.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse())
-            {
-                pending.Push(t);
-            }
+            resolved.Add(part);
+            current = candidate;
         }
 
-        return resolved.Count == 0 ? root : Path.Combine(root, string.Join('/', resolved));
+        return current;
     }
 }
