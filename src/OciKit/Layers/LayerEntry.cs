@@ -20,6 +20,15 @@ public enum LayerEntryType
 
     /// <summary>A directory whose lower-layer content is hidden, written as a <c>.wh..wh..opq</c> file inside it.</summary>
     OpaqueWhiteout,
+
+    /// <summary>A character device (<see cref="LayerEntry.DeviceMajor"/>, <see cref="LayerEntry.DeviceMinor"/>).</summary>
+    CharacterDevice,
+
+    /// <summary>A block device (<see cref="LayerEntry.DeviceMajor"/>, <see cref="LayerEntry.DeviceMinor"/>).</summary>
+    BlockDevice,
+
+    /// <summary>A named pipe (FIFO).</summary>
+    Fifo,
 }
 
 /// <summary>
@@ -43,7 +52,7 @@ public sealed record LayerEntry
         Type = type;
         Path = LayerPath.Normalize(path);
         _mode = mode;
-        if (type is LayerEntryType.File or LayerEntryType.Directory or LayerEntryType.Symlink or LayerEntryType.Hardlink
+        if (type is not (LayerEntryType.Whiteout or LayerEntryType.OpaqueWhiteout)
             && LayerPath.Name(Path).StartsWith(LayerPath.WhiteoutPrefix, StringComparison.Ordinal))
         {
             throw new LayerPathException(path, $"names starting with '{LayerPath.WhiteoutPrefix}' are reserved for whiteouts");
@@ -96,6 +105,18 @@ public sealed record LayerEntry
 
     /// <summary>Optional extended attributes (for example <c>security.capability</c>), written as PAX <c>SCHILY.xattr.*</c> records.</summary>
     public IReadOnlyDictionary<string, ReadOnlyMemory<byte>>? ExtendedAttributes { get; init; }
+
+    /// <summary>
+    /// The modification time written for this entry; <see langword="null"/> (the default) writes the layer's one
+    /// timestamp (<see cref="LayerOptions.Timestamp"/>, else <c>SOURCE_DATE_EPOCH</c>, else the Unix epoch). Whole seconds are written.
+    /// </summary>
+    public DateTimeOffset? ModificationTime { get; init; }
+
+    /// <summary>The major number of a device entry; 0 for every other type.</summary>
+    public int DeviceMajor { get; private init; }
+
+    /// <summary>The minor number of a device entry; 0 for every other type.</summary>
+    public int DeviceMinor { get; private init; }
 
     /// <summary>Opens the content of a file; the writer owns and disposes the stream it returns.</summary>
     internal Func<Stream>? OpenContent { get; private init; }
@@ -187,6 +208,34 @@ public sealed record LayerEntry
     /// <returns>The entry.</returns>
     /// <exception cref="LayerPathException">The path is not a safe relative path.</exception>
     public static LayerEntry OpaqueDirectory(string directoryPath) => new(LayerEntryType.OpaqueWhiteout, directoryPath, 0);
+
+    /// <summary>A character or block device.</summary>
+    /// <param name="path">The path in the layer.</param>
+    /// <param name="type"><see cref="LayerEntryType.CharacterDevice"/> or <see cref="LayerEntryType.BlockDevice"/>.</param>
+    /// <param name="major">The device's major number.</param>
+    /// <param name="minor">The device's minor number.</param>
+    /// <param name="mode">Permission bits, default <c>0644</c>.</param>
+    /// <returns>The entry.</returns>
+    /// <exception cref="LayerPathException">The path is not a safe relative path.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The type is not a device type, or a number is negative.</exception>
+    public static LayerEntry Device(string path, LayerEntryType type, int major, int minor, UnixFileMode mode = (UnixFileMode)0x1A4)
+    {
+        if (type is not (LayerEntryType.CharacterDevice or LayerEntryType.BlockDevice))
+        {
+            throw new ArgumentOutOfRangeException(nameof(type), type, "A device entry is a character or block device.");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(major);
+        ArgumentOutOfRangeException.ThrowIfNegative(minor);
+        return new LayerEntry(type, path, mode) { Mode = mode, DeviceMajor = major, DeviceMinor = minor };
+    }
+
+    /// <summary>A named pipe (FIFO).</summary>
+    /// <param name="path">The path in the layer.</param>
+    /// <param name="mode">Permission bits, default <c>0644</c>.</param>
+    /// <returns>The entry.</returns>
+    /// <exception cref="LayerPathException">The path is not a safe relative path.</exception>
+    public static LayerEntry Fifo(string path, UnixFileMode mode = (UnixFileMode)0x1A4) => new(LayerEntryType.Fifo, path, mode) { Mode = mode };
 
     internal static FileStream OpenForSequentialRead(string path) => new(
         path,

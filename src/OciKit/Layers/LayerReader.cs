@@ -64,6 +64,12 @@ public sealed class LayerReadEntry
 
     /// <summary>The content of a file, readable until the enumeration advances; <see langword="null"/> for other types.</summary>
     public Stream? Content { get; }
+
+    /// <summary>The major number of a device (only reported to OciKit's own extraction); 0 otherwise.</summary>
+    public int DeviceMajor { get; init; }
+
+    /// <summary>The minor number of a device; 0 otherwise.</summary>
+    public int DeviceMinor { get; init; }
 }
 
 /// <summary>Reads layer blobs: decompresses them by media type and enumerates their entries safely.</summary>
@@ -114,7 +120,11 @@ public static class LayerReader
     /// <exception cref="NotSupportedException">The media type is not a layer media type OciKit can read.</exception>
     /// <exception cref="LayerPathException">An entry's path or hard-link target escapes the layer root.</exception>
     /// <exception cref="OciFormatException">The blob is not a valid compressed tar stream.</exception>
-    public static async IAsyncEnumerable<LayerReadEntry> ReadEntriesAsync(Stream blob, string mediaType, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public static IAsyncEnumerable<LayerReadEntry> ReadEntriesAsync(Stream blob, string mediaType, CancellationToken cancellationToken = default)
+        => ReadEntriesAsync(blob, mediaType, includeSpecial: false, cancellationToken);
+
+    /// <summary>As the public overload; with <paramref name="includeSpecial"/> character and block devices and FIFOs are reported too.</summary>
+    internal static async IAsyncEnumerable<LayerReadEntry> ReadEntriesAsync(Stream blob, string mediaType, bool includeSpecial, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var tar = new FormatCheckingStream(OpenDecompressed(blob, mediaType, leaveOpen: true), mediaType);
         await using (tar.ConfigureAwait(false))
@@ -141,7 +151,7 @@ public static class LayerReader
                         yield break;
                     }
 
-                    var read = Convert(entry);
+                    var read = Convert(entry, includeSpecial);
                     if (read is not null)
                     {
                         yield return read;
@@ -151,7 +161,7 @@ public static class LayerReader
         }
     }
 
-    private static LayerReadEntry? Convert(TarEntry entry)
+    private static LayerReadEntry? Convert(TarEntry entry, bool includeSpecial)
     {
         if (entry.EntryType is TarEntryType.GlobalExtendedAttributes)
         {
@@ -191,6 +201,15 @@ public static class LayerReader
                 break;
             case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
                 type = LayerEntryType.File;
+                break;
+            case TarEntryType.CharacterDevice when includeSpecial:
+                type = LayerEntryType.CharacterDevice;
+                break;
+            case TarEntryType.BlockDevice when includeSpecial:
+                type = LayerEntryType.BlockDevice;
+                break;
+            case TarEntryType.Fifo when includeSpecial:
+                type = LayerEntryType.Fifo;
                 break;
             default:
                 // Devices and FIFOs are not modelled by LayerEntry; global PAX headers carry no entry.
@@ -247,7 +266,11 @@ public static class LayerReader
             linkTarget,
             entry.ModificationTime,
             xattrs,
-            type == LayerEntryType.File ? entry.DataStream ?? Stream.Null : null);
+            type == LayerEntryType.File ? entry.DataStream ?? Stream.Null : null)
+        {
+            DeviceMajor = type is LayerEntryType.CharacterDevice or LayerEntryType.BlockDevice && entry is PosixTarEntry device ? device.DeviceMajor : 0,
+            DeviceMinor = type is LayerEntryType.CharacterDevice or LayerEntryType.BlockDevice && entry is PosixTarEntry device2 ? device2.DeviceMinor : 0,
+        };
     }
 
     private static bool IsFormatError(Exception ex) => ex is InvalidDataException or FormatException or ZstdException or EndOfStreamException;

@@ -46,6 +46,9 @@ internal static class TarLayerWriter
             LayerEntryType.Directory => TarEntryType.Directory,
             LayerEntryType.Symlink => TarEntryType.SymbolicLink,
             LayerEntryType.Hardlink => TarEntryType.HardLink,
+            LayerEntryType.CharacterDevice => TarEntryType.CharacterDevice,
+            LayerEntryType.BlockDevice => TarEntryType.BlockDevice,
+            LayerEntryType.Fifo => TarEntryType.Fifo,
             _ => TarEntryType.RegularFile,
         };
 
@@ -123,7 +126,13 @@ internal static class TarLayerWriter
         tarEntry.Gid = entry.Gid;
         tarEntry.UserName = userName;
         tarEntry.GroupName = groupName;
-        tarEntry.ModificationTime = mtime;
+        tarEntry.ModificationTime = entry.ModificationTime is { } own ? DateTimeOffset.FromUnixTimeSeconds(own.ToUnixTimeSeconds()) : mtime;
+        if (entry.Type is LayerEntryType.CharacterDevice or LayerEntryType.BlockDevice)
+        {
+            tarEntry.DeviceMajor = entry.DeviceMajor;
+            tarEntry.DeviceMinor = entry.DeviceMinor;
+        }
+
         if (linkName is not null)
         {
             tarEntry.LinkName = linkName;

@@ -1,3 +1,5 @@
+using OciKit.Primitives;
+
 namespace OciKit.Layout;
 
 /// <summary>
@@ -175,6 +177,9 @@ public sealed class ScratchDirectory : IDisposable
         long size = 0;
         try
         {
+            // A killed container may have left an overlayfs or bind mount below: detach it first, so that neither the
+            // size nor the deletion reaches into a lower layer or a host path.
+            MountTable.DetachBelow(directory.FullName);
             size = directory.EnumerateFiles("*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint, IgnoreInaccessible = true })
                 .Sum(static f => f.Length);
             if (OperatingSystem.IsWindows())

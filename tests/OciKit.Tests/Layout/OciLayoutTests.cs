@@ -280,6 +280,43 @@ public sealed class OciLayoutTests : IDisposable
     }
 
     [Fact]
+    public async Task Garbage_collection_detaches_a_killed_containers_mounts_before_deleting_and_never_reaches_through_them()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+
+        // A lower layer and a host folder outside the scratch directory, mounted inside it as a killed container leaves them.
+        var lower = Directory.CreateDirectory(Path.Combine(_dir, "lower-layer")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(lower, "kept"), "lower\n");
+        var host = Directory.CreateDirectory(Path.Combine(_dir, "host-folder")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(host, "kept"), "host\n");
+        var scratch = Directory.CreateDirectory(Path.Combine(_dir, ".ocikit", "tmp", "scratch-killed")).FullName;
+        foreach (var part in new[] { "upper", "work", "merged" })
+        {
+            Directory.CreateDirectory(Path.Combine(scratch, part));
+        }
+
+        var merged = Path.Combine(scratch, "merged");
+        Mount("-t", "overlay", "overlay", "-o", $"lowerdir={lower},upperdir={scratch}/upper,workdir={scratch}/work", merged);
+        var bind = Directory.CreateDirectory(Path.Combine(merged, "bound")).FullName;
+        Mount("--bind", host, bind);
+        Assert.Equal(2, MountTable.Below(scratch).Count);
+
+        var result = await layout.CollectGarbageAsync();
+        Assert.Equal(1, result.InterruptedWriters);
+        Assert.False(Directory.Exists(scratch));
+        Assert.Empty(MountTable.Below(scratch));
+        Assert.Equal("lower\n", await File.ReadAllTextAsync(Path.Combine(lower, "kept")));
+        Assert.Equal("host\n", await File.ReadAllTextAsync(Path.Combine(host, "kept")));
+    }
+
+    private static void Mount(params string[] arguments)
+    {
+        using var process = System.Diagnostics.Process.Start("mount", arguments);
+        process.WaitForExit();
+        Assert.Equal(0, process.ExitCode);
+    }
+
+    [Fact]
     public async Task Garbage_collection_reclaims_a_scratch_directory_without_a_lock_file_and_loose_temporary_files_nobody_holds()
     {
         var layout = await OciLayout.OpenAsync(_dir);

@@ -1,0 +1,452 @@
+using System.Security.Cryptography;
+using System.Text;
+using OciKit.Layers;
+using OciKit.Primitives;
+
+namespace OciKit.Execution;
+
+/// <summary>
+/// Applies layer blobs onto a directory on disk with the rules <c>ImageFs</c> applies in memory (containerd's): each
+/// entry's parent directories are resolved through symlinks inside the root (never outside: an absolute or climbing
+/// link target is taken relative to the root), missing parents are created <c>0755</c>, the last entry of a path wins
+/// (a directory over a directory keeps its children), a hard link shares the file an earlier entry wrote, whiteouts
+/// delete and an opaque marker empties its directory of what lower layers gave it. Files are created exclusively
+/// (never through an existing link); owners, modes, extended attributes and modification times are applied without
+/// following links. Applied onto an overlayfs mount, the upper directory receives the layer in overlay format.
+/// </summary>
+internal sealed class DiskLayerApplier
+{
+    private const int MaxSymlinkHops = 255;
+    private const int CopyBufferSize = 1 << 20;
+    private const UnixFileMode DefaultDirectoryMode = (UnixFileMode)0x1ED;
+
+    private readonly string _root;
+    private readonly bool _keepOwners;
+    private readonly HashSet<string> _realDirectories = new(StringComparer.Ordinal);
+
+    public DiskLayerApplier(string root, bool keepOwners)
+    {
+        _root = Path.GetFullPath(root).TrimEnd('/');
+        _keepOwners = keepOwners;
+    }
+
+    /// <summary>Entries that could not be applied as in the layer (devices without privileges, owners).</summary>
+    public int Skipped { get; private set; }
+
+    /// <summary>Reads a blob once, verifying its digest, and applies its entries on the root.</summary>
+    /// <exception cref="DigestMismatchException">The blob is not what its descriptor names.</exception>
+    public async Task ApplyAsync(Descriptor layer, Stream blob, CancellationToken cancellationToken)
+    {
+        var hashing = new ReadHashingStream(blob, layer.Digest.Algorithm);
+        var written = new HashSet<string>(StringComparer.Ordinal);
+        var directoryTimes = new List<(string Path, DateTimeOffset Time)>();
+        var pendingLinks = new List<(string Path, string Target)>();
+        _realDirectories.Clear();
+        await foreach (var entry in LayerReader.ReadEntriesAsync(hashing, layer.MediaType, includeSpecial: true, cancellationToken).ConfigureAwait(false))
+        {
+            await ApplyEntryAsync(entry, written, directoryTimes, pendingLinks, cancellationToken).ConfigureAwait(false);
+        }
+
+        await hashing.CopyToAsync(Stream.Null, cancellationToken).ConfigureAwait(false);
+        foreach (var (path, target) in pendingLinks)
+        {
+            if (!TryLink(path, target))
+            {
+                throw new OciFormatException("layer", $"layer {layer.Digest}: the hard link '{path}' names '{target}', which is not a file the image holds");
+            }
+        }
+
+        var actual = hashing.GetDigest();
+        if (actual is not null && actual != layer.Digest)
+        {
+            throw new DigestMismatchException("layer " + layer.Digest, layer.Digest, actual);
+        }
+
+        // Directory times last: creating their children changed them.
+        for (var i = directoryTimes.Count - 1; i >= 0; i--)
+        {
+            var full = Full(directoryTimes[i].Path);
+            if (RootfsNative.TryLstat(full, out var status) && status.IsDirectory)
+            {
+                RootfsNative.SetModificationTime(full, directoryTimes[i].Time);
+            }
+        }
+    }
+
+    private async Task ApplyEntryAsync(LayerReadEntry entry, HashSet<string> written, List<(string, DateTimeOffset)> directoryTimes, List<(string, string)> pendingLinks, CancellationToken cancellationToken)
+    {
+        switch (entry.Type)
+        {
+            case LayerEntryType.Whiteout:
+            {
+                var path = Place(entry.Path, create: false);
+                if (path is not null)
+                {
+                    RemoveTree(Full(path));
+                    _realDirectories.Clear();
+                }
+
+                return;
+            }
+
+            case LayerEntryType.OpaqueWhiteout:
+            {
+                var directory = entry.Path.Length == 0 ? string.Empty : Resolve(entry.Path, create: false);
+                if (directory is not null)
+                {
+                    foreach (var child in Directory.EnumerateFileSystemEntries(Full(directory)))
+                    {
+                        var relative = Relative(child);
+                        if (!written.Contains(relative))
+                        {
+                            RemoveTree(child);
+                        }
+                    }
+
+                    _realDirectories.Clear();
+                }
+
+                return;
+            }
+        }
+
+        var target = Place(entry.Path, create: true)!;
+        var full = Full(target);
+        written.Add(target);
+        RootfsNative.TryLstat(full, out var existing);
+        var exists = existing.Mode != 0;
+        switch (entry.Type)
+        {
+            case LayerEntryType.Directory:
+                if (exists && !existing.IsDirectory)
+                {
+                    RemoveTree(full);
+                    exists = false;
+                }
+
+                if (!exists)
+                {
+                    RootfsNative.Mkdir(full, DefaultDirectoryMode);
+                }
+
+                _realDirectories.Add(target);
+                directoryTimes.Add((target, entry.ModificationTime));
+                break;
+            case LayerEntryType.File:
+            {
+                if (exists)
+                {
+                    RemoveTree(full);
+                }
+
+                var output = new FileStream(full, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0 });
+                await using (output.ConfigureAwait(false))
+                {
+                    await entry.Content!.CopyToAsync(output, CopyBufferSize, cancellationToken).ConfigureAwait(false);
+                }
+
+                break;
+            }
+
+            case LayerEntryType.Symlink:
+                if (exists)
+                {
+                    RemoveTree(full);
+                }
+
+                RootfsNative.Symlink(entry.LinkTarget!, full);
+                break;
+            case LayerEntryType.Hardlink:
+                if (!TryLink(target, entry.LinkTarget!))
+                {
+                    pendingLinks.Add((target, entry.LinkTarget!));
+                }
+
+                return;
+            case LayerEntryType.CharacterDevice or LayerEntryType.BlockDevice or LayerEntryType.Fifo:
+                if (exists)
+                {
+                    RemoveTree(full);
+                }
+
+                if (entry.Type != LayerEntryType.Fifo && !RootfsNative.IsRoot)
+                {
+                    Skipped++;
+                    return;
+                }
+
+                var type = entry.Type switch
+                {
+                    LayerEntryType.CharacterDevice => RootfsNative.TypeCharDevice,
+                    LayerEntryType.BlockDevice => RootfsNative.TypeBlockDevice,
+                    _ => RootfsNative.TypeFifo,
+                };
+                RootfsNative.Mknod(full, type, UnixFileMode.UserRead | UnixFileMode.UserWrite, entry.DeviceMajor, entry.DeviceMinor);
+                break;
+            default:
+                return;
+        }
+
+        ApplyMetadata(full, entry.Type, entry.Mode, entry.Uid, entry.Gid, entry.ExtendedAttributes);
+        if (entry.Type != LayerEntryType.Directory)
+        {
+            RootfsNative.SetModificationTime(full, entry.ModificationTime);
+        }
+    }
+
+    /// <summary>Owner, then mode (chown clears set-id bits), then extended attributes; never through a symlink.</summary>
+    private void ApplyMetadata(string full, LayerEntryType type, UnixFileMode mode, int uid, int gid, IReadOnlyDictionary<string, string> xattrs)
+    {
+        if (_keepOwners)
+        {
+            RootfsNative.Lchown(full, uid, gid);
+        }
+        else if (uid != 0 || gid != 0)
+        {
+            Skipped++;
+        }
+
+        if (type != LayerEntryType.Symlink)
+        {
+            RootfsNative.Chmod(full, mode & (UnixFileMode)0xFFF);
+        }
+
+        foreach (var (name, value) in xattrs)
+        {
+            // Never let a layer forge overlayfs' own whiteout and opaque markers.
+            if (name.StartsWith("trusted.overlay.", StringComparison.Ordinal) || name.StartsWith("user.overlay.", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            try
+            {
+                RootfsNative.SetXattr(full, name, Encoding.UTF8.GetBytes(value));
+            }
+            catch (IOException) when (!RootfsNative.IsRoot || type == LayerEntryType.Symlink)
+            {
+                Skipped++;
+            }
+        }
+    }
+
+    private bool TryLink(string path, string target)
+    {
+        var resolvedTarget = Place(target, create: false);
+        if (resolvedTarget is null || !RootfsNative.TryLstat(Full(resolvedTarget), out var status))
+        {
+            return false;
+        }
+
+        if (status.IsDirectory)
+        {
+            throw new OciFormatException("layer", $"the hard link '{path}' names the directory '{target}'");
+        }
+
+        var full = Full(path);
+        if (RootfsNative.TryLstat(full, out var existing))
+        {
+            if (existing.Inode == status.Inode && existing.Device == status.Device)
+            {
+                return true;
+            }
+
+            RemoveTree(full);
+        }
+
+        RootfsNative.Link(Full(resolvedTarget), full);
+        return true;
+    }
+
+    /// <summary>Where an entry lands: its parent resolved inside the root, its own last segment not followed.</summary>
+    private string? Place(string path, bool create)
+    {
+        var slash = path.LastIndexOf('/');
+        if (slash < 0)
+        {
+            return path;
+        }
+
+        var parent = path[..slash];
+        if (_realDirectories.Contains(parent))
+        {
+            return path;
+        }
+
+        var resolved = Resolve(parent, create);
+        return resolved is null ? null : LayerPath.Join(resolved.Length == 0 ? null : resolved, path[(slash + 1)..]);
+    }
+
+    /// <summary>
+    /// Resolves a directory path inside the root, following every symlink on the way with the root as <c>/</c> (so no
+    /// link leads out) and creating missing directories when asked; null when a part is missing and not created.
+    /// </summary>
+    /// <exception cref="LayerPathException">A part on the way is not a directory.</exception>
+    /// <exception cref="SymlinkLoopException">Too many symlinks were followed.</exception>
+    private string? Resolve(string path, bool create)
+    {
+        var remaining = new Stack<string>(path.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse());
+        var parts = new List<string>();
+        var hops = 0;
+        var current = string.Empty;
+        while (remaining.Count > 0)
+        {
+            var segment = remaining.Pop();
+            if (segment is "." or "")
+            {
+                continue;
+            }
+
+            if (segment == "..")
+            {
+                if (parts.Count > 0)
+                {
+                    parts.RemoveAt(parts.Count - 1);
+                    current = string.Join('/', parts);
+                }
+
+                continue;
+            }
+
+            var candidate = current.Length == 0 ? segment : current + "/" + segment;
+            if (!_realDirectories.Contains(candidate))
+            {
+                var full = Full(candidate);
+                if (!RootfsNative.TryLstat(full, out var status))
+                {
+                    if (!create)
+                    {
+                        return null;
+                    }
+
+                    RootfsNative.Mkdir(full, DefaultDirectoryMode);
+                    RootfsNative.Chmod(full, DefaultDirectoryMode);
+                }
+                else if (status.IsSymlink)
+                {
+                    if (++hops > MaxSymlinkHops)
+                    {
+                        throw new SymlinkLoopException(path, hops);
+                    }
+
+                    var target = RootfsNative.ReadLink(full);
+                    foreach (var part in target.Split('/', StringSplitOptions.RemoveEmptyEntries).Reverse())
+                    {
+                        remaining.Push(part);
+                    }
+
+                    if (target.StartsWith('/'))
+                    {
+                        parts.Clear();
+                        current = string.Empty;
+                    }
+
+                    continue;
+                }
+                else if (!status.IsDirectory)
+                {
+                    throw new LayerPathException(path, $"its parent '{candidate}' is not a directory");
+                }
+
+                _realDirectories.Add(candidate);
+            }
+
+            parts.Add(segment);
+            current = candidate;
+        }
+
+        return current;
+    }
+
+    private string Full(string relative) => relative.Length == 0 ? _root : _root + "/" + relative;
+
+    private string Relative(string full) => full.Length == _root.Length ? string.Empty : full[(_root.Length + 1)..];
+
+    /// <summary>Deletes a path; a directory with its content, never following a symlink.</summary>
+    internal static void RemoveTree(string full)
+    {
+        if (!RootfsNative.TryLstat(full, out var status))
+        {
+            return;
+        }
+
+        if (!status.IsDirectory)
+        {
+            RootfsNative.Unlink(full);
+            return;
+        }
+
+        foreach (var child in Directory.EnumerateFileSystemEntries(full))
+        {
+            RemoveTree(child);
+        }
+
+        RootfsNative.Rmdir(full);
+    }
+
+    /// <summary>A read-only pass-through that hashes what is read (the blob, verified once it has been read to its end).</summary>
+    private sealed class ReadHashingStream(Stream inner, string algorithm) : Stream
+    {
+        private readonly IncrementalHash? _hash = algorithm switch
+        {
+            Digest.Sha256Algorithm => IncrementalHash.CreateHash(HashAlgorithmName.SHA256),
+            Digest.Sha512Algorithm => IncrementalHash.CreateHash(HashAlgorithmName.SHA512),
+            _ => null,
+        };
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public Digest? GetDigest() => _hash is null ? null : Digest.Parse(algorithm + ":" + Convert.ToHexStringLower(_hash.GetHashAndReset()));
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var n = inner.Read(buffer);
+            _hash?.AppendData(buffer[..n]);
+            return n;
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            _hash?.AppendData(buffer.Span[..n]);
+            return n;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+            => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _hash?.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}
