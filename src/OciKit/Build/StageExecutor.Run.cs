@@ -290,7 +290,7 @@ internal sealed partial class StageExecutor
                     File.SetUnixFileMode(created.FullName, spec.Mode);
                     if (spec.Uid != 0 || spec.Gid != 0)
                     {
-                        OwnerChange.Change(created.FullName, spec.Uid, spec.Gid);
+                        RootfsNative.Lchown(created.FullName, spec.Uid, spec.Gid);
                     }
 
                     try
@@ -350,7 +350,7 @@ internal sealed partial class StageExecutor
                 File.SetUnixFileMode(file, spec.Mode);
                 if (spec.Uid != 0 || spec.Gid != 0)
                 {
-                    OwnerChange.Change(file, spec.Uid, spec.Gid);
+                    RootfsNative.Lchown(file, spec.Uid, spec.Gid);
                 }
 
                 return new ContainerMount(ContainerMountType.Bind, file, spec.Target, ReadOnly: true);
@@ -475,25 +475,5 @@ internal sealed partial class StageExecutor
                 // Devices, fifos and sockets of a context are not copied, as BuildKit's context transfer does not send them.
                 break;
         }
-    }
-}
-
-/// <summary>Changes a file's owner (the BCL has no chown): for cache mount directories and secret files given a uid/gid.</summary>
-[System.Runtime.Versioning.SupportedOSPlatform("linux")]
-internal static class OwnerChange
-{
-    public static void Change(string path, int uid, int gid)
-    {
-        if (NativeMethods.chown(path, uid, gid) != 0)
-        {
-            throw new IOException($"Cannot change the owner of '{path}' to {uid}:{gid} (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}).");
-        }
-    }
-
-    private static class NativeMethods
-    {
-        [System.Runtime.InteropServices.DllImport("libc", SetLastError = true, ExactSpelling = true)]
-        [System.Runtime.InteropServices.DefaultDllImportSearchPaths(System.Runtime.InteropServices.DllImportSearchPath.SafeDirectories)]
-        internal static extern int chown([System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string path, int uid, int gid);
     }
 }

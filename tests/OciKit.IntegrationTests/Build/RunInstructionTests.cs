@@ -66,6 +66,7 @@ public sealed class RunInstructionTests : IDisposable
             RUN --mount=type=cache,target=/var/cache/app echo run >> /var/cache/app/log && busybox wc -l < /var/cache/app/log > /cache-runs
             RUN --mount=type=tmpfs,target=/scratch echo temp > /scratch/file && busybox grep -c tmpfs /proc/mounts > /tmpfs-mounted
             RUN --mount=type=secret,id=token busybox sha256sum /run/secrets/token | busybox cut -c1-64 > /secret-digest && busybox stat -c %a /run/secrets/token > /secret-mode
+            RUN --mount=type=cache,target=/owned,id=owned,uid=1654,gid=1654,mode=0700 --mount=type=secret,id=token,target=/etc/token,uid=1654,mode=0440 busybox stat -c '%u:%g %a' /owned /etc/token > /owners
             RUN --mount=type=secret,id=token,env=TOKEN echo "token has ${#TOKEN} chars" > /secret-env && echo "careless: $TOKEN"
             """;
         var result = await BuildAsync(dockerfile, o => o with { Secrets = ImmutableDictionary<string, BuildSecret>.Empty.Add("token", BuildSecret.FromFile(secretFile)) });
@@ -78,10 +79,11 @@ public sealed class RunInstructionTests : IDisposable
         Assert.Equal("1\n", Content(Store, tree, "/cache-runs"));
         Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(Secret))) + "\n", Content(Store, tree, "/secret-digest"));
         Assert.Equal("400\n", Content(Store, tree, "/secret-mode"));
+        Assert.Equal("1654:1654 700\n1654:0 440\n", Content(Store, tree, "/owners"));
         Assert.Equal($"token has {Secret.Length} chars\n", Content(Store, tree, "/secret-env"));
 
         // No mount point, mount content or secret lands in a layer.
-        string[] mountPoints = ["/ctx", "/mnt", "/var/cache/app", "/scratch", "/run/secrets"];
+        string[] mountPoints = ["/ctx", "/mnt", "/var/cache/app", "/scratch", "/run/secrets", "/owned", "/etc/token"];
         foreach (var path in tree.Entries.Keys)
         {
             Assert.False(mountPoints.Any(m => path == m || path.StartsWith(m + "/", StringComparison.Ordinal)), $"{path} should not be in the image");
