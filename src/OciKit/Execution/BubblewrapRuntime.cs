@@ -12,8 +12,8 @@ namespace OciKit.Execution;
 /// </summary>
 /// <remarks>
 /// Limits: bwrap maps a single id, so supplementary groups are not set, and files a root-run bwrap writes belong to
-/// the invoking user on the host. Stopping ends bwrap, whose sandbox dies with it (<c>--die-with-parent</c>): the
-/// process gets SIGKILL without a SIGTERM first.
+/// the invoking user on the host. Stopping kills bwrap and its sandbox's init, which ends the sandbox's pid
+/// namespace: the process gets SIGKILL without a SIGTERM first.
 /// </remarks>
 internal sealed class BubblewrapRuntime : IContainerRuntime
 {
@@ -57,7 +57,9 @@ internal sealed class BubblewrapRuntime : IContainerRuntime
     /// <summary>bwrap's command line for a prepared container.</summary>
     public IReadOnlyList<string> Arguments(PreparedContainer container)
     {
-        List<string> args = ["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts"];
+        // Not --die-with-parent: the kernel's parent-death signal follows the thread that forked bwrap, and .NET starts
+        // processes from pool threads that come and go, so bwrap would be killed at random. Stopping kills the tree.
+        List<string> args = ["--unshare-pid", "--unshare-ipc", "--unshare-uts"];
         if (container.Terminal is false)
         {
             args.Add("--new-session");   // no TIOCSTI into the caller's terminal
@@ -126,7 +128,9 @@ internal sealed class BubblewrapRuntime : IContainerRuntime
 
     private static Task StopAsync(Process process)
     {
-        process.Kill(entireProcessTree: false);
+        // The whole tree: killing bwrap alone leaves its sandbox's init (its child) running; killing the init ends the
+        // sandbox's pid namespace and every process in it.
+        process.Kill(entireProcessTree: true);
         return Task.CompletedTask;
     }
 

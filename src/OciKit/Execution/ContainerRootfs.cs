@@ -276,7 +276,7 @@ public sealed class ContainerRootfs : IAsyncDisposable
         UnmountOverlay();
         var lower = System.IO.Path.Combine(_work, "lower-" + _generation);
         RootfsNative.Rename(_upper!, lower);
-        _lowers.Insert(0, lower);
+        _lowers.Insert(0, ShortLink(lower));
         DiskLayerApplier.RemoveTree(_overlayWork!);
         if (!MountOverlay())
         {
@@ -812,7 +812,9 @@ public sealed class ContainerRootfs : IAsyncDisposable
 
         if (a.IsRegular)
         {
-            if (sameFileSystem ? a.Inode != b.Inode || a.CtimeSec != b.CtimeSec || a.CtimeNsec != b.CtimeNsec : !SameContent(before.FullPath, after.FullPath))
+            // Same tree: a new inode is a rewrite; a change of ctime alone is not (a link made and removed, a chown to the
+            // same owner), as Docker's naive diff ignores it. Overlay: the copied-up file is compared with the lower one.
+            if (sameFileSystem ? a.Inode != b.Inode : !SameContent(before.FullPath, after.FullPath))
             {
                 return Difference.Other;
             }

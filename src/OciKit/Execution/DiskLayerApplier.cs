@@ -39,7 +39,7 @@ internal sealed class DiskLayerApplier
     {
         var hashing = new ReadHashingStream(blob, layer.Digest.Algorithm);
         var written = new HashSet<string>(StringComparer.Ordinal);
-        var directoryTimes = new List<(string Path, DateTimeOffset Time)>();
+        var directoryTimes = new List<(string Path, DateTimeOffset Time, UnixFileMode Mode)>();
         var pendingLinks = new List<(string Path, string Target)>();
         _realDirectories.Clear();
         await foreach (var entry in LayerReader.ReadEntriesAsync(hashing, layer.MediaType, includeSpecial: true, cancellationToken).ConfigureAwait(false))
@@ -62,18 +62,25 @@ internal sealed class DiskLayerApplier
             throw new DigestMismatchException("layer " + layer.Digest, layer.Digest, actual);
         }
 
-        // Directory times last: creating their children changed them.
+        // Directory times last: creating their children changed them (and, unprivileged, modes: a read-only
+        // directory must stay writable until its children are in).
         for (var i = directoryTimes.Count - 1; i >= 0; i--)
         {
-            var full = Full(directoryTimes[i].Path);
+            var (path, time, mode) = directoryTimes[i];
+            var full = Full(path);
             if (RootfsNative.TryLstat(full, out var status) && status.IsDirectory)
             {
-                RootfsNative.SetModificationTime(full, directoryTimes[i].Time);
+                if (!RootfsNative.IsRoot)
+                {
+                    RootfsNative.Chmod(full, mode);
+                }
+
+                RootfsNative.SetModificationTime(full, time);
             }
         }
     }
 
-    private async Task ApplyEntryAsync(LayerReadEntry entry, HashSet<string> written, List<(string, DateTimeOffset)> directoryTimes, List<(string, string)> pendingLinks, CancellationToken cancellationToken)
+    private async Task ApplyEntryAsync(LayerReadEntry entry, HashSet<string> written, List<(string, DateTimeOffset, UnixFileMode)> directoryTimes, List<(string, string)> pendingLinks, CancellationToken cancellationToken)
     {
         switch (entry.Type)
         {
@@ -130,7 +137,7 @@ internal sealed class DiskLayerApplier
                 }
 
                 _realDirectories.Add(target);
-                directoryTimes.Add((target, entry.ModificationTime));
+                directoryTimes.Add((target, entry.ModificationTime, entry.Mode & (UnixFileMode)0xFFF));
                 break;
             case LayerEntryType.File:
             {
@@ -208,7 +215,8 @@ internal sealed class DiskLayerApplier
 
         if (type != LayerEntryType.Symlink)
         {
-            RootfsNative.Chmod(full, mode & (UnixFileMode)0xFFF);
+            var permissions = mode & (UnixFileMode)0xFFF;
+            RootfsNative.Chmod(full, type == LayerEntryType.Directory && !RootfsNative.IsRoot ? permissions | UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute : permissions);
         }
 
         foreach (var (name, value) in xattrs)
@@ -374,6 +382,12 @@ internal sealed class DiskLayerApplier
         {
             RootfsNative.Unlink(full);
             return;
+        }
+
+        if (!RootfsNative.IsRoot && (status.Permissions & UnixFileMode.UserWrite) == 0)
+        {
+            // Unprivileged, a read-only directory must be made writable before its entries can go.
+            RootfsNative.Chmod(full, status.Permissions | UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
 
         foreach (var child in Directory.EnumerateFileSystemEntries(full))

@@ -31,7 +31,13 @@ internal static class RuntimeSpec
     public static readonly string[] ReadonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
     /// <summary>The open-files limit podman and Docker's containerd give a container.</summary>
-    public const long NoFileLimit = 1048576;
+    public const long DefaultNoFileLimit = 1048576;
+
+    /// <summary>
+    /// The open-files limit written: <see cref="DefaultNoFileLimit"/>, or this process' own hard limit when that is lower
+    /// (as podman does: a runtime may not raise a limit beyond what its caller has when the machine confines it).
+    /// </summary>
+    public static long NoFileLimit { get; } = Math.Min(DefaultNoFileLimit, CurrentHardNoFileLimit() ?? DefaultNoFileLimit);
 
     /// <summary>The default mounts (config.md, "Mounts"; the set of Docker's <c>oci.DefaultSpec</c>, without the cgroup file system).</summary>
     public static IReadOnlyList<MountSpec> DefaultMounts { get; } =
@@ -122,6 +128,21 @@ internal static class RuntimeSpec
         }
 
         return buffer.ToArray();
+    }
+
+    /// <summary>This process' hard RLIMIT_NOFILE, from <c>/proc/self/limits</c> (the BCL has no getrlimit).</summary>
+    private static long? CurrentHardNoFileLimit()
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/self/limits").FirstOrDefault(l => l.StartsWith("Max open files", StringComparison.Ordinal));
+            var fields = line?["Max open files".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            return fields is { Length: >= 2 } && long.TryParse(fields[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var hard) ? hard : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     private static JsonArray Strings(IEnumerable<string> values) => new(values.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray());

@@ -35,6 +35,13 @@ internal static class TarLayerWriter
                 await WriteEntryAsync(writer, entry, output, mtime, cancellationToken).ConfigureAwait(false);
             }
         }
+
+        if (entries.Count == 0)
+        {
+            // TarWriter writes the end-of-archive blocks only after an entry; an empty layer is still a valid tar
+            // (two zero blocks, the empty layer Docker and BuildKit write), which tar readers require.
+            await output.WriteAsync(new byte[2 * BlockSize], cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private static async Task WriteEntryAsync(TarWriter writer, LayerEntry entry, Stream output, DateTimeOffset mtime, CancellationToken cancellationToken)

@@ -24,6 +24,52 @@ public sealed class RootfsPeerTests : IDisposable
     [InlineData(RootfsMode.Overlay)]
     public async Task AGnuTarImageIsPreparedAsUmociUnpacksIt(RootfsMode mode)
     {
+        await CompareWithUmociAsync(await GnuTarImageAsync(), "t", mode);
+    }
+
+    [Fact]
+    public async Task AGnuTarImageIsPreparedAsBuildahMountsIt()
+    {
+        var layout = await GnuTarImageAsync();
+        using var tools = new ContainerTools();
+
+        // buildah names the image after the layout's path, which must be lowercase.
+        var lowercase = Path.Combine(Path.GetTempPath(), "ocikit-rootfs-" + Guid.NewGuid().ToString("N"));
+        File.CreateSymbolicLink(lowercase, layout);
+        string container;
+        try
+        {
+            container = (await tools.BuildahAsync(["from", "--pull-never", "oci:" + lowercase + ":t"])).EnsureSuccess().StdOut.Trim();
+        }
+        finally
+        {
+            File.Delete(lowercase);
+        }
+
+        var mounted = (await tools.BuildahAsync(["mount", container])).EnsureSuccess().StdOut.Trim();
+        try
+        {
+            var expected = Describe(mounted);
+            Assert.NotEmpty(expected);
+            var rootfs = await ContainerRootfs.PrepareAsync(
+                ReadLayers(layout, "t"),
+                (d, _) => Task.FromResult<Stream>(File.OpenRead(Path.Combine(layout, "blobs", d.Digest.Algorithm, d.Digest.Encoded))),
+                new RootfsOptions { WorkDirectory = _dir.Combine("work-buildah") });
+            await using (rootfs)
+            {
+                Assert.Equal(expected, Describe(rootfs.Path));
+            }
+        }
+        finally
+        {
+            await tools.BuildahAsync(["umount", container]);
+            await tools.BuildahAsync(["rm", container]);
+        }
+    }
+
+    /// <summary>A two-layer image written by GNU tar and assembled by umoci, in an OCI layout tagged <c>t</c>.</summary>
+    private async Task<string> GnuTarImageAsync()
+    {
         var script = """
             set -e
             mkdir -p src1/etc src1/bin src1/usr/lib src1/home/app src1/dev src1/hidden src1/opt/d
@@ -45,7 +91,7 @@ public sealed class RootfsPeerTests : IDisposable
             umoci raw add-layer --image image:t layer2.tar
             """;
         await Tool.RunCheckedAsync("sh", ["-c", "cd " + _dir.Path + " && " + script]);
-        await CompareWithUmociAsync(Path.Combine(_dir.Path, "image"), "t", mode);
+        return Path.Combine(_dir.Path, "image");
     }
 
     [Theory]

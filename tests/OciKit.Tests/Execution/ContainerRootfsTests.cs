@@ -170,6 +170,33 @@ public class ContainerRootfsTests
 
     [Theory]
     [MemberData(nameof(Modes))]
+    public async Task ConsecutiveCheckpointsOverNoLayerEachReportOnlyTheirOwnStep(RootfsMode mode)
+    {
+        await using var scratch = new RootfsScratch();
+        var rootfs = await scratch.PrepareAsync([], mode);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(rootfs.Path));
+        var committed = new List<Descriptor>();
+        for (var step = 0; step < 4; step++)
+        {
+            File.WriteAllText(Path.Combine(rootfs.Path, $"step{step}"), $"{step}\n");
+            if (step > 0)
+            {
+                File.Delete(Path.Combine(rootfs.Path, $"step{step - 1}"));
+            }
+
+            var expected = step == 0 ? new[] { "A /step0" } : [$"D /step{step - 1}", $"A /step{step}"];
+            Assert.Equal(expected, (await rootfs.GetChangesAsync([])).Select(c => $"{c.Kind.ToString()[0]} {c.Path}"));
+            committed.Add(await scratch.CommitAsync(rootfs));
+            await rootfs.CheckpointAsync();
+        }
+
+        var reproduced = await scratch.PrepareAsync(committed, RootfsMode.Copy);
+        Assert.Equal(Describe(rootfs.Path), Describe(reproduced.Path));
+        Assert.Equal(["/step3"], Describe(reproduced.Path).Keys);
+    }
+
+    [Theory]
+    [MemberData(nameof(Modes))]
     public async Task PathsTheRuntimeProvidesAreLeftOut(RootfsMode mode)
     {
         await using var scratch = new RootfsScratch();
@@ -237,6 +264,36 @@ public class ContainerRootfsTests
         Assert.Equal(tree, Describe(third.Path));
     }
 
+    [Theory]
+    [MemberData(nameof(Modes))]
+    public async Task NoChangeGivesAnEmptyLayerThatIsAValidTar(RootfsMode mode)
+    {
+        await using var scratch = new RootfsScratch();
+        var layers = await BaseLayersAsync(scratch);
+        var rootfs = await scratch.PrepareAsync(layers, mode);
+        Assert.Empty(await rootfs.GetChangesAsync([]));
+        Assert.Empty(await rootfs.GetLayerEntriesAsync([], null));
+        var empty = await scratch.CommitAsync(rootfs);
+        var uncompressed = new MemoryStream();
+        await LayerReader.OpenDecompressed(new MemoryStream(scratch.Blobs[empty.Digest]), empty.MediaType).CopyToAsync(uncompressed);
+        Assert.Equal(new byte[1024], uncompressed.ToArray());
+        var again = await scratch.PrepareAsync([.. layers, empty], RootfsMode.Copy);
+        Assert.Equal(Describe(rootfs.Path), Describe(again.Path));
+    }
+
+    [Fact]
+    public async Task ConcurrentPreparersShareOneCacheEntryPerLayer()
+    {
+        await using var scratch = new RootfsScratch();
+        var layers = await BaseLayersAsync(scratch);
+        var cache = scratch.NewDirectory("cache");
+        var prepared = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => Task.Run(() => scratch.PrepareAsync(layers, RootfsMode.Overlay, cache))));
+        var trees = prepared.Select(r => Describe(r.Path)).ToList();
+        Assert.All(trees, tree => Assert.Equal(trees[0], tree));
+        Assert.Equal(2, Directory.GetDirectories(cache).Length);
+        Assert.Empty(Directory.GetDirectories(cache, ".tmp-*"));
+    }
+
     [Fact]
     public async Task BothModesGiveTheSameTree()
     {
@@ -245,6 +302,31 @@ public class ContainerRootfsTests
         var copy = await scratch.PrepareAsync(layers, RootfsMode.Copy);
         var overlay = await scratch.PrepareAsync(layers, RootfsMode.Overlay);
         Assert.Equal(Describe(copy.Path), Describe(overlay.Path));
+    }
+
+    [Theory]
+    [MemberData(nameof(Modes))]
+    public async Task AHardLinkThroughASymlinkLeadingOutNamesNothingOutsideTheTree(RootfsMode mode)
+    {
+        await using var scratch = new RootfsScratch();
+        var host = scratch.NewDirectory("host");
+        File.WriteAllText(Path.Combine(host, "secret"), "host\n");
+        var layer = await scratch.LayerAsync(
+        [
+            LayerEntry.Symlink("out", host),
+            LayerEntry.Symlink("up", "../../../../../../../.."),
+            LayerEntry.Hardlink("stolen", "out/secret"),
+        ]);
+        var failure = await Assert.ThrowsAsync<OciFormatException>(() => scratch.PrepareAsync([layer], mode));
+        Assert.Contains("stolen", failure.Message, StringComparison.Ordinal);
+        Assert.Equal(1, RootfsNative.Lstat(Path.Combine(host, "secret")).Nlink);
+
+        // A file written below a link that climbs out lands inside the tree.
+        var inside = await scratch.LayerAsync([LayerEntry.Symlink("up", "../../../../../../../..")]);
+        var below = scratch.RawTarLayer([("up" + host + "/planted", "x\n")]);
+        var rootfs = await scratch.PrepareAsync([inside, below], mode);
+        Assert.False(File.Exists(Path.Combine(host, "planted")));
+        Assert.True(File.Exists(rootfs.Path + host + "/planted"));
     }
 
     [Fact]

@@ -9,7 +9,7 @@ namespace OciKit.Tests.Execution;
 /// <summary>Layers in memory, trees described path by path, and a scratch folder per test.</summary>
 internal sealed class RootfsScratch : IAsyncDisposable
 {
-    private readonly List<ContainerRootfs> _rootfs = [];
+    private readonly System.Collections.Concurrent.ConcurrentBag<ContainerRootfs> _rootfs = [];
     private int _count;
 
     public RootfsScratch()
@@ -21,11 +21,13 @@ internal sealed class RootfsScratch : IAsyncDisposable
 
     public Dictionary<Digest, byte[]> Blobs { get; } = [];
 
-    public int Opened { get; set; }
+    private int _opened;
+
+    public int Opened => _opened;
 
     public string NewDirectory(string name)
     {
-        var path = Path.Combine(Root, name + "-" + _count++.ToString(CultureInfo.InvariantCulture));
+        var path = Path.Combine(Root, name + "-" + Interlocked.Increment(ref _count).ToString(CultureInfo.InvariantCulture));
         Directory.CreateDirectory(path);
         return path;
     }
@@ -64,7 +66,7 @@ internal sealed class RootfsScratch : IAsyncDisposable
 
     public Task<Stream> OpenAsync(Descriptor layer, CancellationToken cancellationToken)
     {
-        Opened++;
+        Interlocked.Increment(ref _opened);
         return Task.FromResult<Stream>(new MemoryStream(Blobs[layer.Digest], writable: false));
     }
 

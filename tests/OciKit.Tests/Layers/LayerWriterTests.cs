@@ -154,4 +154,41 @@ public class LayerWriterTests
         await LayerWriter.WriteAsync([TextFile("a", "b")], destination);
         Assert.True(destination.CanWrite);
     }
+
+    [Fact]
+    public async Task Devices_fifos_and_per_entry_modification_times_round_trip_and_stay_deterministic()
+    {
+        var time = DateTimeOffset.FromUnixTimeSeconds(1_600_000_000);
+        LayerEntry[] entries =
+        [
+            LayerEntry.Device("dev/null", LayerEntryType.CharacterDevice, 1, 3, (UnixFileMode)0x1B6),
+            LayerEntry.Device("dev/loop0", LayerEntryType.BlockDevice, 7, 0, (UnixFileMode)0x1B0),
+            LayerEntry.Fifo("run/pipe") with { ModificationTime = time },
+        ];
+        var (first, blob) = await LayerTestHelpers.BuildAsync(entries);
+        var (second, _) = await LayerTestHelpers.BuildAsync(entries);
+        Assert.Equal(first.Descriptor.Digest, second.Descriptor.Digest);
+
+        var read = new List<LayerReadEntry>();
+        await foreach (var entry in LayerReader.ReadEntriesAsync(new MemoryStream(blob), first.Descriptor.MediaType, includeSpecial: true))
+        {
+            read.Add(entry);
+        }
+
+        var byPath = read.ToDictionary(e => e.Path);
+        Assert.Equal((LayerEntryType.CharacterDevice, 1, 3, (UnixFileMode)0x1B6), (byPath["dev/null"].Type, byPath["dev/null"].DeviceMajor, byPath["dev/null"].DeviceMinor, byPath["dev/null"].Mode));
+        Assert.Equal((LayerEntryType.BlockDevice, 7, 0), (byPath["dev/loop0"].Type, byPath["dev/loop0"].DeviceMajor, byPath["dev/loop0"].DeviceMinor));
+        Assert.Equal(LayerEntryType.Fifo, byPath["run/pipe"].Type);
+        Assert.Equal(time, byPath["run/pipe"].ModificationTime);
+        Assert.Equal(DateTimeOffset.UnixEpoch, byPath["dev/null"].ModificationTime);
+
+        // The public reader keeps reporting only what every caller models.
+        var plain = new List<string>();
+        await foreach (var entry in LayerReader.ReadEntriesAsync(new MemoryStream(blob), first.Descriptor.MediaType))
+        {
+            plain.Add(entry.Path);
+        }
+
+        Assert.Equal(["dev", "run"], plain);
+    }
 }

