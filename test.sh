@@ -14,6 +14,7 @@ packages=(docker-registry skopeo umoci podman runc buildah busybox-static zstd p
 packages+=(bzip2 xz-utils)   # the ADD archive cases of the build corpus compress their archives with the real tools
 packages+=(time)            # /usr/bin/time, for the peak-memory columns of benchmarks/compare.sh
 packages+=(gcc libc6-dev zlib1g-dev)   # NativeAOT links the published CLI (tested below; measured by benchmarks/compare.sh)
+packages+=(crun bubblewrap)  # the container runtimes RUN uses besides runc (Execution integration tests run each)
 missing=()
 for p in "${packages[@]}"; do
   if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
@@ -33,6 +34,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "0 passed, 1 failed"
     exit 1
   }
+fi
+
+# An unprivileged user for the rootless runtime tests (bwrap in a user namespace); tests never create users.
+if ! id ocikit-rootless >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then
+    useradd --system --create-home --shell /usr/sbin/nologin ocikit-rootless || echo "test.sh: could not create the user ocikit-rootless" >&2
+  else
+    echo "test.sh: the user ocikit-rootless is missing (the rootless runtime test needs it); run as root once" >&2
+  fi
 fi
 
 # --- 2. Restore and build ----------------------------------------------------------------------------------------------

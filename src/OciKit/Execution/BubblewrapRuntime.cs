@@ -57,9 +57,11 @@ internal sealed class BubblewrapRuntime : IContainerRuntime
     /// <summary>bwrap's command line for a prepared container.</summary>
     public IReadOnlyList<string> Arguments(PreparedContainer container)
     {
+        // --as-pid-1: the process is the pid namespace's init, as with runc and Docker, so when it ends, the kernel
+        // ends every process it left (bwrap's own reaper would keep the sandbox alive as long as any process is).
         // Not --die-with-parent: the kernel's parent-death signal follows the thread that forked bwrap, and .NET starts
         // processes from pool threads that come and go, so bwrap would be killed at random. Stopping kills the tree.
-        List<string> args = ["--unshare-pid", "--unshare-ipc", "--unshare-uts"];
+        List<string> args = ["--unshare-pid", "--as-pid-1", "--unshare-ipc", "--unshare-uts"];
         if (container.Terminal is false)
         {
             args.Add("--new-session");   // no TIOCSTI into the caller's terminal
@@ -81,7 +83,7 @@ internal sealed class BubblewrapRuntime : IContainerRuntime
         {
             if (mount.IsBind)
             {
-                args.AddRange([mount.ReadOnly ? "--ro-bind" : "--bind", mount.Source, mount.Destination]);
+                args.AddRange([mount.ReadOnly ? "--ro-bind" : "--bind", mount.Source, container.ResolveInRootfs(mount.Destination)]);
                 continue;
             }
 
@@ -95,10 +97,11 @@ internal sealed class BubblewrapRuntime : IContainerRuntime
                 });
             }
 
-            args.AddRange(["--tmpfs", mount.Destination]);
+            var destination = container.ResolveInRootfs(mount.Destination);
+            args.AddRange(["--tmpfs", destination]);
             if (mount.ReadOnly)
             {
-                args.AddRange(["--remount-ro", mount.Destination]);
+                args.AddRange(["--remount-ro", destination]);
             }
         }
 

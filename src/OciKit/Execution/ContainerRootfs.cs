@@ -21,6 +21,7 @@ public sealed class ContainerRootfs : IAsyncDisposable
 {
     private const string OverlayXattrPrefix = "trusted.overlay.";
     private const int MountOptionLimit = 4095;
+    private const int CrossDevice = 18;   // EXDEV
 
     private readonly string _work;
     private readonly List<string> _lowers = [];
@@ -30,6 +31,7 @@ public sealed class ContainerRootfs : IAsyncDisposable
     private bool _lowerViewMounted;
     private bool _mounted;
     private int _generation;
+    private int _links;
     private Dictionary<string, NodeState>? _snapshot;
     private bool _disposed;
 
@@ -272,15 +274,40 @@ public sealed class ContainerRootfs : IAsyncDisposable
             return Task.CompletedTask;
         }
 
-        // The upper directory becomes the topmost lower directory of a fresh mount.
-        UnmountOverlay();
-        var lower = System.IO.Path.Combine(_work, "lower-" + _generation);
-        RootfsNative.Rename(_upper!, lower);
-        _lowers.Insert(0, ShortLink(lower));
+        // The upper directory becomes the topmost lower directory of a fresh mount, unless one more lower directory
+        // would not fit in the mount option: then the merged tree is copied into one directory, the only lower one.
+        var nextLink = LinkPath(_links);
+        if (OverlayData([nextLink, .. _lowers], _upper!, _overlayWork!).Length > MountOptionLimit)
+        {
+            var flat = System.IO.Path.Combine(_work, "flat-" + _generation);
+            CopyTree(Path, flat, cancellationToken);
+            UnmountOverlay();
+            foreach (var link in _lowers)
+            {
+                // Earlier checkpoints and copies are this container's own; cached layers stay.
+                var target = File.ResolveLinkTarget(link, returnFinalTarget: false)?.FullName ?? link;
+                if (target.StartsWith(_work + "/", StringComparison.Ordinal))
+                {
+                    DiskLayerApplier.RemoveTree(target);
+                }
+            }
+
+            _lowers.Clear();
+            _lowers.Add(ShortLink(flat));
+            DiskLayerApplier.RemoveTree(_upper!);
+        }
+        else
+        {
+            UnmountOverlay();
+            var lower = System.IO.Path.Combine(_work, "lower-" + _generation);
+            RootfsNative.Rename(_upper!, lower);
+            _lowers.Insert(0, ShortLink(lower));
+        }
+
         DiskLayerApplier.RemoveTree(_overlayWork!);
         if (!MountOverlay())
         {
-            throw new NotSupportedException($"{_lowers.Count} lower directories do not fit in one overlayfs mount option ({MountOptionLimit} bytes); prepare this stage in RootfsMode.Copy.");
+            throw new NotSupportedException($"The work directory '{_work}' is too long for an overlayfs mount option ({MountOptionLimit} bytes).");
         }
 
         return Task.CompletedTask;
@@ -345,7 +372,10 @@ public sealed class ContainerRootfs : IAsyncDisposable
             return tree;
         }
 
-        var temporary = System.IO.Path.Combine(cache, ".tmp-" + Guid.NewGuid().ToString("N"));
+        // Extracted in the work directory (the caller's scratch, reclaimed with it when this process is killed), then
+        // renamed into the cache whole.
+        var temporary = System.IO.Path.Combine(_work, "extract-" + Guid.NewGuid().ToString("N"));
+        var keepTemporary = false;
         var upper = System.IO.Path.Combine(temporary, "tree");
         var overlayWork = System.IO.Path.Combine(temporary, "work");
         Directory.CreateDirectory(upper);
@@ -358,7 +388,7 @@ public sealed class ContainerRootfs : IAsyncDisposable
             {
                 // Applied through a mount of the lower layers, so parents resolve through their symlinks and the kernel
                 // writes whiteouts and opaque directories in its own format into the upper directory.
-                mountPoint = System.IO.Path.Combine(_work, "extract");
+                mountPoint = System.IO.Path.Combine(_work, "extracting");
                 Directory.CreateDirectory(mountPoint);
                 var data = OverlayData(_lowers, upper, overlayWork);
                 if (data.Length > MountOptionLimit)
@@ -400,6 +430,12 @@ public sealed class ContainerRootfs : IAsyncDisposable
             {
                 // Another preparer finished the same layer first.
             }
+            catch (IOException ex) when (ex.HResult == CrossDevice)
+            {
+                // The cache is on another file system than the work directory: this container uses its own copy.
+                keepTemporary = true;
+                return System.IO.Path.Combine(temporary, "tree");
+            }
 
             return tree;
         }
@@ -410,7 +446,10 @@ public sealed class ContainerRootfs : IAsyncDisposable
                 RootfsNative.Unmount(mountPoint);
             }
 
-            DiskLayerApplier.RemoveTree(temporary);
+            if (!keepTemporary)
+            {
+                DiskLayerApplier.RemoveTree(temporary);
+            }
         }
     }
 
@@ -433,9 +472,86 @@ public sealed class ContainerRootfs : IAsyncDisposable
     /// <summary>A short name for a lower directory (the mount option is limited to a page), as Docker's overlay2 does.</summary>
     private string ShortLink(string target)
     {
-        var link = System.IO.Path.Combine(_work, "l", _lowers.Count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var link = LinkPath(_links++);
         RootfsNative.Symlink(target, link);
         return link;
+    }
+
+    private string LinkPath(int number) => System.IO.Path.Combine(_work, "l", number.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    /// <summary>Copies a tree as it is (owners, modes, xattrs, times, hard links, devices), never following a link.</summary>
+    private static void CopyTree(string source, string destination, CancellationToken cancellationToken)
+    {
+        RootfsNative.Mkdir(destination, (UnixFileMode)0x1C0);
+        var linked = new Dictionary<(ulong, ulong), string>();
+        var directories = new List<(string From, string To, RootfsNative.Status Status)> { (source, destination, RootfsNative.Lstat(source)) };
+        var pending = new Stack<(string From, string To)>([(source, destination)]);
+        while (pending.Count > 0)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var (from, to) = pending.Pop();
+            foreach (var child in Directory.EnumerateFileSystemEntries(from))
+            {
+                var target = to + child[from.Length..];
+                var status = RootfsNative.Lstat(child);
+                switch (status.Type)
+                {
+                    case RootfsNative.TypeDirectory:
+                        RootfsNative.Mkdir(target, (UnixFileMode)0x1C0);
+                        directories.Add((child, target, status));
+                        pending.Push((child, target));
+                        continue;
+                    case RootfsNative.TypeRegular when status.Nlink > 1 && linked.TryGetValue((status.Device, status.Inode), out var first):
+                        RootfsNative.Link(first, target);
+                        continue;
+                    case RootfsNative.TypeRegular:
+                        using (var input = LayerEntry.OpenForSequentialRead(child))
+                        using (var output = new FileStream(target, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, BufferSize = 0 }))
+                        {
+                            input.CopyTo(output, 1 << 20);
+                        }
+
+                        if (status.Nlink > 1)
+                        {
+                            linked[(status.Device, status.Inode)] = target;
+                        }
+
+                        break;
+                    case RootfsNative.TypeSymlink:
+                        RootfsNative.Symlink(RootfsNative.ReadLink(child), target);
+                        break;
+                    case RootfsNative.TypeSocket:
+                        continue;
+                    default:
+                        RootfsNative.Mknod(target, status.Type, (UnixFileMode)0x180, status.Major, status.Minor);
+                        break;
+                }
+
+                CopyMetadata(child, target, status);
+            }
+        }
+
+        for (var i = directories.Count - 1; i >= 0; i--)
+        {
+            var (from, to, status) = directories[i];
+            CopyMetadata(from, to, status);
+        }
+
+        static void CopyMetadata(string from, string to, RootfsNative.Status status)
+        {
+            RootfsNative.Lchown(to, status.Uid, status.Gid);
+            if (!status.IsSymlink)
+            {
+                RootfsNative.Chmod(to, status.Permissions);
+            }
+
+            foreach (var (name, value) in RootfsNative.GetXattrs(from, static n => !n.StartsWith(OverlayXattrPrefix, StringComparison.Ordinal)))
+            {
+                RootfsNative.SetXattr(to, name, value);
+            }
+
+            RootfsNative.SetModificationTime(to, status.ModificationTime);
+        }
     }
 
     private bool MountOverlay()

@@ -101,15 +101,7 @@ internal sealed class DiskLayerApplier
                 var directory = entry.Path.Length == 0 ? string.Empty : Resolve(entry.Path, create: false);
                 if (directory is not null)
                 {
-                    foreach (var child in Directory.EnumerateFileSystemEntries(Full(directory)))
-                    {
-                        var relative = Relative(child);
-                        if (!written.Contains(relative))
-                        {
-                            RemoveTree(child);
-                        }
-                    }
-
+                    RemoveNotWritten(Full(directory), written);
                     _realDirectories.Clear();
                 }
 
@@ -364,6 +356,22 @@ internal sealed class DiskLayerApplier
         }
 
         return current;
+    }
+
+    /// <summary>Empties a directory of what this layer did not write, descending into what it did (containerd's rule).</summary>
+    private void RemoveNotWritten(string fullDirectory, HashSet<string> written)
+    {
+        foreach (var child in Directory.EnumerateFileSystemEntries(fullDirectory))
+        {
+            if (!written.Contains(Relative(child)))
+            {
+                RemoveTree(child);
+            }
+            else if (RootfsNative.TryLstat(child, out var status) && status.IsDirectory)
+            {
+                RemoveNotWritten(child, written);
+            }
+        }
     }
 
     private string Full(string relative) => relative.Length == 0 ? _root : _root + "/" + relative;

@@ -134,6 +134,16 @@ internal sealed partial record PreparedContainer(
             process.Network, process.Terminal, mounts);
     }
 
+    /// <summary>
+    /// <paramref name="containerPath"/> with the root file system's symbolic links resolved inside it, for runtimes that
+    /// would follow a link in a mount destination outside the root (bwrap); runc and crun resolve it so themselves.
+    /// </summary>
+    public string ResolveInRootfs(string containerPath)
+    {
+        var resolved = Path.GetRelativePath(Rootfs, RootfsPaths.Resolve(Rootfs, containerPath));
+        return resolved == "." ? "/" : "/" + resolved;
+    }
+
     /// <summary>A container path without a trailing slash, <c>.</c> or empty components.</summary>
     public static string Normalize(string containerPath)
     {

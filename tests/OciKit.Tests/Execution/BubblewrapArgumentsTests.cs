@@ -24,6 +24,9 @@ public sealed class BubblewrapArgumentsTests : IDisposable
         Assert.Equal(["--unshare-user", "--uid", "0", "--gid", "0"], Window(args, "--unshare-user", 5));
         Assert.Contains("--unshare-net", args);
         Assert.Contains("--unshare-pid", args);
+        Assert.Contains("/etc/hosts", args);
+        Assert.Contains("--as-pid-1", args);
+        Assert.DoesNotContain("--die-with-parent", args);
         Assert.Equal(["--bind", Path.Combine(_dir, "rootfs"), "/"], Window(args, "--bind", 3));
         Assert.Equal(["--ro-bind", "/sys", "/sys"], Window(args, "--ro-bind", 3));
         Assert.Equal(["--setenv", "A", "1=2"], Window(args, "--setenv", 3));

@@ -39,6 +39,7 @@ public class ContainerRootfsTests
             LayerEntry.Fifo("run/pipe"),
             Text("hidden/one", "1\n"),
             Text("hidden/two", "2\n"),
+            Text("hidden/keep/lower", "hidden by the marker\n"),
         ]);
         // Written raw (our writer would add the missing parent directories over the links).
         var second = scratch.RawTarLayer(
@@ -48,6 +49,7 @@ public class ContainerRootfsTests
             ("escape/outside", "stays inside\n"),
             ("absolute/via-absolute", "in etc\n"),
             ("hidden/three", "3\n"),
+            ("hidden/keep/new", "written before the marker\n"),
             ("hidden/.wh..wh..opq", ""),
             ("etc/old2", "to delete\n"),
         ]);
@@ -76,6 +78,8 @@ public class ContainerRootfsTests
         Assert.True(tree.ContainsKey("/usr/lib/through-link"));
         Assert.True(tree.ContainsKey("/outside"));              // the link climbing out resolves to the root
         Assert.True(tree.ContainsKey("/etc/via-absolute"));     // an absolute link resolves inside the root
+        // The marker keeps what this layer wrote before it (hidden/three), not a lower directory this layer only wrote
+        // into without listing it (hidden/keep), as containerd's applier does.
         Assert.Equal(["/hidden/three"], tree.Keys.Where(k => k.StartsWith("/hidden/", StringComparison.Ordinal)));
         Assert.False(File.Exists("/outside"));
     }
@@ -195,6 +199,35 @@ public class ContainerRootfsTests
         Assert.Equal(["/step3"], Describe(reproduced.Path).Keys);
     }
 
+    [Fact]
+    public async Task CheckpointsBeyondWhatTheMountOptionHoldsCopyTheMergedTreeIntoOneLowerDirectory()
+    {
+        await using var scratch = new RootfsScratch();
+        var layers = await BaseLayersAsync(scratch);
+
+        // A work directory of ~830 characters: the mount option holds two lower directories, not three.
+        var work = Path.Combine(scratch.Root, new string('a', 200), new string('b', 200), new string('c', 200), new string('d', 200));
+        var rootfs = await ContainerRootfs.PrepareAsync(layers, scratch.OpenAsync, new RootfsOptions { WorkDirectory = work, Mode = RootfsMode.Overlay });
+        await using (rootfs)
+        {
+            var committed = new List<Descriptor>(layers);
+            for (var step = 0; step < 4; step++)
+            {
+                File.WriteAllText(Path.Combine(rootfs.Path, "etc", $"step{step}"), $"{step}\n");
+                RootfsNative.Chmod(Path.Combine(rootfs.Path, "etc/conf"), (UnixFileMode)(0x1A4 ^ (step % 2 == 0 ? 0x1 : 0)));
+                Assert.Equal(["C /etc", "C /etc/conf", $"A /etc/step{step}"], (await rootfs.GetChangesAsync([])).Select(c => $"{c.Kind.ToString()[0]} {c.Path}"));
+                committed.Add(await scratch.CommitAsync(rootfs));
+                await rootfs.CheckpointAsync();
+                Assert.Empty(await rootfs.GetChangesAsync([]));
+            }
+
+            Assert.Equal(RootfsMode.Overlay, rootfs.Mode);
+            Assert.Single(Directory.GetDirectories(work, "flat-*"));
+            var reproduced = await scratch.PrepareAsync(committed, RootfsMode.Copy);
+            Assert.Equal(Describe(reproduced.Path), Describe(rootfs.Path));
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Modes))]
     public async Task PathsTheRuntimeProvidesAreLeftOut(RootfsMode mode)
@@ -291,7 +324,27 @@ public class ContainerRootfsTests
         var trees = prepared.Select(r => Describe(r.Path)).ToList();
         Assert.All(trees, tree => Assert.Equal(trees[0], tree));
         Assert.Equal(2, Directory.GetDirectories(cache).Length);
-        Assert.Empty(Directory.GetDirectories(cache, ".tmp-*"));
+        Assert.All(Directory.GetDirectories(cache), entry => Assert.True(File.Exists(Path.Combine(entry, "complete"))));
+    }
+
+    [Fact]
+    public async Task ACacheOnAnotherFileSystemIsNotFilledButThePreparationWorks()
+    {
+        await using var scratch = new RootfsScratch();
+        var layers = await BaseLayersAsync(scratch);
+        var cache = Path.Combine("/dev/shm", "ocikit-rootfs-cache-" + Guid.NewGuid().ToString("N"));
+        Assert.NotEqual(RootfsNative.Lstat("/dev/shm").Device, RootfsNative.Lstat(scratch.Root).Device);
+        try
+        {
+            var rootfs = await scratch.PrepareAsync(layers, RootfsMode.Overlay, cache);
+            var copy = await scratch.PrepareAsync(layers, RootfsMode.Copy);
+            Assert.Equal(Describe(copy.Path), Describe(rootfs.Path));
+            Assert.Empty(Directory.EnumerateFileSystemEntries(cache));
+        }
+        finally
+        {
+            Directory.Delete(cache, recursive: true);
+        }
     }
 
     [Fact]
