@@ -48,6 +48,9 @@ public static class CliApp
         root.Subcommands.Add(LogoutCommand.Create());
         root.Subcommands.Add(DiffCommand.Create());
         root.Subcommands.Add(CommitCommand.Create());
+        root.Subcommands.Add(RunCommand.Create());
+        root.Subcommands.Add(PsCommand.Create());
+        root.Subcommands.Add(RmCommand.Create());
         root.Subcommands.Add(ParseCommand.Create());
         root.Subcommands.Add(SbomCommand.Create());
         root.Subcommands.Add(KeyCommand.Create());

@@ -24,7 +24,7 @@ internal static class CliRunner
     public static async Task<int> InvokeAsync(RootCommand root, string[] args, CliHost host, CancellationToken cancellationToken)
     {
         CliHost.Current = host;
-        var parseResult = root.Parse(args);
+        var parseResult = root.Parse(Commands.RunCommand.SeparateCommand(args));
         if (parseResult.Errors.Count > 0)
         {
             // One line, whatever the number of errors.
@@ -36,7 +36,9 @@ internal static class CliRunner
         try
         {
             // Our own handler below maps library exceptions to exit codes; System.CommandLine's would print a stack trace.
-            var configuration = new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = host.Out, Error = host.Err };
+            // Ctrl-C cancels the token; `ocikit run` then stops its container (SIGTERM, 10 s, SIGKILL), which the
+            // default 2 s before the process is ended would cut short, leaving the container behind.
+            var configuration = new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = host.Out, Error = host.Err, ProcessTerminationTimeout = TimeSpan.FromSeconds(30) };
             return await parseResult.InvokeAsync(configuration, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)

@@ -23,7 +23,15 @@ internal static class BuildCommand
         var buildArgs = new Option<string[]>("--build-arg") { Description = "A build argument NAME=value; repeatable." };
         var target = new Option<string?>("--target") { Description = "The stage to build (default: the last one)." };
         var platform = CommandOptions.Platform();
-        var skipRun = new Option<bool>("--skip-run") { Description = "Skip RUN instructions with a warning instead of failing." };
+        var skipRun = new Option<bool>("--skip-run") { Description = "Skip RUN instructions with a warning instead of running them (for machines without a container runtime)." };
+        var runtime = new Option<string?>("--runtime") { Description = "The container runtime RUN uses: runc, crun, bwrap or a path (default: the first one usable)." };
+        var network = new Option<string>("--network")
+        {
+            Description = "The network RUN commands get unless they say --network=: host (default) or none.",
+            DefaultValueFactory = _ => "host",
+        };
+        network.AcceptOnlyFromAmong("host", "none", "default");
+        var secrets = new Option<string[]>("--secret") { Description = "A secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VARIABLE; repeatable." };
         var squash = new Option<bool>("--squash") { Description = "Merge the final stage's new layers into one." };
         var noCache = new Option<bool>("--no-cache") { Description = "Neither use nor record the build cache." };
         var push = new Option<bool>("--push") { Description = "Push the image to each tag's registry after building." };
@@ -37,7 +45,7 @@ internal static class BuildCommand
 
         var command = new Command("build", "Build an image from a Dockerfile, without a daemon.");
         command.Arguments.Add(context);
-        foreach (var option in new Option[] { file, tags, buildArgs, target, platform, skipRun, squash, noCache, push, zstd, archive, archiveFormat, sbom })
+        foreach (var option in new Option[] { file, tags, buildArgs, target, platform, skipRun, runtime, network, secrets, squash, noCache, push, zstd, archive, archiveFormat, sbom })
         {
             command.Options.Add(option);
         }
@@ -93,6 +101,9 @@ internal static class BuildCommand
                 Target = parseResult.GetValue(target),
                 Platform = CommandOptions.ParsePlatform(parseResult.GetValue(platform)),
                 SkipRun = parseResult.GetValue(skipRun),
+                Runtime = parseResult.GetValue(runtime),
+                Network = parseResult.GetValue(network) == "none" ? Execution.ContainerNetwork.None : Execution.ContainerNetwork.Host,
+                Secrets = ParseSecrets(parseResult.GetValue(secrets) ?? []),
                 Squash = parseResult.GetValue(squash),
                 NoCache = parseResult.GetValue(noCache),
                 StorePath = session.StorePath,
@@ -105,6 +116,7 @@ internal static class BuildCommand
             {
                 var text = report.Kind switch
                 {
+                    BuildProgressKind.Output => report.Message,
                     BuildProgressKind.Warning => $"warning: {report.Message}",
                     BuildProgressKind.Pull => $"[{report.Stage}] {report.Message}",
                     _ => $"[{report.Stage}] {report.Message}" + (report.CacheHit == true ? "  (cached)" : ""),
@@ -177,6 +189,70 @@ internal static class BuildCommand
             var name = ImageReference.TryParse(tag, out var reference) ? SbomGenerator.ImageNameOf(reference) : tag;
             return await new SbomGenerator().GenerateAsync(source, new SbomOptions { Platform = platform, ImageName = name }, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Reads <c>--secret</c> values as docker does: <c>id=ID,src=PATH</c> (also <c>source=</c>), <c>id=ID,env=VAR</c>,
+    /// with an optional <c>type=file|env</c>; a bare <c>id=ID</c> reads the variable ID when it is set, else the file ID.
+    /// </summary>
+    internal static System.Collections.Immutable.ImmutableDictionary<string, BuildSecret> ParseSecrets(IEnumerable<string> values)
+    {
+        var result = ImmutableDictionary.CreateBuilder<string, BuildSecret>(StringComparer.Ordinal);
+        foreach (var value in values)
+        {
+            string? id = null, src = null, env = null, type = null;
+            foreach (var field in value.Split(',', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var eq = field.IndexOf('=', StringComparison.Ordinal);
+                var key = eq < 0 ? field : field[..eq];
+                var v = eq < 0 ? "" : field[(eq + 1)..];
+                switch (key.ToLowerInvariant())
+                {
+                    case "id":
+                        id = v;
+                        break;
+                    case "src" or "source":
+                        src = v;
+                        break;
+                    case "env":
+                        env = v;
+                        break;
+                    case "type":
+                        type = v;
+                        break;
+                    default:
+                        throw new ArgumentException($"--secret: unexpected key '{key}' (expected id, src, env or type).");
+                }
+            }
+
+            if (string.IsNullOrEmpty(id))
+            {
+                throw new ArgumentException("--secret needs an id (id=ID,src=PATH or id=ID,env=VARIABLE).");
+            }
+
+            if (type is not (null or "file" or "env"))
+            {
+                throw new ArgumentException($"--secret {id}: unsupported type '{type}' (file or env).");
+            }
+
+            BuildSecret secret;
+            if (type == "env" || env is not null)
+            {
+                secret = BuildSecret.FromEnvironment(env ?? src ?? id);
+            }
+            else if (src is not null || type == "file")
+            {
+                secret = BuildSecret.FromFile(src ?? id);
+            }
+            else
+            {
+                secret = Environment.GetEnvironmentVariable(id) is not null ? BuildSecret.FromEnvironment(id) : BuildSecret.FromFile(id);
+            }
+
+            result[id] = secret;
+        }
+
+        return result.ToImmutable();
     }
 
     /// <summary>Reports on the calling thread, so lines come out in build order (Progress&lt;T&gt; would post them).</summary>

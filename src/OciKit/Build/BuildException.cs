@@ -4,7 +4,7 @@ namespace OciKit.Build;
 
 /// <summary>
 /// A Dockerfile that cannot be built as written: a missing or forbidden source, an unknown or cyclic stage, a RUN
-/// instruction without <see cref="BuildOptions.SkipRun"/>, an unsafe archive. The message names the file and line.
+/// command that failed (<see cref="ExitCode"/>), an unsafe archive. The message names the file and line.
 /// </summary>
 public sealed class BuildException : OciException
 {
@@ -32,4 +32,10 @@ public sealed class BuildException : OciException
 
     /// <summary>What is wrong, without the location.</summary>
     public string Problem { get; }
+
+    /// <summary>For a RUN whose command failed: its exit code (128 + the signal's number when a signal killed it); else null.</summary>
+    public int? ExitCode { get; init; }
+
+    /// <summary>For a RUN whose command failed: the last lines it wrote (secrets masked), also shown in the message; else empty.</summary>
+    public IReadOnlyList<string> OutputTail { get; init; } = [];
 }

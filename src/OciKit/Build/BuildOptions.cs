@@ -39,8 +39,26 @@ public sealed record BuildOptions
     /// <summary>The target platform; default <see cref="Platform.Current"/>.</summary>
     public Platform? Platform { get; init; }
 
-    /// <summary>Skip RUN instructions with a warning instead of failing (they are recorded in history as empty layers).</summary>
+    /// <summary>
+    /// Skip RUN instructions with a warning instead of running them (they are recorded in history as empty layers): for
+    /// machines without a container runtime. By default RUN runs in a container (<see cref="Runtime"/>).
+    /// </summary>
     public bool SkipRun { get; init; }
+
+    /// <summary>
+    /// The container runtime RUN uses: <c>runc</c>, <c>crun</c>, <c>bwrap</c> or an absolute path; null picks one
+    /// (<see cref="Execution.ContainerRuntimes.Select"/>).
+    /// </summary>
+    public string? Runtime { get; init; }
+
+    /// <summary>
+    /// The network RUN commands get unless one says <c>--network=</c>: the host's (the default, as buildah's chroot
+    /// isolation gives, so that package managers work) or none (only loopback).
+    /// </summary>
+    public Execution.ContainerNetwork Network { get; init; } = Execution.ContainerNetwork.Host;
+
+    /// <summary>The secrets <c>RUN --mount=type=secret,id=ID</c> can use, by id (<c>--secret id=ID,src=PATH</c>).</summary>
+    public ImmutableDictionary<string, BuildSecret> Secrets { get; init; } = ImmutableDictionary<string, BuildSecret>.Empty;
 
     /// <summary>Merge the layers the final stage adds into one.</summary>
     public bool Squash { get; init; }

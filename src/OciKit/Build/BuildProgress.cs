@@ -15,13 +15,16 @@ public enum BuildProgressKind
 
     /// <summary>A base image is being pulled.</summary>
     Pull,
+
+    /// <summary>A line a RUN instruction's command wrote (standard output and error, in the order they came); <see cref="BuildProgress.Message"/> holds it without its line break.</summary>
+    Output,
 }
 
 /// <summary>One progress report of a build.</summary>
 /// <param name="Kind">What the report is about.</param>
 /// <param name="Stage">The stage's name or index.</param>
 /// <param name="Line">The Dockerfile line, or 0.</param>
-/// <param name="Message">The instruction text, or the warning.</param>
+/// <param name="Message">The instruction text, the warning, or the output line.</param>
 public sealed record BuildProgress(BuildProgressKind Kind, string Stage, int Line, string Message)
 {
     /// <summary>For a filesystem step: whether its layer came from the build cache; null for config-only steps.</summary>

@@ -10,9 +10,10 @@ using OciKit.Transfer;
 namespace OciKit.Build;
 
 /// <summary>
-/// Builds images from Dockerfiles without a daemon or a container runtime: stages, base images from the local store
-/// or a registry, COPY and ADD with Docker's semantics, every configuration instruction, a build cache, and
-/// reproducible digests. RUN cannot be executed (see <see cref="BuildOptions.SkipRun"/>).
+/// Builds images from Dockerfiles without a daemon: stages, base images from the local store or a registry, COPY and
+/// ADD with Docker's semantics, RUN in a container (runc, crun or bwrap; see <see cref="BuildOptions.Runtime"/>, or
+/// <see cref="BuildOptions.SkipRun"/> on machines without one), every configuration instruction, a build cache, and
+/// reproducible digests.
 /// </summary>
 /// <remarks>
 /// New layer blobs are written to a scratch directory first and moved into the store only when the whole build has
@@ -70,7 +71,7 @@ internal sealed partial class BuildSession : IAsyncDisposable
         FileDigests = new FileDigestCache(store.Root);
         Lexer = new ShellLexer(dockerfile.Syntax.Directives.Escape);
         TargetPlatform = options.Platform ?? Platform.Current;
-        Timestamp = ResolveTimestamp(options.Timestamp);
+        Timestamp = ResolveTimestamp(options.Timestamp ?? SourceDateEpochArg(options));
         LayerOptions = new Layers.LayerOptions { Compression = options.Compression, Timestamp = Timestamp };
     }
 
@@ -89,6 +90,32 @@ internal sealed partial class BuildSession : IAsyncDisposable
     public ScratchDirectory ScratchDirectory => _scratch;
 
     public LayerCache Cache { get; }
+
+    /// <summary>Where RUN's prepared trees keep extracted layers between builds (<c>STORE/.ocikit/rootfs</c>).</summary>
+    public string RootfsCacheDirectory => Path.Combine(Store.Root, ".ocikit", "rootfs");
+
+    /// <summary>Where <c>RUN --mount=type=cache</c> directories live between builds (<c>STORE/.ocikit/cache-mounts</c>).</summary>
+    public string CacheMountsDirectory => Path.Combine(Store.Root, ".ocikit", "cache-mounts");
+
+    private Execution.IContainerRuntime? _runtime;
+
+    /// <summary>The container runtime RUN uses, chosen at the first RUN; none usable is an error naming that RUN.</summary>
+    public Execution.IContainerRuntime Runtime(Instruction at)
+    {
+        if (_runtime is null)
+        {
+            try
+            {
+                _runtime = Execution.ContainerRuntimes.Select(Options.Runtime);
+            }
+            catch (Execution.ContainerRuntimeNotFoundException ex)
+            {
+                throw Error(at, "RUN needs a container runtime: " + ex.Message + " (or skip RUN instructions to build without one)", ex);
+            }
+        }
+
+        return _runtime;
+    }
 
     public FileDigestCache FileDigests { get; }
 
@@ -291,6 +318,14 @@ internal sealed partial class BuildSession : IAsyncDisposable
         return new BuildResult(descriptor, image.Config with { Created = Timestamp }, Options.Tags.IsDefault ? [] : Options.Tags, [.. _warnings]);
     }
 
+    /// <summary>The <c>SOURCE_DATE_EPOCH</c> build argument, which BuildKit takes as the build's timestamp.</summary>
+    private static DateTimeOffset? SourceDateEpochArg(BuildOptions options) =>
+        options.BuildArgs.TryGetValue("SOURCE_DATE_EPOCH", out var value)
+            ? long.TryParse(value.Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
+                ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+                : throw new OciFormatException("SOURCE_DATE_EPOCH", $"the build argument '{value}' is not a non-negative number of seconds.")
+            : null;
+
     private static DateTimeOffset ResolveTimestamp(DateTimeOffset? given)
     {
         if (given is { } t)
@@ -382,8 +417,19 @@ internal sealed partial class BuildSession : IAsyncDisposable
 
             foreach (var instruction in stage.Instructions)
             {
-                if (instruction is CopyInstruction { From: { } from } && FindStage(from, Dockerfile.Stages.Length, allowIndex: true) is { } source)
+                IEnumerable<string?> sources = instruction switch
                 {
+                    CopyInstruction copy => [copy.From],
+                    RunInstruction run => run.Mounts.Select(m => m.Get("from")),
+                    _ => [],
+                };
+                foreach (var from in sources)
+                {
+                    if (from is null || FindStage(from, Dockerfile.Stages.Length, allowIndex: true) is not { } source)
+                    {
+                        continue;
+                    }
+
                     if (source.Index == stage.Index)
                     {
                         throw Error(instruction, $"circular dependency detected on stage: {from}");

@@ -56,11 +56,18 @@ internal sealed partial class StageExecutor
 
     public async Task<StageResult> RunAsync(CancellationToken cancellationToken)
     {
-        await FromAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var instruction in _stage.Instructions)
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            await ExecuteAsync(instruction, cancellationToken).ConfigureAwait(false);
+            await FromAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var instruction in _stage.Instructions)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                await ExecuteAsync(instruction, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            await DiscardRootfsAsync().ConfigureAwait(false);
         }
 
         if (_session.Options.Squash && _image.Layers.Length - _baseLayerCount > 1)
@@ -174,7 +181,13 @@ internal sealed partial class StageExecutor
             case RunInstruction run:
                 if (!_session.Options.SkipRun)
                 {
-                    throw _session.Error(run, "RUN cannot be executed without a container runtime (skip RUN instructions to build without them)");
+                    if (!OperatingSystem.IsLinux())
+                    {
+                        throw _session.Error(run, "RUN needs Linux containers (skip RUN instructions to build elsewhere)");
+                    }
+
+                    await RunCommandAsync(run, cancellationToken).ConfigureAwait(false);
+                    return;
                 }
 
                 _session.Warn(_stageName, run.StartLine, "RUN skipped: " + Flatten(run.Original));
@@ -205,6 +218,7 @@ internal sealed partial class StageExecutor
                     string? value = _session.Options.BuildArgs.TryGetValue(declaration.Name, out var given) ? given
                         : declaration.DefaultValue is { } d ? _session.Expand(d, env, a)
                         : _session.GlobalArgs.GetValueOrDefault(declaration.Name);
+                    DeclareArg(declaration.Name, value);
                     if (value is null)
                     {
                         _args.Remove(declaration.Name);
@@ -413,10 +427,14 @@ internal sealed partial class StageExecutor
     /// Adds one filesystem step: from the cache when the key is known and its blob is present, else by writing the
     /// entries <paramref name="produce"/> returns as a layer in the scratch directory (no layer when there are none).
     /// </summary>
-    private async Task CommitLayerAsync(Instruction instruction, string createdBy, string key, Func<Task<IReadOnlyList<LayerEntry>>> produce, CancellationToken cancellationToken)
+    /// <remarks>
+    /// With <paramref name="applyFromBlob"/> the stage's file system view reads the new layer from its blob (RUN's
+    /// entries read a tree the next RUN changes), else from the entries.
+    /// </remarks>
+    private async Task CommitLayerAsync(Instruction instruction, string createdBy, string key, Func<Task<IReadOnlyList<LayerEntry>>> produce, CancellationToken cancellationToken, bool applyFromBlob = false)
     {
         var history = new HistoryEntry { Created = _session.Timestamp, CreatedBy = createdBy, Comment = HistoryComment };
-        if (!_session.Options.NoCache && _session.Cache.TryGet(key, _session.HasBlob, out var cached))
+        if (!_session.Options.NoCache && key.Length > 0 && _session.Cache.TryGet(key, _session.HasBlob, out var cached))
         {
             if (cached.Layer is { } hit)
             {
@@ -446,7 +464,15 @@ internal sealed partial class StageExecutor
 
         var info = await WriteLayerAsync(entries, cancellationToken).ConfigureAwait(false);
         _image = _image.AppendLayer(info.Descriptor, info.DiffId, history);
-        _fs?.Apply(entries);
+        if (!applyFromBlob)
+        {
+            _fs?.Apply(entries);
+        }
+        else if (_fs is not null)
+        {
+            _unapplied.Add(info.Descriptor);
+        }
+
         _session.AddCacheEntry(key, new LayerCache.Entry(info.Descriptor, info.DiffId));
         _session.Report(new BuildProgress(BuildProgressKind.Step, _stageName, instruction.StartLine, Flatten(instruction.Original)) { CacheHit = false, Bytes = info.Descriptor.Size });
     }

@@ -69,13 +69,13 @@ internal static class RuntimeSpec
         var namespaces = new JsonArray();
         foreach (var type in container.Network == ContainerNetwork.None ? new[] { "pid", "ipc", "uts", "mount", "network" } : ["pid", "ipc", "uts", "mount"])
         {
-            namespaces.Add(new JsonObject { ["type"] = type });
+            namespaces.Add((JsonNode)new JsonObject { ["type"] = type });
         }
 
         var mounts = new JsonArray();
         foreach (var mount in DefaultMounts.Concat(container.Mounts))
         {
-            mounts.Add(new JsonObject
+            mounts.Add((JsonNode)new JsonObject
             {
                 ["destination"] = mount.Destination,
                 ["type"] = mount.Type,

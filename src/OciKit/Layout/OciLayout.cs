@@ -500,7 +500,7 @@ public sealed partial class OciLayout
         await UpdateIndexAsync(index => [.. Untag(index, name), entry], cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Removes a name from <c>index.json</c> (the blobs stay until <see cref="CollectGarbageAsync"/>).</summary>
+    /// <summary>Removes a name from <c>index.json</c> (the blobs stay until <see cref="CollectGarbageAsync(CancellationToken)"/>).</summary>
     /// <param name="name">The name, matched as <see cref="ResolveAsync"/> matches it.</param>
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns><see langword="true"/> when an entry had the name.</returns>
@@ -533,13 +533,24 @@ public sealed partial class OciLayout
     /// </summary>
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>What was removed, and the named images that could not be read (see <see cref="GarbageCollectionResult.BrokenImages"/>).</returns>
-    public async Task<GarbageCollectionResult> CollectGarbageAsync(CancellationToken cancellationToken = default)
+    public Task<GarbageCollectionResult> CollectGarbageAsync(CancellationToken cancellationToken = default) => CollectGarbageAsync([], cancellationToken);
+
+    /// <summary>
+    /// Collects garbage as <see cref="CollectGarbageAsync(CancellationToken)"/> does, keeping also what
+    /// <paramref name="additionalRoots"/> reach: images that are not named but still used (a kept container's image).
+    /// </summary>
+    /// <param name="additionalRoots">Manifests (or indexes) to keep with everything they reference.</param>
+    /// <param name="cancellationToken">Cancels the I/O.</param>
+    /// <returns>What was removed, and the named images that could not be read (see <see cref="GarbageCollectionResult.BrokenImages"/>).</returns>
+    public async Task<GarbageCollectionResult> CollectGarbageAsync(IReadOnlyCollection<Descriptor> additionalRoots, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(additionalRoots);
         await using var lockFile = await LockIndexAsync(cancellationToken).ConfigureAwait(false);
         var index = await ReadIndexAsync(cancellationToken).ConfigureAwait(false);
         var keep = new HashSet<string>(StringComparer.Ordinal);
         var broken = ImmutableArray.CreateBuilder<BrokenImage>();
-        var pending = new Stack<(Descriptor Descriptor, string Image)>(index.Manifests.Select(static m => (m, NameOf(m) ?? m.Digest.ToString())));
+        var pending = new Stack<(Descriptor Descriptor, string Image)>(
+            index.Manifests.Select(static m => (m, NameOf(m) ?? m.Digest.ToString())).Concat(additionalRoots.Select(static r => (r, r.Digest.ToString()))));
         while (pending.TryPop(out var item))
         {
             var (descriptor, image) = item;

@@ -213,5 +213,7 @@ public sealed class LocalImages(OciLayout store)
     /// </summary>
     /// <param name="cancellationToken">Cancels the I/O.</param>
     /// <returns>What was removed.</returns>
-    public Task<GarbageCollectionResult> PruneAsync(CancellationToken cancellationToken = default) => Store.CollectGarbageAsync(cancellationToken);
+    /// <remarks>The images of containers kept in the store (<see cref="LocalContainers"/>) are kept, named or not, so they can still be committed.</remarks>
+    public async Task<GarbageCollectionResult> PruneAsync(CancellationToken cancellationToken = default) =>
+        await Store.CollectGarbageAsync(await new LocalContainers(Store).ImagesInUseAsync(cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
 }

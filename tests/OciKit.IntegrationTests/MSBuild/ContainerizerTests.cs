@@ -71,6 +71,43 @@ public sealed class ContainerizerTests(RegistryFixture registry)
         Assert.Equal(first.Images[0].Layers[0].Layer, changed.Images[0].Layers[0].Layer);
     }
 
+    /// <summary>A base built by a Dockerfile with RUN (as <c>ocikit build --push</c> makes it) serves as ContainerBaseImage.</summary>
+    [Fact]
+    public async Task A_base_built_with_RUN_is_a_base_for_publishing()
+    {
+        using var dir = new TempDir("ocikit-containerize");
+        var context = Directory.CreateDirectory(dir.Combine("context")).FullName;
+        var baseTag = $"{registry.Registry.Host}/facade/run-base:1";
+        using var client = new RegistryClient();
+        var built = await OciKit.Build.ImageBuilder.BuildAsync(new OciKit.Build.BuildOptions(context)
+        {
+            DockerfileText = $"FROM {registry.BaseImage}\nRUN echo 'from RUN' > /etc/base-note\n",
+            StorePath = dir.Combine("build-store"),
+            Tags = [baseTag],
+            BaseImages = new OciKit.Transfer.RegistryBaseImages(client),
+        });
+        await new OciKit.Transfer.ImageDelivery(await OciLayout.OpenAsync(dir.Combine("build-store"))).PushAsync(client, built.Tags);
+
+        var publish = Directory.CreateDirectory(dir.Combine("publish")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(publish, "run.sh"), "#!/bin/sh\ncat /etc/base-note\n");
+        File.SetUnixFileMode(Path.Combine(publish, "run.sh"), (UnixFileMode)0x1ED);
+        var request = new ContainerizeRequest
+        {
+            Files = PublishLayers.Collect(publish, []),
+            BaseImage = ImageReference.Parse(baseTag),
+            Repository = "facade/on-run-base",
+            Tags = ["1"],
+            Entrypoint = new ContainerEntrypoint(["/app/run.sh"]),
+            ArchiveOutputPath = dir.Path + "/out/",
+        };
+        var result = await new Containerizer(await OciLayout.OpenAsync(dir.Combine("store")), client).ContainerizeAsync(request);
+        Assert.Equal(built.Digest, result.Images[0].BaseManifest.Digest);
+
+        using var containers = new ContainerTools();
+        var run = await containers.PodmanAsync(["run", "--rm", "--network=none", $"oci-archive:{result.ArchivePath}"]);
+        Assert.Equal("from RUN", run.EnsureSuccess().StdOut.Trim());
+    }
+
     [Fact]
     public async Task A_missing_base_image_is_reported_as_not_found()
     {

@@ -162,6 +162,23 @@ public sealed class OciLayoutTests : IDisposable
     }
 
     [Fact]
+    public async Task Garbage_collection_keeps_what_additional_roots_reach()
+    {
+        var layout = await OciLayout.OpenAsync(_dir);
+        var shared = await WriteLayerAsync(layout, "shared");
+        var a = await StoreImageAsync(layout, "a:1", "only-a", shared);
+        var (imageA, _) = await layout.ReadImageAsync("a:1");
+        Assert.True(await layout.RemoveAsync("a:1"));
+
+        var kept = await layout.CollectGarbageAsync([a]);
+        Assert.Equal(0, kept.RemovedBlobs);
+        Assert.True(layout.ContainsBlob(imageA.Layers[1].Digest));
+
+        var collected = await layout.CollectGarbageAsync();
+        Assert.Equal(4, collected.RemovedBlobs); // a's manifest, config and both layers
+    }
+
+    [Fact]
     public async Task Garbage_collection_removes_only_unreferenced_blobs()
     {
         var layout = await OciLayout.OpenAsync(_dir);

@@ -28,6 +28,7 @@ public class FailureTests
         { new ArgumentException("bad"), FailureKind.Caller },
         { new FormatException("bad"), FailureKind.Caller },
         { new ImageNotFoundException("x", "the local store"), FailureKind.NotFound },
+        { new OciKit.Transfer.ContainerNotFoundException("web"), FailureKind.NotFound },
         { new RegistryException("Could not get manifest", "GET", new Uri("http://r/v2/a/manifests/1"), HttpStatusCode.NotFound), FailureKind.NotFound },
         { new FileNotFoundException("absent"), FailureKind.NotFound },
         { new DirectoryNotFoundException("absent"), FailureKind.NotFound },

@@ -9,7 +9,9 @@ internal static class BuildahCorpusBuilder
     /// <c>buildah bud</c> in the tools' private storage, then <c>buildah push</c> to a <c>dir:</c> directory.
     /// </summary>
     /// <remarks>
-    /// Options, and why: <c>--network=none</c> (nothing may reach out; the corpus has no RUN anyway);
+    /// Options, and why: <c>--isolation chroot</c> (RUN cases run as buildah's chroot isolation runs them, which works
+    /// here as root without a daemon; it refuses <c>--network=none</c>, so RUN has the host's network, and no case
+    /// reaches out);
     /// <c>--timestamp 0</c> (fixed created time and mtimes, as OciKit's reproducible default; mtimes are not compared
     /// but this keeps buildah's output stable); <c>--format docker</c> because buildah drops HEALTHCHECK, ONBUILD and
     /// SHELL from OCI-format configs (they are Docker extensions) and Docker keeps them; <c>--tls-verify=false</c> for
@@ -19,7 +21,7 @@ internal static class BuildahCorpusBuilder
     /// </remarks>
     public static async Task<ImageTree> BuildAsync(ContainerTools tools, string context, IReadOnlyDictionary<string, string> buildArgs, string outputDirectory, string tag, string? target = null)
     {
-        List<string> args = ["bud", "--network=none", "--timestamp", "0", "--format", "docker", "--tls-verify=false", "-t", tag];
+        List<string> args = ["bud", "--isolation", "chroot", "--timestamp", "0", "--format", "docker", "--tls-verify=false", "-t", tag];
         foreach (var (key, value) in buildArgs)
         {
             args.AddRange(["--build-arg", $"{key}={value}"]);
