@@ -87,6 +87,8 @@ internal static class RunCommand
                 : new MemoryStream(Encoding.UTF8.GetBytes(await host.In.ReadToEndAsync(cancellationToken).ConfigureAwait(false)));
             using var stdout = ReferenceEquals(host.Out, Console.Out) ? Console.OpenStandardOutput() : new TextWriterStream(host.Out);
             using var stderr = ReferenceEquals(host.Err, Console.Error) ? Console.OpenStandardError() : new TextWriterStream(host.Err);
+            // With a terminal inside, the caller's terminal passes everything through (raw), as docker run -t does.
+            using var raw = options.Terminal ? HostTerminal.EnterRawMode() : null;
             try
             {
                 var exitCode = await new LocalContainers(store.Store).RunAsync(options, new ContainerIO { Stdin = stdin, Stdout = stdout, Stderr = stderr }, cancellationToken).ConfigureAwait(false);

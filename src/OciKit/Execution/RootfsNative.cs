@@ -286,6 +286,31 @@ internal static class RootfsNative
         }
     }
 
+    /// <summary>
+    /// Puts the terminal open as descriptor <paramref name="fd"/> into raw mode (cfmakeraw: no echo, no line editing,
+    /// no signals from keys, no CR/LF translation); returns its previous settings, or null when it is no terminal.
+    /// </summary>
+    public static byte[]? TryMakeRaw(int fd)
+    {
+        const int TcsaNow = 0;
+        var saved = new byte[TermiosSize];
+        if (NativeMethods.tcgetattr(fd, saved) != 0)
+        {
+            return null;
+        }
+
+        var raw = (byte[])saved.Clone();
+        NativeMethods.cfmakeraw(raw);
+        return NativeMethods.tcsetattr(fd, TcsaNow, raw) == 0 ? saved : null;
+    }
+
+    /// <summary>Gives a terminal back the settings <see cref="TryMakeRaw"/> returned (after output has drained).</summary>
+    public static void RestoreTerminal(int fd, byte[] saved)
+    {
+        const int TcsaDrain = 1;
+        _ = NativeMethods.tcsetattr(fd, TcsaDrain, saved);
+    }
+
     private static void Check(int result, string call, string path)
     {
         if (result != 0)
@@ -297,8 +322,23 @@ internal static class RootfsNative
     private static IOException Error(string call, string path, int errno)
         => new($"{call} '{path}' failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).", errno == ENODATA ? 0 : errno);
 
+    // struct termios is 60 bytes with glibc on Linux (x64 and arm64); a larger buffer is harmless.
+    private const int TermiosSize = 64;
+
     private static class NativeMethods
     {
+        [DllImport("libc", SetLastError = true, ExactSpelling = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        internal static extern int tcgetattr(int fd, [Out] byte[] termios);
+
+        [DllImport("libc", SetLastError = true, ExactSpelling = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        internal static extern int tcsetattr(int fd, int optionalActions, byte[] termios);
+
+        [DllImport("libc", SetLastError = true, ExactSpelling = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        internal static extern void cfmakeraw([In, Out] byte[] termios);
+
         [DllImport("libc", SetLastError = true, ExactSpelling = true)]
         [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
         internal static extern int lstat([MarshalAs(UnmanagedType.LPUTF8Str)] string path, [Out] byte[] buffer);

@@ -94,4 +94,31 @@ public class CliProcessTests(RegistryFixture fixture)
         var inspect = await Tool.RunCheckedAsync("skopeo", ["inspect", "--tls-verify=false", $"docker://{fixture.Registry.Host}/cli/native-hello:native"]);
         Assert.Contains(digest, inspect.StdOut, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task The_native_aot_cli_builds_with_RUN_and_runs_a_container_in_a_terminal()
+    {
+        var native = OciKit.Testing.TestPaths.InRepo(".test-output", "ocikit-native", "OciKit.Cli");
+        Assert.True(File.Exists(native), $"{native} is missing: ./test.sh publishes it before the tests (dotnet publish samples/OciKit.Cli -c Release -r linux-x64 -o .test-output/ocikit-native)");
+        using var dir = new TempDir();
+        var environment = Isolated(dir);
+        BusyboxImage.WriteOciLayout(dir.Combine("store"), "busybox:latest");
+        var context = dir.Combine("context");
+        Directory.CreateDirectory(context);
+        await File.WriteAllTextAsync(Path.Combine(context, "Dockerfile"), "FROM busybox:latest\nRUN echo built-by-RUN > /built\n");
+
+        // RUN from the trimmed, ahead-of-time compiled executable: the runtime spec and the container records are
+        // written without reflection.
+        await Tool.RunCheckedAsync(native, ["build", "-t", "ran:1", context], environment);
+
+        // -t with a terminal, as from a user's shell: script(1) gives the CLI one. Inside, the process has a terminal
+        // of its own (runc makes it) and the exit code comes back. The caller's terminal is put into raw mode meanwhile,
+        // as docker run -t does: otherwise each CR LF of the inner terminal reaches script's as CR CR LF. Tool reads
+        // output by lines, where CR LF and a lone CR each end one, so a doubled CR shows as an empty line.
+        var command = $"{native} run -t ran:1 sh -c 'cat /built; /bin/busybox tty; test -t 0 && test -t 1 && echo both-are-terminals; exit 5'";
+        var result = await Tool.RunAsync("script", ["--quiet", "--return", "--command", command, "/dev/null"], environment);
+        Assert.True(result.ExitCode == 5, $"exit {result.ExitCode}\nstdout: {result.StdOut}\nstderr: {result.StdErr}");
+        Assert.Matches(@"built-by-RUN\n/dev/pts/[0-9]+\nboth-are-terminals\n$", result.StdOut);
+        Assert.DoesNotContain("\n\n", result.StdOut, StringComparison.Ordinal);
+    }
 }
