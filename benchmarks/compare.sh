@@ -2,7 +2,7 @@
 # Whole-process comparisons of OciKit with the standard tools: identical inputs, one run, several repetitions
 # (interleaved, so drifting machine load hits every tool alike), medians and ratios printed as markdown tables.
 #
-# Usage: benchmarks/compare.sh [-n REPS] [-o RESULTS.md] [-s SOURCE-DIR] [SECTION...]
+# Usage: benchmarks/compare.sh [-n REPS] [-o RESULTS.md] [-s SOURCE-DIR] [-b BASELINE-TREE] [SECTION...]
 #   layer    a. one layer from a ~600 MB directory (a copy of the machine's .NET install): the OciKit layer writer
 #               vs `tar --sort=name | gzip -6` + `sha256sum` vs `tar --sort=name | pigz -6` (time, size, peak RSS)
 #   memory      peak RSS of a ~2.5 GB layer build (issue 4's target: under 300 MB)
@@ -15,6 +15,8 @@
 #               `ocikit pull` into a store vs `skopeo copy` to an OCI dir (the CLI published for this machine's
 #               runtime, NativeAOT, as the README advises for speed; needs gcc or clang)
 # -s copies another directory than the .NET install as the input (for a quick smoke run of the script itself).
+# -b packs OciKit.MSBuild from another checkout too (say, a clone of the commit before a change) and measures it in
+#    section b as one more side, interleaved with the others: before/after of a change in one run.
 # `compare.sh --selftest` checks only the table formatting (ratios, skipped steps, targets) and exits: no build, no tools.
 # Default: every section; a section whose OciKit side is not built yet says so and is skipped.
 #
@@ -102,12 +104,14 @@ fi
 reps=3
 results=""
 source_dir=""
-while getopts "n:o:s:h" opt; do
+baseline=""
+while getopts "n:o:s:b:h" opt; do
   case "$opt" in
     n) reps=$OPTARG ;;
     s) source_dir=$OPTARG ;;
+    b) baseline=$(cd "$OPTARG" && pwd) ;;
     o) results=$OPTARG ;;
-    *) sed -n '2,23p' "$0"; exit 2 ;;
+    *) sed -n '2,25p' "$0"; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -123,11 +127,13 @@ done
 work=$(mktemp -d /tmp/ocikit-compare.XXXXXX)
 registry_pid=""
 packed_version=""
+packed_baseline=""
 cleanup() {
   stop_registry
   rm -rf "$work"
   # The package this run packed, restored into NuGet's global folder under its one-off version.
   [ -z "$packed_version" ] || rm -rf "${NUGET_PACKAGES:-$HOME/.nuget/packages}/ocikit.msbuild/$packed_version"
+  [ -z "$packed_baseline" ] || rm -rf "${NUGET_PACKAGES:-$HOME/.nuget/packages}/ocikit.msbuild/$packed_baseline"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -450,7 +456,7 @@ EOF
   </PropertyGroup>
   <!-- Only in the OciPublish runs, so plain publish and PublishContainer pay nothing for OciKit's targets. -->
   <ItemGroup Condition="'\$(UseOciKit)' == 'true'">
-    <PackageReference Include="OciKit.MSBuild" Version="$version" PrivateAssets="all" />
+    <PackageReference Include="OciKit.MSBuild" Version="\$(OciKitVersion)" PrivateAssets="all" />
   </ItemGroup>
 </Project>
 EOF
@@ -488,6 +494,11 @@ section_msbuild() {
     version="0.0.0-compare.$(date +%s).$$"
     packed_version="$version"
     dotnet pack "$msbuild_proj" -c Release -o "$feed" -nologo -clp:ErrorsOnly "-p:Version=$version" >"$work/pack.log" 2>&1 || { cat "$work/pack.log" >&2; return 1; }
+    if [ -n "$baseline" ]; then
+      packed_baseline="$version.baseline"
+      dotnet pack "$baseline/src/OciKit.MSBuild/OciKit.MSBuild.csproj" -c Release -o "$feed" -nologo -clp:ErrorsOnly "-p:Version=$packed_baseline" >"$work/pack.log" 2>&1 || { cat "$work/pack.log" >&2; return 1; }
+      tools+=(baseline)
+    fi
   fi
   msbuild_bases
 
@@ -528,11 +539,13 @@ section_msbuild() {
         DOTNET_CONTAINER_INSECURE_REGISTRIES=$registry_host
         props[0]=-p:ContainerRegistry="$registry_host"
         local target=()
+        props[3]=-p:OciKitVersion="$version"
         case "$tool" in
           sdk) target=(-t:PublishContainer) ;;
           ocikit) target=(-t:OciPublish -p:UseOciKit=true) ;;
+          baseline) target=(-t:OciPublish -p:UseOciKit=true); props[3]=-p:OciKitVersion="$packed_baseline" ;;
         esac
-        dotnet restore "$proj" -nologo "${target[@]:1}" -p:OciKitVersion="$version" >"$work/restore.log" 2>&1 || { cat "$work/restore.log" >&2; return 1; }
+        dotnet restore "$proj" -nologo "${target[@]:1}" "${props[3]}" >"$work/restore.log" 2>&1 || { cat "$work/restore.log" >&2; return 1; }
         local state
         for state in cold warm change; do
           [ "$state" = change ] && msbuild_source "$case" "$dir" "$rep" yes
@@ -540,7 +553,7 @@ section_msbuild() {
             "${publish[@]}" --no-restore "${target[@]}" "${props[@]}" -p:ContainerBaseImage="$registry_host/$base:latest"
           if [ "$tool" != plain ]; then
             local names=$sdk_tasks
-            [ "$tool" = ocikit ] && names=$ocikit_tasks
+            [ "$tool" != sdk ] && names=$ocikit_tasks
             awk -v names=" $names " -v tool="$tool" -v rep="$rep" -v state="$state" -v case="$case" '
               /^Task Performance Summary:/ { on = 1; next }
               on && /^$/ { on = 0 }
@@ -563,7 +576,8 @@ section_msbuild() {
     # Where OciKit's task spends a cold run: one more cold OciPublish at detailed verbosity (not in the medians), its
     # `OciKit timing:` lines (time since the task started, JIT-compiled methods meanwhile, per step).
     local timing=""
-    if [ ${#tools[@]} -eq 3 ]; then
+    if [ ${#tools[@]} -ge 3 ]; then
+      props[3]=-p:OciKitVersion="$version"
       find "$dir" -type d \( -name bin -o -name obj \) -prune -exec rm -rf {} +
       rm -rf "$work/store" && msbuild_source "$case" "$dir" 0 no
       start_registry
@@ -598,6 +612,18 @@ section_msbuild() {
         "$(median "msbuild-calls-$case-$state" sdk 4)" "$(median "msbuild-calls-$case-$state" ocikit 4)")"
     done
     out ""
+    if [ -n "$baseline" ]; then
+      out "Before/after in this run: OciKit.MSBuild packed from $(git -C "$baseline" rev-parse --short HEAD) (before) and from this tree (after)."
+      out ""
+      out "| state | before: OciPublish s | after: OciPublish s | before: tasks alone s | after: tasks alone s | ratio before / after (tasks) |"
+      out "|---|---:|---:|---:|---:|---:|"
+      for state in cold warm change; do
+        local bt at
+        bt=$(median "msbuild-direct-$case-$state" baseline 4); at=$(median "msbuild-direct-$case-$state" ocikit 4)
+        out "| $state | $(fmt "$(median "msbuild-$case-$state" baseline 4)") | $(fmt "$(median "msbuild-$case-$state" ocikit 4)") | $(fmt "$bt") | $(fmt "$at") | $(ratio "$bt" "$at") |"
+      done
+      out ""
+    fi
     if [ -n "$timing" ]; then
       out "OciKit's task in one more cold run ($case, detailed log, not in the medians):"
       out ""
