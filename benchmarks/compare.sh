@@ -53,7 +53,14 @@ msbuild_row() {
     r="–"; verdict="not measured (OciKit step within the noise)"
   else
     r=$(ratio "$ss" "$ks")
-    verdict=$(awk -v r="$r" -v g="$goal" 'BEGIN { print (r + 0 >= g) ? "met" : "missed" }')
+    # Met only where the tasks alone (the steadier measure) agree: a step that subtracts two noisy publishes can show
+    # a large ratio while the tasks are slower than the SDK's.
+    local rt
+    rt=$(ratio "$ds" "$dk")
+    verdict=$(awk -v r="$r" -v t="$rt" -v g="$goal" 'BEGIN {
+      if (r + 0 >= g && (t == "–" || t + 0 >= g)) print "met"
+      else if (r + 0 >= g) print "missed (tasks alone " t "×)"
+      else print "missed" }')
   fi
   printf '| %s | %s | %s | %s | %s | %s | %s | %s / %s (%s) | ≥ %s×: %s |\n' "$state" "$(fmt "$p")" "$(fmt "$s")" "$(fmt "$k")" \
     "$(fmt "$ss")" "$kcell" "$r" "$(fmt "$ds")" "$(fmt "$dk")" "$(ratio "$ds" "$dk")" "$goal" "$verdict"
@@ -83,6 +90,9 @@ selftest() {
   check "changed step that ran" \
     "| change | 3.07 | 5.34 | 3.40 | 2.27 | 0.33 | 6.88 | 2.02 / 0.28 (7.21) | ≥ 5×: met |" \
     "$(msbuild_row change 3.07 5.34 3.40 2.02 0.28 4 1)"
+  check "step ratio met but the tasks alone slower" \
+    "| cold | 2.55 | 2.82 | 2.59 | 0.27 | 0.04 | 6.75 | 0.28 / 0.36 (0.78) | ≥ 2×: missed (tasks alone 0.78×) |" \
+    "$(msbuild_row cold 2.55 2.82 2.59 0.28 0.36 4 1)"
   check "step that ran but is within the noise" \
     "| change | 3.07 | 5.34 | 3.00 | 2.27 | -0.07 | – | 2.02 / 0.28 (7.21) | ≥ 5×: not measured (OciKit step within the noise) |" \
     "$(msbuild_row change 3.07 5.34 3.00 2.02 0.28 4 1)"
