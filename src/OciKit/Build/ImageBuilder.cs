@@ -92,10 +92,10 @@ internal sealed partial class BuildSession : IAsyncDisposable
     public LayerCache Cache { get; }
 
     /// <summary>Where RUN's prepared trees keep extracted layers between builds (<c>STORE/.ocikit/rootfs</c>).</summary>
-    public string RootfsCacheDirectory => Path.Combine(Store.Root, ".ocikit", "rootfs");
+    public string RootfsCacheDirectory => Store.ExtractedLayersDirectory;
 
     /// <summary>Where <c>RUN --mount=type=cache</c> directories live between builds (<c>STORE/.ocikit/cache-mounts</c>).</summary>
-    public string CacheMountsDirectory => Path.Combine(Store.Root, ".ocikit", "cache-mounts");
+    public string CacheMountsDirectory => Store.PrivatePath("cache-mounts");
 
     private Execution.IContainerRuntime? _runtime;
 

@@ -16,7 +16,7 @@ namespace OciKit.Layout;
 internal sealed class LayerCache(string storeRoot)
 {
     /// <summary>The cache's folder inside a store.</summary>
-    internal static string DirectoryOf(string storeRoot) => Path.Combine(storeRoot, ".ocikit", "cache");
+    internal static string DirectoryOf(string storeRoot) => Path.Combine(storeRoot, OciLayout.PrivateDirectory, "cache");
 
     private string Directory => DirectoryOf(storeRoot);
 

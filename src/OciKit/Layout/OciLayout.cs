@@ -30,8 +30,20 @@ public sealed partial class OciLayout
     /// <summary>The name of the index file.</summary>
     public const string IndexFileName = "index.json";
 
+    /// <summary>
+    /// A folder of the store's private area (<c>STORE/.ocikit/NAME</c>), where OciKit keeps what is not part of the
+    /// layout: the build cache, extracted layers, cache mounts, containers.
+    /// </summary>
+    /// <param name="name">The folder's name.</param>
+    /// <returns>Its path (not created).</returns>
+    public string PrivatePath(string name) => Path.Combine(Root, PrivateDirectory, name);
+
+    /// <summary>Where container root file systems keep the layers they extracted, for builds and containers alike.</summary>
+    public string ExtractedLayersDirectory => PrivatePath("rootfs");
+
     private const string BlobsDirectory = "blobs";
-    private const string PrivateDirectory = ".ocikit";
+    /// <summary>The store's private folder (scratch, caches, containers), which no other OCI layout reader looks at.</summary>
+    internal const string PrivateDirectory = ".ocikit";
     private const int BufferSize = 128 * 1024;
     /// <summary>Deletes the layer cache an earlier version kept at the store's top level, once nobody writes there.</summary>
     private void DeleteLegacyCache()

@@ -21,7 +21,6 @@ public sealed class ScratchDirectory : IDisposable
     /// <summary>The name of the lock file inside every scratch directory.</summary>
     public const string LockFileName = ".lock";
 
-    private const string PrivateDirectory = ".ocikit";
     private const string TempDirectory = "tmp";
 
     private FileStream? _lock;
@@ -65,7 +64,7 @@ public sealed class ScratchDirectory : IDisposable
     }
 
     /// <summary>The directory of a store that holds its scratch directories (<c>.ocikit/tmp</c>).</summary>
-    internal static string TempRoot(string storeRoot) => System.IO.Path.Combine(storeRoot, PrivateDirectory, TempDirectory);
+    internal static string TempRoot(string storeRoot) => System.IO.Path.Combine(storeRoot, OciLayout.PrivateDirectory, TempDirectory);
 
     /// <summary>Creates a new, empty scratch directory in a store and takes its lock.</summary>
     /// <param name="storeRoot">The store (layout) directory.</param>

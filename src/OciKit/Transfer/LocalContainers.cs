@@ -118,7 +118,7 @@ public sealed partial class LocalContainers(OciLayout store)
     public OciLayout Store { get; } = store ?? throw new ArgumentNullException(nameof(store));
 
     /// <summary>The folder kept containers live in.</summary>
-    public string Directory => Path.Combine(Store.Root, ".ocikit", "containers");
+    public string Directory => Store.PrivatePath("containers");
 
     /// <summary>
     /// Runs a container to completion: prepares the image's tree, runs its entrypoint and command with the overrides,
@@ -181,7 +181,7 @@ public sealed partial class LocalContainers(OciLayout store)
             var state = System.IO.Directory.CreateDirectory(Path.Combine(folder, "state")).FullName;
             var rootfs = await ContainerRootfs.PrepareAsync(
                 [.. image.Layers], (layer, _) => Task.FromResult(Store.OpenBlob(layer.Digest)),
-                new RootfsOptions { WorkDirectory = work, LayerCacheDirectory = Path.Combine(Store.Root, ".ocikit", "rootfs") }, cancellationToken).ConfigureAwait(false);
+                new RootfsOptions { WorkDirectory = work, LayerCacheDirectory = Store.ExtractedLayersDirectory }, cancellationToken).ConfigureAwait(false);
             await using (rootfs.ConfigureAwait(false))
             {
                 var id = "ocikit-" + (options.Name ?? Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8))).ToLowerInvariant().Replace('_', '-').Replace('.', '-');
