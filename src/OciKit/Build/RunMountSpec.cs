@@ -1,5 +1,6 @@
 using System.Globalization;
 using OciKit.Dockerfile;
+using OciKit.Layers;
 
 namespace OciKit.Build;
 
@@ -218,36 +219,24 @@ internal sealed record RunMountSpec(RunMountKind Kind, string Target)
         };
     }
 
+    /// <summary>A mount source cleaned as layer entry names are (one rule: <see cref="LayerPath.CleanRead"/>); never above its root.</summary>
     private static string CleanSource(string? source, Func<string, Exception> error)
     {
-        if (source is null)
+        if (string.IsNullOrEmpty(source))
         {
             return "";
         }
 
-        var parts = new List<string>();
-        foreach (var part in source.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        try
         {
-            if (part == ".")
-            {
-                continue;
-            }
-
-            if (part == "..")
-            {
-                if (parts.Count == 0)
-                {
-                    throw error($"mount source '{source}' climbs outside its source");
-                }
-
-                parts.RemoveAt(parts.Count - 1);
-                continue;
-            }
-
-            parts.Add(part);
+            return LayerPath.CleanRead(source);
         }
-
-        return string.Join('/', parts);
+        catch (LayerPathException ex)
+        {
+            throw error(ex.Reason.StartsWith("'..'", StringComparison.Ordinal)
+                ? $"mount source '{source}' climbs outside its source"
+                : $"mount source '{source}': {ex.Reason}");
+        }
     }
 
     private static bool ParseBool(string key, string? value, Func<string, Exception> error) => value switch
