@@ -35,6 +35,20 @@ public sealed class RunMountSpecTests
         Assert.Equal("/work/app", spec.Target);
     }
 
+    [Theory]
+    [InlineData("/a/../b/", "b")]
+    [InlineData("./", "")]
+    [InlineData("a//b/.", "a/b")]
+    public void A_mount_source_is_cleaned_as_layer_names_are(string source, string cleaned) =>
+        Assert.Equal(cleaned, Parse($"type=bind,source={source},target=/x").Source);
+
+    [Fact]
+    public void A_mount_source_that_climbs_above_its_root_is_refused()
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => Parse("type=bind,source=a/../../etc,target=/x"));
+        Assert.Equal("mount source 'a/../../etc' climbs outside its source", error.Message);
+    }
+
     [Fact]
     public void A_cache_mount_is_keyed_by_its_target_unless_given_an_id_and_fields_are_expanded()
     {
