@@ -45,14 +45,16 @@ internal sealed class ImageFs : FileTree
         {
             // Links whose target comes later in the stream (tar writers put the target first; this tolerates those that do not).
             var pending = new List<(string Path, string Target)>();
+            var written = new HashSet<string>(StringComparer.Ordinal);
             await foreach (var entry in LayerReader.ReadEntriesAsync(blob, layer.MediaType, cancellationToken).ConfigureAwait(false))
             {
-                if (TryApplyWhiteout(entry.Type, entry.Path))
+                if (TryApplyWhiteout(entry.Type, entry.Path, written))
                 {
                     continue;
                 }
 
                 var path = Place(entry.Path);
+                written.Add(path);
                 switch (entry.Type)
                 {
                     case LayerEntryType.Hardlink:
@@ -119,14 +121,16 @@ internal sealed class ImageFs : FileTree
     /// <summary>Applies entries this build wrote (their content opens from where the entries read it).</summary>
     public void Apply(IEnumerable<LayerEntry> entries)
     {
+        var written = new HashSet<string>(StringComparer.Ordinal);
         foreach (var entry in entries)
         {
-            if (TryApplyWhiteout(entry.Type, entry.Path))
+            if (TryApplyWhiteout(entry.Type, entry.Path, written))
             {
                 continue;
             }
 
             var path = Place(entry.Path);
+            written.Add(path);
             switch (entry.Type)
             {
                 case LayerEntryType.Hardlink:
@@ -180,8 +184,12 @@ internal sealed class ImageFs : FileTree
         return LayerPath.Join(resolved.Length == 0 ? null : resolved, path[(slash + 1)..]);
     }
 
-    /// <summary>Deletes what a whiteout names, or empties what an opaque marker names; false for any other entry.</summary>
-    private bool TryApplyWhiteout(LayerEntryType type, string path)
+    /// <summary>
+    /// Deletes what a whiteout names, or empties what an opaque marker names of all its layer did not write before it
+    /// (<paramref name="written"/>: containerd's rule, which the on-disk applier follows too — a writer that sorts names
+    /// puts <c>dir/-x</c> before <c>dir/.wh..wh..opq</c>); false for any other entry.
+    /// </summary>
+    private bool TryApplyWhiteout(LayerEntryType type, string path, HashSet<string> written)
     {
         switch (type)
         {
@@ -189,7 +197,7 @@ internal sealed class ImageFs : FileTree
                 Remove(Place(path));
                 return true;
             case LayerEntryType.OpaqueWhiteout:
-                RemoveChildren(path.Length == 0 ? path : Resolve(path, followFinal: true));
+                RemoveNotWritten(path.Length == 0 ? path : Resolve(path, followFinal: true), written);
                 return true;
             default:
                 return false;
@@ -312,6 +320,28 @@ internal sealed class ImageFs : FileTree
         foreach (var name in names.ToList())
         {
             Remove(directory.Length == 0 ? name : directory + "/" + name);
+        }
+    }
+
+    /// <summary>Removes what lies in <paramref name="directory"/> except what this layer wrote, descending into what it wrote.</summary>
+    private void RemoveNotWritten(string directory, HashSet<string> written)
+    {
+        if (!_children.TryGetValue(directory, out var names))
+        {
+            return;
+        }
+
+        foreach (var name in names.ToList())
+        {
+            var child = directory.Length == 0 ? name : directory + "/" + name;
+            if (!written.Contains(child))
+            {
+                Remove(child);
+            }
+            else if (_nodes.TryGetValue(child, out var node) && node.IsDirectory)
+            {
+                RemoveNotWritten(child, written);
+            }
         }
     }
 }

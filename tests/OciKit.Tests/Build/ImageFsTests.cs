@@ -193,6 +193,31 @@ public class ImageFsTests
     }
 
     [Fact]
+    public async Task An_opaque_marker_keeps_what_its_own_layer_wrote_before_it_as_containerd_does()
+    {
+        // A writer that sorts names puts "dir/-x" before "dir/.wh..wh..opq" ('-' sorts before '.'); containerd's
+        // applier, and the on-disk one of container root file systems, keep what the layer wrote before the marker
+        // and, inside directories it wrote, remove only what it did not write.
+        var lower = Layer(TarEntryFormat.Pax, w =>
+        {
+            File(w, TarEntryFormat.Pax, "dir/old", "old");
+            File(w, TarEntryFormat.Pax, "dir/-x/old", "old");
+        });
+        var upper = Layer(TarEntryFormat.Pax, w =>
+        {
+            Dir(w, TarEntryFormat.Pax, "dir/-x");
+            File(w, TarEntryFormat.Pax, "dir/-x/new", "new");
+            File(w, TarEntryFormat.Pax, "dir/.wh..wh..opq", "");
+            File(w, TarEntryFormat.Pax, "dir/z", "z");
+        });
+
+        var fs = await LoadAsync(lower, upper);
+
+        Assert.Equal(["-x", "z"], fs.ListExact("dir").Order(StringComparer.Ordinal));
+        Assert.Equal(["new"], fs.ListExact("dir/-x"));
+    }
+
+    [Fact]
     public async Task An_opaque_marker_at_the_top_level_hides_everything_below_it()
     {
         var lower = Layer(TarEntryFormat.Pax, w => File(w, TarEntryFormat.Pax, "old", "old"));
