@@ -36,17 +36,7 @@ internal static class RuntimeProcess
             executable = "/bin/sh";
         }
 
-        var info = new ProcessStartInfo(executable)
-        {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var argument in arguments)
-        {
-            info.ArgumentList.Add(argument);
-        }
+        var info = StartInfo(executable, arguments);
 
         using var process = new Process { StartInfo = info };
         try
@@ -172,6 +162,20 @@ internal static class RuntimeProcess
     /// <summary>Runs a short runtime command (<c>kill</c>, <c>delete</c>) to completion, ignoring its output.</summary>
     public static async Task<int> RunQuietAsync(string executable, IEnumerable<string> arguments)
     {
+        var info = StartInfo(executable, arguments);
+
+        using var process = Process.Start(info)!;
+        process.StandardInput.Close();
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().ConfigureAwait(false);
+        await Task.WhenAll(output, error).ConfigureAwait(false);
+        return process.ExitCode;
+    }
+
+    /// <summary>How a runtime is started: its three standard streams redirected, the arguments passed as they are.</summary>
+    private static ProcessStartInfo StartInfo(string executable, IEnumerable<string> arguments)
+    {
         var info = new ProcessStartInfo(executable)
         {
             UseShellExecute = false,
@@ -184,12 +188,6 @@ internal static class RuntimeProcess
             info.ArgumentList.Add(argument);
         }
 
-        using var process = Process.Start(info)!;
-        process.StandardInput.Close();
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().ConfigureAwait(false);
-        await Task.WhenAll(output, error).ConfigureAwait(false);
-        return process.ExitCode;
+        return info;
     }
 }
