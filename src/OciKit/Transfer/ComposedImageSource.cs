@@ -1,4 +1,3 @@
-using System.Collections.Frozen;
 using OciKit.Images;
 using OciKit.Layout;
 using OciKit.Primitives;
@@ -47,8 +46,9 @@ public sealed class ComposedImageSource : IImageSource, IBlobOrigin
 {
     private readonly RegistryClient _client;
     private readonly ManifestDocument _top;
-    private readonly FrozenDictionary<Digest, ManifestDocument> _manifests;
-    private readonly FrozenDictionary<Digest, BlobLocation> _blobs;
+    // Plain dictionaries, copied and never changed: a frozen one would cost a publish more JIT-compiled code than it saves.
+    private readonly Dictionary<Digest, ManifestDocument> _manifests;
+    private readonly Dictionary<Digest, BlobLocation> _blobs;
 
     /// <summary>Composes an image.</summary>
     /// <param name="client">The client <see cref="BlobLocation.InRepository"/> blobs are read through.</param>
@@ -66,14 +66,13 @@ public sealed class ComposedImageSource : IImageSource, IBlobOrigin
         _client = client;
         Name = name;
         _top = top;
-        var documents = new Dictionary<Digest, ManifestDocument> { [top.Digest] = top };
+        _manifests = new Dictionary<Digest, ManifestDocument> { [top.Digest] = top };
         foreach (var manifest in manifests)
         {
-            documents[manifest.Digest] = manifest;
+            _manifests[manifest.Digest] = manifest;
         }
 
-        _manifests = documents.ToFrozenDictionary();
-        _blobs = blobs.ToFrozenDictionary();
+        _blobs = new Dictionary<Digest, BlobLocation>(blobs);
     }
 
     /// <inheritdoc/>
