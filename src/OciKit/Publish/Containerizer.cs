@@ -83,9 +83,10 @@ public sealed record ContainerSbom(Digest Artifact, Digest Subject, int Packages
 public sealed class Containerizer(OciLayout store, RegistryClient client)
 {
     // Layer entries get a fixed mtime, not the image's creation time: the creation time follows the last commit, and
-    // mtimes that followed it would change the runtime and package layers' digests on every commit.
+    // mtimes that followed it would change the runtime and package layers' digests on every commit. Layers are written
+    // with OCI media types whatever the image's format: the bytes are the same, and appending a layer to an image gives
+    // it the image's flavor of media type.
     private static readonly LayerOptions LayerOptionsOci = new() { Timestamp = DateTimeOffset.UnixEpoch };
-    private static readonly LayerOptions LayerOptionsDocker = LayerOptionsOci with { MediaTypeFlavor = LayerMediaTypeFlavor.Docker };
 
     /// <summary>Builds the image a request describes and delivers it where the request says.</summary>
     /// <param name="request">The files, base, configuration and destination.</param>
@@ -336,34 +337,21 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         // unchanged publish output are not read again.
         var digests = new FileDigestCache(store.Root);
         var hashing = FileDigestsAsync(layers, digests, cancellationToken);
-        await Task.WhenAll(pull, hashing).ConfigureAwait(false);
-        var (baseDescriptor, baseImage, remote, note) = await pull.ConfigureAwait(false);
-        var fileDigests = await hashing.ConfigureAwait(false);
+
+        // The new layers' bytes do not depend on the base (their media types follow the image's format when they are
+        // appended), so they are written, and streamed to the registry, while the base is read; with a trust policy only
+        // once the base is admitted. The base's layers go up as soon as the base is known.
+        var basing = StartBaseUploadsAsync(pull, request.BaseImage, early);
+        var writing = WriteLayersAsync(layers, request.WorkingDirectory, hashing, request.TrustPolicy is null ? Task.CompletedTask : pull, early, cancellationToken);
+        await Task.WhenAll(basing, writing).ConfigureAwait(false);
+        var (baseDescriptor, baseImage, _, note) = await pull.ConfigureAwait(false);
+        var written = await writing.ConfigureAwait(false);
         if (request.Platform is not null && !baseImage.Config.Platform.Satisfies(platform))
         {
             throw new ImageNotFoundException(request.BaseImage.ToString(), request.BaseImage.Registry, $"it is an image for {baseImage.Config.Platform}, not {platform}");
         }
 
         progress?.Report($"Base image {request.BaseImage}@{baseDescriptor.Digest}: {note}");
-        if (remote is null)
-        {
-            var mountFrom = early is null ? null : RegistryClient.MountSource(request.BaseImage, early.Target);
-            foreach (var baseLayer in baseImage.Layers)
-            {
-                early?.Start(baseLayer, store, mountFrom);
-            }
-        }
-        else if (early is not null)
-        {
-            // Mounted from the base's repository when it is on the target's registry, else streamed from there.
-            var mountFrom = RegistryClient.MountSource(remote.Repository, early.Target);
-            var from = new RegistryImageSource(client, remote.Repository);
-            foreach (var baseLayer in baseImage.Layers)
-            {
-                early.Start(baseLayer, from, mountFrom);
-            }
-        }
-
         var created = request.Created ?? ContainerizeRequest.DefaultCreated();
         var image = request.Format switch
         {
@@ -371,19 +359,18 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             ContainerImageFormat.Docker => baseImage.WithManifestMediaType(MediaTypes.DockerManifest),
             _ => baseImage,
         };
-        var layerOptions = image.ManifestMediaType == MediaTypes.DockerManifest ? LayerOptionsDocker : LayerOptionsOci;
 
         var added = ImmutableArray.CreateBuilder<ContainerizedLayer>(layers.Length);
         for (var i = 0; i < layers.Length; i++)
         {
             var layer = layers[i];
-            var (info, reused) = await WriteLayerAsync(layer, request.WorkingDirectory, layerOptions, fileDigests[i], early, cancellationToken).ConfigureAwait(false);
-            added.Add(new ContainerizedLayer(layer.Kind, info, layer.Files.Length, reused));
+            var (info, reused) = written[i];
             image = image.AppendLayer(info.Descriptor, info.DiffId, new HistoryEntry
             {
                 Created = created,
                 CreatedBy = $"ocikit publish: {layer.Kind} layer ({layer.Files.Length} files)",
             });
+            added.Add(new ContainerizedLayer(layer.Kind, info with { Descriptor = image.Layers[^1] }, layer.Files.Length, reused));
             progress?.Report($"Layer {layer.Kind}: {layer.Files.Length} file(s), {info.UncompressedSize} bytes → {info.Descriptor.Digest}{(reused ? " (unchanged, reused)" : "")}");
         }
 
@@ -391,7 +378,45 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
 
         var built = Configure(image, request, baseImage, baseDescriptor.Digest, created).Build() with { Platform = baseImage.Config.Platform };
         early?.Start(built.Config, built.ConfigBytes);
-        return (built, new ContainerizedImage(baseImage.Config.Platform, built.Manifest.Descriptor, baseDescriptor, added.MoveToImmutable()), remote);
+        return (built, new ContainerizedImage(baseImage.Config.Platform, built.Manifest.Descriptor, baseDescriptor, added.MoveToImmutable()), (await pull.ConfigureAwait(false)).Remote);
+    }
+
+    /// <summary>Once the base is known, starts its layers' early uploads: mounted from its repository when it is on the target's registry, else read from the store (pulled) or streamed from its registry.</summary>
+    private async Task StartBaseUploadsAsync(Task<(Descriptor Manifest, Image Image, RemoteImage? Remote, string Note)> pull, ImageReference reference, EarlyUploads? early)
+    {
+        var (_, baseImage, remote, _) = await pull.ConfigureAwait(false);
+        if (early is null)
+        {
+            return;
+        }
+
+        var mountFrom = RegistryClient.MountSource(remote?.Repository ?? reference, early.Target);
+        var from = remote is null ? null : new RegistryImageSource(client, remote.Repository);
+        foreach (var baseLayer in baseImage.Layers)
+        {
+            if (from is null)
+            {
+                early.Start(baseLayer, store, mountFrom);
+            }
+            else
+            {
+                early.Start(baseLayer, from, mountFrom);
+            }
+        }
+    }
+
+    /// <summary>Writes (or finds unchanged in the store) every new layer, in order, once <paramref name="gate"/> has passed.</summary>
+    private async Task<(LayerInfo Info, bool Reused)[]> WriteLayersAsync(ImmutableArray<PublishLayer> layers, string workingDirectory, Task<string[][]> hashing, Task gate, EarlyUploads? early, CancellationToken cancellationToken)
+    {
+        await gate.ConfigureAwait(false);
+        var fileDigests = await hashing.ConfigureAwait(false);
+        var written = new (LayerInfo Info, bool Reused)[layers.Length];
+        for (var i = 0; i < layers.Length; i++)
+        {
+            written[i] = await WriteLayerAsync(layers[i], workingDirectory, LayerOptionsOci, fileDigests[i], early, cancellationToken).ConfigureAwait(false);
+        }
+
+        return written;
     }
 
     /// <summary>The base pulled into the store, layers and all (for an image that is stored).</summary>

@@ -51,6 +51,9 @@ public sealed class ContainerizerTests(RegistryFixture registry)
         Assert.Equal(["facade/app:1", "facade/app:2"], first.References.ToArray());
         Assert.Equal(0, first.BlobsUploaded);
         Assert.Equal([PublishLayerKind.Packages, PublishLayerKind.App], first.Images[0].Layers.Select(l => l.Kind));
+        // Written while the base is read, the layers still carry the image's flavor of media type.
+        var layerType = format == ContainerImageFormat.Docker ? OciKit.Primitives.MediaTypes.DockerLayerGzip : OciKit.Primitives.MediaTypes.OciLayerGzip;
+        Assert.All(first.Images[0].Layers, l => Assert.Equal(layerType, l.Layer.Descriptor.MediaType));
         Assert.Equal(first.Manifest.Digest, (await store.ResolveAsync("facade/app:2"))!.Digest);
         Assert.Equal(registry.BaseDigest, first.Images[0].BaseManifest.Digest.ToString());
         Assert.Contains(messages, m => m.StartsWith("Layer App: 1 file(s)", StringComparison.Ordinal));
