@@ -163,6 +163,12 @@ internal sealed partial class StageExecutor
                 Mounts = mounts,
             };
 
+            // An unprivileged user's tree records what the command creates as the command's user (bwrap maps one id).
+            if (PreparedContainer.ResolveUser(rootfs.Path, user, out _) is { } owner)
+            {
+                rootfs.Creator = (owner.Uid, owner.Gid);
+            }
+
             var output = new RunOutput(line => _session.Report(new BuildProgress(BuildProgressKind.Output, _stageName, run.StartLine, line)), masked);
             var runtimeState = Directory.CreateDirectory(Path.Combine(state.Path, "runtime")).FullName;
             var id = "ocikit-run-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
