@@ -290,6 +290,11 @@ internal sealed partial class StageExecutor
             {
                 // Kept between builds in the store's private folder, by id; never part of a layer or the cache key's content.
                 var directory = Path.Combine(_session.CacheMountsDirectory, Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(spec.Id))));
+
+                // Held shared while the command runs (the sources are disposed after it): prune --build-cache deletes
+                // only cache mounts nobody holds.
+                Directory.CreateDirectory(_session.CacheMountsDirectory);
+                sources.Add(await CacheFolder.UseAsync(directory, cancellationToken).ConfigureAwait(false));
                 if (!Directory.Exists(directory))
                 {
                     var created = Directory.CreateDirectory(directory + ".new-" + Guid.NewGuid().ToString("N"));

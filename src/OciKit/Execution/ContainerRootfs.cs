@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using OciKit.Layers;
 using OciKit.Primitives;
 
@@ -37,6 +35,9 @@ public sealed class ContainerRootfs : IAsyncDisposable
     // An unprivileged user's copy (no user may chown to other ids): every file on disk belongs to that user, so the
     // owner each file (device, inode) has in the image is kept here, and what a container creates gets Creator.
     private Dictionary<(ulong Device, ulong Inode), (int Uid, int Gid)>? _imageOwners;
+
+    // The shared locks on the extracted-layer cache entries the overlay's lower directories are (CacheFolder).
+    private readonly List<FileStream> _cacheLocks = [];
     private bool _disposed;
 
     private ContainerRootfs(string work, RootfsMode mode, string path)
@@ -355,14 +356,27 @@ public sealed class ContainerRootfs : IAsyncDisposable
         }
 
         _disposed = true;
-        UnmountOverlay();
-        MountTable.DetachBelow(_work);
-        if (Directory.Exists(_work))
+        try
         {
-            foreach (var child in Directory.EnumerateFileSystemEntries(_work))
+            UnmountOverlay();
+            MountTable.DetachBelow(_work);
+            if (Directory.Exists(_work))
             {
-                DiskLayerApplier.RemoveTree(child);
+                foreach (var child in Directory.EnumerateFileSystemEntries(_work))
+                {
+                    DiskLayerApplier.RemoveTree(child);
+                }
             }
+        }
+        finally
+        {
+            // Only once nothing is mounted on them may the cached layers go.
+            foreach (var held in _cacheLocks)
+            {
+                held.Dispose();
+            }
+
+            _cacheLocks.Clear();
         }
 
         return ValueTask.CompletedTask;
@@ -373,12 +387,16 @@ public sealed class ContainerRootfs : IAsyncDisposable
         var cache = options.LayerCacheDirectory is { } configured ? System.IO.Path.GetFullPath(configured) : System.IO.Path.Combine(_work, "layers");
         Directory.CreateDirectory(cache);
         Directory.CreateDirectory(System.IO.Path.Combine(_work, "l"));
-        var chain = string.Empty;
-        foreach (var layer in layers)
+        var chains = CacheFolder.LayerChains(layers);
+        for (var i = 0; i < layers.Count; i++)
         {
-            chain = chain.Length == 0
-                ? layer.Digest.Encoded
-                : Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(chain + " " + layer.Digest)));
+            var (layer, chain) = (layers[i], chains[i]);
+            if (options.LayerCacheDirectory is not null)
+            {
+                // Held until this tree is disposed: a prune deletes only entries nobody holds.
+                _cacheLocks.Add(await CacheFolder.UseAsync(System.IO.Path.Combine(cache, chain), cancellationToken).ConfigureAwait(false));
+            }
+
             var tree = await ExtractLayerAsync(layer, chain, cache, openLayer, cancellationToken).ConfigureAwait(false);
             _lowers.Insert(0, ShortLink(tree));
         }
