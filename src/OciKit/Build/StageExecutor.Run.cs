@@ -297,7 +297,7 @@ internal sealed partial class StageExecutor
                 sources.Add(await CacheFolder.UseAsync(directory, cancellationToken).ConfigureAwait(false));
                 if (!Directory.Exists(directory))
                 {
-                    var created = Directory.CreateDirectory(directory + ".new-" + Guid.NewGuid().ToString("N"));
+                    var created = Directory.CreateDirectory(directory + CacheFolder.CreatingInfix + Guid.NewGuid().ToString("N"));
                     File.SetUnixFileMode(created.FullName, spec.Mode);
                     if (spec.Uid != 0 || spec.Gid != 0)
                     {

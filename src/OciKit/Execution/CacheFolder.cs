@@ -21,6 +21,9 @@ public static class CacheFolder
 {
     private const string PruningPrefix = ".pruning-";
 
+    /// <summary>What a new entry's temporary name has between the entry's name and a unique suffix, until it is renamed into place.</summary>
+    internal const string CreatingInfix = ".new-";
+
     /// <summary>
     /// The extracted-layer cache entries an image's layers use, bottom first: each layer's chain, the digests of the
     /// layers up to it (applying a layer depends on what is below it, as containerd's snapshotter keys by chain ID).
@@ -93,6 +96,21 @@ public static class CacheFolder
                 // What an interrupted prune had renamed away: nobody can reach it any more.
                 bytes += SizeOf(path);
                 DiskLayerApplier.RemoveTree(path);
+                continue;
+            }
+
+            var creating = name.IndexOf(CreatingInfix, StringComparison.Ordinal);
+            if (creating > 0)
+            {
+                // An entry being created under a temporary name (a cache mount): its creator holds the entry's lock
+                // until it has renamed it into place; a leftover whose creator died goes.
+                using var creator = CacheEntryLock.TryAcquireExclusive(Path.Combine(directory, name[..creating]));
+                if (creator is not null)
+                {
+                    bytes += SizeOf(path);
+                    DiskLayerApplier.RemoveTree(path);
+                }
+
                 continue;
             }
 

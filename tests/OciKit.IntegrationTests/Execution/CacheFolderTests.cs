@@ -115,6 +115,27 @@ public sealed class CacheFolderTests : IDisposable
         Assert.Empty(Directory.EnumerateFileSystemEntries(cache));
     }
 
+    [Fact]
+    public async Task A_cache_mount_being_created_survives_prune_and_its_dead_creators_leftover_goes()
+    {
+        var mounts = Directory.CreateDirectory(_dir.Combine("cache-mounts")).FullName;
+        var entry = Path.Combine(mounts, "0123abcd");
+        var creating = Directory.CreateDirectory(entry + ".new-1").FullName;
+        await File.WriteAllTextAsync(Path.Combine(creating, "partial"), "being written");
+
+        // The creator holds the entry's lock until its temporary folder is renamed into place.
+        await using (await CacheFolder.UseAsync(entry, CancellationToken.None))
+        {
+            Assert.Equal(new CachePruneResult(0, 0, 0, 0), await CacheFolder.PruneUnusedAsync(mounts));
+            Assert.True(File.Exists(Path.Combine(creating, "partial")));
+        }
+
+        // Its creator gone (the lock free), the leftover goes, and so does the lock file.
+        var pruned = await CacheFolder.PruneUnusedAsync(mounts);
+        Assert.Equal(13, pruned.RemovedBytes);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(mounts));
+    }
+
     private static void RequireRoot()
         => Assert.True(Environment.IsPrivilegedProcess, "The extracted-layer cache is overlay mode's, which needs root: run the tests as root (test.sh does).");
 
