@@ -95,7 +95,7 @@ internal sealed partial class BuildSession : IAsyncDisposable
     public string RootfsCacheDirectory => Store.ExtractedLayersDirectory;
 
     /// <summary>Where <c>RUN --mount=type=cache</c> directories live between builds (<c>STORE/.ocikit/cache-mounts</c>).</summary>
-    public string CacheMountsDirectory => Store.PrivatePath("cache-mounts");
+    public string CacheMountsDirectory => Store.CacheMountsDirectory;
 
     private Execution.IContainerRuntime? _runtime;
 

@@ -163,6 +163,12 @@ internal sealed partial class StageExecutor
                 Mounts = mounts,
             };
 
+            // An unprivileged user's tree records what the command creates as the command's user (bwrap maps one id).
+            if (PreparedContainer.ResolveUser(rootfs.Path, user, out _) is { } owner)
+            {
+                rootfs.Creator = (owner.Uid, owner.Gid);
+            }
+
             var output = new RunOutput(line => _session.Report(new BuildProgress(BuildProgressKind.Output, _stageName, run.StartLine, line)), masked);
             var runtimeState = Directory.CreateDirectory(Path.Combine(state.Path, "runtime")).FullName;
             var id = "ocikit-run-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
@@ -284,9 +290,14 @@ internal sealed partial class StageExecutor
             {
                 // Kept between builds in the store's private folder, by id; never part of a layer or the cache key's content.
                 var directory = Path.Combine(_session.CacheMountsDirectory, Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(spec.Id))));
+
+                // Held shared while the command runs (the sources are disposed after it): prune --build-cache deletes
+                // only cache mounts nobody holds.
+                Directory.CreateDirectory(_session.CacheMountsDirectory);
+                sources.Add(await CacheFolder.UseAsync(directory, cancellationToken).ConfigureAwait(false));
                 if (!Directory.Exists(directory))
                 {
-                    var created = Directory.CreateDirectory(directory + ".new-" + Guid.NewGuid().ToString("N"));
+                    var created = Directory.CreateDirectory(directory + CacheFolder.CreatingInfix + Guid.NewGuid().ToString("N"));
                     File.SetUnixFileMode(created.FullName, spec.Mode);
                     if (spec.Uid != 0 || spec.Gid != 0)
                     {

@@ -40,6 +40,7 @@ internal sealed class BubblewrapRuntime : IContainerRuntime
     {
         cancellationToken.ThrowIfCancellationRequested();
         var container = PreparedContainer.Prepare(run, Name);
+        CreateMountParents(container);
         using var terminal = container.Terminal ? PseudoTerminal.Open(Name) : null;
         var outcome = await RuntimeProcess.RunAsync(ExecutablePath, Arguments(container, terminal?.SlavePath), run.IO, StopAsync, cancellationToken, terminal).ConfigureAwait(false);
         if (outcome.ExitCode != 0 && BwrapError(outcome.StderrTail) is { } error)
@@ -134,6 +135,23 @@ internal sealed class BubblewrapRuntime : IContainerRuntime
         args.Add("--");
         args.AddRange(container.Args);
         return args;
+    }
+
+    /// <summary>
+    /// The missing parent directories of every mount destination, created 0755 in the root file system as runc creates
+    /// them: bwrap 0.8 makes the parents of a file it binds (<c>/etc</c> for <c>/etc/hosts</c>) 0700, and a command
+    /// that then writes into such a directory would leave that mode in the layer.
+    /// </summary>
+    private static void CreateMountParents(PreparedContainer container)
+    {
+        foreach (var mount in container.Mounts)
+        {
+            var parent = Path.GetDirectoryName(container.ResolveInRootfs(mount.Destination));
+            if (parent is not null && parent != "/")
+            {
+                RootfsPaths.ResolveRelative(container.Rootfs, parent, MissingComponent.CreateDirectory, directoriesOnly: false);
+            }
+        }
     }
 
     private static Task StopAsync(Process process)

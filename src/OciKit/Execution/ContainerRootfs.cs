@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using OciKit.Layers;
 using OciKit.Primitives;
 
@@ -33,6 +31,13 @@ public sealed class ContainerRootfs : IAsyncDisposable
     private int _generation;
     private int _links;
     private Dictionary<string, NodeState>? _snapshot;
+
+    // An unprivileged user's copy (no user may chown to other ids): every file on disk belongs to that user, so the
+    // owner each file (device, inode) has in the image is kept here, and what a container creates gets Creator.
+    private Dictionary<(ulong Device, ulong Inode), (int Uid, int Gid)>? _imageOwners;
+
+    // The shared locks on the extracted-layer cache entries the overlay's lower directories are (CacheFolder).
+    private readonly List<FileStream> _cacheLocks = [];
     private bool _disposed;
 
     private ContainerRootfs(string work, RootfsMode mode, string path)
@@ -50,6 +55,13 @@ public sealed class ContainerRootfs : IAsyncDisposable
 
     /// <summary>Whether every owner, device and extended attribute of the layers could be kept (false when not root).</summary>
     public bool OwnersKept { get; private set; } = true;
+
+    /// <summary>
+    /// For a tree an unprivileged user prepared (copy mode, not root): the owner, as the image sees it, of what the
+    /// next container creates — the container's user and group, which its user namespace maps to the caller (bwrap
+    /// maps one id). Files that were there keep the owners their layers gave them. Root (0, 0) unless set.
+    /// </summary>
+    internal (int Uid, int Gid) Creator { get; set; }
 
     /// <summary>
     /// Prepares a writable tree from layers in order (whiteouts, opaque directories, owners, modes, extended attributes,
@@ -123,6 +135,15 @@ public sealed class ContainerRootfs : IAsyncDisposable
 
                 rootfs.OwnersKept = applier.Skipped == 0;
                 rootfs._snapshot = Snapshot(rootfs.Path, null, cancellationToken);
+                if (applier.LayerOwners is { } owners)
+                {
+                    // Every path not listed was created as a missing parent: root's, as in the image.
+                    rootfs._imageOwners = [];
+                    foreach (var (path, node) in rootfs._snapshot)
+                    {
+                        rootfs._imageOwners[(node.Status.Device, node.Status.Inode)] = owners.GetValueOrDefault(path);
+                    }
+                }
             }
 
             return rootfs!;
@@ -214,9 +235,11 @@ public sealed class ContainerRootfs : IAsyncDisposable
 
         var entries = new List<LayerEntry>(included.Count + whiteouts.Count + opaque.Count);
         var firstByInode = new Dictionary<(ulong, ulong), string>();
+        var kept = _imageOwners is null ? null : KeptFiles(diff.After);
         foreach (var (path, node) in included)
         {
             var status = node.Status;
+            var (uid, gid) = kept is null ? (status.Uid, status.Gid) : ImageOwner(status, kept);
             var mtime = status.ModificationTime < clamp ? status.ModificationTime : clamp;
             LayerEntry? entry = status.Type switch
             {
@@ -237,8 +260,8 @@ public sealed class ContainerRootfs : IAsyncDisposable
 
             entries.Add(entry with
             {
-                Uid = status.Uid,
-                Gid = status.Gid,
+                Uid = uid,
+                Gid = gid,
                 ModificationTime = mtime,
                 ExtendedAttributes = node.Xattrs.Count == 0 ? null : node.Xattrs.ToDictionary(p => p.Key, p => (ReadOnlyMemory<byte>)p.Value, StringComparer.Ordinal),
             });
@@ -270,7 +293,17 @@ public sealed class ContainerRootfs : IAsyncDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (Mode == RootfsMode.Copy)
         {
-            _snapshot = Snapshot(Path, null, cancellationToken);
+            var after = Snapshot(Path, null, cancellationToken);
+            if (_imageOwners is not null)
+            {
+                var kept = KeptFiles(after);
+                foreach (var node in after.Values)
+                {
+                    _imageOwners[(node.Status.Device, node.Status.Inode)] = ImageOwner(node.Status, kept);
+                }
+            }
+
+            _snapshot = after;
             return Task.CompletedTask;
         }
 
@@ -323,14 +356,27 @@ public sealed class ContainerRootfs : IAsyncDisposable
         }
 
         _disposed = true;
-        UnmountOverlay();
-        MountTable.DetachBelow(_work);
-        if (Directory.Exists(_work))
+        try
         {
-            foreach (var child in Directory.EnumerateFileSystemEntries(_work))
+            UnmountOverlay();
+            MountTable.DetachBelow(_work);
+            if (Directory.Exists(_work))
             {
-                DiskLayerApplier.RemoveTree(child);
+                foreach (var child in Directory.EnumerateFileSystemEntries(_work))
+                {
+                    DiskLayerApplier.RemoveTree(child);
+                }
             }
+        }
+        finally
+        {
+            // Only once nothing is mounted on them may the cached layers go.
+            foreach (var held in _cacheLocks)
+            {
+                held.Dispose();
+            }
+
+            _cacheLocks.Clear();
         }
 
         return ValueTask.CompletedTask;
@@ -341,12 +387,16 @@ public sealed class ContainerRootfs : IAsyncDisposable
         var cache = options.LayerCacheDirectory is { } configured ? System.IO.Path.GetFullPath(configured) : System.IO.Path.Combine(_work, "layers");
         Directory.CreateDirectory(cache);
         Directory.CreateDirectory(System.IO.Path.Combine(_work, "l"));
-        var chain = string.Empty;
-        foreach (var layer in layers)
+        var chains = CacheFolder.LayerChains(layers);
+        for (var i = 0; i < layers.Count; i++)
         {
-            chain = chain.Length == 0
-                ? layer.Digest.Encoded
-                : Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(chain + " " + layer.Digest)));
+            var (layer, chain) = (layers[i], chains[i]);
+            if (options.LayerCacheDirectory is not null)
+            {
+                // Held until this tree is disposed: a prune deletes only entries nobody holds.
+                _cacheLocks.Add(await CacheFolder.UseAsync(System.IO.Path.Combine(cache, chain), cancellationToken).ConfigureAwait(false));
+            }
+
             var tree = await ExtractLayerAsync(layer, chain, cache, openLayer, cancellationToken).ConfigureAwait(false);
             _lowers.Insert(0, ShortLink(tree));
         }
@@ -646,6 +696,29 @@ public sealed class ContainerRootfs : IAsyncDisposable
 
         return _overlayUsable.Value;
     }
+
+    /// <summary>
+    /// The files (device, inode) that were at the same path before the container ran: their image owners stand. Any
+    /// other file was made by the container (a file renamed by it counts as made: the caller's own uid is all the
+    /// disk can tell).
+    /// </summary>
+    private HashSet<(ulong, ulong)> KeptFiles(Dictionary<string, NodeState> after)
+    {
+        var kept = new HashSet<(ulong, ulong)>();
+        foreach (var (path, node) in after)
+        {
+            if (_snapshot!.TryGetValue(path, out var old) && old.Status.Device == node.Status.Device && old.Status.Inode == node.Status.Inode)
+            {
+                kept.Add((node.Status.Device, node.Status.Inode));
+            }
+        }
+
+        return kept;
+    }
+
+    /// <summary>In an unprivileged user's tree: a kept file's owner in the image, else the container's user's.</summary>
+    private (int Uid, int Gid) ImageOwner(RootfsNative.Status status, HashSet<(ulong, ulong)> kept)
+        => kept.Contains((status.Device, status.Inode)) ? _imageOwners!.GetValueOrDefault((status.Device, status.Inode)) : Creator;
 
     private static Func<Stream> OpenFile(string full) => () => LayerEntry.OpenForSequentialRead(full);
 

@@ -26,10 +26,17 @@ internal sealed class DiskLayerApplier
     {
         _root = Path.GetFullPath(root).TrimEnd('/');
         _keepOwners = keepOwners;
+        LayerOwners = keepOwners ? null : new(StringComparer.Ordinal);
     }
 
     /// <summary>Entries that could not be applied as in the layer (devices without privileges, owners).</summary>
     public int Skipped { get; private set; }
+
+    /// <summary>
+    /// When owners are not kept: the owner each written path (relative, resolved) has in the layers, the last layer's
+    /// winning; a path created only as a missing parent is not listed (its owner is root).
+    /// </summary>
+    public Dictionary<string, (int Uid, int Gid)>? LayerOwners { get; }
 
     /// <summary>Reads a blob once, verifying its digest, and applies its entries on the root.</summary>
     /// <exception cref="DigestMismatchException">The blob is not what its descriptor names.</exception>
@@ -181,6 +188,10 @@ internal sealed class DiskLayerApplier
         }
 
         ApplyMetadata(full, entry.Type, entry.Mode, entry.Uid, entry.Gid, entry.ExtendedAttributes);
+        if (LayerOwners is not null)
+        {
+            LayerOwners[target] = (entry.Uid, entry.Gid);
+        }
         if (entry.Type != LayerEntryType.Directory)
         {
             RootfsNative.SetModificationTime(full, entry.ModificationTime);

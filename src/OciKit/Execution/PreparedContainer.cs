@@ -89,8 +89,7 @@ internal sealed partial record PreparedContainer(
         }
 
         // image-spec conversion.md, "User": resolved in the image's /etc/passwd and /etc/group, never the host's.
-        var passwd = PasswdDatabase.Parse(ReadRootfsFile(run.Rootfs, "/etc/passwd"), ReadRootfsFile(run.Rootfs, "/etc/group"));
-        var user = passwd.ResolveExecUser(process.User, out var error)
+        var user = ResolveUser(run.Rootfs, process.User, out var error)
             ?? throw new ContainerRunException(runtime, $"{error} (in the image's /etc/passwd and /etc/group)", FailureKind.Caller);
 
         // conversion.md, "Env": the image's variables as given; PATH and HOME as Docker adds them when absent.
@@ -182,6 +181,11 @@ internal sealed partial record PreparedContainer(
     }
 
     /// <summary>Reads a file of the root file system, symlinks resolved inside it, or <see langword="null"/> when it has none.</summary>
+    /// <summary>A user spec (<c>name</c>, <c>uid</c>, <c>name:group</c>…) resolved in the root file system's own <c>/etc/passwd</c> and <c>/etc/group</c>.</summary>
+    /// <returns>The user, or null with <paramref name="error"/> saying what is missing.</returns>
+    internal static ExecUser? ResolveUser(string rootfs, string user, out string? error)
+        => PasswdDatabase.Parse(ReadRootfsFile(rootfs, "/etc/passwd"), ReadRootfsFile(rootfs, "/etc/group")).ResolveExecUser(user, out error);
+
     private static string? ReadRootfsFile(string rootfs, string containerPath)
     {
         var path = RootfsPaths.Resolve(rootfs, containerPath);

@@ -72,6 +72,12 @@ internal sealed class PseudoTerminal : IDisposable
         return (DefaultRows, DefaultColumns);
     }
 
+    /// <summary>
+    /// Sets the terminal's size; the kernel then sends SIGWINCH to the terminal's foreground process group (the runtime,
+    /// which passes the size on to the container's own terminal, or with bwrap the container's processes).
+    /// </summary>
+    public void Resize(ushort rows, ushort columns) => RootfsNative.SetWindowSize(_master, rows, columns);
+
     /// <summary>Closes this side's slave: once the process' copies are closed too, <see cref="Output"/> ends.</summary>
     public void CloseSlave()
     {

@@ -66,13 +66,26 @@ internal static class RootfsNative
             return errno is ENOENT or 20 /* ENOTDIR */ ? false : throw Error("lstat", path, errno);
         }
 
+        status = ParseStat(bytes);
+        return true;
+    }
+
+    /// <summary>fstat(2) of an open file.</summary>
+    public static Status Fstat(Microsoft.Win32.SafeHandles.SafeFileHandle handle)
+    {
+        var bytes = new byte[256];
+        return NativeMethods.fstat(handle, bytes) == 0 ? ParseStat(bytes) : throw Error("fstat", "an open file", Marshal.GetLastPInvokeError());
+    }
+
+    /// <summary>The kernel's <c>struct stat</c> on x64 or arm64.</summary>
+    private static Status ParseStat(byte[] bytes)
+    {
         var x64 = RuntimeInformation.ProcessArchitecture == Architecture.X64;
         long U64(int offset) => BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(offset));
         int U32(int offset) => BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(offset));
-        status = x64
+        return x64
             ? new Status((ulong)U64(0), (ulong)U64(8), U32(24), U32(28), U32(32), (ulong)U64(40), U64(48), U64(16), U64(88), U64(96), U64(104), U64(112))
             : new Status((ulong)U64(0), (ulong)U64(8), U32(16), U32(24), U32(28), (ulong)U64(32), U64(48), (uint)U32(20), U64(88), U64(96), U64(104), U64(112));
-        return true;
     }
 
     /// <summary>lstat(2) of a path that must exist.</summary>
@@ -342,6 +355,10 @@ internal static class RootfsNative
         [DllImport("libc", SetLastError = true, ExactSpelling = true)]
         [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
         internal static extern int lstat([MarshalAs(UnmanagedType.LPUTF8Str)] string path, [Out] byte[] buffer);
+
+        [DllImport("libc", SetLastError = true, ExactSpelling = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        internal static extern int fstat(Microsoft.Win32.SafeHandles.SafeFileHandle fd, [Out] byte[] buffer);
 
         [DllImport("libc", SetLastError = true, ExactSpelling = true)]
         [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace OciKit.Execution;
@@ -48,6 +49,8 @@ internal static class RuntimeProcess
             throw new ContainerRunException(Path.GetFileName(executable), $"Could not start {executable}: {e.Message}", innerException: e);
         }
 
+        // The caller's terminal resized (SIGWINCH, which .NET delivers as a PosixSignal): the container's follows it.
+        using var resize = terminal is null || OperatingSystem.IsWindows() ? null : PosixSignalRegistration.Create(PosixSignal.SIGWINCH, _ => ResizeTerminal(terminal));
         using var stdinStop = new CancellationTokenSource();
         Task stdin;
         var tail = new StringBuilder();
@@ -95,6 +98,19 @@ internal static class RuntimeProcess
         }
 
         return new Outcome(process.ExitCode, terminalTail.Append(tail).ToString());
+    }
+
+    private static void ResizeTerminal(PseudoTerminal terminal)
+    {
+        try
+        {
+            var (rows, columns) = PseudoTerminal.CallersWindowSize();
+            terminal.Resize(rows, columns);
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            // The run is ending: its terminal is closed or closing.
+        }
     }
 
     private static async Task FeedAsync(Stream? source, Stream pipe, CancellationToken cancellationToken)

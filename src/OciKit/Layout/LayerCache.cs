@@ -69,6 +69,28 @@ internal sealed class LayerCache(string storeRoot)
             // A damaged entry is a miss; the rebuild overwrites it.
             return false;
         }
+        catch (FileNotFoundException)
+        {
+            // Pruned (ocikit prune --build-cache) since the check above: a miss.
+            return false;
+        }
+    }
+
+    /// <summary>Deletes every entry (what <c>docker builder prune</c> does to the build cache); the blobs they name stay until garbage collection.</summary>
+    /// <returns>How many entries were deleted and the bytes they held.</returns>
+    public (int Removed, long Bytes) Clear()
+    {
+        var directory = new DirectoryInfo(Directory);
+        int removed = 0;
+        long bytes = 0;
+        foreach (var file in directory.Exists ? directory.EnumerateFiles("*.json") : [])
+        {
+            bytes += file.Length;
+            file.Delete();
+            removed++;
+        }
+
+        return (removed, bytes);
     }
 
     public void Put(string key, Entry entry)

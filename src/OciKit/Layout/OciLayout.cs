@@ -41,6 +41,9 @@ public sealed partial class OciLayout
     /// <summary>Where container root file systems keep the layers they extracted, for builds and containers alike.</summary>
     public string ExtractedLayersDirectory => PrivatePath("rootfs");
 
+    /// <summary>Where <c>RUN --mount=type=cache</c> directories live between builds, one per cache id.</summary>
+    public string CacheMountsDirectory => PrivatePath("cache-mounts");
+
     private const string BlobsDirectory = "blobs";
     /// <summary>The store's private folder (scratch, caches, containers), which no other OCI layout reader looks at.</summary>
     internal const string PrivateDirectory = ".ocikit";

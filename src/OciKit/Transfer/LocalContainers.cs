@@ -186,6 +186,12 @@ public sealed partial class LocalContainers(OciLayout store)
             {
                 var id = "ocikit-" + (options.Name ?? Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8))).ToLowerInvariant().Replace('_', '-').Replace('.', '-');
                 started = true;
+                // An unprivileged user's tree records what the container creates as the container's user (commit).
+                if (PreparedContainer.ResolveUser(rootfs.Path, process.User, out _) is { } owner)
+                {
+                    rootfs.Creator = (owner.Uid, owner.Gid);
+                }
+
                 var exitCode = await runtime.RunAsync(new ContainerRun(id, rootfs.Path, state, process, io), cancellationToken).ConfigureAwait(false);
                 if (options.Name is { } kept)
                 {

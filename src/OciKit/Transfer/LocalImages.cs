@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using OciKit.Images;
 using OciKit.Layers;
+using OciKit.Execution;
 using OciKit.Layout;
 using OciKit.Primitives;
 using OciKit.References;
@@ -216,4 +217,65 @@ public sealed class LocalImages(OciLayout store)
     /// <remarks>The images of containers kept in the store (<see cref="LocalContainers"/>) are kept, named or not, so they can still be committed.</remarks>
     public async Task<GarbageCollectionResult> PruneAsync(CancellationToken cancellationToken = default) =>
         await Store.CollectGarbageAsync(await new LocalContainers(Store).ImagesInUseAsync(cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+
+    /// <summary>
+    /// Deletes the extracted layers (<see cref="OciLayout.ExtractedLayersDirectory"/>) that no image of the store
+    /// (named, or a kept container's) needs and that no build or container is using now (see <see cref="CacheFolder"/>).
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the prune.</param>
+    /// <returns>What was deleted and kept.</returns>
+    public async Task<CachePruneResult> PruneExtractedLayersAsync(CancellationToken cancellationToken = default)
+    {
+        var images = new List<IReadOnlyList<Descriptor>>();
+        var index = await Store.ReadIndexAsync(cancellationToken).ConfigureAwait(false);
+        var pending = new Stack<Descriptor>([.. index.Manifests, .. await new LocalContainers(Store).ImagesInUseAsync(cancellationToken).ConfigureAwait(false)]);
+        var seen = new HashSet<Digest>();
+        while (pending.TryPop(out var descriptor))
+        {
+            if (!seen.Add(descriptor.Digest) || !(MediaTypes.IsManifest(descriptor.MediaType) || MediaTypes.IsIndex(descriptor.MediaType)) || !Store.ContainsBlob(descriptor.Digest))
+            {
+                continue;
+            }
+
+            try
+            {
+                var document = await Store.ReadManifestAsync(descriptor, cancellationToken).ConfigureAwait(false);
+                if (document.Manifest is { } manifest)
+                {
+                    images.Add(manifest.Layers);
+                }
+
+                foreach (var child in document.Index?.Manifests ?? [])
+                {
+                    pending.Push(child);
+                }
+            }
+            catch (Exception e) when (e is OciException or NotSupportedException)
+            {
+                // An unreadable image keeps nothing extracted: the cache is rebuilt from blobs when it is needed.
+            }
+        }
+
+        return await CacheFolder.PruneExtractedLayersAsync(Store.ExtractedLayersDirectory, images, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Deletes the build cache, as <c>docker builder prune</c> does: every <c>RUN --mount=type=cache</c> directory no
+    /// build is using now, and every build-cache record (the next build runs its steps again; the layers they named
+    /// become garbage for <see cref="PruneAsync"/> unless an image uses them).
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the prune.</param>
+    /// <returns>What was deleted.</returns>
+    public async Task<BuildCachePruneResult> PruneBuildCacheAsync(CancellationToken cancellationToken = default)
+    {
+        var mounts = await CacheFolder.PruneUnusedAsync(Store.CacheMountsDirectory, cancellationToken).ConfigureAwait(false);
+        var (records, bytes) = new LayerCache(Store.Root).Clear();
+        return new BuildCachePruneResult(mounts, records, bytes);
+    }
 }
+
+/// <summary>What <see cref="LocalImages.PruneBuildCacheAsync"/> deleted.</summary>
+/// <param name="CacheMounts">The <c>RUN --mount=type=cache</c> directories (those in use are kept).</param>
+/// <param name="Records">Build-cache records deleted.</param>
+/// <param name="RecordBytes">The bytes the records held (their layers are blobs, collected by <see cref="LocalImages.PruneAsync"/>).</param>
+public sealed record BuildCachePruneResult(CachePruneResult CacheMounts, int Records, long RecordBytes);

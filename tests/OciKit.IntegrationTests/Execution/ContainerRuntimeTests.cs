@@ -323,14 +323,11 @@ public sealed class ContainerRuntimeTests : IDisposable
     [Fact]
     public async Task Bwrap_runs_a_container_for_an_unprivileged_user_in_a_user_namespace()
     {
-        // test.sh creates this user; a test never creates users.
-        var entry = File.ReadLines("/etc/passwd").Select(l => l.Split(':')).FirstOrDefault(f => f[0] == RootlessUser)
-            ?? throw new InvalidOperationException($"The user {RootlessUser} is missing: test.sh creates it (useradd --system --create-home {RootlessUser}); run it as root once.");
-        var (uid, gid) = (entry[2], entry[3]);
+        var (uid, gid) = RootlessUser.Ids();
 
-        // bwrap started as that user (setpriv drops every capability with the switch away from uid 0).
-        var wrapper = _dir.Combine("bwrap-as-" + RootlessUser);
-        File.WriteAllText(wrapper, $"#!/bin/sh\nexec setpriv --reuid={uid} --regid={gid} --init-groups -- {Tool.Locate("bwrap")} \"$@\"\n");
+        // bwrap started as that user.
+        var wrapper = _dir.Combine("bwrap-as-" + RootlessUser.Name);
+        File.WriteAllText(wrapper, $"#!/bin/sh\nexec setpriv {string.Join(' ', RootlessUser.Command(Tool.Locate("bwrap"), []))} \"$@\"\n");
         File.SetUnixFileMode(wrapper, (UnixFileMode)0b111_101_101);
         var secret = Directory.CreateDirectory(_dir.Combine("secret")).FullName;
         File.WriteAllText(Path.Combine(secret, "root-only"), Canary);
@@ -374,8 +371,6 @@ public sealed class ContainerRuntimeTests : IDisposable
         var code = await selected.RunAsync(new ContainerRun("auto", Rootfs(), state, new ContainerProcess { Args = ["echo", "auto"] }, new ContainerIO { Stdout = stdout }));
         Assert.Equal((0, "auto\n"), (code, Encoding.UTF8.GetString(stdout.ToArray())));
     }
-
-    private const string RootlessUser = "ocikit-rootless";
 
     /// <summary>What the helper returns when crun refuses this machine (see <see cref="IsCrunRefusingThisMachine"/>).</summary>
     private const int CrunRefusedThisMachine = -1000;
