@@ -488,7 +488,9 @@ internal sealed partial class StageExecutor
 
     private string CacheKey(string step, IEnumerable<string> inputs) =>
         LayerCache.Key([
-            "ocikit-build-v1", Identity(), _session.LayerOptions.Compression.ToString(), _session.Timestamp.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture),
+            // The layer options' cache identity names the compressor (codec, level, library versions): the same
+            // step compressed by another zlib is another blob, so a key shared through a registry must differ.
+            "ocikit-build-v2", Identity(), _session.LayerOptions.CacheIdentity,
             step, .. inputs]);
 
     private async Task WorkdirAsync(WorkdirInstruction instruction, CancellationToken cancellationToken)

@@ -461,7 +461,9 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
 
     private static string LayerKey(PublishLayer layer, string workingDirectory, LayerOptions options, string[] fileDigests)
     {
-        var parts = new List<string> { "ocikit-publish-layer/1", options.ToString() };
+        // The options' cache identity, not their ToString(): that held the degree of parallelism (the machine's core
+        // count, which does not change the bytes) and missed the compressor's version (which does).
+        var parts = new List<string> { "ocikit-publish-layer/2", options.CacheIdentity };
         var index = 0;
         foreach (var entry in layer.ToEntries(workingDirectory))
         {
