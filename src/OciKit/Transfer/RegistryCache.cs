@@ -70,7 +70,7 @@ public sealed class RegistryCache(RegistryClient client)
         var found = new Dictionary<string, CacheHit>(StringComparer.Ordinal);
         foreach (var repository in repositories)
         {
-            var (records, _, _) = await ReadRecordsAsync(repository, warnings, cancellationToken).ConfigureAwait(false);
+            var (records, _) = await ReadRecordsAsync(repository, warnings, cancellationToken).ConfigureAwait(false);
             foreach (var record in records)
             {
                 found.TryAdd(record.Key, new CacheHit(record, repository));
@@ -199,33 +199,33 @@ public sealed class RegistryCache(RegistryClient client)
             }
         }
 
+        // Every blob first, so that a record is written only once its blob is in the repository, and so that the
+        // window between reading the cache and putting it back (where another writer can interleave) is short.
         var mountRepository = mountFrom is null ? null : RegistryClient.MountSource(mountFrom, repository);
-        var present = new HashSet<Digest>();
         var skipped = 0;
-        for (var attempt = 1; ; attempt++)
+        var ensured = new HashSet<Digest>();
+        for (var i = 0; i < ours.Count; i++)
         {
-            var (existing, existingBlobs, _) = await ReadRecordsAsync(repository, warnings, cancellationToken).ConfigureAwait(false);
-            present.UnionWith(existingBlobs);
-
-            // Our blobs first, so that a record is written only once its blob is in the repository.
-            for (var i = ours.Count - 1; i >= 0; i--)
+            if (ours[i].Layer is not { } layer || ensured.Contains(layer.Digest))
             {
-                if (ours[i].Layer is { } layer && !present.Contains(layer.Digest))
-                {
-                    if (await EnsureBlobAsync(repository, layer, store, mountRepository, cancellationToken).ConfigureAwait(false))
-                    {
-                        present.Add(layer.Digest);
-                    }
-                    else
-                    {
-                        warnings?.Report($"cache record {ours[i].Key[..12]}: blob {layer.Digest} is neither in {repository.Name} nor could be mounted or uploaded there; not recorded");
-                        keys.Remove(ours[i].Key);
-                        ours.RemoveAt(i);
-                        skipped++;
-                    }
-                }
+                continue;
             }
 
+            if (await EnsureBlobAsync(repository, layer, store, mountRepository, cancellationToken).ConfigureAwait(false))
+            {
+                ensured.Add(layer.Digest);
+                continue;
+            }
+
+            warnings?.Report($"cache record {ours[i].Key[..12]}: blob {layer.Digest} is not in {repository.Name} and could be neither mounted nor uploaded there; not recorded");
+            keys.Remove(ours[i].Key);
+            ours.RemoveAt(i--);
+            skipped++;
+        }
+
+        for (var attempt = 1; ; attempt++)
+        {
+            var (existing, _) = await ReadRecordsAsync(repository, warnings, cancellationToken).ConfigureAwait(false);
             var merged = new List<CacheRecord>(ours);
             foreach (var record in existing)
             {
@@ -249,7 +249,7 @@ public sealed class RegistryCache(RegistryClient client)
 
             // No compare-and-swap on tags: a writer that read before our put and puts after us replaces our records.
             // Read back; when ours are missing from what is there now, merge again.
-            var (now, _, digest) = await ReadRecordsAsync(repository, warnings, cancellationToken).ConfigureAwait(false);
+            var (now, digest) = await ReadRecordsAsync(repository, warnings, cancellationToken).ConfigureAwait(false);
             if (digest == written || attempt >= MaxWriteAttempts || ContainsAll(now, ours))
             {
                 return new CacheWriteResult(digest ?? written, now.Count, ours.Count, skipped, attempt);
@@ -325,10 +325,10 @@ public sealed class RegistryCache(RegistryClient client)
     }
 
     /// <summary>
-    /// The records under a repository's tag, the blobs its manifest lists and the manifest's digest; nothing (and a
-    /// warning for anything but "no cache yet") when there is no usable cache.
+    /// The records under a repository's tag and the manifest's digest; no records (and a warning for anything but
+    /// "no cache yet") when there is no usable cache.
     /// </summary>
-    private async Task<(List<CacheRecord> Records, HashSet<Digest> Blobs, Digest? Digest)> ReadRecordsAsync(ImageReference repository, IProgress<string>? warnings, CancellationToken cancellationToken)
+    private async Task<(List<CacheRecord> Records, Digest? Digest)> ReadRecordsAsync(ImageReference repository, IProgress<string>? warnings, CancellationToken cancellationToken)
     {
         ManifestContent content;
         try
@@ -337,12 +337,12 @@ public sealed class RegistryCache(RegistryClient client)
         }
         catch (RegistryException ex) when (ex.StatusCode == HttpStatusCode.NotFound)
         {
-            return ([], [], null);
+            return ([], null);
         }
         catch (RegistryException ex) when (ex is not RegistryAuthenticationException)
         {
             warnings?.Report($"cache {repository}: {ex.Message}; not used");
-            return ([], [], null);
+            return ([], null);
         }
 
         try
@@ -362,18 +362,12 @@ public sealed class RegistryCache(RegistryClient client)
             using var buffer = new MemoryStream((int)blob.Size);
             await client.DownloadBlobAsync(repository, blob, buffer, cancellationToken: cancellationToken).ConfigureAwait(false);
             var records = CacheRecordJson.Parse(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), problem => warnings?.Report($"cache {repository}: {problem}; ignored"));
-            var blobs = new HashSet<Digest>();
-            foreach (var layer in manifest.Layers.Skip(1))
-            {
-                blobs.Add(layer.Digest);
-            }
-
-            return (records, blobs, content.Digest);
+            return (records, content.Digest);
         }
         catch (Exception ex) when (ex is OciFormatException or RegistryException and not RegistryAuthenticationException)
         {
             warnings?.Report($"cache {repository}: {ex.Message}; not used");
-            return ([], [], content.Digest);
+            return ([], content.Digest);
         }
     }
 
