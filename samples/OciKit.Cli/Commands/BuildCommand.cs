@@ -33,7 +33,15 @@ internal static class BuildCommand
         network.AcceptOnlyFromAmong("host", "none", "default");
         var secrets = new Option<string[]>("--secret") { Description = "A secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VARIABLE; repeatable." };
         var squash = new Option<bool>("--squash") { Description = "Merge the final stage's new layers into one." };
-        var noCache = new Option<bool>("--no-cache") { Description = "Neither use nor record the build cache." };
+        var noCache = new Option<bool>("--no-cache") { Description = "Neither use nor record the build cache (the store's nor a registry's)." };
+        var cacheFrom = new Option<string[]>("--cache-from")
+        {
+            Description = "Also take cached steps from this registry repository's build cache, REGISTRY/REPOSITORY[:TAG] (tag default " + RegistryCache.DefaultTag + "); repeatable.",
+        };
+        var cacheTo = new Option<string?>("--cache-to")
+        {
+            Description = "After the build (and the push), record its steps in this registry repository's build cache: REGISTRY/REPOSITORY[:TAG][,mode=min|max] (min: the final stage's steps, the default; max: every stage's).",
+        };
         var push = new Option<bool>("--push") { Description = "Push the image to each tag's registry after building." };
         var zstd = new Option<bool>("--zstd") { Description = "Compress new layers with zstd instead of gzip." };
         var archive = new Option<string?>("--output-archive") { Description = "Also write the image to this archive file (needs --tag)." };
@@ -45,7 +53,7 @@ internal static class BuildCommand
 
         var command = new Command("build", "Build an image from a Dockerfile, without a daemon.");
         command.Arguments.Add(context);
-        foreach (var option in new Option[] { file, tags, buildArgs, target, platform, skipRun, runtime, network, secrets, squash, noCache, push, zstd, archive, archiveFormat, sbom })
+        foreach (var option in new Option[] { file, tags, buildArgs, target, platform, skipRun, runtime, network, secrets, squash, noCache, cacheFrom, cacheTo, push, zstd, archive, archiveFormat, sbom })
         {
             command.Options.Add(option);
         }
@@ -91,8 +99,12 @@ internal static class BuildCommand
                 throw new ArgumentException("Attaching an SBOM needs at least one tag (the store keeps it beside the tag's repository).");
             }
 
-            // The build pulls base images it does not have through this client, and the delivery below pushes with it.
+            var (cacheRepository, cacheMode) = ParseCacheTo(parseResult.GetValue(cacheTo));
+
+            // The build pulls base images it does not have through this client, reads and writes the registry cache
+            // with it, and the delivery below pushes with it.
             using var client = session.CreateClient();
+            var registryCache = new RegistryCache(client);
             var options = new BuildOptions(Path.GetFullPath(parseResult.GetValue(context) ?? "."))
             {
                 DockerfilePath = parseResult.GetValue(file),
@@ -106,6 +118,9 @@ internal static class BuildCommand
                 Secrets = ParseSecrets(parseResult.GetValue(secrets) ?? []),
                 Squash = parseResult.GetValue(squash),
                 NoCache = parseResult.GetValue(noCache),
+                CacheFrom = [.. parseResult.GetValue(cacheFrom) ?? []],
+                RegistryCache = registryCache,
+                CacheMode = cacheMode,
                 StorePath = session.StorePath,
                 Compression = parseResult.GetValue(zstd) ? Layers.LayerCompression.Zstd : Layers.LayerCompression.Gzip,
                 BaseImages = new RegistryBaseImages(client),
@@ -119,7 +134,9 @@ internal static class BuildCommand
                     BuildProgressKind.Output => report.Message,
                     BuildProgressKind.Warning => $"warning: {report.Message}",
                     BuildProgressKind.Pull => $"[{report.Stage}] {report.Message}",
-                    _ => $"[{report.Stage}] {report.Message}" + (report.CacheHit == true ? "  (cached)" : ""),
+                    _ => $"[{report.Stage}] {report.Message}" + (report.CacheHit == true
+                        ? report.CacheSource is null or BuildProgress.LocalCacheSource ? "  (cached)" : $"  (cached: {report.CacheSource})"
+                        : ""),
                 };
                 host.Err.WriteLine(text);
             });
@@ -166,6 +183,19 @@ internal static class BuildCommand
                 }
             }
 
+            // The steps go to the registry cache after the push, so their blobs are mounted from where it put them.
+            if (cacheRepository is not null && !options.NoCache)
+            {
+                var warnings = new WarningLines(host.Err);
+                var pushedTo = pushAfter ? ImageReference.Parse(result.Tags[0]) : null;
+                var store = await OciLayout.OpenAsync(session.StorePath, cancellationToken: cancellationToken).ConfigureAwait(false);
+                var written = await registryCache.WriteAsync(cacheRepository, result.CacheRecords, store, pushedTo, warnings, cancellationToken).ConfigureAwait(false);
+                if (!quiet)
+                {
+                    await host.Err.WriteLineAsync($"cache {cacheRepository}: {written.Written} record(s) written, {written.Records} held").ConfigureAwait(false);
+                }
+            }
+
             if (!quiet)
             {
                 foreach (var tag in result.Tags)
@@ -178,6 +208,51 @@ internal static class BuildCommand
             return CliRunner.Success;
         });
         return command;
+    }
+
+    /// <summary>
+    /// Reads <c>--cache-to</c>: <c>REPO[:TAG][,mode=min|max]</c>, also in BuildKit's spelling
+    /// <c>type=registry,ref=REPO,mode=…</c>.
+    /// </summary>
+    internal static (ImageReference? Repository, CacheExportMode Mode) ParseCacheTo(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return (null, CacheExportMode.Min);
+        }
+
+        string? repository = null;
+        var mode = CacheExportMode.Min;
+        foreach (var field in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var eq = field.IndexOf('=', StringComparison.Ordinal);
+            switch (eq < 0 ? "ref" : field[..eq].ToLowerInvariant())
+            {
+                case "ref":
+                    repository = eq < 0 ? field : field[(eq + 1)..];
+                    break;
+                case "mode":
+                    mode = field[(eq + 1)..].ToLowerInvariant() switch
+                    {
+                        "min" => CacheExportMode.Min,
+                        "max" => CacheExportMode.Max,
+                        var other => throw new ArgumentException($"--cache-to: mode '{other}' is neither min nor max."),
+                    };
+                    break;
+                case "type" when field[(eq + 1)..] == "registry":
+                    break;
+                default:
+                    throw new ArgumentException($"--cache-to: unexpected '{field}' (expected REPO[,mode=min|max]).");
+            }
+        }
+
+        return (RegistryCache.ParseRepository(repository ?? throw new ArgumentException("--cache-to needs a repository.")), mode);
+    }
+
+    /// <summary>The registry cache's warnings as the CLI's warning lines.</summary>
+    private sealed class WarningLines(TextWriter err) : IProgress<string>
+    {
+        public void Report(string value) => err.WriteLine("warning: " + value);
     }
 
     /// <summary>The SBOM of the image just built, named as <c>ocikit sbom NAME</c> names it from the store.</summary>

@@ -32,6 +32,15 @@ public sealed record BuildProgress(BuildProgressKind Kind, string Stage, int Lin
 
     /// <summary>For a filesystem step: the compressed size of its layer.</summary>
     public long Bytes { get; init; }
+
+    /// <summary>
+    /// For a cache hit: where the record came from, <see cref="LocalCacheSource"/> (the store's own cache) or the
+    /// registry cache repository (<c>REGISTRY/REPOSITORY:TAG</c>).
+    /// </summary>
+    public string? CacheSource { get; init; }
+
+    /// <summary>The <see cref="CacheSource"/> of a hit in the store's own cache.</summary>
+    public const string LocalCacheSource = "local";
 }
 
 /// <summary>The outcome of a build.</summary>
@@ -41,6 +50,13 @@ public sealed record BuildProgress(BuildProgressKind Kind, string Stage, int Lin
 /// <param name="Warnings">The warnings the build reported.</param>
 public sealed record BuildResult(Descriptor Descriptor, ImageConfig Config, ImmutableArray<string> Tags, ImmutableArray<string> Warnings)
 {
+    /// <summary>
+    /// The cache records of the steps <see cref="BuildOptions.CacheMode"/> selects (hits and new work alike, newest
+    /// first), for a registry cache written after the push (<see cref="Transfer.RegistryCache.WriteAsync"/>); empty with
+    /// <see cref="BuildOptions.NoCache"/>.
+    /// </summary>
+    public ImmutableArray<Layout.CacheRecord> CacheRecords { get; init; } = [];
+
     /// <summary>The image (manifest) digest.</summary>
     public Digest Digest => Descriptor.Digest;
 }

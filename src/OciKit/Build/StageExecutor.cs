@@ -434,23 +434,31 @@ internal sealed partial class StageExecutor
     private async Task CommitLayerAsync(Instruction instruction, string createdBy, string key, Func<Task<IReadOnlyList<LayerEntry>>> produce, CancellationToken cancellationToken, bool applyFromBlob = false)
     {
         var history = new HistoryEntry { Created = _session.Timestamp, CreatedBy = createdBy, Comment = HistoryComment };
-        if (!_session.Options.NoCache && key.Length > 0 && _session.Cache.TryGet(key, _session.HasBlob, out var cached))
+        if (!_session.Options.NoCache && key.Length > 0)
         {
-            if (cached.Layer is { } hit)
+            // The store's own cache first, then the registry caches (their blob downloaded into the build, verified).
+            (LayerCache.Entry Entry, string Source)? found = _session.Cache.TryGet(key, _session.HasBlob, out var local)
+                ? (local, BuildProgress.LocalCacheSource)
+                : await _session.TryRemoteCacheAsync(key, _stageName, instruction.StartLine, cancellationToken).ConfigureAwait(false);
+            if (found is var (cached, source))
             {
-                _image = _image.AppendLayer(hit, cached.DiffId!, history);
-                if (_fs is not null)
+                if (cached.Layer is { } hit)
                 {
-                    _unapplied.Add(hit);
+                    _image = _image.AppendLayer(hit, cached.DiffId!, history);
+                    if (_fs is not null)
+                    {
+                        _unapplied.Add(hit);
+                    }
                 }
-            }
-            else
-            {
-                _image = _image.AddHistory(history);
-            }
+                else
+                {
+                    _image = _image.AddHistory(history);
+                }
 
-            _session.Report(new BuildProgress(BuildProgressKind.Step, _stageName, instruction.StartLine, Flatten(instruction.Original)) { CacheHit = true, Bytes = cached.Layer?.Size ?? 0 });
-            return;
+                _session.RecordStep(_stage.Index, key, cached);
+                _session.Report(new BuildProgress(BuildProgressKind.Step, _stageName, instruction.StartLine, Flatten(instruction.Original)) { CacheHit = true, Bytes = cached.Layer?.Size ?? 0, CacheSource = source });
+                return;
+            }
         }
 
         var entries = await produce().ConfigureAwait(false);
@@ -458,6 +466,7 @@ internal sealed partial class StageExecutor
         {
             _image = _image.AddHistory(history);
             _session.AddCacheEntry(key, new LayerCache.Entry(null, null));
+            _session.RecordStep(_stage.Index, key, new LayerCache.Entry(null, null));
             _session.Report(new BuildProgress(BuildProgressKind.Step, _stageName, instruction.StartLine, Flatten(instruction.Original)) { CacheHit = false });
             return;
         }
@@ -473,7 +482,8 @@ internal sealed partial class StageExecutor
             _unapplied.Add(info.Descriptor);
         }
 
-        _session.AddCacheEntry(key, new LayerCache.Entry(info.Descriptor, info.DiffId));
+        _session.AddCacheEntry(key, new LayerCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize));
+        _session.RecordStep(_stage.Index, key, new LayerCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize));
         _session.Report(new BuildProgress(BuildProgressKind.Step, _stageName, instruction.StartLine, Flatten(instruction.Original)) { CacheHit = false, Bytes = info.Descriptor.Size });
     }
 
