@@ -195,7 +195,7 @@ log:
   level: warn
   formatter: text
   accesslog:
-    disabled: true
+    disabled: ${registry_accesslog_disabled:-true}
 storage:
   filesystem:
     rootdirectory: $dir/storage
@@ -584,20 +584,35 @@ section_msbuild() {
       done
     done
     # Where OciKit's task spends a cold run: one more cold OciPublish at detailed verbosity (not in the medians), its
-    # `OciKit timing:` lines (time since the task started, JIT-compiled methods meanwhile, per step).
-    local timing=""
+    # `OciKit timing:` lines (time since the task started, JIT-compiled methods meanwhile, per step), and the requests
+    # the registry saw from it (its access log, by method); with -b, the same cold run of the before side too.
+    local timing="" requests="" requests_before=""
     if [ ${#tools[@]} -ge 3 ]; then
+      local side
+      for side in "$version" ${packed_baseline:+"$packed_baseline"}; do
+        props[3]=-p:OciKitVersion="$side"
+        find "$dir" -type d \( -name bin -o -name obj \) -prune -exec rm -rf {} +
+        rm -rf "$work/store" && msbuild_source "$case" "$dir" 0 no
+        registry_accesslog_disabled=false start_registry
+        skopeo copy --quiet --dest-tls-verify=false "oci:$work/layout-$base:latest" "docker://$registry_host/$base:latest"
+        props[0]=-p:ContainerRegistry="$registry_host"
+        dotnet restore "$proj" -nologo -p:UseOciKit=true "${props[3]}" >"$work/restore.log" 2>&1
+        local logged
+        logged=$(wc -l <"$work/registry/registry.log")
+        OCIKIT_STORE="$work/store" TMPDIR="$work/tmp" dotnet publish "$proj" -c Release --disable-build-servers -nologo --no-restore \
+          -t:OciPublish -p:UseOciKit=true "${props[@]}" -p:ContainerBaseImage="$registry_host/$base:latest" \
+          "-flp:Verbosity=detailed;LogFile=$work/msbuild-timing.log" -clp:ErrorsOnly >/dev/null 2>&1 || true
+        local counted
+        counted=$(tail -n +"$((logged + 1))" "$work/registry/registry.log" | grep -o '"[A-Z]* /v2/[^ ]* HTTP' |
+          awk '{ m[substr($1, 2)]++; n++ } END { for (k in m) printf "%s %d, ", k, m[k]; printf "total %d", n }')
+        if [ "$side" = "$version" ]; then
+          timing=$(grep -o 'OciKit timing: .*' "$work/msbuild-timing.log" || true)
+          requests=$counted
+        else
+          requests_before=$counted
+        fi
+      done
       props[3]=-p:OciKitVersion="$version"
-      find "$dir" -type d \( -name bin -o -name obj \) -prune -exec rm -rf {} +
-      rm -rf "$work/store" && msbuild_source "$case" "$dir" 0 no
-      start_registry
-      skopeo copy --quiet --dest-tls-verify=false "oci:$work/layout-$base:latest" "docker://$registry_host/$base:latest"
-      props[0]=-p:ContainerRegistry="$registry_host"
-      dotnet restore "$proj" -nologo -p:UseOciKit=true -p:OciKitVersion="$version" >"$work/restore.log" 2>&1
-      OCIKIT_STORE="$work/store" TMPDIR="$work/tmp" dotnet publish "$proj" -c Release --disable-build-servers -nologo --no-restore \
-        -t:OciPublish -p:UseOciKit=true "${props[@]}" -p:ContainerBaseImage="$registry_host/$base:latest" \
-        "-flp:Verbosity=detailed;LogFile=$work/msbuild-timing.log" -clp:ErrorsOnly >/dev/null 2>&1 || true
-      timing=$(grep -o 'OciKit timing: .*' "$work/msbuild-timing.log" || true)
     fi
     local what published
     published=$(du -sm "$(dirname "$proj")/bin/Release/net10.0/"*publish 2>/dev/null | cut -f1 | head -n 1 || true)
@@ -640,6 +655,9 @@ section_msbuild() {
       out '```'
       out "$timing"
       out '```'
+      out ""
+      out "Registry requests of that cold OciPublish (access log, by method): $requests."
+      [ -z "$requests_before" ] || out "The same cold run with the before side's package: $requests_before."
       out ""
     fi
   done

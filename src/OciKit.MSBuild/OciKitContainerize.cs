@@ -100,6 +100,12 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
     public string? StorePath { get; set; }
 
     /// <summary>
+    /// <c>OciKitKeepInStore</c>: keep a pushed image in the local store too (<see cref="ContainerizeRequest.KeepInStore"/>);
+    /// without it an image only pushed is not stored and its base's layers are not pulled.
+    /// </summary>
+    public bool KeepInStore { get; set; }
+
+    /// <summary>
     /// <c>ContainerSigningKey</c>: a private key file (PKCS#8 PEM, as <c>ocikit key generate</c> writes it; ECDSA P-256 or
     /// Ed25519) to sign the pushed image with; empty: no signature.
     /// </summary>
@@ -172,7 +178,7 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
 
         using var signingKey = await ReadSigningKeyAsync(cancellationToken).ConfigureAwait(false);
         var policy = string.IsNullOrWhiteSpace(TrustPolicy) ? null : await Signing.TrustPolicy.LoadAsync(TrustPolicy.Trim(), cancellationToken).ConfigureAwait(false);
-        var requests = CreateRequests().Select(r => r with { SigningKey = signingKey, GenerateSbom = GenerateSbom, TrustPolicy = policy }).ToList();
+        var requests = CreateRequests().Select(r => r with { SigningKey = signingKey, GenerateSbom = GenerateSbom, TrustPolicy = policy, KeepInStore = KeepInStore }).ToList();
         var request = requests[0];
         var progress = new SynchronousProgress(message =>
         {
@@ -215,7 +221,8 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
             item.SetMetadata("Packages", sbom.Packages.ToString(CultureInfo.InvariantCulture));
             return (ITaskItem)item;
         })];
-        var where = request.Registry is null ? $"local store {store.Root}" : $"registry {request.Registry}";
+        var where = request.Registry is null ? $"local store {store.Root}"
+            : result.Stored ? $"registry {request.Registry} and local store {store.Root}" : $"registry {request.Registry}";
         Timing("done");
         Log.LogMessage(MessageImportance.High, $"OciKit: {result.References[0]}@{ImageDigest} → {where} ({result.Images.Length} platform(s), {result.Images.Sum(i => i.Layers.Length)} app layer(s), {result.BlobsUploaded} blob(s) uploaded)");
         return !Log.HasLoggedErrors;

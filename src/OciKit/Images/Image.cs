@@ -318,4 +318,29 @@ public sealed record BuiltImage(ManifestDocument Manifest, ReadOnlyMemory<byte> 
 
     /// <summary>The manifest's descriptor with its platform, as an entry of a multi-platform <see cref="ImageIndex"/>.</summary>
     public Descriptor IndexEntry => Manifest.Descriptor with { Platform = Platform };
+
+    /// <summary>
+    /// The index of several built images (one per platform): a Docker manifest list when every image has a Docker
+    /// manifest (as <c>docker buildx</c> and the SDK make it), else an OCI image index (also for a mix, which only an OCI
+    /// index may hold).
+    /// </summary>
+    /// <param name="images">The images; each entry carries its image's platform.</param>
+    /// <param name="annotations">Annotations of the index, if any.</param>
+    /// <returns>The index document.</returns>
+    /// <exception cref="ArgumentException">Annotations for a Docker manifest list, which has none.</exception>
+    public static ManifestDocument IndexOf(IReadOnlyList<BuiltImage> images, IReadOnlyDictionary<string, string>? annotations = null)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        var docker = images.Count > 0 && images.All(i => i.Manifest.MediaType == MediaTypes.DockerManifest);
+        if (docker && annotations is { Count: > 0 })
+        {
+            throw new ArgumentException("A Docker manifest list has no annotations; write OCI manifests to annotate their index.", nameof(annotations));
+        }
+
+        return ManifestDocument.FromIndex(new ImageIndex([.. images.Select(i => i.IndexEntry)])
+        {
+            MediaType = docker ? MediaTypes.DockerManifestList : MediaTypes.OciIndex,
+            Annotations = annotations?.ToImmutableSortedDictionary(StringComparer.Ordinal),
+        });
+    }
 }

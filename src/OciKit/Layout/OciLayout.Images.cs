@@ -103,28 +103,13 @@ public sealed partial class OciLayout
     {
         ArgumentNullException.ThrowIfNull(images);
         var list = images.ToList();
-
-        // Docker manifests are listed in a Docker manifest list, as `docker buildx` and the SDK do; an OCI index
-        // otherwise (also for a mix, which only an OCI index may hold).
-        var docker = list.Count > 0 && list.All(i => i.Manifest.MediaType == MediaTypes.DockerManifest);
-        if (docker && annotations is { Count: > 0 })
-        {
-            throw new ArgumentException("A Docker manifest list has no annotations; write OCI manifests to annotate their index.", nameof(annotations));
-        }
-
-        var entries = new List<Descriptor>(list.Count);
+        var index = BuiltImage.IndexOf(list, annotations);
         foreach (var image in list)
         {
             await WriteImageAsync(image, null, cancellationToken).ConfigureAwait(false);
-            entries.Add(image.IndexEntry);
         }
 
-        var index = new ImageIndex([.. entries])
-        {
-            MediaType = docker ? MediaTypes.DockerManifestList : MediaTypes.OciIndex,
-            Annotations = annotations?.ToImmutableSortedDictionary(StringComparer.Ordinal),
-        };
-        var descriptor = await WriteManifestAsync(ManifestDocument.FromIndex(index), cancellationToken).ConfigureAwait(false);
+        var descriptor = await WriteManifestAsync(index, cancellationToken).ConfigureAwait(false);
         if (name is not null)
         {
             await TagAsync(name, descriptor, cancellationToken).ConfigureAwait(false);

@@ -96,6 +96,16 @@ public sealed record ContainerizeRequest
     /// </summary>
     public bool GenerateSbom { get; init; }
 
+    /// <summary>
+    /// Keep the image in the local store also when it is only pushed. Without it, an image with a <see cref="Registry"/>
+    /// and no <see cref="ArchiveOutputPath"/>, <see cref="SigningKey"/> or <see cref="GenerateSbom"/> (the steps that read
+    /// the store) is pushed without being stored: only its base's manifest and configuration are fetched, the base's
+    /// layers are mounted from its repository (or streamed from its registry to the target, never through the disk),
+    /// the new layers still go into the store's blobs (so the next publish reuses them), and no image is recorded in the
+    /// store (<see cref="ContainerizeResult.Stored"/> says which happened). Several platforms' requests follow the first's.
+    /// </summary>
+    public bool KeepInStore { get; init; }
+
     /// <summary>A trust policy the base image must satisfy before it is pulled (<see cref="Transfer.RegistryBaseImages"/>), or null for none.</summary>
     public Signing.TrustPolicy? TrustPolicy { get; init; }
 

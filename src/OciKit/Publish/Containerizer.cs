@@ -29,7 +29,7 @@ public sealed record ContainerizedImage(Platform Platform, Descriptor Manifest, 
 
 /// <summary>What <see cref="Containerizer.ContainerizeAsync(ContainerizeRequest, IProgress{string}?, CancellationToken)"/> produced.</summary>
 /// <param name="Manifest">The image manifest's descriptor (an index's for several platforms); its digest is the image's digest.</param>
-/// <param name="LocalName">The image's name in the local store.</param>
+/// <param name="LocalName">The image's name in the local store when <see cref="Stored"/> (else the name it was pushed as, not in the store).</param>
 /// <param name="References">Every reference the image was pushed or tagged as, by tag (registry or local names).</param>
 /// <param name="Images">The image of each platform, in request order.</param>
 /// <param name="BlobsUploaded">Blobs whose bytes were sent to the registry (0 when nothing was pushed).</param>
@@ -49,6 +49,13 @@ public sealed record ContainerizeResult(
 
     /// <summary>The SBOM artifacts attached with <see cref="ContainerizeRequest.GenerateSbom"/>, one per platform image (empty without it).</summary>
     public ImmutableArray<ContainerSbom> Sboms { get; init; } = [];
+
+    /// <summary>
+    /// Whether the image was recorded in the local store under <see cref="LocalName"/>; false for an image only pushed
+    /// (see <see cref="ContainerizeRequest.KeepInStore"/>), whose new layers are in the store's blobs but which the store
+    /// does not list.
+    /// </summary>
+    public bool Stored { get; init; } = true;
 }
 
 /// <summary>A signature <see cref="Containerizer"/> made.</summary>
@@ -67,7 +74,9 @@ public sealed record ContainerSbom(Digest Artifact, Digest Subject, int Packages
 /// Turns a published .NET application into an image, the way <c>dotnet publish -t:OciPublish</c> does: pulls (or
 /// reuses) the base image, writes one deterministic layer per <see cref="PublishLayerKind"/>, applies the container
 /// configuration and the standard OCI labels, stores the result in the local store, then pushes it and/or writes an
-/// archive. An unchanged application gives the same digest, and a push then uploads nothing.
+/// archive. An image only pushed (<see cref="ContainerizeRequest.KeepInStore"/>) is not stored and its base's layers are
+/// not pulled: it is pushed from memory, the store's blobs and the base's repository (<see cref="ComposedImageSource"/>).
+/// An unchanged application gives the same digest either way, and a push then uploads nothing.
 /// </summary>
 /// <param name="store">The local store the base is pulled into and the image is stored in.</param>
 /// <param name="client">The registry client for the base and the push.</param>
@@ -113,7 +122,6 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         var first = requests.Count > 0 ? requests[0] : throw new ArgumentException("At least one request is needed.", nameof(requests));
         ValidateTogether(requests);
         var targets = Targets(first);
-        var transfer = new ImageTransfer(client);
 
         // With a registry to push to, blobs go up while the image is built (see EarlyUploads); the push below then
         // finds them there.
@@ -121,7 +129,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         var early = pushTarget is null ? null : new EarlyUploads(client, pushTarget);
         try
         {
-            return await ContainerizeAsync(requests, targets, transfer, early, progress, cancellationToken).ConfigureAwait(false);
+            return await ContainerizeAsync(requests, targets, early, progress, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -132,49 +140,84 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         }
     }
 
-    private async Task<ContainerizeResult> ContainerizeAsync(IReadOnlyList<ContainerizeRequest> requests, ImmutableArray<string> targets, ImageTransfer transfer, EarlyUploads? early, IProgress<string>? progress, CancellationToken cancellationToken)
+    private async Task<ContainerizeResult> ContainerizeAsync(IReadOnlyList<ContainerizeRequest> requests, ImmutableArray<string> targets, EarlyUploads? early, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         var first = requests[0];
+        var keep = KeepsStoreCopy(first);
         var images = ImmutableArray.CreateBuilder<ContainerizedImage>(requests.Count);
         var built = new List<BuiltImage>(requests.Count);
+        var baseLayers = new Dictionary<Digest, BlobLocation>();
         foreach (var request in requests)
         {
-            var (image, result) = await BuildAsync(request, transfer, early, progress, cancellationToken).ConfigureAwait(false);
+            var (image, result, baseSource) = await BuildAsync(request, keep, early, progress, cancellationToken).ConfigureAwait(false);
             built.Add(image);
             images.Add(result);
+            foreach (var layer in baseSource?.Image.Layers ?? [])
+            {
+                baseLayers.TryAdd(layer.Digest, new BlobLocation.InRepository(baseSource!.Repository));
+            }
         }
 
         var localName = targets[0];
-        var manifest = built.Count == 1
-            ? await store.WriteImageAsync(built[0], localName, cancellationToken).ConfigureAwait(false)
-            : await store.WriteIndexAsync(built, localName, null, cancellationToken).ConfigureAwait(false);
-        for (var i = 1; i < targets.Length && first.Registry is null; i++)
+        IImageSource pushed;
+        Descriptor manifest;
+        if (keep)
         {
-            await store.TagAsync(targets[i], manifest, cancellationToken).ConfigureAwait(false);
-        }
-
-        progress?.Report($"Image {localName}@{manifest.Digest} stored in {store.Root}");
-
-        int uploaded = 0, reused = 0;
-        if (early is not null)
-        {
-            var target = early.Target;
-            var (earlyUploaded, failures) = await early.CompleteAsync().ConfigureAwait(false);
-            foreach (var failure in failures)
+            manifest = built.Count == 1
+                ? await store.WriteImageAsync(built[0], localName, cancellationToken).ConfigureAwait(false)
+                : await store.WriteIndexAsync(built, localName, null, cancellationToken).ConfigureAwait(false);
+            for (var i = 1; i < targets.Length && first.Registry is null; i++)
             {
-                progress?.Report($"Retrying in the push: {failure}");
+                await store.TagAsync(targets[i], manifest, cancellationToken).ConfigureAwait(false);
             }
 
-            // The one delivery step: every blob is checked again and anything missing uploaded (with retries) before
-            // the manifest is put under the first name; the other names are tags of the same repository.
-            var delivered = await new ImageDelivery(store).PushAsync(client, targets, cancellationToken).ConfigureAwait(false);
-            var push = delivered.Pushed;
-            uploaded = push.BlobsUploaded + earlyUploaded;
-            reused = Math.Max(0, push.BlobsMounted + push.BlobsPresent - earlyUploaded);
-            progress?.Report($"Pushed {target}@{push.Descriptor.Digest}: {uploaded} blob(s) uploaded, {reused} reused");
-            foreach (var reference in delivered.Tagged)
+            progress?.Report($"Image {localName}@{manifest.Digest} stored in {store.Root}");
+            pushed = new OciLayoutImageSource(store, localName);
+        }
+        else
+        {
+            // Only pushed: the manifests and configurations from memory, the new layers from the store's blobs, the base's
+            // layers from its repository. The store records no image (one whose base layers it lacks would be half there).
+            var top = built.Count == 1 ? built[0].Manifest : BuiltImage.IndexOf(built);
+            manifest = top.Descriptor;
+            var blobs = new Dictionary<Digest, BlobLocation>(baseLayers);
+            foreach (var image in built)
             {
-                progress?.Report($"Tagged {reference}");
+                blobs[image.Config.Digest] = new BlobLocation.InMemory(image.ConfigBytes);
+                foreach (var layer in image.Layers)
+                {
+                    blobs.TryAdd(layer.Digest, new BlobLocation.InStore(store));
+                }
+            }
+
+            pushed = new ComposedImageSource(client, localName, top, built.Count == 1 ? [] : built.Select(b => b.Manifest), blobs);
+            progress?.Report($"Image {localName}@{manifest.Digest} built, not stored: only pushed (KeepInStore keeps a copy in {store.Root})");
+        }
+
+        int uploaded = 0, reused = 0;
+        await using (pushed.ConfigureAwait(false))
+        {
+            if (early is not null)
+            {
+                var target = early.Target;
+                var (earlyUploaded, confirmed, failures) = await early.CompleteAsync().ConfigureAwait(false);
+                foreach (var failure in failures)
+                {
+                    progress?.Report($"Retrying in the push: {failure}");
+                }
+
+                // The one delivery step: the blobs the early uploads confirmed are not asked for again, anything else is
+                // checked and uploaded if missing (with retries) before the manifest is put under the first name; the
+                // other names are tags of the same repository.
+                var delivered = await ImageDelivery.PushAsync(client, pushed, targets, new PushOptions { KnownBlobs = confirmed }, cancellationToken).ConfigureAwait(false);
+                var push = delivered.Pushed;
+                uploaded = push.BlobsUploaded + earlyUploaded;
+                reused = Math.Max(0, push.BlobsMounted + push.BlobsPresent - earlyUploaded);
+                progress?.Report($"Pushed {target}@{push.Descriptor.Digest}: {uploaded} blob(s) uploaded, {reused} reused");
+                foreach (var reference in delivered.Tagged)
+                {
+                    progress?.Report($"Tagged {reference}");
+                }
             }
         }
 
@@ -199,8 +242,15 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             progress?.Report($"Archive written to {archive}");
         }
 
-        return new ContainerizeResult(manifest, localName, targets, images.MoveToImmutable(), uploaded, reused, archive) { Signature = signature, Sboms = sboms };
+        return new ContainerizeResult(manifest, localName, targets, images.MoveToImmutable(), uploaded, reused, archive) { Signature = signature, Sboms = sboms, Stored = keep };
     }
+
+    /// <summary>
+    /// Whether the image is recorded in the local store: when asked, when there is no registry, and for the steps that
+    /// read it from there (the archive, the SBOM); signing keeps it too, as it always has.
+    /// </summary>
+    internal static bool KeepsStoreCopy(ContainerizeRequest request) =>
+        request.KeepInStore || request.Registry is null || request.ArchiveOutputPath is { Length: > 0 } || request.SigningKey is not null || request.GenerateSbom;
 
     /// <summary>Generates each platform image's SBOM from the store and attaches it there and, when pushed, in the registry.</summary>
     private async Task<ImmutableArray<ContainerSbom>> AttachSbomsAsync(string localName, ImmutableArray<ContainerizedImage>.Builder images, ImageReference? pushed, IProgress<string>? progress, CancellationToken cancellationToken)
@@ -269,7 +319,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         }
     }
 
-    private async Task<(BuiltImage Image, ContainerizedImage Result)> BuildAsync(ContainerizeRequest request, ImageTransfer transfer, EarlyUploads? early, IProgress<string>? progress, CancellationToken cancellationToken)
+    private async Task<(BuiltImage Image, ContainerizedImage Result, RemoteImage? BaseSource)> BuildAsync(ContainerizeRequest request, bool keep, EarlyUploads? early, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         var layers = PublishLayers.Split(request.Files);
         if (layers.IsEmpty)
@@ -278,8 +328,8 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         }
 
         var platform = request.Platform ?? Platform.Current;
-        progress?.Report($"Pulling base image {request.BaseImage} ({platform})");
-        var pull = PullBaseAsync(request.BaseImage, platform, request.TrustPolicy, cancellationToken);
+        progress?.Report($"{(keep ? "Pulling" : "Reading")} base image {request.BaseImage} ({platform})");
+        var pull = keep ? PullBaseAsync(request.BaseImage, platform, request.TrustPolicy, cancellationToken) : ReadBaseAsync(request.BaseImage, platform, request.TrustPolicy, cancellationToken);
 
         // Content digests of the published files (for the layer keys), read while the base is pulled. They are
         // remembered in the store by path, size and mtime (shared with the build engine), so the files of an
@@ -287,18 +337,31 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         var digests = new FileDigestCache(store.Root);
         var hashing = FileDigestsAsync(layers, digests, cancellationToken);
         await Task.WhenAll(pull, hashing).ConfigureAwait(false);
-        var (pulled, baseImage) = await pull.ConfigureAwait(false);
+        var (baseDescriptor, baseImage, remote, note) = await pull.ConfigureAwait(false);
         var fileDigests = await hashing.ConfigureAwait(false);
         if (request.Platform is not null && !baseImage.Config.Platform.Satisfies(platform))
         {
             throw new ImageNotFoundException(request.BaseImage.ToString(), request.BaseImage.Registry, $"it is an image for {baseImage.Config.Platform}, not {platform}");
         }
 
-        progress?.Report($"Base image {request.BaseImage}@{pulled.Descriptor.Digest}: {pulled.BlobsDownloaded} blob(s) downloaded, {pulled.BlobsPresent} already stored");
-        var mountFrom = early is null ? null : RegistryClient.MountSource(request.BaseImage, early.Target);
-        foreach (var baseLayer in baseImage.Layers)
+        progress?.Report($"Base image {request.BaseImage}@{baseDescriptor.Digest}: {note}");
+        if (remote is null)
         {
-            early?.Start(baseLayer, store, mountFrom);
+            var mountFrom = early is null ? null : RegistryClient.MountSource(request.BaseImage, early.Target);
+            foreach (var baseLayer in baseImage.Layers)
+            {
+                early?.Start(baseLayer, store, mountFrom);
+            }
+        }
+        else if (early is not null)
+        {
+            // Mounted from the base's repository when it is on the target's registry, else streamed from there.
+            var mountFrom = RegistryClient.MountSource(remote.Repository, early.Target);
+            var from = new RegistryImageSource(client, remote.Repository);
+            foreach (var baseLayer in baseImage.Layers)
+            {
+                early.Start(baseLayer, from, mountFrom);
+            }
         }
 
         var created = request.Created ?? ContainerizeRequest.DefaultCreated();
@@ -326,15 +389,24 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
 
         digests.Save();
 
-        var built = Configure(image, request, baseImage, pulled.Descriptor.Digest, created).Build() with { Platform = baseImage.Config.Platform };
+        var built = Configure(image, request, baseImage, baseDescriptor.Digest, created).Build() with { Platform = baseImage.Config.Platform };
         early?.Start(built.Config, built.ConfigBytes);
-        return (built, new ContainerizedImage(baseImage.Config.Platform, built.Manifest.Descriptor, pulled.Descriptor, added.MoveToImmutable()));
+        return (built, new ContainerizedImage(baseImage.Config.Platform, built.Manifest.Descriptor, baseDescriptor, added.MoveToImmutable()), remote);
     }
 
-    private async Task<(PullResult Pulled, Image BaseImage)> PullBaseAsync(ImageReference reference, Platform platform, Signing.TrustPolicy? policy, CancellationToken cancellationToken)
+    /// <summary>The base pulled into the store, layers and all (for an image that is stored).</summary>
+    private async Task<(Descriptor Manifest, Image Image, RemoteImage? Remote, string Note)> PullBaseAsync(ImageReference reference, Platform platform, Signing.TrustPolicy? policy, CancellationToken cancellationToken)
     {
         var pulled = await new RegistryBaseImages(client).PullResultAsync(reference, platform, store, policy, cancellationToken).ConfigureAwait(false);
-        return (pulled, (await store.ReadImageAsync(pulled.Descriptor, platform, cancellationToken).ConfigureAwait(false)).Image);
+        var image = (await store.ReadImageAsync(pulled.Descriptor, platform, cancellationToken).ConfigureAwait(false)).Image;
+        return (pulled.Descriptor, image, null, $"{pulled.BlobsDownloaded} blob(s) downloaded, {pulled.BlobsPresent} already stored");
+    }
+
+    /// <summary>The base's manifest and configuration only (for an image that is only pushed: its layers stay in the registry).</summary>
+    private async Task<(Descriptor Manifest, Image Image, RemoteImage? Remote, string Note)> ReadBaseAsync(ImageReference reference, Platform platform, Signing.TrustPolicy? policy, CancellationToken cancellationToken)
+    {
+        var remote = await new RegistryBaseImages(client).ReadAsync(reference, platform, policy, cancellationToken).ConfigureAwait(false);
+        return (remote.Manifest.Descriptor, remote.Image, remote, $"manifest and configuration read, its {remote.Image.Layers.Length} layer(s) left in the registry");
     }
 
     /// <summary>The content digest of every file of every layer, in the order of the layers and of their files.</summary>

@@ -13,9 +13,10 @@ namespace OciKit.Publish;
 /// Starts a push's blob uploads while the image is still being built: the base's layers are mounted (or checked)
 /// as soon as the base is pulled, a reused layer as soon as it is found, and a new layer is uploaded while it is being
 /// compressed, from the same bytes that go to the store. It only gets ahead: the push that follows
-/// (<see cref="ImageTransfer.PushAsync"/>) still checks every blob, uploads what is missing with its retries, and is
-/// the one that puts the manifest, so a failed early upload costs time, never correctness, and no manifest ever names
-/// a blob the registry lacks.
+/// (<see cref="ImageDelivery.PushAsync(RegistryClient, IImageSource, IReadOnlyList{string}, PushOptions?, CancellationToken)"/>)
+/// takes the blobs an early upload confirmed (uploaded, mounted or found in the target repository) as present without
+/// asking again, checks every other blob, uploads what is missing with its retries, and is the one that puts the
+/// manifest, so a failed early upload costs time, never correctness, and no manifest ever names a blob the registry lacks.
 /// </summary>
 internal sealed class EarlyUploads(RegistryClient client, ImageReference target) : IAsyncDisposable
 {
@@ -32,12 +33,20 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
     public ImageReference Target => target;
 
     /// <summary>Starts uploading (or mounting from <paramref name="mountFrom"/>) a blob of the store, unless it was started already.</summary>
-    public void Start(Descriptor blob, OciLayout store, string? mountFrom) =>
-        _uploads.GetOrAdd(blob.Digest, _ => RecordAsync(blob.Digest, client.UploadBlobAsync(target, blob, _ => Task.FromResult(store.OpenBlob(blob.Digest)), mountFrom, null, _cancel.Token)));
+    public void Start(Descriptor blob, OciLayout store, string? mountFrom) => Start(blob, _ => Task.FromResult(store.OpenBlob(blob.Digest)), mountFrom);
+
+    /// <summary>
+    /// Starts uploading (or mounting from <paramref name="mountFrom"/>) a blob read from a source (a base image's
+    /// repository, streamed registry to registry when it cannot be mounted), unless it was started already.
+    /// </summary>
+    public void Start(Descriptor blob, IImageSource from, string? mountFrom) => Start(blob, c => from.OpenBlobAsync(blob, c), mountFrom);
 
     /// <summary>Starts uploading a small blob held in memory (an image config), unless it was started already.</summary>
     public void Start(Descriptor blob, ReadOnlyMemory<byte> content) =>
         _uploads.GetOrAdd(blob.Digest, _ => RecordAsync(blob.Digest, client.UploadBlobAsync(target, blob, _ => Task.FromResult<Stream>(new MemoryStream(content.ToArray(), writable: false)), null, null, _cancel.Token)));
+
+    private void Start(Descriptor blob, Func<CancellationToken, Task<Stream>> open, string? mountFrom) =>
+        _uploads.GetOrAdd(blob.Digest, _ => RecordAsync(blob.Digest, client.UploadBlobAsync(target, blob, open, mountFrom, null, _cancel.Token)));
 
     /// <summary>
     /// Runs <paramref name="write"/> with a stream that writes to <paramref name="file"/> and, at the same time, into
@@ -70,11 +79,26 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
     }
 
     /// <summary>Waits for every upload started.</summary>
-    /// <returns>How many blobs were uploaded (sent, not mounted or found present), and one line per upload that failed (the push retries those).</returns>
-    public async Task<(int Uploaded, IReadOnlyList<string> Failures)> CompleteAsync()
+    /// <returns>
+    /// How many blobs were uploaded (sent, not mounted or found present); the blobs the target repository is now known
+    /// to hold (uploaded, mounted or found there: the push need not check them again); and one line per upload that
+    /// failed (the push retries those).
+    /// </returns>
+    public async Task<(int Uploaded, IReadOnlySet<Digest> Confirmed, IReadOnlyList<string> Failures)> CompleteAsync()
     {
-        var outcomes = await Task.WhenAll(_uploads.Values).ConfigureAwait(false);
-        return (outcomes.Count(o => o == BlobUploadOutcome.Uploaded), [.. _failures]);
+        await Task.WhenAll(_uploads.Values).ConfigureAwait(false);
+        var uploaded = 0;
+        var confirmed = new HashSet<Digest>();
+        foreach (var (digest, upload) in _uploads)
+        {
+            if (upload.Result is { } outcome)
+            {
+                confirmed.Add(digest);
+                uploaded += outcome == BlobUploadOutcome.Uploaded ? 1 : 0;
+            }
+        }
+
+        return (uploaded, confirmed, [.. _failures]);
     }
 
     /// <inheritdoc />

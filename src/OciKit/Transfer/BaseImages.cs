@@ -64,4 +64,81 @@ public sealed class RegistryBaseImages(RegistryClient client) : IBaseImageResolv
             throw new ImageNotFoundException(reference.ToString(), reference.Registry, "the registry has no such image");
         }
     }
+
+    /// <summary>
+    /// Reads a base image's manifest and configuration from its registry, verified, for the platform — without its
+    /// layers and without storing anything: for a push that mounts (or streams) the base's layers from its repository
+    /// instead of pulling them (<see cref="ComposedImageSource"/>).
+    /// </summary>
+    /// <param name="reference">The image.</param>
+    /// <param name="platform">The platform wanted.</param>
+    /// <param name="policy">A trust policy evaluated against the digest the reference resolves to (that digest is then what is read); null for none.</param>
+    /// <param name="cancellationToken">Cancels the requests.</param>
+    /// <returns>The image, its platform manifest and the repository its layers are in.</returns>
+    /// <exception cref="ImageNotFoundException">The registry has no such image, or none for the platform.</exception>
+    /// <exception cref="TrustPolicyRefusedException">The policy refuses the image.</exception>
+    /// <exception cref="OciFormatException">The manifest or configuration is not a valid image's; the subject names the image.</exception>
+    /// <exception cref="NotSupportedException">The reference names an artifact, not an image.</exception>
+    /// <exception cref="RegistryException">The registry failed.</exception>
+    public async Task<RemoteImage> ReadAsync(ImageReference reference, Platform platform, TrustPolicy? policy, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(reference);
+        ArgumentNullException.ThrowIfNull(platform);
+        try
+        {
+            var source = policy is null ? reference : await policy.AdmitAsync(reference, client, cancellationToken).ConfigureAwait(false);
+            var from = new RegistryImageSource(client, source);
+            var document = await ImageSelection.PickPlatformAsync(from, await from.ResolveAsync(cancellationToken).ConfigureAwait(false), platform, cancellationToken).ConfigureAwait(false);
+            var manifest = document.Manifest ?? throw new NotSupportedException($"'{reference}' refers to a {document.MediaType}, not an image.");
+            if (manifest.Config.MediaType is not (MediaTypes.OciConfig or MediaTypes.DockerConfig) && manifest.ArtifactType is not null)
+            {
+                throw new NotSupportedException($"'{reference}' refers to an artifact of type {manifest.ArtifactType}, not an image.");
+            }
+
+            ReadOnlyMemory<byte> config;
+            var stream = await from.OpenBlobAsync(manifest.Config, cancellationToken).ConfigureAwait(false);
+            await using (stream.ConfigureAwait(false))
+            {
+                config = await ReadSmallAsync(stream, manifest.Config, reference, cancellationToken).ConfigureAwait(false);
+            }
+
+            try
+            {
+                return new RemoteImage(source, Images.Image.FromManifest(document, config), document);
+            }
+            catch (Exception e) when (e is OciFormatException or ArgumentException)
+            {
+                throw new OciFormatException($"image {reference}", $"its configuration {manifest.Config.Digest} cannot be used: {e.Message}", e);
+            }
+        }
+        catch (RegistryException e) when (e.HasCode(RegistryErrorCodes.ManifestUnknown) || e.HasCode(RegistryErrorCodes.NameUnknown))
+        {
+            throw new ImageNotFoundException(reference.ToString(), reference.Registry, "the registry has no such image");
+        }
+    }
+
+    /// <summary>Reads a configuration blob whole, refusing one larger than a manifest may be (the store's limit for documents).</summary>
+    private static async Task<ReadOnlyMemory<byte>> ReadSmallAsync(Stream stream, Descriptor blob, ImageReference reference, CancellationToken cancellationToken)
+    {
+        if (blob.Size is < 0 or > Images.ManifestDocument.MaxSize)
+        {
+            throw new OciFormatException($"image {reference}", $"its configuration {blob.Digest} is {blob.Size} bytes, more than the {Images.ManifestDocument.MaxSize} accepted.");
+        }
+
+        var buffer = new byte[blob.Size];
+        await stream.ReadExactlyAsync(buffer, cancellationToken).ConfigureAwait(false);
+        // Reading on to the end lets the verifying stream check the digest (and that nothing follows).
+        if (await stream.ReadAsync(new byte[1], cancellationToken).ConfigureAwait(false) != 0)
+        {
+            throw new OciFormatException($"image {reference}", $"its configuration {blob.Digest} is longer than its descriptor says.");
+        }
+
+        return buffer;
+    }
 }
+
+/// <summary>An image read from a registry without its layers (<see cref="RegistryBaseImages.ReadAsync"/>).</summary>
+/// <param name="Repository">Where it was read: the reference (pinned to the digest a trust policy admitted), whose repository holds its layers.</param>
+/// <param name="Image">The image (configuration and layer descriptors).</param>
+/// <param name="Manifest">Its platform manifest, exact bytes.</param>
+public sealed record RemoteImage(ImageReference Repository, Images.Image Image, Images.ManifestDocument Manifest);

@@ -57,7 +57,38 @@ public sealed class ImageDelivery(OciLayout store)
     /// <exception cref="RegistryException">A registry failed.</exception>
     public async Task<DeliveredPush> PushAsync(RegistryClient client, IReadOnlyList<string> names, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(names);
+        if (names.Count == 0)
+        {
+            throw new ArgumentException("Pushing needs at least one tag.", nameof(names));
+        }
+
+        var source = new OciLayoutImageSource(store, names[0]);
+        await using (source.ConfigureAwait(false))
+        {
+            return await PushAsync(client, source, names, null, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Pushes the image a source holds — from anywhere: the store, an archive, or an image composed of blobs in several
+    /// places (<see cref="ComposedImageSource"/>) — to the registries its names say, with the one copy: pushed once under
+    /// the first name (blobs the registry has are not sent again, blobs of a repository of the same registry mounted),
+    /// then every other name in the same repository is only tagged; a name in another repository or registry is
+    /// pushed to as well.
+    /// </summary>
+    /// <param name="client">The registry client.</param>
+    /// <param name="source">The image; not disposed.</param>
+    /// <param name="names">Registry references to push to; at least one.</param>
+    /// <param name="options">For the first name's repository: a repository to mount from, blobs known to be there.</param>
+    /// <param name="cancellationToken">Cancels the push.</param>
+    /// <returns>What the push of the first name did, and the names only tagged.</returns>
+    /// <exception cref="ArgumentException">No name.</exception>
+    /// <exception cref="RegistryException">A registry failed.</exception>
+    public static async Task<DeliveredPush> PushAsync(RegistryClient client, IImageSource source, IReadOnlyList<string> names, PushOptions? options = null, CancellationToken cancellationToken = default)
+    {
         ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(names);
         if (names.Count == 0)
         {
@@ -65,8 +96,9 @@ public sealed class ImageDelivery(OciLayout store)
         }
 
         var transfer = new ImageTransfer(client);
+        var copier = new ImageCopier(client);
         var first = ImageReference.Parse(names[0]);
-        var pushed = await transfer.PushAsync(store, names[0], first, null, null, cancellationToken).ConfigureAwait(false);
+        var pushed = await copier.CopyAsync(source, new RegistryImageSink(client, first) { MountFrom = options?.MountFrom, KnownBlobs = options?.KnownBlobs }, null, cancellationToken).ConfigureAwait(false);
         var tagged = new List<ImageReference>();
         foreach (var name in names.Skip(1))
         {
@@ -78,7 +110,7 @@ public sealed class ImageDelivery(OciLayout store)
             }
             else
             {
-                await transfer.PushAsync(store, name, reference, null, null, cancellationToken).ConfigureAwait(false);
+                await copier.CopyAsync(source, new RegistryImageSink(client, reference), null, cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -86,7 +118,7 @@ public sealed class ImageDelivery(OciLayout store)
     }
 }
 
-/// <summary>What <see cref="ImageDelivery.PushAsync"/> did.</summary>
+/// <summary>What <see cref="ImageDelivery.PushAsync(RegistryClient, IImageSource, IReadOnlyList{string}, PushOptions?, CancellationToken)"/> did.</summary>
 /// <param name="Pushed">The push under the first name.</param>
 /// <param name="Tagged">The other names of the same repository, which were only tagged.</param>
 public sealed record DeliveredPush(PushResult Pushed, System.Collections.Immutable.ImmutableArray<ImageReference> Tagged);

@@ -27,6 +27,12 @@ public sealed record PushOptions
     /// <c>org.opencontainers.image.base.name</c> annotation names it, when that base is on the same registry.
     /// </summary>
     public string? MountFrom { get; init; }
+
+    /// <summary>
+    /// Blobs the caller knows the target repository holds (just uploaded, mounted or found there): not checked again
+    /// (see <see cref="RegistryImageSink.KnownBlobs"/>). Only for the repository they were confirmed in.
+    /// </summary>
+    public IReadOnlySet<Digest>? KnownBlobs { get; init; }
 }
 
 /// <summary>What a pull did.</summary>
@@ -94,7 +100,7 @@ public sealed class ImageTransfer(RegistryClient client)
         ArgumentException.ThrowIfNullOrEmpty(localName);
         ArgumentNullException.ThrowIfNull(target);
         var source = new OciLayoutImageSource(store, localName);
-        var sink = new RegistryImageSink(client, target, progress) { MountFrom = options?.MountFrom };
+        var sink = new RegistryImageSink(client, target, progress) { MountFrom = options?.MountFrom, KnownBlobs = options?.KnownBlobs };
         return await new ImageCopier(client).CopyAsync(source, sink, null, cancellationToken).ConfigureAwait(false);
     }
 

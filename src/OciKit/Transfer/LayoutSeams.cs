@@ -147,7 +147,7 @@ public sealed class OciLayoutImageSink(OciLayout layout, string name, IProgress<
 /// <param name="client">The registry client.</param>
 /// <param name="reference">The image (by tag or digest); blobs and manifests are read from its repository.</param>
 /// <param name="progress">Receives per-blob download progress, optional.</param>
-public sealed class RegistryImageSource(RegistryClient client, References.ImageReference reference, IProgress<TransferProgress>? progress = null) : IImageSource, IUnverifiedBlobSource
+public sealed class RegistryImageSource(RegistryClient client, References.ImageReference reference, IProgress<TransferProgress>? progress = null) : IImageSource, IUnverifiedBlobSource, IBlobOrigin
 {
     /// <summary>The image.</summary>
     public References.ImageReference Reference => reference;
@@ -183,6 +183,9 @@ public sealed class RegistryImageSource(RegistryClient client, References.ImageR
     Stream IUnverifiedBlobSource.OpenUnverifiedBlob(Descriptor descriptor) => client.OpenBlob(reference, descriptor, progress);
 
     /// <inheritdoc/>
+    References.ImageReference? IBlobOrigin.RepositoryOf(Descriptor blob) => reference;
+
+    /// <inheritdoc/>
     Exception IUnverifiedBlobSource.Mismatch(DigestMismatchException mismatch, Descriptor descriptor) =>
         new RegistryDigestMismatchException($"blob {descriptor.Digest}", Name, mismatch.Expected, mismatch.Actual, "GET", null, mismatch);
 
@@ -192,8 +195,9 @@ public sealed class RegistryImageSource(RegistryClient client, References.ImageR
 
 /// <summary>
 /// A registry repository as an <see cref="IImageSink"/>: blobs not there are mounted from a sibling repository when one
-/// may hold them (<see cref="MountFrom"/>, a source in the same registry, or the manifest's base-image annotation),
-/// else uploaded; manifests are put by digest, the top one under the target's tag (or digest), once.
+/// may hold them (<see cref="MountFrom"/>, the source's repository of the blob when it is in the same registry, or the
+/// manifest's base-image annotation), else uploaded; manifests are put by digest, the top one under the target's tag
+/// (or digest), once.
 /// </summary>
 /// <param name="client">The registry client.</param>
 /// <param name="target">Where to put the image; its tag (or digest) names the top manifest.</param>
@@ -203,6 +207,12 @@ public sealed class RegistryImageSink(RegistryClient client, References.ImageRef
     /// <summary>A repository of the target registry to mount every blob from, overriding the other choices.</summary>
     public string? MountFrom { get; init; }
 
+    /// <summary>
+    /// Blobs the caller knows the target repository holds (it just uploaded, mounted or found them there, as a
+    /// publish's early uploads do): they are taken as present without asking the registry again.
+    /// </summary>
+    public IReadOnlySet<Digest>? KnownBlobs { get; init; }
+
     /// <inheritdoc/>
     public string Name => target.ToString();
 
@@ -210,7 +220,8 @@ public sealed class RegistryImageSink(RegistryClient client, References.ImageRef
     public async Task<bool> HasBlobAsync(Descriptor blob, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(blob);
-        return await client.HeadBlobAsync(target, blob.Digest, cancellationToken).ConfigureAwait(false) is not null;
+        return KnownBlobs?.Contains(blob.Digest) == true
+            || await client.HeadBlobAsync(target, blob.Digest, cancellationToken).ConfigureAwait(false) is not null;
     }
 
     /// <inheritdoc/>
@@ -219,8 +230,14 @@ public sealed class RegistryImageSink(RegistryClient client, References.ImageRef
         ArgumentNullException.ThrowIfNull(blob);
         ArgumentNullException.ThrowIfNull(manifest);
         ArgumentNullException.ThrowIfNull(from);
+        if (KnownBlobs?.Contains(blob.Digest) == true)
+        {
+            progress?.Report(new TransferProgress(blob.Digest, blob.Size, blob.Size));
+            return Task.FromResult(BlobUploadOutcome.AlreadyPresent);
+        }
+
         var mount = MountFrom
-            ?? (from is RegistryImageSource r ? RegistryClient.MountSource(r.Reference, target) : null)
+            ?? (from is IBlobOrigin origin && origin.RepositoryOf(blob) is { } repository ? RegistryClient.MountSource(repository, target) : null)
             ?? MountSourceOf(manifest);
         return client.UploadBlobAsync(target, blob, c => from.OpenBlobAsync(blob, c), mount, progress, cancellationToken);
     }

@@ -145,15 +145,17 @@ public sealed class ContainerizerTests(RegistryFixture registry)
         Assert.Equal(1, pushed.BlobsReused); // busybox's layer, mounted from its repository
         Assert.DoesNotContain(messages, m => m.StartsWith("Retrying", StringComparison.Ordinal));
 
-        // Each new layer's upload was finished before the push checked for it: it went up while being built.
+        // Each new layer went up while being built, in one streamed upload finished before the manifest was put, and
+        // the push did not ask for it again (the early upload had confirmed it).
         var requests = proxy.Requests.ToList();
+        var manifestPut = requests.FindIndex(r => r.Method == "PUT" && r.PathAndQuery.Contains("/manifests/", StringComparison.Ordinal));
         foreach (var layer in pushed.Images[0].Layers)
         {
             var digest = layer.Layer.Descriptor.Digest.ToString();
             var finished = requests.FindIndex(r => r.Method == "PUT"
                 && (r.PathAndQuery.Contains("digest=" + Uri.EscapeDataString(digest), StringComparison.Ordinal) || r.PathAndQuery.Contains("digest=" + digest, StringComparison.Ordinal)));
-            var checkedByPush = requests.FindIndex(r => r.Method == "HEAD" && r.PathAndQuery.EndsWith("/blobs/" + digest, StringComparison.Ordinal));
-            Assert.InRange(finished, 0, checkedByPush - 1);
+            Assert.InRange(finished, 0, manifestPut - 1);
+            Assert.DoesNotContain(requests, r => r.Method == "HEAD" && r.PathAndQuery.EndsWith("/blobs/" + digest, StringComparison.Ordinal));
         }
 
         var inspect = await Tool.RunCheckedAsync("skopeo", ["inspect", "--tls-verify=false", $"docker://{registry.Registry.Host}/facade/early:1"]);
@@ -178,14 +180,16 @@ public sealed class ContainerizerTests(RegistryFixture registry)
         await Tool.RunCheckedAsync("skopeo", ["copy", "--src-tls-verify=false", $"docker://{registry.Registry.Host}/facade/retried:1", $"oci:{dir.Combine("copy")}:x"]);
     }
 
-    [Fact]
-    public async Task A_registry_refusing_uploads_fails_with_a_registry_error_and_no_manifest_while_the_store_keeps_the_whole_image()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_registry_refusing_uploads_fails_with_a_registry_error_and_no_manifest_while_the_store_keeps_the_whole_image_or_none(bool keepInStore)
     {
         using var dir = new TempDir("ocikit-containerize");
         using var proxy = new FaultProxy(registry.Registry.BaseUri);
         proxy.Add("PATCH", "/v2/facade/refused/blobs/uploads/", new Fault.Status(400), times: 100);
         proxy.Add("PUT", "/v2/facade/refused/blobs/uploads/", new Fault.Status(400), times: 100);
-        var request = await PushRequestAsync(dir, proxy, "facade/refused");
+        var request = await PushRequestAsync(dir, proxy, "facade/refused") with { KeepInStore = keepInStore };
         using var client = new RegistryClient();
         var store = await OciLayout.OpenAsync(dir.Combine("store"));
 
@@ -194,10 +198,133 @@ public sealed class ContainerizerTests(RegistryFixture registry)
         Assert.Null(await client.HeadManifestAsync(ImageReference.Parse($"{proxy.Host}/facade/refused:1")));
         Assert.DoesNotContain(proxy.Requests, r => r.PathAndQuery.Contains("/manifests/", StringComparison.Ordinal) && r.Method == "PUT");
         var stored = await store.ResolveAsync($"{proxy.Host}/facade/refused:1");
-        Assert.NotNull(stored);
-        var image = await store.ReadManifestAsync(stored);
-        Assert.All(image.Manifest!.Layers, l => Assert.True(store.ContainsBlob(l.Digest)));
+        if (keepInStore)
+        {
+            Assert.NotNull(stored);
+            var image = await store.ReadManifestAsync(stored);
+            Assert.All(image.Manifest!.Layers, l => Assert.True(store.ContainsBlob(l.Digest)));
+        }
+        else
+        {
+            // Only pushed: nothing recorded in the store (its base layers were never pulled).
+            Assert.Null(stored);
+            Assert.Empty(await store.ListImagesAsync());
+        }
+
         Assert.Empty(Directory.EnumerateFiles(dir.Combine("store"), "*.tmp", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public async Task A_pushed_only_image_is_not_stored_downloads_no_base_layer_runs_and_a_change_uploads_only_the_app_layer_and_config()
+    {
+        using var dir = new TempDir("ocikit-containerize");
+        using var proxy = new FaultProxy(registry.Registry.BaseUri);
+        var request = await PushRequestAsync(dir, proxy, "facade/pushed-only");
+        using var client = new RegistryClient();
+        var store = await OciLayout.OpenAsync(dir.Combine("store"));
+        var messages = new List<string>();
+
+        var pushed = await new Containerizer(store, client).ContainerizeAsync(request, new Progress(messages));
+        var blobGets = proxy.Requests.Where(r => r.Method == "GET" && r.PathAndQuery.Contains("/blobs/sha256:", StringComparison.Ordinal)).ToList();
+        var kept = await new Containerizer(await OciLayout.OpenAsync(dir.Combine("kept")), client).ContainerizeAsync(request with { KeepInStore = true, Repository = "facade/pushed-kept" });
+
+        // The same image as when it is stored, but the store lists none; its new layers are blobs of the store.
+        Assert.False(pushed.Stored);
+        Assert.True(kept.Stored);
+        Assert.Equal(kept.Manifest.Digest, pushed.Manifest.Digest);
+        Assert.Empty(await store.ListImagesAsync());
+        Assert.All(pushed.Images[0].Layers, l => Assert.True(store.ContainsBlob(l.Layer.Descriptor.Digest)));
+        Assert.Contains(messages, m => m.Contains("not stored", StringComparison.Ordinal));
+
+        // Of the base only the manifest and the configuration were downloaded: its layer was mounted.
+        var baseManifest = OciKit.Images.ImageManifest.Parse((await client.GetManifestAsync(ImageReference.Parse(registry.BaseImage))).Bytes);
+        Assert.Equal([$"/v2/{RegistryFixture.BaseRepository}/blobs/{baseManifest.Config.Digest}"], blobGets.Select(r => r.PathAndQuery));
+        Assert.Equal(3, pushed.BlobsUploaded);
+        Assert.Equal(1, pushed.BlobsReused);
+
+        var inspect = await Tool.RunCheckedAsync("skopeo", ["inspect", "--tls-verify=false", $"docker://{registry.Registry.Host}/facade/pushed-only:1"]);
+        Assert.Contains(pushed.Manifest.Digest.ToString(), inspect.StdOut, StringComparison.Ordinal);
+        using (var containers = new ContainerTools())
+        {
+            Assert.Equal("hi", (await containers.RunFromRegistryAsync($"{registry.Registry.Host}/facade/pushed-only:1", [])).Trim());
+        }
+
+        // A one-line change: the package layer is reused from the store's blobs, only the app layer and the config go up.
+        await File.AppendAllTextAsync(dir.Combine("publish", "run.sh"), "# changed\n");
+        var before = proxy.Requests.Count;
+        var changed = await new Containerizer(store, client).ContainerizeAsync(request);
+        Assert.NotEqual(pushed.Manifest.Digest, changed.Manifest.Digest);
+        Assert.Equal([true, false], changed.Images[0].Layers.Select(l => l.Reused));
+        Assert.Equal(2, changed.BlobsUploaded);
+        var uploads = proxy.Requests.Skip(before).Where(r => r.Method == "PUT" && r.PathAndQuery.Contains("/blobs/uploads/", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, uploads.Count);
+        Assert.Empty(await store.ListImagesAsync());
+    }
+
+    [Fact]
+    public async Task A_pushed_only_image_on_a_base_in_another_registry_has_the_base_layers_streamed_between_the_registries()
+    {
+        using var dir = new TempDir("ocikit-containerize");
+        await using var target = await RegistryServer.StartAnonymousAsync();
+        using var proxy = new FaultProxy(registry.Registry.BaseUri); // the base's registry, watched
+        var publish = Directory.CreateDirectory(dir.Combine("publish")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(publish, "run.sh"), "#!/bin/sh\necho streamed\n");
+        File.SetUnixFileMode(Path.Combine(publish, "run.sh"), (UnixFileMode)0x1ED);
+        var request = new ContainerizeRequest
+        {
+            Files = PublishLayers.Collect(publish, []),
+            BaseImage = ImageReference.Parse($"{proxy.Host}/{RegistryFixture.BaseRepository}:latest"),
+            Repository = "facade/streamed",
+            Tags = ["1"],
+            Registry = target.Host,
+            Entrypoint = new ContainerEntrypoint(["/app/run.sh"]),
+        };
+        using var client = new RegistryClient();
+        var store = await OciLayout.OpenAsync(dir.Combine("store"));
+
+        var result = await new Containerizer(store, client).ContainerizeAsync(request);
+
+        Assert.False(result.Stored);
+        Assert.Empty(await store.ListImagesAsync());
+        // The base's layer was read from its registry once (to the target), and never written into the store.
+        var baseManifest = OciKit.Images.ImageManifest.Parse((await client.GetManifestAsync(ImageReference.Parse(registry.BaseImage))).Bytes);
+        var baseLayer = Assert.Single(baseManifest.Layers);
+        Assert.Single(proxy.Requests, r => r.Method == "GET" && r.PathAndQuery.EndsWith("/blobs/" + baseLayer.Digest, StringComparison.Ordinal));
+        Assert.False(store.ContainsBlob(baseLayer.Digest));
+        Assert.Equal(3, result.BlobsUploaded); // the base's layer, the app layer and the config
+
+        using var containers = new ContainerTools();
+        Assert.Equal("streamed", (await containers.RunFromRegistryAsync($"{target.Host}/facade/streamed:1", [])).Trim());
+    }
+
+    [Theory]
+    [InlineData("keep")]
+    [InlineData("archive")]
+    [InlineData("sbom")]
+    [InlineData("signing")]
+    public async Task A_pushed_image_stays_in_the_store_when_asked_or_when_a_later_step_reads_it(string why)
+    {
+        using var dir = new TempDir("ocikit-containerize");
+        using var proxy = new FaultProxy(registry.Registry.BaseUri);
+        using var key = OciKit.Signing.SigningKey.Generate(OciKit.Signing.SigningKeyType.EcdsaP256);
+        var request = await PushRequestAsync(dir, proxy, "facade/kept-" + why);
+        request = why switch
+        {
+            "keep" => request with { KeepInStore = true },
+            "archive" => request with { ArchiveOutputPath = dir.Path + "/out/" },
+            "sbom" => request with { GenerateSbom = true },
+            _ => request with { SigningKey = key },
+        };
+        using var client = new RegistryClient();
+        var store = await OciLayout.OpenAsync(dir.Combine("store"));
+
+        var result = await new Containerizer(store, client).ContainerizeAsync(request);
+
+        Assert.True(result.Stored);
+        Assert.Equal(result.Manifest.Digest, (await store.ResolveAsync(result.LocalName))!.Digest);
+        var image = await store.ReadImageAsync(result.LocalName);
+        await store.VerifyImageAsync(image.Image);
+        Assert.Equal(result.Manifest.Digest, (await client.HeadManifestAsync(ImageReference.Parse($"{proxy.Host}/facade/kept-{why}:1")))!.Digest);
     }
 
     /// <summary>A publish directory with a package file and the app's script, pushed through the proxy onto busybox.</summary>

@@ -21,6 +21,21 @@ public sealed class ContainerizerTests
         Entrypoint = new ContainerEntrypoint(["/app/app"], ["--fixed"], ["--default"]),
     };
 
+    [Theory]
+    [InlineData(null, false, false, false, false, true)] // no registry: the store is where the image goes
+    [InlineData("registry.example", false, false, false, false, false)] // only pushed
+    [InlineData("registry.example", true, false, false, false, true)] // asked for
+    [InlineData("registry.example", false, true, false, false, true)] // the archive is written from the store
+    [InlineData("registry.example", false, false, true, false, true)] // the SBOM is generated from the store
+    [InlineData("registry.example", false, false, false, true, true)] // signing keeps it
+    public void The_image_is_stored_unless_it_is_only_pushed(string? registry, bool keep, bool archive, bool sbom, bool signing, bool stored)
+    {
+        using var key = signing ? OciKit.Signing.SigningKey.Generate(OciKit.Signing.SigningKeyType.EcdsaP256) : null;
+        var request = Request() with { Registry = registry, KeepInStore = keep, ArchiveOutputPath = archive ? "out.tar" : null, GenerateSbom = sbom, SigningKey = key };
+
+        Assert.Equal(stored, Containerizer.KeepsStoreCopy(request));
+    }
+
     [Fact]
     public void Configure_applies_the_container_properties_and_the_standard_labels()
     {
