@@ -15,8 +15,8 @@ namespace OciKit.Publish;
 /// <param name="Layer">Its blob descriptor, diffID and uncompressed size.</param>
 /// <param name="FileCount">How many files it holds.</param>
 /// <param name="Reused">
-/// Whether the layer was taken from the local store because an earlier publish made it from the same files (same
-/// paths, modes and contents) with the same options, instead of being written again.
+/// Whether the layer was not written because an earlier publish made it from the same files (same paths, modes and
+/// contents) with the same options: taken from the local store, or from the registry cache (<see cref="ContainerizedLayer.CacheSource"/>).
 /// </param>
 public sealed record ContainerizedLayer(PublishLayerKind Kind, LayerInfo Layer, int FileCount, bool Reused = false)
 {
