@@ -43,6 +43,10 @@ internal static class BuildCommand
             Description = "After the build (and the push), record its steps in this registry repository's build cache: REGISTRY/REPOSITORY[:TAG][,mode=min|max] (min: the final stage's steps, the default; max: every stage's).",
         };
         var push = new Option<bool>("--push") { Description = "Push the image to each tag's registry after building." };
+        var pushOnly = new Option<bool>("--push-only")
+        {
+            Description = "With --push: do not record the image in the store (its new layers still go there); layers taken from a registry cache stay in the registry unless a later step reads their files.",
+        };
         var zstd = new Option<bool>("--zstd") { Description = "Compress new layers with zstd instead of gzip." };
         var archive = new Option<string?>("--output-archive") { Description = "Also write the image to this archive file (needs --tag)." };
         var archiveFormat = new Option<ArchiveFormat>("--archive-format") { Description = "oci (oci-archive) or docker (docker save tarball).", DefaultValueFactory = _ => ArchiveFormat.Oci };
@@ -53,7 +57,7 @@ internal static class BuildCommand
 
         var command = new Command("build", "Build an image from a Dockerfile, without a daemon.");
         command.Arguments.Add(context);
-        foreach (var option in new Option[] { file, tags, buildArgs, target, platform, skipRun, runtime, network, secrets, squash, noCache, cacheFrom, cacheTo, push, zstd, archive, archiveFormat, sbom })
+        foreach (var option in new Option[] { file, tags, buildArgs, target, platform, skipRun, runtime, network, secrets, squash, noCache, cacheFrom, cacheTo, push, pushOnly, zstd, archive, archiveFormat, sbom })
         {
             command.Options.Add(option);
         }
@@ -88,6 +92,12 @@ internal static class BuildCommand
                 throw new ArgumentException("Pushing needs at least one tag.");
             }
 
+            var onlyPushed = parseResult.GetValue(pushOnly);
+            if (onlyPushed && (!pushAfter || archivePath is not null || parseResult.GetValue(sbom)))
+            {
+                throw new ArgumentException("--push-only needs --push, and neither --output-archive nor --sbom (they read the image from the store).");
+            }
+
             if (archivePath is not null && tagList.Length == 0)
             {
                 throw new ArgumentException("Writing an archive needs at least one tag.");
@@ -118,6 +128,7 @@ internal static class BuildCommand
                 Secrets = ParseSecrets(parseResult.GetValue(secrets) ?? []),
                 Squash = parseResult.GetValue(squash),
                 NoCache = parseResult.GetValue(noCache),
+                KeepInStore = !onlyPushed,
                 CacheFrom = [.. parseResult.GetValue(cacheFrom) ?? []],
                 RegistryCache = registryCache,
                 CacheMode = cacheMode,
@@ -161,7 +172,7 @@ internal static class BuildCommand
             }
 
             // Delivered where the user asked: an archive, then each tag's registry.
-            if (archivePath is not null || pushAfter)
+            if (result.Stored && (archivePath is not null || pushAfter))
             {
                 var delivery = new ImageDelivery(await OciLayout.OpenAsync(session.StorePath, cancellationToken: cancellationToken).ConfigureAwait(false));
                 if (archivePath is not null)
@@ -183,11 +194,30 @@ internal static class BuildCommand
                 }
             }
 
+            if (!result.Stored)
+            {
+                // Not in the store: pushed from where its parts are (memory, the store's blobs, the cache repository).
+                var store = await OciLayout.OpenAsync(session.StorePath, cancellationToken: cancellationToken).ConfigureAwait(false);
+                var source = result.PushSource(client, store);
+                await using (source.ConfigureAwait(false))
+                {
+                    await ImageDelivery.PushAsync(client, source, tagList, null, cancellationToken).ConfigureAwait(false);
+                }
+
+                if (!quiet)
+                {
+                    foreach (var tag in tagList)
+                    {
+                        await host.Err.WriteLineAsync($"pushed {tag} (not stored)").ConfigureAwait(false);
+                    }
+                }
+            }
+
             // The steps go to the registry cache after the push, so their blobs are mounted from where it put them.
             if (cacheRepository is not null && !options.NoCache)
             {
                 var warnings = new WarningLines(host.Err);
-                var pushedTo = pushAfter ? ImageReference.Parse(result.Tags[0]) : null;
+                var pushedTo = pushAfter ? ImageReference.Parse(tagList[0]) : null;
                 var store = await OciLayout.OpenAsync(session.StorePath, cancellationToken: cancellationToken).ConfigureAwait(false);
                 var written = await registryCache.WriteAsync(cacheRepository, result.CacheRecords, store, pushedTo, warnings, cancellationToken).ConfigureAwait(false);
                 if (!quiet)

@@ -85,6 +85,14 @@ public sealed record BuildOptions
     /// </summary>
     public CacheExportMode CacheMode { get; init; } = CacheExportMode.Min;
 
+    /// <summary>
+    /// Record the image in the store (the default). Without it the image is built for a push only
+    /// (<see cref="BuildResult.PushSource"/>): new layers still become blobs of the store (the cache reuses them), but
+    /// no image or tag is recorded, and a layer taken from a registry cache is not downloaded unless a later step reads
+    /// its files: the push finds it in the registry or mounts it.
+    /// </summary>
+    public bool KeepInStore { get; init; } = true;
+
     /// <summary>Names to record the image under in the store, as <c>repository[:tag]</c>.</summary>
     public ImmutableArray<string> Tags { get; init; } = [];
 

@@ -54,6 +54,7 @@ internal sealed partial class BuildSession : IAsyncDisposable
     private readonly Dictionary<Digest, (string Path, Descriptor Descriptor)> _scratchBlobs = [];
     private readonly List<(string Key, LayerCache.Entry Entry)> _newCacheEntries = [];
     private readonly List<(int Stage, CacheRecord Record)> _stepRecords = [];
+    private readonly Dictionary<Digest, CacheHit> _remoteLayers = [];
     private int _targetIndex;
     private readonly Dictionary<int, StageResult> _built = [];
     private readonly HashSet<string> _consumedArgs = new(StringComparer.Ordinal);
@@ -235,6 +236,14 @@ internal sealed partial class BuildSession : IAsyncDisposable
             return null;
         }
 
+        if (!Options.KeepInStore)
+        {
+            // Left in the registry until a later step reads its files (EnsureLocalAsync); the push mounts it or finds it.
+            _remoteLayers.TryAdd(layer.Digest, hit);
+            AddCacheEntry(key, entry);
+            return (entry, source);
+        }
+
         // Downloaded now: the image is kept in the store, and later steps may read its files.
         var path = System.IO.Path.Combine(Scratch, "cached-" + layer.Digest.Encoded);
         try
@@ -252,6 +261,34 @@ internal sealed partial class BuildSession : IAsyncDisposable
         AddScratchBlob(layer, path);
         AddCacheEntry(key, entry);
         return (entry, source);
+    }
+
+    /// <summary>
+    /// Downloads the layers among <paramref name="layers"/> that were taken from a registry cache and left there (an
+    /// image built for a push only), verified against digest and DiffID, before a step reads their files.
+    /// </summary>
+    /// <exception cref="BuildException">A layer does not match its record (too late to redo its step).</exception>
+    public async Task EnsureLocalAsync(IEnumerable<Descriptor> layers, Instruction? at, CancellationToken cancellationToken)
+    {
+        foreach (var layer in layers)
+        {
+            if (!_remoteLayers.Remove(layer.Digest, out var hit))
+            {
+                continue;
+            }
+
+            var path = System.IO.Path.Combine(Scratch, "cached-" + layer.Digest.Encoded);
+            try
+            {
+                await Options.RegistryCache!.DownloadLayerAsync(hit, path, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is DigestMismatchException or OciFormatException or Registry.RegistryException or NotSupportedException)
+            {
+                throw Error(at, $"the layer of cache record {hit.Record.Key[..12]} in {hit.Repository} cannot be used: {ex.Message}", ex);
+            }
+
+            AddScratchBlob(layer, path);
+        }
     }
 
     /// <summary>The registry cache's warnings, as the build's.</summary>
@@ -364,6 +401,22 @@ internal sealed partial class BuildSession : IAsyncDisposable
     public async Task<BuildResult> CommitAsync(Image image, CancellationToken cancellationToken)
     {
         var built = image.WithCreated(Timestamp).Build();
+        if (!Options.KeepInStore)
+        {
+            // Only the layers this build wrote or downloaded become blobs; the image is not recorded.
+            foreach (var blob in _scratchBlobs.Values)
+            {
+                Store.MoveBlobFromFile(blob.Path, blob.Descriptor);
+            }
+
+            SaveCache();
+            return new BuildResult(built.Manifest.Descriptor, image.Config with { Created = Timestamp }, [], [.. _warnings])
+            {
+                CacheRecords = SelectedRecords(),
+                Unstored = built,
+                LayersInRegistry = _remoteLayers.ToImmutableDictionary(p => p.Key, p => p.Value.Repository),
+            };
+        }
 
         // Every layer this build wrote (intermediate stages' too, so their cache entries hit next time): each was
         // hashed as it was written, so it is renamed into place rather than copied and hashed again.
@@ -379,17 +432,33 @@ internal sealed partial class BuildSession : IAsyncDisposable
             await Store.TagAsync(tag, descriptor, cancellationToken).ConfigureAwait(false);
         }
 
+        SaveCache();
+        return new BuildResult(descriptor, image.Config with { Created = Timestamp }, Options.Tags.IsDefault ? [] : Options.Tags, [.. _warnings])
+        {
+            CacheRecords = SelectedRecords(),
+        };
+    }
+
+    private void SaveCache()
+    {
         if (!Options.NoCache)
         {
             foreach (var (key, entry) in _newCacheEntries)
             {
-                Cache.Put(key, entry);
+                // A layer left in the registry has no blob here: the store's cache would only miss on it.
+                if (entry.Layer is not { } layer || !_remoteLayers.ContainsKey(layer.Digest))
+                {
+                    Cache.Put(key, entry);
+                }
             }
 
             FileDigests.Save();
         }
+    }
 
-        // Newest first, as a registry cache keeps them; mode=min keeps the target stage's steps only.
+    /// <summary>The step records <see cref="BuildOptions.CacheMode"/> selects, newest first (as a registry cache keeps them).</summary>
+    private ImmutableArray<CacheRecord> SelectedRecords()
+    {
         var records = ImmutableArray.CreateBuilder<CacheRecord>();
         for (var i = _stepRecords.Count - 1; i >= 0; i--)
         {
@@ -399,10 +468,7 @@ internal sealed partial class BuildSession : IAsyncDisposable
             }
         }
 
-        return new BuildResult(descriptor, image.Config with { Created = Timestamp }, Options.Tags.IsDefault ? [] : Options.Tags, [.. _warnings])
-        {
-            CacheRecords = records.ToImmutable(),
-        };
+        return records.ToImmutable();
     }
 
     /// <summary>The <c>SOURCE_DATE_EPOCH</c> build argument, which BuildKit takes as the build's timestamp.</summary>

@@ -408,6 +408,8 @@ internal sealed partial class StageExecutor
     /// <summary>The stage's file system as it is now (base layers read once, later steps applied in memory).</summary>
     private async Task<ImageFs> FileSystemAsync(CancellationToken cancellationToken)
     {
+        // Layers a registry cache gave and left there (a push-only build) are downloaded once their files are read.
+        await _session.EnsureLocalAsync(_image.Layers, null, cancellationToken).ConfigureAwait(false);
         if (_fs is null)
         {
             _fs = await ImageFs.LoadAsync(_image.Layers, _session.OpenBlob, cancellationToken).ConfigureAwait(false);
@@ -642,6 +644,7 @@ internal sealed partial class StageExecutor
     private async Task SquashAsync(CancellationToken cancellationToken)
     {
         var added = _image.Layers.RemoveRange(0, _baseLayerCount);
+        await _session.EnsureLocalAsync(added, null, cancellationToken).ConfigureAwait(false);
         var merged = ImageFs.Empty;
         foreach (var layer in added)
         {

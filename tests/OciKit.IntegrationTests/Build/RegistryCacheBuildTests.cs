@@ -108,6 +108,38 @@ public sealed class RegistryCacheBuildTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_push_only_build_downloads_no_cached_layer_unless_a_later_step_reads_its_files()
+    {
+        var app = $"{Registry.Host}/team/app";
+        var cache = $"{Registry.Host}/team/cache";
+        var first = await AgentAsync("one");
+        var built = (await first.RunAsync("build", Context, "-t", app + ":1", "--push", "--cache-to", cache)).Succeeded();
+
+        // Every step a hit: nothing downloaded but the cache's records blob, nothing stored, the same image pushed.
+        var second = await AgentAsync("two");
+        var gets = Registry.CountRequests("GET", "/blobs/sha256:");
+        var pushed = (await second.RunAsync("build", Context, "-t", app + ":2", "--push", "--push-only", "--cache-from", cache)).Succeeded();
+        Assert.Equal(FilesystemSteps, Hits(pushed, cache + ":" + RegistryCache.DefaultTag));
+        Assert.Equal(built.LastLine, pushed.LastLine);
+        Assert.Equal(gets + 1, Registry.CountRequests("GET", "/blobs/sha256:"));
+        Assert.Contains($"pushed {app}:2 (not stored)", pushed.StdErr, StringComparison.Ordinal);
+        using var client = new RegistryClient(Transfer.RegistryCacheTests.ClientOptions(Registry));
+        Assert.Equal(built.LastLine, (await client.GetManifestAsync(ImageReference.Parse(app + ":2"))).Digest.ToString());
+        var images = (await second.RunAsync("images")).Succeeded();
+        Assert.DoesNotContain("team/app", images.StdOut, StringComparison.Ordinal);
+
+        // A changed input: the steps on top read the cached layers' files, which are downloaded then (verified); the
+        // image is the one a build without any cache makes.
+        await File.WriteAllTextAsync(Path.Combine(Context, "hello.txt"), "hello from the third agent\n");
+        var third = await AgentAsync("three");
+        var changed = (await third.RunAsync("build", Context, "-t", app + ":3", "--push", "--push-only", "--cache-from", cache)).Succeeded();
+        Assert.Equal(2, Hits(changed, cache + ":" + RegistryCache.DefaultTag)); // COPY busybox and RUN --install
+        var fourth = await AgentAsync("four");
+        var plain = (await fourth.RunAsync("build", Context, "-t", "local/app:3", "--no-cache")).Succeeded();
+        Assert.Equal(plain.LastLine, changed.LastLine);
+    }
+
+    [Fact]
     public async Task A_record_whose_blob_is_gone_is_ignored_with_a_warning_and_its_step_rebuilt_to_the_same_image()
     {
         var app = $"{Registry.Host}/team/app";
