@@ -245,7 +245,17 @@ public sealed class RegistryCache(RegistryClient client)
                 merged.RemoveRange(MaxRecords, merged.Count - MaxRecords);
             }
 
-            var written = await PutAsync(repository, merged, cancellationToken).ConfigureAwait(false);
+            Digest written;
+            try
+            {
+                written = await PutAsync(repository, merged, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RegistryException ex) when (ex.HasCode(RegistryErrorCodes.ManifestBlobUnknown))
+            {
+                // A blob of an earlier record is gone (garbage collected, deleted): those records go, then put again.
+                await PruneMissingAsync(repository, merged, ensured, warnings, cancellationToken).ConfigureAwait(false);
+                written = await PutAsync(repository, merged, cancellationToken).ConfigureAwait(false);
+            }
 
             // No compare-and-swap on tags: a writer that read before our put and puts after us replaces our records.
             // Read back; when ours are missing from what is there now, merge again.
@@ -253,6 +263,31 @@ public sealed class RegistryCache(RegistryClient client)
             if (digest == written || attempt >= MaxWriteAttempts || ContainsAll(now, ours))
             {
                 return new CacheWriteResult(digest ?? written, now.Count, ours.Count, skipped, attempt);
+            }
+        }
+    }
+
+    /// <summary>Leaves out the records whose blob the repository no longer has (with its size); ours were just checked.</summary>
+    private async Task PruneMissingAsync(ImageReference repository, List<CacheRecord> records, HashSet<Digest> ensured, IProgress<string>? warnings, CancellationToken cancellationToken)
+    {
+        var present = new Dictionary<Digest, bool>();
+        for (var i = records.Count - 1; i >= 0; i--)
+        {
+            if (records[i].Layer is not { } layer || ensured.Contains(layer.Digest))
+            {
+                continue;
+            }
+
+            if (!present.TryGetValue(layer.Digest, out var there))
+            {
+                there = await client.HeadBlobAsync(repository, layer.Digest, cancellationToken).ConfigureAwait(false) == layer.Size;
+                present[layer.Digest] = there;
+            }
+
+            if (!there)
+            {
+                warnings?.Report($"cache {repository}: record {records[i].Key[..12]} names blob {layer.Digest}, which is gone; dropped");
+                records.RemoveAt(i);
             }
         }
     }

@@ -188,6 +188,17 @@ public sealed class RegistryCacheTests : IAsyncLifetime
         Assert.False(await cache.IsUsableAsync(missing, progress));
         Assert.Contains("is missing", Assert.Single(warnings), StringComparison.Ordinal);
 
+        // The next write drops the record whose blob is gone (the registry refuses a manifest naming it) and keeps the rest.
+        var later = await LayerRecordAsync("later");
+        warnings.Clear();
+        var rewritten = await cache.WriteAsync(repository, [later], Store, warnings: progress);
+        Assert.Equal(2, rewritten.Records);
+        Assert.Contains(warnings, w => w.Contains($"{deleted.Layer!.Digest}, which is gone; dropped", StringComparison.Ordinal));
+        var after = await cache.ReadAsync([repository]);
+        Assert.False(after.TryGet(deleted.Key, out _));
+        Assert.True(after.TryGet(later.Key, out _));
+        warnings.Clear();
+
         // A record whose size is wrong: unusable before anything is downloaded.
         var wrongSize = good with { Record = good.Record with { Layer = good.Record.Layer! with { Size = good.Record.Layer.Size + 1 } } };
         Assert.False(await cache.IsUsableAsync(wrongSize, progress));
