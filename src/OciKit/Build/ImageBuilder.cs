@@ -251,7 +251,7 @@ internal sealed partial class BuildSession : IAsyncDisposable
             var info = await Options.RegistryCache.DownloadLayerAsync(hit, path, cancellationToken).ConfigureAwait(false);
             entry = new LayerCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize);
         }
-        catch (Exception ex) when (ex is DigestMismatchException or OciFormatException or Registry.RegistryException or NotSupportedException)
+        catch (Exception ex) when (RegistryCache.IsUnusableRecord(ex))
         {
             File.Delete(path);
             Warn(stage, line, $"cache record {key[..12]} in {source}: {ex.Message}; ignored");
@@ -282,7 +282,7 @@ internal sealed partial class BuildSession : IAsyncDisposable
             {
                 await Options.RegistryCache!.DownloadLayerAsync(hit, path, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is DigestMismatchException or OciFormatException or Registry.RegistryException or NotSupportedException)
+            catch (Exception ex) when (RegistryCache.IsUnusableRecord(ex))
             {
                 throw Error(at, $"the layer of cache record {hit.Record.Key[..12]} in {hit.Repository} cannot be used: {ex.Message}", ex);
             }

@@ -77,7 +77,7 @@ internal sealed class PublishCache
                 {
                     info = await cache.DownloadLayerAsync(hit, path, cancellationToken).ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ex is DigestMismatchException or OciFormatException or RegistryException or NotSupportedException)
+                catch (Exception ex) when (RegistryCache.IsUnusableRecord(ex))
                 {
                     progress?.Report($"Warning: cache record {key[..12]} in {hit.Repository}: {ex.Message}; ignored");
                     return null;

@@ -406,6 +406,13 @@ public sealed class RegistryCache(RegistryClient client)
         }
     }
 
+    /// <summary>
+    /// Whether a failure of <see cref="DownloadLayerAsync"/> means the record cannot be used (its blob or uncompressed
+    /// stream does not match, the registry failed, the media type cannot be decompressed) rather than a bug.
+    /// </summary>
+    internal static bool IsUnusableRecord(Exception ex) =>
+        ex is DigestMismatchException or OciFormatException or RegistryException or NotSupportedException;
+
     /// <summary>Thrown by the content opener of a mount-only upload: the blob is nowhere to upload from.</summary>
     private sealed class BlobNotAvailableException : Exception;
 }
