@@ -7,8 +7,9 @@
 #               vs `tar --sort=name | gzip -6` + `sha256sum` vs `tar --sort=name | pigz -6` (time, size, peak RSS)
 #   memory      peak RSS of a ~2.5 GB layer build (issue 4's target: under 300 MB)
 #   msbuild  b. apps containerized onto a base in a loopback registry: `dotnet publish -t:OciPublish` vs the SDK's
-#               `-t:PublishContainer`, cold / warm / after a one-line change, each minus plain `dotnet publish` in the
-#               same state, and the container tasks alone; cases (MSBUILD_CASES): sc-console (self-contained console
+#               `-t:PublishContainer`, cold / warm / after a one-line change / fresh agent (a new store and clean
+#               bin/obj, the registry warm: OciKit with ContainerCacheRepository, which the earlier states filled), each
+#               minus plain `dotnet publish` in the same state, and the container tasks alone; cases (MSBUILD_CASES): sc-console (self-contained console
 #               app, busybox base), fd-console (framework-dependent console app, runtime-like base), fd-web (the web
 #               sample, aspnet-like base)
 #   copy     c. pushing an OCI layout of a multi-layer image: `ocikit copy` vs `skopeo copy`; pulling it back:
@@ -42,7 +43,7 @@ msbuild_row() {
   local state=$1 p=$2 s=$3 k=$4 ds=$5 dk=$6 sc=$7 kc=$8
   local ss ks goal r kcell verdict
   ss=$(minus "$s" "$p"); ks=$(minus "$k" "$p")
-  goal=5; [ "$state" = cold ] && goal=2
+  goal=5; [ "$state" = cold ] && goal=2; [ "$state" = fresh ] && goal=4
   kcell=$(fmt "$ks")
   if skipped "$kc"; then
     kcell="skipped"
@@ -552,13 +553,21 @@ section_msbuild() {
         props[3]=-p:OciKitVersion="$version"
         case "$tool" in
           sdk) target=(-t:PublishContainer) ;;
-          ocikit) target=(-t:OciPublish -p:UseOciKit=true) ;;
-          baseline) target=(-t:OciPublish -p:UseOciKit=true); props[3]=-p:OciKitVersion="$packed_baseline" ;;
+          # The registry cache in the target repository (issue 19): written by every push, read by the fresh agent.
+          ocikit) target=(-t:OciPublish -p:UseOciKit=true -p:ContainerCacheRepository=bench/app) ;;
+          baseline) target=(-t:OciPublish -p:UseOciKit=true -p:ContainerCacheRepository=bench/app); props[3]=-p:OciKitVersion="$packed_baseline" ;;
         esac
         dotnet restore "$proj" -nologo "${target[@]:1}" "${props[3]}" >"$work/restore.log" 2>&1 || { cat "$work/restore.log" >&2; return 1; }
         local state
-        for state in cold warm change; do
+        for state in cold warm change fresh; do
           [ "$state" = change ] && msbuild_source "$case" "$dir" "$rep" yes
+          if [ "$state" = fresh ]; then
+            # Another machine: the same (changed) sources, a clean project (restored, not built) and an empty store;
+            # the registry holds what the change state pushed (and, for OciKit, its cache records).
+            find "$dir" -type d \( -name bin -o -name obj \) -prune -exec rm -rf {} +
+            rm -rf "$work/store" "$work/tmp" && mkdir -p "$work/tmp"
+            dotnet restore "$proj" -nologo "${target[@]:1}" "${props[3]}" >"$work/restore.log" 2>&1 || { cat "$work/restore.log" >&2; return 1; }
+          fi
           OCIKIT_STORE="$work/store" TMPDIR="$work/tmp" measure "msbuild-$case-$state" "$tool" "$rep" - \
             "${publish[@]}" --no-restore "${target[@]}" "${props[@]}" -p:ContainerBaseImage="$registry_host/$base:latest"
           if [ "$tool" != plain ]; then
@@ -625,13 +634,14 @@ section_msbuild() {
     out "### b. $case: containerize $what in a loopback registry"
     out ""
     out "Container step = median of \`dotnet publish -t:TARGET\` minus median of plain \`dotnet publish\` in the same state" \
-      "(cold: clean obj/bin, a new registry holding only the base, empty store; warm: nothing changed; change: one line of source). Build servers off." \
+      "(cold: clean obj/bin, a new registry holding only the base, empty store; warm: nothing changed; change: one line of source;" \
+      "fresh: another agent, i.e. clean obj/bin and an empty store, the registry holding what change pushed and OciKit's cache records). Build servers off." \
       "The container-tasks column is MSBuild's Task Performance Summary summed over the tasks each side declares" \
       "(SDK: ParseContainerProperties, ComputeDotnetBaseImageAndTag, CreateNewImage, CreateImageIndex; OciKit: OciKitContainerize)."
     out ""
     out "| state | plain publish s | SDK PublishContainer s | OciKit OciPublish s | SDK container step s | OciKit container step s | ratio SDK / OciKit | container tasks alone: SDK s / OciKit s (ratio) | target |"
     out "|---|---:|---:|---:|---:|---:|---:|---:|---|"
-    for state in cold warm change; do
+    for state in cold warm change fresh; do
       out "$(msbuild_row "$state" "$(median "msbuild-$case-$state" plain 4)" "$(median "msbuild-$case-$state" sdk 4)" \
         "$(median "msbuild-$case-$state" ocikit 4)" "$(median "msbuild-direct-$case-$state" sdk 4)" "$(median "msbuild-direct-$case-$state" ocikit 4)" \
         "$(median "msbuild-calls-$case-$state" sdk 4)" "$(median "msbuild-calls-$case-$state" ocikit 4)")"
@@ -642,7 +652,7 @@ section_msbuild() {
       out ""
       out "| state | before: OciPublish s | after: OciPublish s | before: tasks alone s | after: tasks alone s | ratio before / after (tasks) |"
       out "|---|---:|---:|---:|---:|---:|"
-      for state in cold warm change; do
+      for state in cold warm change fresh; do
         local bt at
         bt=$(median "msbuild-direct-$case-$state" baseline 4); at=$(median "msbuild-direct-$case-$state" ocikit 4)
         out "| $state | $(fmt "$(median "msbuild-$case-$state" baseline 4)") | $(fmt "$(median "msbuild-$case-$state" ocikit 4)") | $(fmt "$bt") | $(fmt "$at") | $(ratio "$bt" "$at") |"

@@ -124,6 +124,31 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
     /// <summary><c>ContainerTrustPolicy</c>: a containers-policy.json file the base image must satisfy before it is pulled; empty: none.</summary>
     public string? TrustPolicy { get; set; }
 
+    /// <summary>
+    /// <c>ContainerCacheRepository</c>: the registry repository of the shared build cache,
+    /// <c>[REGISTRY/]REPOSITORY[:TAG]</c> (without a registry: <see cref="Registry"/>'s; tag default
+    /// <see cref="Transfer.RegistryCache.DefaultTag"/>); empty (the default): none. See <see cref="ContainerizeRequest.CacheRepository"/>.
+    /// </summary>
+    public string? CacheRepository { get; set; }
+
+    /// <summary>
+    /// <c>ContainerCacheRepository</c> as a reference: a value whose first part names no registry (no <c>.</c> or
+    /// <c>:</c>, not <c>localhost</c>) is a repository of the target registry.
+    /// </summary>
+    internal static References.ImageReference? ResolveCacheRepository(string? value, string? registry)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+
+        value = value.Trim();
+        var slash = value.IndexOf('/', StringComparison.Ordinal);
+        var first = slash < 0 ? "" : value[..slash];
+        var namesRegistry = first.Contains('.', StringComparison.Ordinal) || first.Contains(':', StringComparison.Ordinal) || first == "localhost";
+        return Transfer.RegistryCache.ParseRepository(namesRegistry || string.IsNullOrWhiteSpace(registry) ? value : registry.Trim() + "/" + value);
+    }
+
     /// <summary>The environment variable read for the signing key's passphrase when no other is named.</summary>
     public const string DefaultPassphraseVariable = "OCIKIT_SIGNING_KEY_PASSPHRASE";
 
@@ -178,7 +203,8 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
 
         using var signingKey = await ReadSigningKeyAsync(cancellationToken).ConfigureAwait(false);
         var policy = string.IsNullOrWhiteSpace(TrustPolicy) ? null : await Signing.TrustPolicy.LoadAsync(TrustPolicy.Trim(), cancellationToken).ConfigureAwait(false);
-        var requests = CreateRequests().Select(r => r with { SigningKey = signingKey, GenerateSbom = GenerateSbom, TrustPolicy = policy, KeepInStore = KeepInStore }).ToList();
+        var cacheRepository = ResolveCacheRepository(CacheRepository, Registry);
+        var requests = CreateRequests().Select(r => r with { SigningKey = signingKey, GenerateSbom = GenerateSbom, TrustPolicy = policy, KeepInStore = KeepInStore, CacheRepository = cacheRepository }).ToList();
         var request = requests[0];
         var progress = new SynchronousProgress(message =>
         {

@@ -33,8 +33,20 @@ internal static class BuildCommand
         network.AcceptOnlyFromAmong("host", "none", "default");
         var secrets = new Option<string[]>("--secret") { Description = "A secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VARIABLE; repeatable." };
         var squash = new Option<bool>("--squash") { Description = "Merge the final stage's new layers into one." };
-        var noCache = new Option<bool>("--no-cache") { Description = "Neither use nor record the build cache." };
+        var noCache = new Option<bool>("--no-cache") { Description = "Neither use nor record the build cache (the store's nor a registry's)." };
+        var cacheFrom = new Option<string[]>("--cache-from")
+        {
+            Description = "Also take cached steps from this registry repository's build cache, REGISTRY/REPOSITORY[:TAG] (tag default " + RegistryCache.DefaultTag + "); repeatable.",
+        };
+        var cacheTo = new Option<string?>("--cache-to")
+        {
+            Description = "After the build (and the push), record its steps in this registry repository's build cache: REGISTRY/REPOSITORY[:TAG][,mode=min|max] (min: the final stage's steps, the default; max: every stage's).",
+        };
         var push = new Option<bool>("--push") { Description = "Push the image to each tag's registry after building." };
+        var pushOnly = new Option<bool>("--push-only")
+        {
+            Description = "With --push: do not record the image in the store (its new layers still go there); layers taken from a registry cache stay in the registry unless a later step reads their files.",
+        };
         var zstd = new Option<bool>("--zstd") { Description = "Compress new layers with zstd instead of gzip." };
         var archive = new Option<string?>("--output-archive") { Description = "Also write the image to this archive file (needs --tag)." };
         var archiveFormat = new Option<ArchiveFormat>("--archive-format") { Description = "oci (oci-archive) or docker (docker save tarball).", DefaultValueFactory = _ => ArchiveFormat.Oci };
@@ -45,7 +57,7 @@ internal static class BuildCommand
 
         var command = new Command("build", "Build an image from a Dockerfile, without a daemon.");
         command.Arguments.Add(context);
-        foreach (var option in new Option[] { file, tags, buildArgs, target, platform, skipRun, runtime, network, secrets, squash, noCache, push, zstd, archive, archiveFormat, sbom })
+        foreach (var option in new Option[] { file, tags, buildArgs, target, platform, skipRun, runtime, network, secrets, squash, noCache, cacheFrom, cacheTo, push, pushOnly, zstd, archive, archiveFormat, sbom })
         {
             command.Options.Add(option);
         }
@@ -80,6 +92,12 @@ internal static class BuildCommand
                 throw new ArgumentException("Pushing needs at least one tag.");
             }
 
+            var onlyPushed = parseResult.GetValue(pushOnly);
+            if (onlyPushed && (!pushAfter || archivePath is not null || parseResult.GetValue(sbom)))
+            {
+                throw new ArgumentException("--push-only needs --push, and neither --output-archive nor --sbom (they read the image from the store).");
+            }
+
             if (archivePath is not null && tagList.Length == 0)
             {
                 throw new ArgumentException("Writing an archive needs at least one tag.");
@@ -91,8 +109,12 @@ internal static class BuildCommand
                 throw new ArgumentException("Attaching an SBOM needs at least one tag (the store keeps it beside the tag's repository).");
             }
 
-            // The build pulls base images it does not have through this client, and the delivery below pushes with it.
+            var (cacheRepository, cacheMode) = ParseCacheTo(parseResult.GetValue(cacheTo));
+
+            // The build pulls base images it does not have through this client, reads and writes the registry cache
+            // with it, and the delivery below pushes with it.
             using var client = session.CreateClient();
+            var registryCache = new RegistryCache(client);
             var options = new BuildOptions(Path.GetFullPath(parseResult.GetValue(context) ?? "."))
             {
                 DockerfilePath = parseResult.GetValue(file),
@@ -106,6 +128,10 @@ internal static class BuildCommand
                 Secrets = ParseSecrets(parseResult.GetValue(secrets) ?? []),
                 Squash = parseResult.GetValue(squash),
                 NoCache = parseResult.GetValue(noCache),
+                KeepInStore = !onlyPushed,
+                CacheFrom = [.. parseResult.GetValue(cacheFrom) ?? []],
+                RegistryCache = registryCache,
+                CacheMode = cacheMode,
                 StorePath = session.StorePath,
                 Compression = parseResult.GetValue(zstd) ? Layers.LayerCompression.Zstd : Layers.LayerCompression.Gzip,
                 BaseImages = new RegistryBaseImages(client),
@@ -119,7 +145,9 @@ internal static class BuildCommand
                     BuildProgressKind.Output => report.Message,
                     BuildProgressKind.Warning => $"warning: {report.Message}",
                     BuildProgressKind.Pull => $"[{report.Stage}] {report.Message}",
-                    _ => $"[{report.Stage}] {report.Message}" + (report.CacheHit == true ? "  (cached)" : ""),
+                    _ => $"[{report.Stage}] {report.Message}" + (report.CacheHit == true
+                        ? report.CacheSource is null or BuildProgress.LocalCacheSource ? "  (cached)" : $"  (cached: {report.CacheSource})"
+                        : ""),
                 };
                 host.Err.WriteLine(text);
             });
@@ -144,7 +172,7 @@ internal static class BuildCommand
             }
 
             // Delivered where the user asked: an archive, then each tag's registry.
-            if (archivePath is not null || pushAfter)
+            if (result.Stored && (archivePath is not null || pushAfter))
             {
                 var delivery = new ImageDelivery(await OciLayout.OpenAsync(session.StorePath, cancellationToken: cancellationToken).ConfigureAwait(false));
                 if (archivePath is not null)
@@ -166,6 +194,38 @@ internal static class BuildCommand
                 }
             }
 
+            if (!result.Stored)
+            {
+                // Not in the store: pushed from where its parts are (memory, the store's blobs, the cache repository).
+                var store = await OciLayout.OpenAsync(session.StorePath, cancellationToken: cancellationToken).ConfigureAwait(false);
+                var source = result.PushSource(client, store);
+                await using (source.ConfigureAwait(false))
+                {
+                    await ImageDelivery.PushAsync(client, source, tagList, null, cancellationToken).ConfigureAwait(false);
+                }
+
+                if (!quiet)
+                {
+                    foreach (var tag in tagList)
+                    {
+                        await host.Err.WriteLineAsync($"pushed {tag} (not stored)").ConfigureAwait(false);
+                    }
+                }
+            }
+
+            // The steps go to the registry cache after the push, so their blobs are mounted from where it put them.
+            if (cacheRepository is not null && !options.NoCache)
+            {
+                var warnings = new WarningLines(host.Err);
+                var pushedTo = pushAfter ? ImageReference.Parse(tagList[0]) : null;
+                var store = await OciLayout.OpenAsync(session.StorePath, cancellationToken: cancellationToken).ConfigureAwait(false);
+                var written = await registryCache.WriteAsync(cacheRepository, result.CacheRecords, store, pushedTo, warnings, cancellationToken).ConfigureAwait(false);
+                if (!quiet)
+                {
+                    await host.Err.WriteLineAsync($"cache {cacheRepository}: {written.Written} record(s) written, {written.Records} held").ConfigureAwait(false);
+                }
+            }
+
             if (!quiet)
             {
                 foreach (var tag in result.Tags)
@@ -178,6 +238,51 @@ internal static class BuildCommand
             return CliRunner.Success;
         });
         return command;
+    }
+
+    /// <summary>
+    /// Reads <c>--cache-to</c>: <c>REPO[:TAG][,mode=min|max]</c>, also in BuildKit's spelling
+    /// <c>type=registry,ref=REPO,mode=…</c>.
+    /// </summary>
+    internal static (ImageReference? Repository, CacheExportMode Mode) ParseCacheTo(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return (null, CacheExportMode.Min);
+        }
+
+        string? repository = null;
+        var mode = CacheExportMode.Min;
+        foreach (var field in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var eq = field.IndexOf('=', StringComparison.Ordinal);
+            switch (eq < 0 ? "ref" : field[..eq].ToLowerInvariant())
+            {
+                case "ref":
+                    repository = eq < 0 ? field : field[(eq + 1)..];
+                    break;
+                case "mode":
+                    mode = field[(eq + 1)..].ToLowerInvariant() switch
+                    {
+                        "min" => CacheExportMode.Min,
+                        "max" => CacheExportMode.Max,
+                        var other => throw new ArgumentException($"--cache-to: mode '{other}' is neither min nor max."),
+                    };
+                    break;
+                case "type" when field[(eq + 1)..] == "registry":
+                    break;
+                default:
+                    throw new ArgumentException($"--cache-to: unexpected '{field}' (expected REPO[,mode=min|max]).");
+            }
+        }
+
+        return (RegistryCache.ParseRepository(repository ?? throw new ArgumentException("--cache-to needs a repository.")), mode);
+    }
+
+    /// <summary>The registry cache's warnings as the CLI's warning lines.</summary>
+    private sealed class WarningLines(TextWriter err) : IProgress<string>
+    {
+        public void Report(string value) => err.WriteLine("warning: " + value);
     }
 
     /// <summary>The SBOM of the image just built, named as <c>ocikit sbom NAME</c> names it from the store.</summary>

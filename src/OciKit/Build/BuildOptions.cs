@@ -66,6 +66,33 @@ public sealed record BuildOptions
     /// <summary>Neither use nor record the build cache.</summary>
     public bool NoCache { get; init; }
 
+    /// <summary>
+    /// Registry repositories whose build cache (<see cref="Transfer.RegistryCache"/>, <c>--cache-from</c>) the build
+    /// reads before it starts, as <c>REGISTRY/REPOSITORY[:TAG]</c> (tag default <see cref="RegistryCache.DefaultTag"/>);
+    /// the first that has a step's record wins, after the store's own cache. A hit's layer is downloaded (verified)
+    /// into the build; a record whose blob is missing or of another size is ignored with a warning. Needs
+    /// <see cref="RegistryCache"/>; ignored with <see cref="NoCache"/>.
+    /// </summary>
+    public ImmutableArray<string> CacheFrom { get; init; } = [];
+
+    /// <summary>The registry cache <see cref="CacheFrom"/> is read through (its client's credentials are the push's).</summary>
+    public RegistryCache? RegistryCache { get; init; }
+
+    /// <summary>
+    /// Which steps' records <see cref="BuildResult.CacheRecords"/> holds, for the caller to write to a registry cache
+    /// after its push (<see cref="RegistryCache.WriteAsync"/>, <c>--cache-to REPO,mode=…</c>): the target stage's (the
+    /// default, BuildKit's <c>mode=min</c>) or every stage's (<c>mode=max</c>).
+    /// </summary>
+    public CacheExportMode CacheMode { get; init; } = CacheExportMode.Min;
+
+    /// <summary>
+    /// Record the image in the store (the default). Without it the image is built for a push only
+    /// (<see cref="BuildResult.PushSource"/>): new layers still become blobs of the store (the cache reuses them), but
+    /// no image or tag is recorded, and a layer taken from a registry cache is not downloaded unless a later step reads
+    /// its files: the push finds it in the registry or mounts it.
+    /// </summary>
+    public bool KeepInStore { get; init; } = true;
+
     /// <summary>Names to record the image under in the store, as <c>repository[:tag]</c>.</summary>
     public ImmutableArray<string> Tags { get; init; } = [];
 
@@ -117,5 +144,28 @@ public sealed record BuildOptions
                 throw new ArgumentException($"'{tag}' is not a valid image reference.", nameof(Tags));
             }
         }
+
+        if (!CacheFrom.IsDefaultOrEmpty)
+        {
+            if (RegistryCache is null)
+            {
+                throw new ArgumentException("Reading a registry cache (CacheFrom) needs a RegistryCache to read it through.", nameof(CacheFrom));
+            }
+
+            foreach (var repository in CacheFrom)
+            {
+                Transfer.RegistryCache.ParseRepository(repository);
+            }
+        }
     }
+}
+
+/// <summary>Which build steps a cache export records, as BuildKit's <c>--cache-to …,mode=</c>.</summary>
+public enum CacheExportMode
+{
+    /// <summary>The steps of the stage built (the final one): <c>mode=min</c>.</summary>
+    Min,
+
+    /// <summary>The steps of every stage the build ran: <c>mode=max</c>.</summary>
+    Max,
 }

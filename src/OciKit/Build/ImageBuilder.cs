@@ -53,6 +53,9 @@ internal sealed partial class BuildSession : IAsyncDisposable
 
     private readonly Dictionary<Digest, (string Path, Descriptor Descriptor)> _scratchBlobs = [];
     private readonly List<(string Key, LayerCache.Entry Entry)> _newCacheEntries = [];
+    private readonly List<(int Stage, CacheRecord Record)> _stepRecords = [];
+    private readonly Dictionary<Digest, CacheHit> _remoteLayers = [];
+    private int _targetIndex;
     private readonly Dictionary<int, StageResult> _built = [];
     private readonly HashSet<string> _consumedArgs = new(StringComparer.Ordinal);
     private readonly List<string> _warnings = [];
@@ -90,6 +93,9 @@ internal sealed partial class BuildSession : IAsyncDisposable
     public ScratchDirectory ScratchDirectory => _scratch;
 
     public LayerCache Cache { get; }
+
+    /// <summary>The records read from the registry caches (<see cref="BuildOptions.CacheFrom"/>), by key.</summary>
+    public CacheLookup RemoteCache { get; private set; } = CacheLookup.Empty;
 
     /// <summary>Where RUN's prepared trees keep extracted layers between builds (<c>STORE/.ocikit/rootfs</c>).</summary>
     public string RootfsCacheDirectory => Store.ExtractedLayersDirectory;
@@ -142,7 +148,15 @@ internal sealed partial class BuildSession : IAsyncDisposable
         var scratch = store.CreateScratchDirectory();
         try
         {
-            return new BuildSession(options, progress, store, dockerfile, context, scratch);
+            var session = new BuildSession(options, progress, store, dockerfile, context, scratch);
+            if (!options.NoCache && !options.CacheFrom.IsDefaultOrEmpty)
+            {
+                // One manifest and one records blob per cache repository, before any work starts.
+                session.RemoteCache = await options.RegistryCache!.ReadAsync(
+                    options.CacheFrom.Select(RegistryCache.ParseRepository), new CacheWarnings(session), cancellationToken).ConfigureAwait(false);
+            }
+
+            return session;
         }
         catch
         {
@@ -187,6 +201,102 @@ internal sealed partial class BuildSession : IAsyncDisposable
         }
     }
 
+    /// <summary>Notes a filesystem step's record (a hit or new work) for <see cref="BuildResult.CacheRecords"/>.</summary>
+    public void RecordStep(int stage, string key, LayerCache.Entry entry)
+    {
+        if (!Options.NoCache && key.Length > 0)
+        {
+            _stepRecords.Add((stage, LayerCache.ToRecord(key, entry)));
+        }
+    }
+
+    /// <summary>
+    /// A step's record from the registry caches, when one is usable: its blob is checked (<c>HEAD</c>, size) and, unless
+    /// the build has it already, downloaded into the scratch directory, verified against digest and DiffID. An unusable
+    /// record is a warning and <see langword="null"/>: the step is done again.
+    /// </summary>
+    public async Task<(LayerCache.Entry Entry, string Source)?> TryRemoteCacheAsync(string key, string stage, int line, CancellationToken cancellationToken)
+    {
+        if (!RemoteCache.TryGet(key, out var hit))
+        {
+            return null;
+        }
+
+        var entry = new LayerCache.Entry(hit.Record.Layer, hit.Record.DiffId, hit.Record.UncompressedSize);
+        var source = hit.Repository.ToString();
+        if (hit.Record.Layer is not { } layer || HasBlob(layer.Digest))
+        {
+            AddCacheEntry(key, entry);
+            return (entry, source);
+        }
+
+        var warnings = new CacheWarnings(this, stage, line);
+        if (!await Options.RegistryCache!.IsUsableAsync(hit, warnings, cancellationToken).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        if (!Options.KeepInStore)
+        {
+            // Left in the registry until a later step reads its files (EnsureLocalAsync); the push mounts it or finds it.
+            _remoteLayers.TryAdd(layer.Digest, hit);
+            AddCacheEntry(key, entry);
+            return (entry, source);
+        }
+
+        // Downloaded now: the image is kept in the store, and later steps may read its files.
+        var path = System.IO.Path.Combine(Scratch, "cached-" + layer.Digest.Encoded);
+        try
+        {
+            var info = await Options.RegistryCache.DownloadLayerAsync(hit, path, cancellationToken).ConfigureAwait(false);
+            entry = new LayerCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize);
+        }
+        catch (Exception ex) when (RegistryCache.IsUnusableRecord(ex))
+        {
+            File.Delete(path);
+            Warn(stage, line, $"cache record {key[..12]} in {source}: {ex.Message}; ignored");
+            return null;
+        }
+
+        AddScratchBlob(layer, path);
+        AddCacheEntry(key, entry);
+        return (entry, source);
+    }
+
+    /// <summary>
+    /// Downloads the layers among <paramref name="layers"/> that were taken from a registry cache and left there (an
+    /// image built for a push only), verified against digest and DiffID, before a step reads their files.
+    /// </summary>
+    /// <exception cref="BuildException">A layer does not match its record (too late to redo its step).</exception>
+    public async Task EnsureLocalAsync(IEnumerable<Descriptor> layers, Instruction? at, CancellationToken cancellationToken)
+    {
+        foreach (var layer in layers)
+        {
+            if (!_remoteLayers.Remove(layer.Digest, out var hit))
+            {
+                continue;
+            }
+
+            var path = System.IO.Path.Combine(Scratch, "cached-" + layer.Digest.Encoded);
+            try
+            {
+                await Options.RegistryCache!.DownloadLayerAsync(hit, path, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (RegistryCache.IsUnusableRecord(ex))
+            {
+                throw Error(at, $"the layer of cache record {hit.Record.Key[..12]} in {hit.Repository} cannot be used: {ex.Message}", ex);
+            }
+
+            AddScratchBlob(layer, path);
+        }
+    }
+
+    /// <summary>The registry cache's warnings, as the build's.</summary>
+    private sealed class CacheWarnings(BuildSession session, string stage = "", int line = 0) : IProgress<string>
+    {
+        public void Report(string value) => session.Warn(stage, line, value);
+    }
+
     public string Expand(string word, IReadOnlyDictionary<string, string> environment, Instruction at)
     {
         try
@@ -206,6 +316,7 @@ internal sealed partial class BuildSession : IAsyncDisposable
     {
         InitializeGlobalArgs();
         var target = FindTarget();
+        _targetIndex = target.Index;
         foreach (var stage in StageOrder(target))
         {
             var result = await new StageExecutor(this, stage).RunAsync(cancellationToken).ConfigureAwait(false);
@@ -290,6 +401,22 @@ internal sealed partial class BuildSession : IAsyncDisposable
     public async Task<BuildResult> CommitAsync(Image image, CancellationToken cancellationToken)
     {
         var built = image.WithCreated(Timestamp).Build();
+        if (!Options.KeepInStore)
+        {
+            // Only the layers this build wrote or downloaded become blobs; the image is not recorded.
+            foreach (var blob in _scratchBlobs.Values)
+            {
+                Store.MoveBlobFromFile(blob.Path, blob.Descriptor);
+            }
+
+            SaveCache();
+            return new BuildResult(built.Manifest.Descriptor, image.Config with { Created = Timestamp }, [], [.. _warnings])
+            {
+                CacheRecords = SelectedRecords(),
+                Unstored = built,
+                LayersInRegistry = _remoteLayers.ToImmutableDictionary(p => p.Key, p => p.Value.Repository),
+            };
+        }
 
         // Every layer this build wrote (intermediate stages' too, so their cache entries hit next time): each was
         // hashed as it was written, so it is renamed into place rather than copied and hashed again.
@@ -305,17 +432,43 @@ internal sealed partial class BuildSession : IAsyncDisposable
             await Store.TagAsync(tag, descriptor, cancellationToken).ConfigureAwait(false);
         }
 
+        SaveCache();
+        return new BuildResult(descriptor, image.Config with { Created = Timestamp }, Options.Tags.IsDefault ? [] : Options.Tags, [.. _warnings])
+        {
+            CacheRecords = SelectedRecords(),
+        };
+    }
+
+    private void SaveCache()
+    {
         if (!Options.NoCache)
         {
             foreach (var (key, entry) in _newCacheEntries)
             {
-                Cache.Put(key, entry);
+                // A layer left in the registry has no blob here: the store's cache would only miss on it.
+                if (entry.Layer is not { } layer || !_remoteLayers.ContainsKey(layer.Digest))
+                {
+                    Cache.Put(key, entry);
+                }
             }
 
             FileDigests.Save();
         }
+    }
 
-        return new BuildResult(descriptor, image.Config with { Created = Timestamp }, Options.Tags.IsDefault ? [] : Options.Tags, [.. _warnings]);
+    /// <summary>The step records <see cref="BuildOptions.CacheMode"/> selects, newest first (as a registry cache keeps them).</summary>
+    private ImmutableArray<CacheRecord> SelectedRecords()
+    {
+        var records = ImmutableArray.CreateBuilder<CacheRecord>();
+        for (var i = _stepRecords.Count - 1; i >= 0; i--)
+        {
+            if (Options.CacheMode == CacheExportMode.Max || _stepRecords[i].Stage == _targetIndex)
+            {
+                records.Add(_stepRecords[i].Record);
+            }
+        }
+
+        return records.ToImmutable();
     }
 
     /// <summary>The <c>SOURCE_DATE_EPOCH</c> build argument, which BuildKit takes as the build's timestamp.</summary>

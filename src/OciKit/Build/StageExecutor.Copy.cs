@@ -97,6 +97,7 @@ internal sealed partial class StageExecutor
             if (_session.FindStage(from, _session.Dockerfile.Stages.Length, allowIndex: true) is { } stage)
             {
                 var built = _session.BuiltStage(stage);
+                await _session.EnsureLocalAsync(built.Image.Layers, at, cancellationToken).ConfigureAwait(false);
                 imageTree = await ImageFs.LoadAsync(built.Image.Layers, _session.OpenBlob, cancellationToken).ConfigureAwait(false);
                 treeIdentity = "stage:" + built.Identity;
             }

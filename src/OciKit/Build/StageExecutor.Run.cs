@@ -236,6 +236,7 @@ internal sealed partial class StageExecutor
         }
 
         await DiscardRootfsAsync().ConfigureAwait(false);
+        await _session.EnsureLocalAsync(_image.Layers, null, cancellationToken).ConfigureAwait(false);
         _rootfsScratch = ScratchDirectory.Create(_session.Store.Root, "rootfs-");
         try
         {
@@ -404,6 +405,7 @@ internal sealed partial class StageExecutor
         }
 
         var layers = await BindSourceLayersAsync(spec.From, run, cancellationToken).ConfigureAwait(false);
+        await _session.EnsureLocalAsync(layers, run, cancellationToken).ConfigureAwait(false);
         var fs = await ImageFs.LoadAsync(layers, _session.OpenBlob, cancellationToken).ConfigureAwait(false);
         var resolved = fs.Resolve(spec.Source, followFinal: true);
         if (resolved.Length > 0 && fs.GetExact(resolved) is null)

@@ -408,6 +408,8 @@ internal sealed partial class StageExecutor
     /// <summary>The stage's file system as it is now (base layers read once, later steps applied in memory).</summary>
     private async Task<ImageFs> FileSystemAsync(CancellationToken cancellationToken)
     {
+        // Layers a registry cache gave and left there (a push-only build) are downloaded once their files are read.
+        await _session.EnsureLocalAsync(_image.Layers, null, cancellationToken).ConfigureAwait(false);
         if (_fs is null)
         {
             _fs = await ImageFs.LoadAsync(_image.Layers, _session.OpenBlob, cancellationToken).ConfigureAwait(false);
@@ -434,23 +436,31 @@ internal sealed partial class StageExecutor
     private async Task CommitLayerAsync(Instruction instruction, string createdBy, string key, Func<Task<IReadOnlyList<LayerEntry>>> produce, CancellationToken cancellationToken, bool applyFromBlob = false)
     {
         var history = new HistoryEntry { Created = _session.Timestamp, CreatedBy = createdBy, Comment = HistoryComment };
-        if (!_session.Options.NoCache && key.Length > 0 && _session.Cache.TryGet(key, _session.HasBlob, out var cached))
+        if (!_session.Options.NoCache && key.Length > 0)
         {
-            if (cached.Layer is { } hit)
+            // The store's own cache first, then the registry caches (their blob downloaded into the build, verified).
+            (LayerCache.Entry Entry, string Source)? found = _session.Cache.TryGet(key, _session.HasBlob, out var local)
+                ? (local, BuildProgress.LocalCacheSource)
+                : await _session.TryRemoteCacheAsync(key, _stageName, instruction.StartLine, cancellationToken).ConfigureAwait(false);
+            if (found is var (cached, source))
             {
-                _image = _image.AppendLayer(hit, cached.DiffId!, history);
-                if (_fs is not null)
+                if (cached.Layer is { } hit)
                 {
-                    _unapplied.Add(hit);
+                    _image = _image.AppendLayer(hit, cached.DiffId!, history);
+                    if (_fs is not null)
+                    {
+                        _unapplied.Add(hit);
+                    }
                 }
-            }
-            else
-            {
-                _image = _image.AddHistory(history);
-            }
+                else
+                {
+                    _image = _image.AddHistory(history);
+                }
 
-            _session.Report(new BuildProgress(BuildProgressKind.Step, _stageName, instruction.StartLine, Flatten(instruction.Original)) { CacheHit = true, Bytes = cached.Layer?.Size ?? 0 });
-            return;
+                _session.RecordStep(_stage.Index, key, cached);
+                _session.Report(new BuildProgress(BuildProgressKind.Step, _stageName, instruction.StartLine, Flatten(instruction.Original)) { CacheHit = true, Bytes = cached.Layer?.Size ?? 0, CacheSource = source });
+                return;
+            }
         }
 
         var entries = await produce().ConfigureAwait(false);
@@ -458,6 +468,7 @@ internal sealed partial class StageExecutor
         {
             _image = _image.AddHistory(history);
             _session.AddCacheEntry(key, new LayerCache.Entry(null, null));
+            _session.RecordStep(_stage.Index, key, new LayerCache.Entry(null, null));
             _session.Report(new BuildProgress(BuildProgressKind.Step, _stageName, instruction.StartLine, Flatten(instruction.Original)) { CacheHit = false });
             return;
         }
@@ -473,7 +484,8 @@ internal sealed partial class StageExecutor
             _unapplied.Add(info.Descriptor);
         }
 
-        _session.AddCacheEntry(key, new LayerCache.Entry(info.Descriptor, info.DiffId));
+        _session.AddCacheEntry(key, new LayerCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize));
+        _session.RecordStep(_stage.Index, key, new LayerCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize));
         _session.Report(new BuildProgress(BuildProgressKind.Step, _stageName, instruction.StartLine, Flatten(instruction.Original)) { CacheHit = false, Bytes = info.Descriptor.Size });
     }
 
@@ -488,7 +500,9 @@ internal sealed partial class StageExecutor
 
     private string CacheKey(string step, IEnumerable<string> inputs) =>
         LayerCache.Key([
-            "ocikit-build-v1", Identity(), _session.LayerOptions.Compression.ToString(), _session.Timestamp.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture),
+            // The layer options' cache identity names the compressor (codec, level, library versions): the same
+            // step compressed by another zlib is another blob, so a key shared through a registry must differ.
+            "ocikit-build-v2", Identity(), _session.LayerOptions.CacheIdentity,
             step, .. inputs]);
 
     private async Task WorkdirAsync(WorkdirInstruction instruction, CancellationToken cancellationToken)
@@ -630,6 +644,7 @@ internal sealed partial class StageExecutor
     private async Task SquashAsync(CancellationToken cancellationToken)
     {
         var added = _image.Layers.RemoveRange(0, _baseLayerCount);
+        await _session.EnsureLocalAsync(added, null, cancellationToken).ConfigureAwait(false);
         var merged = ImageFs.Empty;
         foreach (var layer in added)
         {

@@ -160,6 +160,16 @@ public sealed record LayerOptions
             : throw new OciFormatException("SOURCE_DATE_EPOCH", $"'{env}' is not a non-negative number of seconds that fits a tar header.");
     }
 
+    /// <summary>
+    /// Everything besides the entries that decides a layer's bytes, for cache keys that may be shared between machines:
+    /// codec, level, media type family, entry time, gzip block size, default owner, and the compressor's identity (the
+    /// OciKit version and the zlib or zstd library that compresses). The degree of parallelism is left out: it does
+    /// not change the output.
+    /// </summary>
+    internal string CacheIdentity => string.Create(
+        CultureInfo.InvariantCulture,
+        $"{Compression}/{CompressionLevel}/{MediaTypeFlavor}/{ResolveTimestamp().ToUnixTimeSeconds()}/{(Compression == LayerCompression.Gzip ? GzipBlockSize : 0)}/{Uid}:{Gid}/{CompressorIdentity.Of(Compression)}");
+
     internal int ZlibLevel => CompressionLevel switch
     {
         LayerCompressionLevel.Fastest => 1,

@@ -49,22 +49,16 @@ internal sealed class LayerCache(string storeRoot)
         try
         {
             using var json = JsonDocument.Parse(File.ReadAllBytes(file));
-            var root = json.RootElement;
-            if (root.TryGetProperty("digest", out var digest))
+            var record = CacheRecordJson.Read(json.RootElement, key);
+            if (record.Layer is { } layer && !blobExists(layer.Digest))
             {
-                var layer = new Descriptor(root.GetProperty("mediaType").GetString()!, Digest.Parse(digest.GetString()!), root.GetProperty("size").GetInt64());
-                if (!blobExists(layer.Digest))
-                {
-                    return false;
-                }
-
-                var uncompressed = root.TryGetProperty("uncompressedSize", out var u) ? u.GetInt64() : (long?)null;
-                entry = new Entry(layer, Digest.Parse(root.GetProperty("diffId").GetString()!), uncompressed);
+                return false;
             }
 
+            entry = new Entry(record.Layer, record.DiffId, record.UncompressedSize);
             return true;
         }
-        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or OciFormatException)
+        catch (Exception ex) when (ex is JsonException or IOException or OciFormatException)
         {
             // A damaged entry is a miss; the rebuild overwrites it.
             return false;
@@ -93,29 +87,23 @@ internal sealed class LayerCache(string storeRoot)
         return (removed, bytes);
     }
 
+    /// <summary>
+    /// Records an entry; several processes writing the same key at once is safe (each writes a file of its own and
+    /// renames it into place, and entries of one key agree).
+    /// </summary>
     public void Put(string key, Entry entry)
     {
         using var buffer = new MemoryStream();
         using (var writer = new Utf8JsonWriter(buffer))
         {
-            writer.WriteStartObject();
-            if (entry.Layer is { } layer)
-            {
-                writer.WriteString("mediaType", layer.MediaType);
-                writer.WriteString("digest", layer.Digest.ToString());
-                writer.WriteNumber("size", layer.Size);
-                writer.WriteString("diffId", entry.DiffId!.ToString());
-                if (entry.UncompressedSize is { } uncompressed)
-                {
-                    writer.WriteNumber("uncompressedSize", uncompressed);
-                }
-            }
-
-            writer.WriteEndObject();
+            CacheRecordJson.Write(writer, ToRecord(key, entry), withKey: false);
         }
 
         ScratchDirectory.WriteFileAtomically(storeRoot, Path.Combine(Directory, key + ".json"), buffer.ToArray());
     }
+
+    /// <summary>An entry as the record the registry cache shares.</summary>
+    public static CacheRecord ToRecord(string key, Entry entry) => new(key, entry.Layer, entry.DiffId, entry.UncompressedSize);
 }
 
 /// <summary>

@@ -22,6 +22,12 @@ public static class MediaTypes
     /// <summary>An SPDX document in JSON (<see href="https://spdx.github.io/spdx-spec/v2.3/">SPDX 2.3</see>): an SBOM's artifact type and layer.</summary>
     public const string SpdxJson = "application/spdx+json";
 
+    /// <summary>The artifact type of OciKit's build cache in a registry repository (see the README, "A build cache shared through the registry").</summary>
+    public const string OciKitCache = "application/vnd.ocikit.cache.v1+json";
+
+    /// <summary>The records blob of OciKit's build cache: the first layer of a <see cref="OciKitCache"/> artifact.</summary>
+    public const string OciKitCacheRecords = "application/vnd.ocikit.cache.records.v1+json";
+
     /// <summary>OCI layer, uncompressed tar.</summary>
     public const string OciLayer = "application/vnd.oci.image.layer.v1.tar";
 

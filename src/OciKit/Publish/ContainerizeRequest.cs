@@ -106,6 +106,16 @@ public sealed record ContainerizeRequest
     /// </summary>
     public bool KeepInStore { get; init; }
 
+    /// <summary>
+    /// A registry repository whose build cache (<see cref="Transfer.RegistryCache"/>, <c>REGISTRY/REPOSITORY:TAG</c>, see
+    /// <see cref="Transfer.RegistryCache.ParseRepository"/>) the publish reads before it writes layers and, after a
+    /// successful push, records its layers in; null (the default): none. An unchanged layer whose record is found is
+    /// not written: an image only pushed leaves its blob in the registry (mounted or found by <c>HEAD</c>), a stored one
+    /// downloads it verified. The target repository itself needs no permission beyond the push's. Several platforms'
+    /// requests follow the first's.
+    /// </summary>
+    public References.ImageReference? CacheRepository { get; init; }
+
     /// <summary>A trust policy the base image must satisfy before it is pulled (<see cref="Transfer.RegistryBaseImages"/>), or null for none.</summary>
     public Signing.TrustPolicy? TrustPolicy { get; init; }
 

@@ -15,10 +15,17 @@ namespace OciKit.Publish;
 /// <param name="Layer">Its blob descriptor, diffID and uncompressed size.</param>
 /// <param name="FileCount">How many files it holds.</param>
 /// <param name="Reused">
-/// Whether the layer was taken from the local store because an earlier publish made it from the same files (same
-/// paths, modes and contents) with the same options, instead of being written again.
+/// Whether the layer was not written because an earlier publish made it from the same files (same paths, modes and
+/// contents) with the same options: taken from the local store, or from the registry cache (<see cref="ContainerizedLayer.CacheSource"/>).
 /// </param>
-public sealed record ContainerizedLayer(PublishLayerKind Kind, LayerInfo Layer, int FileCount, bool Reused = false);
+public sealed record ContainerizedLayer(PublishLayerKind Kind, LayerInfo Layer, int FileCount, bool Reused = false)
+{
+    /// <summary>
+    /// For a reused layer: where its record came from, <c>local</c> (the store's own cache) or the registry cache
+    /// repository (<see cref="ContainerizeRequest.CacheRepository"/>); null for a layer written.
+    /// </summary>
+    public string? CacheSource { get; init; }
+}
 
 /// <summary>One platform's image that <see cref="Containerizer"/> built.</summary>
 /// <param name="Platform">Its platform.</param>
@@ -148,9 +155,10 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         var images = ImmutableArray.CreateBuilder<ContainerizedImage>(requests.Count);
         var built = new List<BuiltImage>(requests.Count);
         var baseLayers = new Dictionary<Digest, BlobLocation>();
+        var cache = await PublishCache.ReadAsync(client, first.CacheRepository, progress, cancellationToken).ConfigureAwait(false);
         foreach (var request in requests)
         {
-            var (image, result, baseSource) = await BuildAsync(request, keep, early, progress, cancellationToken).ConfigureAwait(false);
+            var (image, result, baseSource) = await BuildAsync(request, keep, early, cache, progress, cancellationToken).ConfigureAwait(false);
             built.Add(image);
             images.Add(result);
             foreach (var layer in baseSource?.Image.Layers ?? [])
@@ -182,6 +190,11 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             var top = built.Count == 1 ? built[0].Manifest : BuiltImage.IndexOf(built);
             manifest = top.Descriptor;
             var blobs = new Dictionary<Digest, BlobLocation>(baseLayers);
+            foreach (var (digest, repository) in cache.LeftInRegistry)
+            {
+                blobs.TryAdd(digest, new BlobLocation.InRepository(repository));
+            }
+
             foreach (var image in built)
             {
                 blobs[image.Config.Digest] = new BlobLocation.InMemory(image.ConfigBytes);
@@ -219,6 +232,9 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
                 {
                     progress?.Report($"Tagged {reference}");
                 }
+
+                // After the push: the layers' records go to the registry cache, their blobs mounted from the target.
+                await cache.WriteAsync(client, store, target, progress, cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -320,7 +336,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         }
     }
 
-    private async Task<(BuiltImage Image, ContainerizedImage Result, RemoteImage? BaseSource)> BuildAsync(ContainerizeRequest request, bool keep, EarlyUploads? early, IProgress<string>? progress, CancellationToken cancellationToken)
+    private async Task<(BuiltImage Image, ContainerizedImage Result, RemoteImage? BaseSource)> BuildAsync(ContainerizeRequest request, bool keep, EarlyUploads? early, PublishCache cache, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         var layers = PublishLayers.Split(request.Files);
         if (layers.IsEmpty)
@@ -342,7 +358,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         // appended), so they are written, and streamed to the registry, while the base is read; with a trust policy only
         // once the base is admitted. The base's layers go up as soon as the base is known.
         var basing = StartBaseUploadsAsync(pull, request.BaseImage, early);
-        var writing = WriteLayersAsync(layers, request.WorkingDirectory, hashing, request.TrustPolicy is null ? Task.CompletedTask : pull, early, cancellationToken);
+        var writing = WriteLayersAsync(layers, request.WorkingDirectory, hashing, request.TrustPolicy is null ? Task.CompletedTask : pull, early, cache, keep, progress, cancellationToken);
         await Task.WhenAll(basing, writing).ConfigureAwait(false);
         var (baseDescriptor, baseImage, _, note) = await pull.ConfigureAwait(false);
         var written = await writing.ConfigureAwait(false);
@@ -364,14 +380,15 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         for (var i = 0; i < layers.Length; i++)
         {
             var layer = layers[i];
-            var (info, reused) = written[i];
+            var (info, source) = written[i];
+            var reused = source is not null;
             image = image.AppendLayer(info.Descriptor, info.DiffId, new HistoryEntry
             {
                 Created = created,
                 CreatedBy = $"ocikit publish: {layer.Kind} layer ({layer.Files.Length} files)",
             });
-            added.Add(new ContainerizedLayer(layer.Kind, info with { Descriptor = image.Layers[^1] }, layer.Files.Length, reused));
-            progress?.Report($"Layer {layer.Kind}: {layer.Files.Length} file(s), {info.UncompressedSize} bytes → {info.Descriptor.Digest}{(reused ? " (unchanged, reused)" : "")}");
+            added.Add(new ContainerizedLayer(layer.Kind, info with { Descriptor = image.Layers[^1] }, layer.Files.Length, reused) { CacheSource = source });
+            progress?.Report($"Layer {layer.Kind}: {layer.Files.Length} file(s), {info.UncompressedSize} bytes → {info.Descriptor.Digest}{source switch { null => "", LocalCacheSource => " (unchanged, reused)", _ => $" (unchanged, reused from {source})" }}");
         }
 
         digests.Save();
@@ -406,14 +423,14 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
     }
 
     /// <summary>Writes (or finds unchanged in the store) every new layer, in order, once <paramref name="gate"/> has passed.</summary>
-    private async Task<(LayerInfo Info, bool Reused)[]> WriteLayersAsync(ImmutableArray<PublishLayer> layers, string workingDirectory, Task<string[][]> hashing, Task gate, EarlyUploads? early, CancellationToken cancellationToken)
+    private async Task<(LayerInfo Info, string? Source)[]> WriteLayersAsync(ImmutableArray<PublishLayer> layers, string workingDirectory, Task<string[][]> hashing, Task gate, EarlyUploads? early, PublishCache cache, bool keep, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         await gate.ConfigureAwait(false);
         var fileDigests = await hashing.ConfigureAwait(false);
-        var written = new (LayerInfo Info, bool Reused)[layers.Length];
+        var written = new (LayerInfo Info, string? Source)[layers.Length];
         for (var i = 0; i < layers.Length; i++)
         {
-            written[i] = await WriteLayerAsync(layers[i], workingDirectory, LayerOptionsOci, fileDigests[i], early, cancellationToken).ConfigureAwait(false);
+            written[i] = await WriteLayerAsync(layers[i], workingDirectory, LayerOptionsOci, fileDigests[i], early, cache, keep, progress, cancellationToken).ConfigureAwait(false);
         }
 
         return written;
@@ -531,17 +548,37 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         return image;
     }
 
-    private async Task<(LayerInfo Info, bool Reused)> WriteLayerAsync(PublishLayer layer, string workingDirectory, LayerOptions options, string[] fileDigests, EarlyUploads? early, CancellationToken cancellationToken)
+    /// <summary>The <see cref="ContainerizedLayer.CacheSource"/> of a layer from the store's own cache.</summary>
+    private const string LocalCacheSource = "local";
+
+    /// <summary>
+    /// The layer: from the store's cache, else from the registry cache's record, else written. Returns where a reused
+    /// layer's record came from (null when written).
+    /// </summary>
+    private async Task<(LayerInfo Info, string? Source)> WriteLayerAsync(PublishLayer layer, string workingDirectory, LayerOptions options, string[] fileDigests, EarlyUploads? early, PublishCache cache, bool keep, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         // A layer is a function of its files' paths, modes and contents and of the layer options. Keyed on those, an
         // unchanged layer (the runtime, the packages) is taken from the store instead of being re-tarred and
         // recompressed on every publish; hashing the files is a small fraction of compressing them.
-        var cache = new LayerCache(store.Root);
+        var local = new LayerCache(store.Root);
         var key = LayerKey(layer, workingDirectory, options, fileDigests);
-        if (cache.TryGet(key, store.ContainsBlob, out var hit) && hit is { Layer: { } cached, DiffId: { } diffId, UncompressedSize: { } size })
+        if (local.TryGet(key, store.ContainsBlob, out var hit) && hit is { Layer: { } cached, DiffId: { } diffId, UncompressedSize: { } size })
         {
             early?.Start(cached, store, null);
-            return (new LayerInfo(cached, diffId, size), true);
+            cache.Add(key, new LayerInfo(cached, diffId, size));
+            return (new LayerInfo(cached, diffId, size), LocalCacheSource);
+        }
+
+        // A record in the registry cache: an image only pushed leaves the blob there (the push mounts it or finds it
+        // present); a stored one downloads it, verified against digest and DiffID.
+        if (await cache.TryTakeAsync(client, key, keep ? store : null, early, progress, cancellationToken).ConfigureAwait(false) is var (remote, source))
+        {
+            if (keep)
+            {
+                local.Put(key, new LayerCache.Entry(remote.Descriptor, remote.DiffId, remote.UncompressedSize));
+            }
+
+            return (remote, source);
         }
 
         // The store's one way in for a new layer: written in a scratch directory, hashed while written, renamed into
@@ -552,13 +589,16 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
                 ? LayerWriter.WriteAsync(entries, file, options, ct)
                 : early.WriteAndUploadAsync(file, options.MediaType, (destination, c) => LayerWriter.WriteAsync(entries, destination, options, c), ct),
             cancellationToken).ConfigureAwait(false);
-        cache.Put(key, new LayerCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize));
-        return (info, false);
+        local.Put(key, new LayerCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize));
+        cache.Add(key, info);
+        return (info, null);
     }
 
     private static string LayerKey(PublishLayer layer, string workingDirectory, LayerOptions options, string[] fileDigests)
     {
-        var parts = new List<string> { "ocikit-publish-layer/1", options.ToString() };
+        // The options' cache identity, not their ToString(): that held the degree of parallelism (the machine's core
+        // count, which does not change the bytes) and missed the compressor's version (which does).
+        var parts = new List<string> { "ocikit-publish-layer/2", options.CacheIdentity };
         var index = 0;
         foreach (var entry in layer.ToEntries(workingDirectory))
         {

@@ -464,6 +464,10 @@ public sealed class RegistryClient : IDisposable
         && (re.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable || re.HasCode(RegistryErrorCodes.DigestInvalid)
             || re.HasCode(RegistryErrorCodes.BlobUploadInvalid) || re.HasCode(RegistryErrorCodes.BlobUploadUnknown));
 
+    /// <summary>Uploads a small blob held in memory (a config, an artifact's document) unless the repository has it.</summary>
+    internal Task<BlobUploadOutcome> UploadBytesAsync(ImageReference repository, Descriptor blob, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken) =>
+        UploadBlobAsync(repository, blob, _ => Task.FromResult<Stream>(new MemoryStream(bytes.ToArray(), writable: false)), cancellationToken: cancellationToken);
+
     /// <summary>
     /// Uploads a blob of unknown length from a stream (one streaming PATCH), computing its digest on the way.
     /// The stream cannot be replayed, so a failure is reported rather than retried.

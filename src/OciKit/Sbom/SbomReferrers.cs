@@ -28,8 +28,6 @@ public sealed class SbomReferrers(RegistryClient client)
     /// <summary>An attached SBOM larger than this is refused rather than read into memory.</summary>
     public const long MaxSbomSize = 64L * 1024 * 1024;
 
-    private static readonly byte[] EmptyJson = "{}"u8.ToArray();
-
     /// <summary>
     /// Pushes an SBOM as an artifact referring to the image it describes: the empty config and the document as blobs,
     /// the artifact manifest by digest, then — unless the registry's referrers API already lists it — the referrers
@@ -46,10 +44,10 @@ public sealed class SbomReferrers(RegistryClient client)
         ArgumentNullException.ThrowIfNull(repository);
         ArgumentNullException.ThrowIfNull(sbom);
         var repo = ImageReference.Create(repository.Registry, repository.Repository);
-        var config = new Descriptor(MediaTypes.OciEmpty, Digest.ComputeSha256(EmptyJson), EmptyJson.Length);
+        var config = EmptyDescriptor.Descriptor;
         var layer = new Descriptor(MediaTypes.SpdxJson, Digest.ComputeSha256(sbom.Json.Span), sbom.Json.Length);
-        await UploadAsync(repo, config, EmptyJson, cancellationToken).ConfigureAwait(false);
-        await UploadAsync(repo, layer, sbom.Json, cancellationToken).ConfigureAwait(false);
+        await client.UploadBytesAsync(repo, config, EmptyDescriptor.Bytes, cancellationToken).ConfigureAwait(false);
+        await client.UploadBytesAsync(repo, layer, sbom.Json, cancellationToken).ConfigureAwait(false);
 
         var subject = new Descriptor(sbom.Image.MediaType, sbom.Image.Digest, sbom.Image.Size);
         var manifest = new ImageManifest(config, [layer]) { ArtifactType = MediaTypes.SpdxJson, Subject = subject };
@@ -116,7 +114,4 @@ public sealed class SbomReferrers(RegistryClient client)
     /// <param name="subject">The subject manifest's digest.</param>
     /// <returns>For example <c>sha256-0123…</c>.</returns>
     public static string FallbackTag(Digest subject) => ReferrersFallback.Tag(subject);
-
-    private async Task UploadAsync(ImageReference repo, Descriptor blob, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken) =>
-        await client.UploadBlobAsync(repo, blob, _ => Task.FromResult<Stream>(new MemoryStream(bytes.ToArray(), writable: false)), cancellationToken: cancellationToken).ConfigureAwait(false);
 }

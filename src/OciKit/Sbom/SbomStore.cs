@@ -16,8 +16,6 @@ namespace OciKit.Sbom;
 /// </summary>
 public static class SbomStore
 {
-    private static readonly byte[] EmptyJson = "{}"u8.ToArray();
-
     /// <summary>The layout name of the index that lists the referrers of an image stored under <paramref name="name"/>.</summary>
     /// <param name="name">The image's name in the layout (<c>repository[:tag]</c> or <c>repository@digest</c>).</param>
     /// <param name="subject">The image manifest's digest.</param>
@@ -43,7 +41,7 @@ public static class SbomStore
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(sbom);
-        var config = await store.WriteBlobAsync(EmptyJson, MediaTypes.OciEmpty, cancellationToken).ConfigureAwait(false);
+        var config = await store.WriteBlobAsync(EmptyDescriptor.Bytes, MediaTypes.OciEmpty, cancellationToken).ConfigureAwait(false);
         var layer = await store.WriteBlobAsync(sbom.Json, MediaTypes.SpdxJson, cancellationToken).ConfigureAwait(false);
         var subject = new Descriptor(sbom.Image.MediaType, sbom.Image.Digest, sbom.Image.Size);
         var manifest = new ImageManifest(config, [layer]) { ArtifactType = MediaTypes.SpdxJson, Subject = subject };

@@ -3,7 +3,7 @@ using OciKit.Cli.Commands;
 
 namespace OciKit.IntegrationTests.Cli;
 
-/// <summary>How <c>ocikit run</c> and <c>ocikit build --secret</c> read their command lines (no container involved).</summary>
+/// <summary>How <c>ocikit run</c> and <c>ocikit build --secret/--cache-to</c> read their command lines (no container involved).</summary>
 public sealed class CliRunArgumentsTests
 {
     [Theory]
@@ -28,4 +28,22 @@ public sealed class CliRunArgumentsTests
         Assert.Throws<ArgumentException>(() => BuildCommand.ParseSecrets(["id=x,value=inline"]));
         Assert.IsType<BuildSecret>(secrets["a"]);
     }
+
+    [Theory]
+    [InlineData("r.example/team/cache", "r.example/team/cache:ocikit-cache", CacheExportMode.Min)]
+    [InlineData("r.example/team/cache:main,mode=max", "r.example/team/cache:main", CacheExportMode.Max)]
+    [InlineData("type=registry,ref=r.example:5000/c,mode=min", "r.example:5000/c:ocikit-cache", CacheExportMode.Min)]
+    public void Cache_to_takes_a_repository_and_a_mode_as_buildkit_spells_them(string given, string repository, CacheExportMode mode)
+    {
+        var (parsed, parsedMode) = BuildCommand.ParseCacheTo(given);
+        Assert.Equal(repository, parsed!.ToString());
+        Assert.Equal(mode, parsedMode);
+    }
+
+    [Theory]
+    [InlineData("r.example/c,mode=all")]
+    [InlineData("mode=max")]
+    [InlineData("type=local,dest=/tmp/c")]
+    public void Cache_to_refuses_what_it_cannot_do(string given) =>
+        Assert.Throws<ArgumentException>(() => BuildCommand.ParseCacheTo(given));
 }

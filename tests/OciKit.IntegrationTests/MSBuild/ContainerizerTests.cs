@@ -331,7 +331,7 @@ public sealed class ContainerizerTests(RegistryFixture registry)
     }
 
     /// <summary>A publish directory with a package file and the app's script, pushed through the proxy onto busybox.</summary>
-    private async Task<ContainerizeRequest> PushRequestAsync(TempDir dir, FaultProxy proxy, string repository)
+    internal static async Task<ContainerizeRequest> PushRequestAsync(TempDir dir, FaultProxy proxy, string repository)
     {
         var publish = Directory.CreateDirectory(dir.Combine("publish")).FullName;
         await File.WriteAllTextAsync(Path.Combine(publish, "run.sh"), "#!/bin/sh\necho hi\n");

@@ -103,6 +103,29 @@ public sealed class OciPublishTests(RegistryFixture registry, OciPublishFixture 
     }
 
     [Fact]
+    public async Task A_fresh_agent_publishing_the_unchanged_self_contained_app_takes_every_layer_from_the_registry_cache()
+    {
+        // Two agents (two stores), the cache in the target repository itself.
+        const string Repository = "samples/console-cached";
+        using var agents = new TempDir("ocikit-agents");
+        string[] common = ["-r", "linux-x64", "--self-contained", $"-p:ContainerRepository={Repository}", $"-p:ContainerCacheRepository={Repository}", "-v:n"];
+        var (first, digest1) = await fixture.PublishAsync("console-app", registry, [.. common, $"-p:OciKitStorePath={agents.Combine("one")}"]);
+        Assert.Matches(@$"Cache {System.Text.RegularExpressions.Regex.Escape(registry.Registry.Host)}/{Repository}:ocikit-cache: \d+ record\(s\) written", first.StdOut);
+        var uploads = registry.Registry.CountRequests("PUT", $"/v2/{Repository}/blobs/uploads/");
+
+        // The second agent hashes the files, finds every layer's record, writes (compresses) none and uploads none.
+        var (second, digest2) = await fixture.PublishAsync("console-app", registry, [.. common, $"-p:OciKitStorePath={agents.Combine("two")}"]);
+        Assert.Equal(digest1, digest2);
+        var layers = second.StdOut.Split('\n').Where(l => l.Contains("Layer ", StringComparison.Ordinal) && l.Contains(" → sha256:", StringComparison.Ordinal)).ToList();
+        Assert.True(layers.Count >= 3, second.StdOut); // the runtime, the package and the app
+        Assert.All(layers, l => Assert.Contains($"(unchanged, reused from {registry.Registry.Host}/{Repository}:ocikit-cache)", l, StringComparison.Ordinal));
+        Assert.Contains("0 blob(s) uploaded", second.StdOut, StringComparison.Ordinal);
+        Assert.Equal(uploads, registry.Registry.CountRequests("PUT", $"/v2/{Repository}/blobs/uploads/"));
+        Assert.False(Directory.Exists(Path.Combine(agents.Combine("two"), "blobs", "sha256")) && Directory.EnumerateFiles(Path.Combine(agents.Combine("two"), "blobs", "sha256")).Any(f => new FileInfo(f).Length > 1024 * 1024),
+            "the second agent's store holds a layer it should have left in the registry");
+    }
+
+    [Fact]
     public async Task A_missing_base_image_fails_with_a_coded_error()
     {
         var result = await fixture.RunPublishAsync(

@@ -171,6 +171,27 @@ public sealed class ImageBuilderTests : IDisposable
     }
 
     [Fact]
+    public async Task The_cache_records_of_a_build_are_the_target_stage_steps_with_mode_min_and_every_stage_with_max()
+    {
+        _f.Write("a", "a");
+        _f.Write("b", "b");
+        const string dockerfile = "FROM scratch AS one\nCOPY a /a\nFROM scratch\nCOPY b /b\nCOPY --from=one /a /a\nWORKDIR /";
+        var min = await _f.BuildAsync(dockerfile);
+        Assert.Equal(3, min.CacheRecords.Length); // newest first: WORKDIR (no layer), COPY --from, COPY b
+        Assert.Null(min.CacheRecords[0].Layer);
+        Assert.All(min.CacheRecords.Skip(1), r => Assert.NotNull(r.Layer));
+        Assert.Equal(min.Config.DiffIds.Reverse(), min.CacheRecords.Skip(1).Select(r => r.DiffId!));
+
+        // Hits are recorded too (a registry cache learns what this build reused), and mode=max adds stage one's COPY.
+        var max = await _f.BuildAsync(dockerfile, o => o with { CacheMode = CacheExportMode.Max });
+        Assert.Equal(4, max.CacheRecords.Length);
+        Assert.Equal(min.CacheRecords, max.CacheRecords.Take(3));
+        Assert.All(max.CacheRecords, r => Assert.True(CacheRecord.IsValidKey(r.Key)));
+
+        Assert.Empty((await _f.BuildAsync(dockerfile, o => o with { NoCache = true })).CacheRecords);
+    }
+
+    [Fact]
     public async Task A_warm_build_does_not_read_context_files_whose_size_and_mtime_are_unchanged()
     {
         var path = _f.Write("a", "one");

@@ -1,0 +1,135 @@
+using OciKit.Layers;
+using OciKit.Layout;
+using OciKit.Primitives;
+using OciKit.References;
+using OciKit.Registry;
+using OciKit.Transfer;
+
+namespace OciKit.Publish;
+
+/// <summary>
+/// One publish's use of the registry cache (<see cref="ContainerizeRequest.CacheRepository"/>): its records read once
+/// before any layer is written, the layers taken from it, and the records of every layer written back after the push.
+/// </summary>
+internal sealed class PublishCache
+{
+    private readonly ImageReference? _repository;
+    private readonly CacheLookup _lookup;
+    private readonly List<CacheRecord> _records = [];
+
+    private PublishCache(ImageReference? repository, CacheLookup lookup)
+    {
+        _repository = repository;
+        _lookup = lookup;
+    }
+
+    /// <summary>Layers taken from the cache whose blobs stay in the registry (an image only pushed), by digest: where they are.</summary>
+    public Dictionary<Digest, ImageReference> LeftInRegistry { get; } = [];
+
+    /// <summary>Reads the cache repository's records (one manifest and one records blob); no repository, no records.</summary>
+    public static async Task<PublishCache> ReadAsync(RegistryClient client, ImageReference? repository, IProgress<string>? progress, CancellationToken cancellationToken)
+    {
+        if (repository is null)
+        {
+            return new PublishCache(null, CacheLookup.Empty);
+        }
+
+        var lookup = await new RegistryCache(client).ReadAsync([repository], Warnings(progress), cancellationToken).ConfigureAwait(false);
+        progress?.Report($"Cache {repository}: {lookup.Count} record(s) read");
+        return new PublishCache(repository, lookup);
+    }
+
+    /// <summary>Notes a layer of this publish, to be recorded in the cache after the push.</summary>
+    public void Add(string key, LayerInfo info)
+    {
+        if (_repository is not null)
+        {
+            _records.Add(new CacheRecord(key, info.Descriptor, info.DiffId, info.UncompressedSize));
+        }
+    }
+
+    /// <summary>
+    /// The layer of a key from the cache, when its record is usable (its blob there with its size): downloaded into
+    /// <paramref name="store"/> (verified: digest, DiffID) when the image is stored, else left in the registry, and
+    /// started towards the target by <paramref name="early"/>. A record that cannot be used is a warning and null.
+    /// </summary>
+    public async Task<(LayerInfo Info, string Source)?> TryTakeAsync(RegistryClient client, string key, OciLayout? store, EarlyUploads? early, IProgress<string>? progress, CancellationToken cancellationToken)
+    {
+        if (!_lookup.TryGet(key, out var hit) || hit.Record is not { Layer: { } layer, DiffId: { } diffId, UncompressedSize: { } size })
+        {
+            return null;
+        }
+
+        var cache = new RegistryCache(client);
+        if (!await cache.IsUsableAsync(hit, Warnings(progress), cancellationToken).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        var info = new LayerInfo(layer, diffId, size);
+        if (store is not null)
+        {
+            if (!store.ContainsBlob(layer.Digest))
+            {
+                using var scratch = store.CreateScratchDirectory();
+                var path = Path.Combine(scratch.Path, "cached-layer");
+                try
+                {
+                    info = await cache.DownloadLayerAsync(hit, path, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (RegistryCache.IsUnusableRecord(ex))
+                {
+                    progress?.Report($"Warning: cache record {key[..12]} in {hit.Repository}: {ex.Message}; ignored");
+                    return null;
+                }
+
+                store.MoveBlobFromFile(path, layer);
+            }
+
+            early?.Start(layer, store, null);
+        }
+        else
+        {
+            LeftInRegistry[layer.Digest] = hit.Repository;
+            if (early is not null)
+            {
+                early.Start(layer, new RegistryImageSource(client, hit.Repository), RegistryClient.MountSource(hit.Repository, early.Target));
+            }
+        }
+
+        Add(key, info);
+        return (info, hit.Repository.ToString());
+    }
+
+    /// <summary>
+    /// Records this publish's layers in the cache after its push to <paramref name="pushedTo"/> (their blobs mounted
+    /// from there). A cache that cannot be written is a warning: the image is pushed.
+    /// </summary>
+    public async Task WriteAsync(RegistryClient client, OciLayout store, ImageReference pushedTo, IProgress<string>? progress, CancellationToken cancellationToken)
+    {
+        if (_repository is null || _records.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            // Newest first: the app's own layer, which changes most, ahead of the runtime's.
+            var records = Enumerable.Reverse(_records);
+            var result = await new RegistryCache(client).WriteAsync(_repository, records, store, pushedTo, Warnings(progress), cancellationToken).ConfigureAwait(false);
+            progress?.Report($"Cache {_repository}: {result.Written} record(s) written, {result.Records} held");
+        }
+        catch (RegistryException ex)
+        {
+            progress?.Report($"Warning: cache {_repository} not written: {ex.Message}");
+        }
+    }
+
+    private static SynchronousWarnings? Warnings(IProgress<string>? progress) => progress is null ? null : new SynchronousWarnings(progress);
+
+    /// <summary>The registry cache's warnings as the publish's progress lines.</summary>
+    private sealed class SynchronousWarnings(IProgress<string> progress) : IProgress<string>
+    {
+        public void Report(string value) => progress.Report("Warning: " + value);
+    }
+}

@@ -1,0 +1,73 @@
+using OciKit.IntegrationTests.Harness;
+using OciKit.Layout;
+using OciKit.Publish;
+using OciKit.Registry;
+using OciKit.Transfer;
+
+namespace OciKit.IntegrationTests.MSBuild;
+
+/// <summary>
+/// The publish's registry cache (<c>ContainerCacheRepository</c>) with two stores ("agents") against one registry: the
+/// second publishes the unchanged app without writing a layer.
+/// </summary>
+[Collection(RegistryCollection.Name)]
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class PublishCacheTests(RegistryFixture registry)
+{
+    private static List<ProxiedRequest> BlobRequests(FaultProxy proxy, int from, string method, string path) =>
+        [.. proxy.Requests.Skip(from).Where(r => r.Method == method && r.PathAndQuery.Contains(path, StringComparison.Ordinal))];
+
+    [Fact]
+    public async Task A_fresh_agent_publishing_an_unchanged_app_takes_every_layer_from_the_cache_and_uploads_and_downloads_none()
+    {
+        using var dir = new TempDir("ocikit-publish-cache");
+        using var proxy = new FaultProxy(registry.Registry.BaseUri);
+        var request = await ContainerizerTests.PushRequestAsync(dir, proxy, "cached/app");
+
+        // The cache in the target repository itself: no permission beyond the push's.
+        request = request with { CacheRepository = RegistryCache.ParseRepository($"{proxy.Host}/cached/app") };
+        using var client = new RegistryClient();
+        var firstStore = await OciLayout.OpenAsync(dir.Combine("agent-one"));
+        var firstMessages = new List<string>();
+        var first = await new Containerizer(firstStore, client).ContainerizeAsync(request, new Progress(firstMessages));
+        Assert.All(first.Images[0].Layers, l => Assert.False(l.Reused));
+        Assert.Contains(firstMessages, m => m.Contains($"Cache {proxy.Host}/cached/app:{RegistryCache.DefaultTag}: 2 record(s) written", StringComparison.Ordinal));
+
+        // A fresh agent: it hashes the files, finds both layers' records, writes no layer (its store gets no blob),
+        // downloads none and uploads none (the config is the same too); only the manifest is put.
+        var secondStore = await OciLayout.OpenAsync(dir.Combine("agent-two"));
+        var before = proxy.Requests.Count;
+        var second = await new Containerizer(secondStore, client).ContainerizeAsync(request);
+        Assert.Equal(first.Manifest.Digest, second.Manifest.Digest);
+        Assert.All(second.Images[0].Layers, l => Assert.Equal($"{proxy.Host}/cached/app:{RegistryCache.DefaultTag}", l.CacheSource));
+        Assert.Equal(0, second.BlobsUploaded);
+        Assert.Empty(BlobRequests(proxy, before, "PUT", "/blobs/uploads/"));
+        Assert.Empty(BlobRequests(proxy, before, "PATCH", "/blobs/uploads/"));
+        Assert.DoesNotContain(BlobRequests(proxy, before, "GET", "/blobs/sha256:"), r => second.Images[0].Layers.Any(l => r.PathAndQuery.EndsWith(l.Layer.Descriptor.Digest.ToString(), StringComparison.Ordinal)));
+        Assert.All(second.Images[0].Layers, l => Assert.False(secondStore.ContainsBlob(l.Layer.Descriptor.Digest)));
+
+        // An agent that keeps the image downloads the layers, verified, into its store: the same image, stored whole.
+        var thirdStore = await OciLayout.OpenAsync(dir.Combine("agent-three"));
+        var third = await new Containerizer(thirdStore, client).ContainerizeAsync(request with { KeepInStore = true });
+        Assert.Equal(first.Manifest.Digest, third.Manifest.Digest);
+        Assert.All(third.Images[0].Layers, l => Assert.True(l.Reused));
+        await thirdStore.VerifyImageAsync((await thirdStore.ReadImageAsync(third.LocalName)).Image);
+
+        // A changed file misses: that layer is written again, the other still comes from the cache.
+        await File.AppendAllTextAsync(dir.Combine("publish", "run.sh"), "# changed\n");
+        var fourth = await new Containerizer(await OciLayout.OpenAsync(dir.Combine("agent-four")), client).ContainerizeAsync(request);
+        Assert.Equal([true, false], fourth.Images[0].Layers.Select(l => l.Reused));
+        Assert.NotEqual(first.Manifest.Digest, fourth.Manifest.Digest);
+    }
+
+    private sealed class Progress(List<string> messages) : IProgress<string>
+    {
+        public void Report(string value)
+        {
+            lock (messages)
+            {
+                messages.Add(value);
+            }
+        }
+    }
+}

@@ -1,0 +1,146 @@
+using System.Text;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using OciKit.Layers;
+using OciKit.Layout;
+using OciKit.Primitives;
+
+namespace OciKit.Tests.Layout;
+
+/// <summary>The cache records' one JSON shape (store files and the registry's records blob) and what keys depend on.</summary>
+public sealed class CacheRecordTests
+{
+    private static readonly string[] LayerTypes = [MediaTypes.OciLayerGzip, MediaTypes.OciLayerZstd, MediaTypes.OciLayer, MediaTypes.DockerLayerGzip];
+
+    private static Gen<CacheRecord> Records() =>
+        from key in ArbMap.Default.GeneratorFor<Guid>()
+        from hasLayer in ArbMap.Default.GeneratorFor<bool>()
+        from type in Gen.Elements(LayerTypes)
+        from size in Gen.Choose(0, int.MaxValue)
+        from uncompressed in Gen.OneOf(Gen.Constant((long?)null), Gen.Choose(0, int.MaxValue).Select(v => (long?)v * 3))
+        from content in ArbMap.Default.GeneratorFor<byte[]>()
+        select hasLayer
+            ? new CacheRecord(Key(key), new Descriptor(type, Digest.ComputeSha256(content), size), Digest.ComputeSha256([.. content, 1]), uncompressed)
+            : new CacheRecord(Key(key), null, null);
+
+    private static string Key(Guid seed) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(seed.ToByteArray()));
+
+    [Property(MaxTest = 60)]
+    public Property Records_round_trip_through_the_records_blob() => Prop.ForAll(Records().ListOf().ToArbitrary(), records =>
+    {
+        var distinct = records.DistinctBy(r => r.Key).ToList();
+        var read = CacheRecordJson.Parse(CacheRecordJson.Serialize(distinct));
+        return read.SequenceEqual(distinct);
+    });
+
+    [Fact]
+    public void A_malformed_record_is_left_out_with_a_reason_and_the_others_stay()
+    {
+        var good = new CacheRecord(new string('a', 64), new Descriptor(MediaTypes.OciLayerGzip, Digest.ComputeSha256("x"u8), 1), Digest.ComputeSha256("y"u8), 5);
+        var json = Encoding.UTF8.GetString(CacheRecordJson.Serialize([good]));
+        var damaged = json.Replace("]}", """
+            ,{"key":"short"},{"key":"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":2,"diffId":"sha256:0000000000000000000000000000000000000000000000000000000000000000"},{"key":"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc","mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"nonsense","size":1,"diffId":"x"},{"key":"dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd","mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":-1,"diffId":"sha256:0000000000000000000000000000000000000000000000000000000000000000"},7]}
+            """.Trim(), StringComparison.Ordinal);
+        var reasons = new List<string>();
+        var read = CacheRecordJson.Parse(Encoding.UTF8.GetBytes(damaged), reasons.Add);
+        Assert.Equal([good], read);
+        Assert.Equal(5, reasons.Count);
+        Assert.Contains(reasons, r => r.Contains("not a layer", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("not json")]
+    [InlineData("[]")]
+    [InlineData("{\"records\":{}}")]
+    public void A_records_blob_that_is_not_the_format_is_an_error(string text) =>
+        Assert.Throws<OciFormatException>(() => CacheRecordJson.Parse(Encoding.UTF8.GetBytes(text)));
+
+    [Fact]
+    public void A_damaged_store_record_is_a_miss_and_the_next_put_repairs_it()
+    {
+        var root = Directory.CreateTempSubdirectory("ocikit-cache-").FullName;
+        try
+        {
+            var cache = new LayerCache(root);
+            var key = new string('e', 64);
+            var entry = new LayerCache.Entry(new Descriptor(MediaTypes.OciLayerGzip, Digest.ComputeSha256("x"u8), 1), Digest.ComputeSha256("y"u8), 9);
+            cache.Put(key, entry);
+            Assert.True(cache.TryGet(key, _ => true, out var hit));
+            Assert.Equal(entry, hit);
+            Assert.False(cache.TryGet(key, _ => false, out _));
+
+            File.WriteAllText(Path.Combine(LayerCache.DirectoryOf(root), key + ".json"), "{\"digest\":");
+            Assert.False(cache.TryGet(key, _ => true, out _));
+            cache.Put(key, entry);
+            Assert.True(cache.TryGet(key, _ => true, out _));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Concurrent_writers_of_the_same_record_all_succeed_and_leave_it_whole()
+    {
+        var root = Directory.CreateTempSubdirectory("ocikit-cache-").FullName;
+        try
+        {
+            var key = new string('f', 64);
+            var entry = new LayerCache.Entry(new Descriptor(MediaTypes.OciLayerGzip, Digest.ComputeSha256("x"u8), 1), Digest.ComputeSha256("y"u8), 9);
+
+            // Separate cache objects, as separate builds have; each writes the same key many times at once.
+            await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() =>
+            {
+                var cache = new LayerCache(root);
+                for (var i = 0; i < 50; i++)
+                {
+                    cache.Put(key, entry);
+                    Assert.True(cache.TryGet(key, _ => true, out var read));
+                    Assert.Equal(entry, read);
+                }
+            })));
+            Assert.Single(Directory.GetFiles(LayerCache.DirectoryOf(root)));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void The_layer_options_identity_changes_with_everything_that_changes_the_bytes_and_nothing_else()
+    {
+        var options = new LayerOptions { Timestamp = DateTimeOffset.UnixEpoch };
+        var identity = options.CacheIdentity;
+        Assert.NotEqual(identity, (options with { CompressionLevel = LayerCompressionLevel.Smallest }).CacheIdentity);
+        Assert.NotEqual(identity, (options with { Compression = LayerCompression.Zstd }).CacheIdentity);
+        Assert.NotEqual(identity, (options with { MediaTypeFlavor = LayerMediaTypeFlavor.Docker }).CacheIdentity);
+        Assert.NotEqual(identity, (options with { Timestamp = DateTimeOffset.FromUnixTimeSeconds(1) }).CacheIdentity);
+        Assert.NotEqual(identity, (options with { GzipBlockSize = LayerOptions.MinGzipBlockSize }).CacheIdentity);
+        Assert.NotEqual(identity, (options with { Uid = 1 }).CacheIdentity);
+
+        // The core count does not change the bytes, so machines with other core counts share the keys.
+        Assert.Equal(identity, (options with { MaxDegreeOfParallelism = 1 }).CacheIdentity);
+        Assert.Equal(identity, (options with { MaxDegreeOfParallelism = 7 }).CacheIdentity);
+
+        // It names the library that compresses.
+        Assert.Contains(CompressorIdentity.Of(LayerCompression.Gzip), identity, StringComparison.Ordinal);
+        Assert.Contains("zlib:", identity, StringComparison.Ordinal);
+        Assert.Contains("zstd:", (options with { Compression = LayerCompression.Zstd }).CacheIdentity, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Another_OciKit_or_zlib_version_is_another_compressor()
+    {
+        var baseline = CompressorIdentity.Describe(LayerCompression.Gzip, "1.0.0", "zlib:10.0.1", "zstd:0.8.8");
+        Assert.NotEqual(baseline, CompressorIdentity.Describe(LayerCompression.Gzip, "1.0.1", "zlib:10.0.1", "zstd:0.8.8"));
+        Assert.NotEqual(baseline, CompressorIdentity.Describe(LayerCompression.Gzip, "1.0.0", "zlib:10.0.2", "zstd:0.8.8"));
+        Assert.NotEqual(
+            CompressorIdentity.Describe(LayerCompression.Zstd, "1.0.0", "zlib:10.0.1", "zstd:0.8.8"),
+            CompressorIdentity.Describe(LayerCompression.Zstd, "1.0.0", "zlib:10.0.1", "zstd:0.8.9"));
+        Assert.Equal(LayerCache.Key(["a", baseline]), LayerCache.Key(["a", CompressorIdentity.Describe(LayerCompression.Gzip, "1.0.0", "zlib:10.0.1", "zstd:0.8.8")]));
+        Assert.NotEqual(LayerCache.Key(["a", baseline]), LayerCache.Key(["a", CompressorIdentity.Describe(LayerCompression.Gzip, "1.0.1", "zlib:10.0.1", "zstd:0.8.8")]));
+    }
+}
