@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Text;
 using OciKit.Layout;
 using OciKit.MSBuild;
 
@@ -38,7 +39,8 @@ var watcher = new Thread(() =>
 }) { IsBackground = true, Name = "stdin watcher" };
 watcher.Start();
 
-var output = Console.Out;
+// UTF-8 whatever the locale says (the task reads UTF-8; progress lines hold arrows), flushed line by line.
+var output = TextWriter.Synchronized(new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false)) { AutoFlush = true });
 ContainerizeJobOutcome outcome;
 try
 {

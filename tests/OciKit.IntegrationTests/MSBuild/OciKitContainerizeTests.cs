@@ -46,7 +46,7 @@ public sealed class OciKitContainerizeTests(RegistryFixture registry) : IDisposa
             Assert.True(engine.Errors.Count == 0, string.Join('\n', engine.Errors.Select(e => e.Message)));
             Assert.Equal(outOfProcess.ImageDigest, task.ImageDigest);
             Assert.Equal(Items(outOfProcess.GeneratedImages), Items(task.GeneratedImages));
-            Assert.Contains(engine.Messages, m => m.Importance == MessageImportance.Normal && m.Message!.StartsWith("Layer App: ", StringComparison.Ordinal));
+            Assert.Contains(engine.Messages, m => m.Importance == MessageImportance.Normal && m.Message!.StartsWith("Layer App: 2 file(s), ", StringComparison.Ordinal) && m.Message.Contains(" → sha256:", StringComparison.Ordinal));
             Assert.Contains(engine.Messages, m => m.Importance == MessageImportance.High && m.Message!.Contains(outOfProcess.ImageDigest, StringComparison.Ordinal));
         }
 
