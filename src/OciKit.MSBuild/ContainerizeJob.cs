@@ -161,6 +161,7 @@ internal sealed record ContainerizeJobResult
     public ImmutableArray<ContainerSbom> Sboms { get; init; } = [];
 
     /// <summary>The line the task logs at high importance when done.</summary>
+    [JsonIgnore]
     public string Summary => $"OciKit: {References[0]}@{Digest} → {Destination} ({Platforms} platform(s), {AppLayers} app layer(s), {BlobsUploaded} blob(s) uploaded)";
 }
 

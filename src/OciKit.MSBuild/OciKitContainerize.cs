@@ -215,7 +215,8 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
 
     /// <summary>
     /// The host for this machine's runtime identifier beside the task assembly, or null (then the task runs in process):
-    /// the package carries one only where it could be compiled (linux-x64), and a glibc build does not run on musl.
+    /// the package carries one only for the runtime identifier it was packed on (linux-x64 for releases), and a glibc
+    /// build does not run on musl (<c>linux-musl-x64</c> finds none).
     /// </summary>
     private string? FindHost()
     {
