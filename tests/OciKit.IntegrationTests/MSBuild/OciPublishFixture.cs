@@ -6,9 +6,10 @@ namespace OciKit.IntegrationTests.MSBuild;
 
 /// <summary>
 /// Shared by the <c>OciPublish</c> tests, so the slow steps happen once: packs <c>OciKit.MSBuild</c> with a version of
-/// its own (and the out-of-process host test.sh published) into a local folder feed, writes a <c>nuget.config</c> that adds that feed to the machine's sources, copies
-/// the samples next to it, and builds the base image (busybox + this machine's .NET runtime + the glibc libraries it
-/// links to, found with <c>ldd</c>) with buildah, pushed to the test registry.
+/// its own (and the out-of-process host test.sh published) into a local folder feed, writes a <c>nuget.config</c> that
+/// adds that feed to the machine's sources, copies the samples next to it, and builds the base image (busybox + this
+/// machine's .NET runtime + the glibc libraries it links to, found with <c>ldd</c>) with buildah, pushed to the test
+/// registry.
 /// </summary>
 public sealed partial class OciPublishFixture : IAsyncLifetime
 {
