@@ -120,6 +120,32 @@ public sealed class OciPublishTests(RegistryFixture registry, OciPublishFixture 
         Assert.DoesNotContain("MSB4018", result.StdOut, StringComparison.Ordinal); // no unhandled task exception
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Credentials_come_from_the_docker_config_in_the_environment_in_either_mode(bool outOfProcess)
+    {
+        // A token registry that lets only RegistryServer.User push; the credentials are in a config.json that only the
+        // publish's environment names (DOCKER_CONFIG), so the out-of-process host must resolve them as the task does.
+        await using var tokenRegistry = await RegistryServer.StartTokenAsync();
+        using var home = new TempDir();
+        var auth = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{RegistryServer.User}:{RegistryServer.Password}"));
+        Directory.CreateDirectory(home.Combine("docker"));
+        await File.WriteAllTextAsync(home.Combine("docker", "config.json"), JsonSerializer.Serialize(new Dictionary<string, Dictionary<string, Dictionary<string, string>>> { ["auths"] = new() { [tokenRegistry.Host] = new() { ["auth"] = auth } } }));
+
+        var (result, digest) = await fixture.PublishAsync(
+            "console-app",
+            registry,
+            [$"-p:ContainerRegistry={tokenRegistry.Host}", "-p:ContainerRepository=samples/console-token", $"-p:OciKitOutOfProcess={outOfProcess}", "-p:OciPublishForce=true", "-v:d"],
+            new Dictionary<string, string?> { ["DOCKER_CONFIG"] = home.Combine("docker") });
+
+        Assert.StartsWith("sha256:", digest, StringComparison.Ordinal);
+        Assert.True(tokenRegistry.CountRequests("PUT", "/v2/samples/console-token/manifests/") > 0, "no manifest was pushed to the token registry");
+        Assert.DoesNotContain(RegistryServer.Password, result.StdOut, StringComparison.Ordinal);
+        Assert.DoesNotContain(auth, result.StdOut, StringComparison.Ordinal);
+        Assert.Equal(outOfProcess, result.StdOut.Contains("OciKit: running out of process: ", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task A_registry_refusing_the_uploads_fails_with_a_coded_error_and_no_manifest()
     {
