@@ -16,7 +16,7 @@ namespace OciKit.MSBuild;
 /// to stop (its standard input closes, so it winds down as the task would in process and deletes what it half wrote)
 /// before killing it, where <c>ToolTask</c> kills at once.
 /// </remarks>
-internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelper log, Action<int>? started = null)
+internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelper log, Action<int>? onStarted = null)
 {
     /// <summary>How long a cancelled host may take to stop before it is killed.</summary>
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
@@ -24,8 +24,8 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
     /// <summary>Runs the job in the host.</summary>
     /// <param name="job">The job.</param>
     /// <param name="cancellationToken">Stops the host (OCIK0007, as in process).</param>
-    /// <returns>The host's outcome.</returns>
-    public ContainerizeJobOutcome Run(ContainerizeJob job, CancellationToken cancellationToken)
+    /// <returns>The host's outcome, or null when the host could not be started (the caller then runs in process).</returns>
+    public ContainerizeJobOutcome? Run(ContainerizeJob job, CancellationToken cancellationToken)
     {
         // Directory.CreateTempSubdirectory makes it 0700: the job names files and variables only, yet stays private.
         var directory = Directory.CreateTempSubdirectory("ocikit-job-");
@@ -49,8 +49,19 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
             start.ArgumentList.Add(outcomePath);
             log.LogMessage(MessageImportance.Low, $"OciKit: running out of process: {executable}");
 
-            using var process = Process.Start(start) ?? throw new IOException($"{executable} did not start.");
-            started?.Invoke(process.Id);
+            Process? started;
+            try
+            {
+                started = Process.Start(start);
+            }
+            catch (System.ComponentModel.Win32Exception e)
+            {
+                log.LogMessage(MessageImportance.Low, $"OciKit: the out-of-process host {executable} does not start ({e.Message}): running in process.");
+                return null;
+            }
+
+            using var process = started ?? throw new IOException($"{executable} did not start.");
+            onStarted?.Invoke(process.Id);
             var errors = new StringBuilder();
             process.ErrorDataReceived += (_, e) =>
             {
@@ -105,6 +116,19 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
         }
     }
 
+    private static async Task<bool> ExitedAsync(Process process, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Asks the host to stop (its standard input closes), and kills it if it has not within <see cref="StopTimeout"/>.</summary>
     private static void Stop(Process process)
     {
@@ -122,13 +146,12 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
             try
             {
                 using var timeout = new CancellationTokenSource(StopTimeout);
-                await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+                if (!await ExitedAsync(process, timeout.Token).ConfigureAwait(false))
+                {
+                    process.Kill(entireProcessTree: true);
+                }
             }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-            catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException)
+            catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException or System.ComponentModel.Win32Exception)
             {
                 // Already gone.
             }

@@ -161,8 +161,9 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
         {
             var job = CreateJob();
             var host = OutOfProcess ? FindHost() : null;
+            var outcome = host is null ? null : new ContainerizeHostProcess(host, Log, HostStarted).Run(job, _cancel.Token);
             ContainerizeJobResult result;
-            if (host is null)
+            if (outcome is null)
             {
                 // MSBuild's entry point is synchronous: the one place where blocking on async is acceptable.
                 result = job.RunAsync(
@@ -172,7 +173,6 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
             }
             else
             {
-                var outcome = new ContainerizeHostProcess(host, Log, HostStarted).Run(job, _cancel.Token);
                 if (outcome.Result is null)
                 {
                     if (outcome.ErrorCode is null)

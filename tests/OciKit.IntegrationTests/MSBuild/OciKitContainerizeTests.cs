@@ -34,14 +34,18 @@ public sealed class OciKitContainerizeTests(RegistryFixture registry) : IDisposa
     private static string Host => MSBuildHost.Executable;
 
     [Fact]
-    public async Task Out_of_process_in_process_and_the_fallback_without_a_host_give_the_same_image_and_outputs()
+    public async Task Out_of_process_in_process_and_the_fallbacks_without_a_usable_host_give_the_same_image_and_outputs()
     {
         var publish = await PublishDirectoryAsync();
         var (outOfProcess, outEngine) = Run(publish, "task/same", "out", task => task.HostPath = Host);
         var (inProcess, inEngine) = Run(publish, "task/same", "in", task => task.OutOfProcess = false);
         var (fallback, fallbackEngine) = Run(publish, "task/same", "fallback", task => task.HostPath = _dir.Combine("no-such-host"));
+        var broken = _dir.Combine("not-a-program");
+        await File.WriteAllTextAsync(broken, "not a program\n");
+        File.SetUnixFileMode(broken, (UnixFileMode)0x1ED);
+        var (unstartable, unstartableEngine) = Run(publish, "task/same", "unstartable", task => task.HostPath = broken);
 
-        foreach (var (task, engine) in new[] { (outOfProcess, outEngine), (inProcess, inEngine), (fallback, fallbackEngine) })
+        foreach (var (task, engine) in new[] { (outOfProcess, outEngine), (inProcess, inEngine), (fallback, fallbackEngine), (unstartable, unstartableEngine) })
         {
             Assert.True(engine.Errors.Count == 0, string.Join('\n', engine.Errors.Select(e => e.Message)));
             Assert.Equal(outOfProcess.ImageDigest, task.ImageDigest);
@@ -56,6 +60,7 @@ public sealed class OciKitContainerizeTests(RegistryFixture registry) : IDisposa
         Assert.DoesNotContain(inEngine.Messages, m => m.Message!.Contains("out of process", StringComparison.Ordinal));
         Assert.Contains(fallbackEngine.Messages, m => m.Message!.StartsWith("OciKit: no out-of-process host at ", StringComparison.Ordinal));
         Assert.DoesNotContain(fallbackEngine.Messages, m => m.Message!.StartsWith("OciKit: running out of process", StringComparison.Ordinal));
+        Assert.Contains(unstartableEngine.Messages, m => m.Message!.StartsWith($"OciKit: the out-of-process host {broken} does not start", StringComparison.Ordinal));
     }
 
     [Fact]
