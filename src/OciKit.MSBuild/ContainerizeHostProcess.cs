@@ -47,7 +47,6 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
             };
             start.ArgumentList.Add(jobPath);
             start.ArgumentList.Add(outcomePath);
-            log.LogMessage(MessageImportance.Low, $"OciKit: running out of process: {executable}");
 
             Process? started;
             try
@@ -61,6 +60,7 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
             }
 
             using var process = started ?? throw new IOException($"{executable} did not start.");
+            log.LogMessage(MessageImportance.Low, $"OciKit: running out of process: {executable}");
             onStarted?.Invoke(process.Id);
             var errors = new StringBuilder();
             process.ErrorDataReceived += (_, e) =>

@@ -61,6 +61,7 @@ public sealed class OciKitContainerizeTests(RegistryFixture registry) : IDisposa
         Assert.Contains(fallbackEngine.Messages, m => m.Message!.StartsWith("OciKit: no out-of-process host at ", StringComparison.Ordinal));
         Assert.DoesNotContain(fallbackEngine.Messages, m => m.Message!.StartsWith("OciKit: running out of process", StringComparison.Ordinal));
         Assert.Contains(unstartableEngine.Messages, m => m.Message!.StartsWith($"OciKit: the out-of-process host {broken} does not start", StringComparison.Ordinal));
+        Assert.DoesNotContain(unstartableEngine.Messages, m => m.Message!.StartsWith("OciKit: running out of process", StringComparison.Ordinal));
     }
 
     [Fact]
