@@ -67,6 +67,14 @@ if ! dotnet publish samples/OciKit.Cli -c Release -r "$rid" -o "$out/ocikit-nati
   exit 1
 fi
 
+# The OciPublish task's out-of-process host (NativeAOT), published once: OciKitContainerizeTests runs it, and the MSBuild
+# tests' package takes it (-p:OciKitHostDirectory) instead of compiling it again in its pack.
+if ! dotnet publish src/OciKit.MSBuild.Host -c Release -r "$rid" -o "$out/ocikit-msbuild-host" -nologo -clp:ErrorsOnly >"$out/publish-host.log" 2>&1; then
+  grep -E "error|Error" "$out/publish-host.log" | sort -u | head -n 60 >&2
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
 # --- 3. Test ------------------------------------------------------------------------------------------------------------
 status=0
 passed=0 failed=0 skipped=0

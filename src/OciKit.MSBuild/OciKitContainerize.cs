@@ -1,11 +1,8 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using Microsoft.Build.Framework;
-using OciKit.Auth;
-using OciKit.Layout;
 using OciKit.Publish;
 using OciKit.References;
-using OciKit.Registry;
 using MSBuildTask = Microsoft.Build.Utilities.Task;
 
 namespace OciKit.MSBuild;
@@ -96,7 +93,7 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
     /// <summary>The source revision for <c>org.opencontainers.image.revision</c>.</summary>
     public string? Revision { get; set; }
 
-    /// <summary>The local store's directory; empty uses <see cref="OciLayout.DefaultPath"/>.</summary>
+    /// <summary>The local store's directory; empty uses <see cref="Layout.OciLayout.DefaultPath"/>.</summary>
     public string? StorePath { get; set; }
 
     /// <summary>
@@ -150,7 +147,7 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
     }
 
     /// <summary>The environment variable read for the signing key's passphrase when no other is named.</summary>
-    public const string DefaultPassphraseVariable = "OCIKIT_SIGNING_KEY_PASSPHRASE";
+    public const string DefaultPassphraseVariable = ContainerizeJob.DefaultPassphraseVariable;
 
     /// <summary>The signature manifest made (item: its digest; metadata <c>Reference</c>, <c>Subject</c>, <c>KeyFingerprint</c>); empty without a key.</summary>
     [Output]
@@ -172,16 +169,61 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
     [Output]
     public string? GeneratedArchivePath { get; private set; }
 
+    /// <summary>
+    /// <c>OciKitOutOfProcess</c>: run the work in the NativeAOT-compiled host shipped beside the task for this machine's
+    /// runtime identifier (<c>tasks/net10.0/RID/ocikit-msbuild-host</c>), which starts precompiled instead of JIT-compiling
+    /// OciKit in the MSBuild node; where there is none the task runs in process. <see langword="false"/>: always in process.
+    /// </summary>
+    public bool OutOfProcess { get; set; } = true;
+
+    /// <summary>The host executable, when not the one beside the task assembly (tests).</summary>
+    internal string? HostPath { get; set; }
+
+    /// <summary>Called with the host's process id once it started (tests).</summary>
+    internal Action<int>? HostStarted { get; set; }
+
     /// <inheritdoc />
     public void Cancel() => _cancel.Cancel();
 
     /// <inheritdoc />
     public override bool Execute()
     {
-        // MSBuild's entry point is synchronous: the one place where blocking on async is acceptable.
         try
         {
-            return ExecuteAsync(_cancel.Token).GetAwaiter().GetResult();
+            var job = CreateJob();
+            var host = OutOfProcess ? FindHost() : null;
+            var outcome = host is null ? null : new ContainerizeHostProcess(host, Log, HostStarted).Run(job, _cancel.Token);
+            ContainerizeJobResult result;
+            if (outcome is null)
+            {
+                // MSBuild's entry point is synchronous: the one place where blocking on async is acceptable.
+                result = job.RunAsync(
+                    message => Log.LogMessage(MessageImportance.Normal, message),
+                    message => Log.LogMessage(MessageImportance.Low, message),
+                    _cancel.Token).GetAwaiter().GetResult();
+            }
+            else
+            {
+                if (outcome.Result is null)
+                {
+                    if (outcome.ErrorCode is null)
+                    {
+                        Log.LogError($"OciKitContainerize failed unexpectedly in {host}: {outcome.ErrorMessage}");
+                    }
+                    else
+                    {
+                        Log.LogError(null, outcome.ErrorCode, null, null, 0, 0, 0, 0, outcome.ErrorMessage);
+                    }
+
+                    return false;
+                }
+
+                result = outcome.Result;
+            }
+
+            SetOutputs(result);
+            Log.LogMessage(MessageImportance.High, result.Summary);
+            return !Log.HasLoggedErrors;
         }
         catch (Exception e) when (ErrorCodes.For(e) is { } code)
         {
@@ -190,45 +232,61 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
         }
     }
 
-    private async Task<bool> ExecuteAsync(CancellationToken cancellationToken)
+    /// <summary>The task's inputs as a job: its one mapping from MSBuild properties and items to requests.</summary>
+    internal ContainerizeJob CreateJob() => new()
     {
-        // Where the task's time goes, at detailed verbosity (-v:d): the time since the task started and the methods the
-        // JIT compiled meanwhile, per step (the JIT counts are the process's, so MSBuild's own share in too).
-        var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var jitMethods = System.Runtime.JitInfo.GetCompiledMethodCount();
-        var jitTime = System.Runtime.JitInfo.GetCompilationTime();
-        void Timing(string step) => Log.LogMessage(
-            MessageImportance.Low,
-            $"OciKit timing: {System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds:F0} ms, JIT {System.Runtime.JitInfo.GetCompiledMethodCount() - jitMethods} method(s) in {(System.Runtime.JitInfo.GetCompilationTime() - jitTime).TotalMilliseconds:F0} ms: {step}");
+        Requests = [.. CreateRequests().Select(r => r with { KeepInStore = KeepInStore, CacheRepository = ResolveCacheRepository(CacheRepository, Registry) })],
+        StorePath = NullIfEmpty(StorePath),
+        SigningKey = NullIfEmpty(SigningKey),
+        PassphraseVariable = NullIfEmpty(SigningKeyPassphraseEnvironmentVariable),
+        TrustPolicy = NullIfEmpty(TrustPolicy),
+        GenerateSbom = GenerateSbom,
+        UserAgent = "OciKit.MSBuild/" + (typeof(OciKitContainerize).Assembly.GetName().Version?.ToString(3) ?? "0"),
+    };
 
-        using var signingKey = await ReadSigningKeyAsync(cancellationToken).ConfigureAwait(false);
-        var policy = string.IsNullOrWhiteSpace(TrustPolicy) ? null : await Signing.TrustPolicy.LoadAsync(TrustPolicy.Trim(), cancellationToken).ConfigureAwait(false);
-        var cacheRepository = ResolveCacheRepository(CacheRepository, Registry);
-        var requests = CreateRequests().Select(r => r with { SigningKey = signingKey, GenerateSbom = GenerateSbom, TrustPolicy = policy, KeepInStore = KeepInStore, CacheRepository = cacheRepository }).ToList();
-        var request = requests[0];
-        var progress = new SynchronousProgress(message =>
+    /// <summary>
+    /// The host for this machine's runtime identifier beside the task assembly, or null (then the task runs in process):
+    /// the package carries one only for the runtime identifier it was packed on (linux-x64 for releases), and a glibc
+    /// build does not run on musl (<c>linux-musl-x64</c> finds none).
+    /// </summary>
+    private string? FindHost()
+    {
+        var path = HostPath ?? Path.Combine(
+            Path.GetDirectoryName(typeof(OciKitContainerize).Assembly.Location) ?? string.Empty,
+            System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier,
+            ContainerizeHostProtocol.ExecutableName);
+        if (!File.Exists(path))
         {
-            Log.LogMessage(MessageImportance.Normal, message);
-            Timing(message);
-        });
-        var store = string.IsNullOrEmpty(StorePath)
-            ? await OciLayout.OpenDefaultAsync(cancellationToken).ConfigureAwait(false)
-            : await OciLayout.OpenAsync(StorePath, cancellationToken: cancellationToken).ConfigureAwait(false);
-        var resolver = new CredentialResolver();
-        using var client = new RegistryClient(new RegistryClientOptions
-        {
-            UserAgent = "OciKit.MSBuild/" + (typeof(OciKitContainerize).Assembly.GetName().Version?.ToString(3) ?? "0"),
-            Credentials = async (registry, ct) => (await resolver.ResolveAsync(registry, ct).ConfigureAwait(false))?.Credential,
-        });
-        var result = await new Containerizer(store, client).ContainerizeAsync(requests, progress, cancellationToken).ConfigureAwait(false);
+            Log.LogMessage(MessageImportance.Low, $"OciKit: no out-of-process host at {path}: running in process.");
+            return null;
+        }
 
-        ImageDigest = result.Manifest.Digest.ToString();
+        if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(path) & UnixFileMode.UserExecute) == 0)
+        {
+            // NuGet's extraction drops the executable bit.
+            try
+            {
+                File.SetUnixFileMode(path, File.GetUnixFileMode(path) | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Log.LogMessage(MessageImportance.Low, $"OciKit: the out-of-process host {path} is not executable ({e.Message}): running in process.");
+                return null;
+            }
+        }
+
+        return path;
+    }
+
+    private void SetOutputs(ContainerizeJobResult result)
+    {
+        ImageDigest = result.Digest.ToString();
         GeneratedArchivePath = result.ArchivePath;
         GeneratedImages = [.. result.References.Select(reference =>
         {
             var item = new Microsoft.Build.Utilities.TaskItem(reference);
             item.SetMetadata("Digest", ImageDigest);
-            item.SetMetadata("ManifestMediaType", result.Manifest.MediaType);
+            item.SetMetadata("ManifestMediaType", result.ManifestMediaType);
             return (ITaskItem)item;
         })];
         if (result.Signature is { } signature)
@@ -247,40 +305,6 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
             item.SetMetadata("Packages", sbom.Packages.ToString(CultureInfo.InvariantCulture));
             return (ITaskItem)item;
         })];
-        var where = request.Registry is null ? $"local store {store.Root}"
-            : result.Stored ? $"registry {request.Registry} and local store {store.Root}" : $"registry {request.Registry}";
-        Timing("done");
-        Log.LogMessage(MessageImportance.High, $"OciKit: {result.References[0]}@{ImageDigest} → {where} ({result.Images.Length} platform(s), {result.Images.Sum(i => i.Layers.Length)} app layer(s), {result.BlobsUploaded} blob(s) uploaded)");
-        return !Log.HasLoggedErrors;
-    }
-
-    /// <summary>
-    /// The signing key, when one is named, decrypted with the passphrase from the environment. The passphrase never
-    /// appears in a property, a message or an error.
-    /// </summary>
-    private async Task<Signing.SigningKey?> ReadSigningKeyAsync(CancellationToken cancellationToken)
-    {
-        if (string.IsNullOrWhiteSpace(SigningKey))
-        {
-            return null;
-        }
-
-        var path = SigningKey.Trim();
-        var variable = string.IsNullOrWhiteSpace(SigningKeyPassphraseEnvironmentVariable) ? null : SigningKeyPassphraseEnvironmentVariable.Trim();
-        var passphrase = Environment.GetEnvironmentVariable(variable ?? DefaultPassphraseVariable);
-        if (variable is not null && passphrase is null)
-        {
-            throw new Signing.SigningKeyException(path, $"the environment variable {variable} (ContainerSigningKeyPassphraseEnvironmentVariable) is not set.") { Problem = Signing.SigningKeyProblem.PassphraseMissing };
-        }
-
-        try
-        {
-            return await Signing.KeyFiles.ReadSigningKeyAsync(path, passphrase, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new Signing.SigningKeyException(path, $"it cannot be read ({e.Message}).", e);
-        }
     }
 
     internal IReadOnlyList<ContainerizeRequest> CreateRequests()
@@ -388,11 +412,5 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
         return long.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
             ? DateTimeOffset.FromUnixTimeSeconds(seconds)
             : DateTimeOffset.Parse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
-    }
-
-    /// <summary>Reports on the calling thread: MSBuild's logging helpers may only be used while the task runs.</summary>
-    private sealed class SynchronousProgress(Action<string> report) : IProgress<string>
-    {
-        public void Report(string value) => report(value);
     }
 }

@@ -6,9 +6,10 @@ namespace OciKit.IntegrationTests.MSBuild;
 
 /// <summary>
 /// Shared by the <c>OciPublish</c> tests, so the slow steps happen once: packs <c>OciKit.MSBuild</c> with a version of
-/// its own into a local folder feed, writes a <c>nuget.config</c> that adds that feed to the machine's sources, copies
-/// the samples next to it, and builds the base image (busybox + this machine's .NET runtime + the glibc libraries it
-/// links to, found with <c>ldd</c>) with buildah, pushed to the test registry.
+/// its own (and the out-of-process host test.sh published) into a local folder feed, writes a <c>nuget.config</c> that
+/// adds that feed to the machine's sources, copies the samples next to it, and builds the base image (busybox + this
+/// machine's .NET runtime + the glibc libraries it links to, found with <c>ldd</c>) with buildah, pushed to the test
+/// registry.
 /// </summary>
 public sealed partial class OciPublishFixture : IAsyncLifetime
 {
@@ -37,9 +38,12 @@ public sealed partial class OciPublishFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var feed = _dir.Combine("feed");
+
+        // The out-of-process host test.sh published (NativeAOT), rather than compiling it again in the pack.
+        var host = Path.GetDirectoryName(MSBuildHost.Executable)!;
         await Tool.RunCheckedAsync(
             "dotnet",
-            ["pack", TestPaths.InRepo("src", "OciKit.MSBuild", "OciKit.MSBuild.csproj"), "-c", "Release", "-o", feed, $"-p:Version={Version}", "-nodeReuse:false", "--nologo"],
+            ["pack", TestPaths.InRepo("src", "OciKit.MSBuild", "OciKit.MSBuild.csproj"), "-c", "Release", "-o", feed, $"-p:Version={Version}", $"-p:OciKitHostDirectory={host}", "-nodeReuse:false", "--nologo"],
             timeout: TimeSpan.FromMinutes(5)).ConfigureAwait(false);
         Directory.CreateDirectory(WorkDirectory);
 

@@ -64,12 +64,17 @@ public sealed class OciPublishTests(RegistryFixture registry, OciPublishFixture 
         Assert.Equal(manifestPuts, registry.Registry.CountRequests("PUT", $"/v2/{ConsoleRepository}/manifests/"));
         Assert.Contains("Skipping target \"_OciKitContainerize\"", third.StdOut, StringComparison.Ordinal);
 
-        // Forced to run again, the task rebuilds the same image bytes: same digest, no upload.
-        var (fourth, digest4) = await fixture.PublishAsync("console-app", registry, "-v:n", "-p:OciPublishForce=true");
-        Assert.Equal(digest2, digest4);
-        Assert.Contains("0 blob(s) uploaded", fourth.StdOut, StringComparison.Ordinal);
-        Assert.Equal(uploadsBeforeThird, Uploads());
-        Assert.DoesNotContain("Skipping target \"_OciKitContainerize\"", fourth.StdOut, StringComparison.Ordinal);
+        // Forced to run again, the task rebuilds the same image bytes: same digest, no upload; in the out-of-process host
+        // (the default, as above) and in process (OciKitOutOfProcess=false) alike.
+        foreach (var outOfProcess in new[] { true, false })
+        {
+            var (fourth, digest4) = await fixture.PublishAsync("console-app", registry, "-v:d", "-p:OciPublishForce=true", $"-p:OciKitOutOfProcess={outOfProcess}");
+            Assert.Equal(digest2, digest4);
+            Assert.Contains("0 blob(s) uploaded", fourth.StdOut, StringComparison.Ordinal);
+            Assert.Equal(uploadsBeforeThird, Uploads());
+            Assert.DoesNotContain("Skipping target \"_OciKitContainerize\"", fourth.StdOut, StringComparison.Ordinal);
+            Assert.Equal(outOfProcess, fourth.StdOut.Contains("OciKit: running out of process: ", StringComparison.Ordinal));
+        }
     }
 
     [Fact]
@@ -125,15 +130,43 @@ public sealed class OciPublishTests(RegistryFixture registry, OciPublishFixture 
             "the second agent's store holds a layer it should have left in the registry");
     }
 
-    [Fact]
-    public async Task A_missing_base_image_fails_with_a_coded_error()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_missing_base_image_fails_with_a_coded_error(bool outOfProcess)
     {
         var result = await fixture.RunPublishAsync(
-            Path.Combine("web-app", "WebApp"), "OciPublish", registry, [$"-p:ContainerBaseImage={registry.Registry.Host}/base/missing:1"], check: false);
+            Path.Combine("web-app", "WebApp"), "OciPublish", registry, [$"-p:ContainerBaseImage={registry.Registry.Host}/base/missing:1", $"-p:OciKitOutOfProcess={outOfProcess}"], check: false);
 
         Assert.NotEqual(0, result.ExitCode);
         Assert.Matches(@"error OCIK0004: .*base/missing:1.*no such image", result.StdOut);
         Assert.DoesNotContain("MSB4018", result.StdOut, StringComparison.Ordinal); // no unhandled task exception
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Credentials_come_from_the_docker_config_in_the_environment_in_either_mode(bool outOfProcess)
+    {
+        // A token registry that lets only RegistryServer.User push; the credentials are in a config.json that only the
+        // publish's environment names (DOCKER_CONFIG), so the out-of-process host must resolve them as the task does.
+        await using var tokenRegistry = await RegistryServer.StartTokenAsync();
+        using var home = new TempDir();
+        var auth = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{RegistryServer.User}:{RegistryServer.Password}"));
+        Directory.CreateDirectory(home.Combine("docker"));
+        await File.WriteAllTextAsync(home.Combine("docker", "config.json"), JsonSerializer.Serialize(new Dictionary<string, Dictionary<string, Dictionary<string, string>>> { ["auths"] = new() { [tokenRegistry.Host] = new() { ["auth"] = auth } } }));
+
+        var (result, digest) = await fixture.PublishAsync(
+            "console-app",
+            registry,
+            [$"-p:ContainerRegistry={tokenRegistry.Host}", "-p:ContainerRepository=samples/console-token", $"-p:OciKitOutOfProcess={outOfProcess}", "-p:OciPublishForce=true", "-v:d"],
+            new Dictionary<string, string?> { ["DOCKER_CONFIG"] = home.Combine("docker") });
+
+        Assert.StartsWith("sha256:", digest, StringComparison.Ordinal);
+        Assert.True(tokenRegistry.CountRequests("PUT", "/v2/samples/console-token/manifests/") > 0, "no manifest was pushed to the token registry");
+        Assert.DoesNotContain(RegistryServer.Password, result.StdOut, StringComparison.Ordinal);
+        Assert.DoesNotContain(auth, result.StdOut, StringComparison.Ordinal);
+        Assert.Equal(outOfProcess, result.StdOut.Contains("OciKit: running out of process: ", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -223,18 +256,23 @@ public sealed class OciPublishTests(RegistryFixture registry, OciPublishFixture 
         var artifact = Assert.Single(index.GetProperty("manifests").EnumerateArray().ToList()).GetProperty("digest").GetString()!;
         Assert.Contains($"{artifact} of {digest}", sbomLine, StringComparison.Ordinal);
 
-        // A wrong passphrase and a policy refusing the base are coded errors; neither message holds the passphrase.
-        var wrong = await fixture.RunPublishAsync("console-app", "OciPublish", registry, [.. signing, "--no-restore", "--no-build"], check: false, new Dictionary<string, string?> { [Variable] = "not the passphrase" });
-        Assert.NotEqual(0, wrong.ExitCode);
-        Assert.Matches(@"error OCIK0010: .*signer\.key.*passphrase is wrong", wrong.StdOut);
-        Assert.DoesNotContain("not the passphrase", wrong.StdOut, StringComparison.Ordinal);
-        Assert.DoesNotContain("MSB4018", wrong.StdOut, StringComparison.Ordinal);
-
+        // A wrong passphrase and a policy refusing the base are coded errors; neither message holds the passphrase. The
+        // same in the out-of-process host and in process.
         var policy = dir.Combine("policy.json");
         await File.WriteAllTextAsync(policy, """{"default":[{"type":"reject"}]}""");
-        var refused = await fixture.RunPublishAsync("console-app", "OciPublish", registry, [$"-p:ContainerRepository={Repository}", $"-p:ContainerTrustPolicy={policy}", "--no-restore", "--no-build"], check: false);
-        Assert.NotEqual(0, refused.ExitCode);
-        Assert.Matches(@"error OCIK0011: Trust policy refuses .*base/dotnet:10: scope default: it rejects every image", refused.StdOut);
+        foreach (var outOfProcess in new[] { true, false })
+        {
+            var mode = $"-p:OciKitOutOfProcess={outOfProcess}";
+            var wrong = await fixture.RunPublishAsync("console-app", "OciPublish", registry, [.. signing, mode, "--no-restore", "--no-build"], check: false, new Dictionary<string, string?> { [Variable] = "not the passphrase" });
+            Assert.NotEqual(0, wrong.ExitCode);
+            Assert.Matches(@"error OCIK0010: .*signer\.key.*passphrase is wrong", wrong.StdOut);
+            Assert.DoesNotContain("not the passphrase", wrong.StdOut, StringComparison.Ordinal);
+            Assert.DoesNotContain("MSB4018", wrong.StdOut, StringComparison.Ordinal);
+
+            var refused = await fixture.RunPublishAsync("console-app", "OciPublish", registry, [$"-p:ContainerRepository={Repository}", $"-p:ContainerTrustPolicy={policy}", mode, "--no-restore", "--no-build"], check: false);
+            Assert.NotEqual(0, refused.ExitCode);
+            Assert.Matches(@"error OCIK0011: Trust policy refuses .*base/dotnet:10: scope default: it rejects every image", refused.StdOut);
+        }
     }
 
     private int Uploads() => registry.Registry.CountRequests("PUT", $"/v2/{ConsoleRepository}/blobs/uploads/");

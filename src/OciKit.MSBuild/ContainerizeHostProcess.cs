@@ -1,0 +1,160 @@
+using System.Diagnostics;
+using System.Text;
+using Microsoft.Build.Framework;
+using TaskLoggingHelper = Microsoft.Build.Utilities.TaskLoggingHelper;
+using OciKit.Layout;
+
+namespace OciKit.MSBuild;
+
+/// <summary>
+/// Runs a <see cref="ContainerizeJob"/> in the out-of-process host (<c>OciKit.MSBuild.Host</c>, NativeAOT): writes the job
+/// to a private temporary directory, starts the host on it, logs its lines as they come, and reads its outcome.
+/// </summary>
+/// <remarks>
+/// The task starts the process itself rather than deriving from <c>ToolTask</c>: the host needs no command line to
+/// build or parse (two paths), its result is a file rather than canonical error lines, and cancellation asks the host
+/// to stop (its standard input closes, so it winds down as the task would in process and deletes what it half wrote)
+/// before killing it, where <c>ToolTask</c> kills at once.
+/// </remarks>
+internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelper log, Action<int>? onStarted = null)
+{
+    /// <summary>How long a cancelled host may take to stop before it is killed.</summary>
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Runs the job in the host.</summary>
+    /// <param name="job">The job.</param>
+    /// <param name="cancellationToken">Stops the host (OCIK0007, as in process).</param>
+    /// <returns>The host's outcome, or null when the host could not be started (the caller then runs in process).</returns>
+    public ContainerizeJobOutcome? Run(ContainerizeJob job, CancellationToken cancellationToken)
+    {
+        // Directory.CreateTempSubdirectory makes it 0700: the job names files and variables only, yet stays private.
+        var directory = Directory.CreateTempSubdirectory("ocikit-job-");
+        try
+        {
+            var jobPath = Path.Combine(directory.FullName, "job.json");
+            var outcomePath = Path.Combine(directory.FullName, "outcome.json");
+            AtomicFile.WriteAsync(jobPath, (stream, ct) => ContainerizeJobJson.WriteAsync(stream, job, ct), cancellationToken, UnixFileMode.UserRead | UnixFileMode.UserWrite)
+                .GetAwaiter().GetResult();
+
+            var start = new ProcessStartInfo(executable)
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+                StandardOutputEncoding = Encoding.UTF8,
+                StandardErrorEncoding = Encoding.UTF8,
+            };
+            start.ArgumentList.Add(jobPath);
+            start.ArgumentList.Add(outcomePath);
+
+            Process? started;
+            try
+            {
+                started = Process.Start(start);
+            }
+            catch (System.ComponentModel.Win32Exception e)
+            {
+                log.LogMessage(MessageImportance.Low, $"OciKit: the out-of-process host {executable} does not start ({e.Message}): running in process.");
+                return null;
+            }
+
+            using var process = started ?? throw new IOException($"{executable} did not start.");
+            log.LogMessage(MessageImportance.Low, $"OciKit: running out of process: {executable}");
+            onStarted?.Invoke(process.Id);
+            var errors = new StringBuilder();
+            process.ErrorDataReceived += (_, e) =>
+            {
+                if (e.Data is not null)
+                {
+                    lock (errors)
+                    {
+                        errors.AppendLine(e.Data);
+                    }
+                }
+            };
+            process.BeginErrorReadLine();
+            using (cancellationToken.Register(() => Stop(process)))
+            {
+                // On the task's own thread: MSBuild's logging helpers may only be used while the task runs.
+                while (process.StandardOutput.ReadLine() is { } line)
+                {
+                    if (line.StartsWith(ContainerizeHostProtocol.DetailPrefix, StringComparison.Ordinal))
+                    {
+                        log.LogMessage(MessageImportance.Low, line[ContainerizeHostProtocol.DetailPrefix.Length..]);
+                    }
+                    else
+                    {
+                        log.LogMessage(MessageImportance.Normal, line.StartsWith(ContainerizeHostProtocol.ProgressPrefix, StringComparison.Ordinal) ? line[ContainerizeHostProtocol.ProgressPrefix.Length..] : line);
+                    }
+                }
+
+                process.WaitForExit();
+            }
+
+            if (File.Exists(outcomePath) && ContainerizeJobJson.ReadOutcome(outcomePath) is { } outcome)
+            {
+                return outcome;
+            }
+
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return new ContainerizeJobOutcome(null, ErrorCodes.Cancelled, ErrorCodes.Describe(ErrorCodes.Cancelled, new OperationCanceledException(cancellationToken)));
+            }
+
+            string stderr;
+            lock (errors)
+            {
+                stderr = errors.ToString().Trim();
+            }
+
+            return new ContainerizeJobOutcome(null, null, $"it exited with code {process.ExitCode} and no outcome. {stderr}");
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    private static async Task<bool> ExitedAsync(Process process, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Asks the host to stop (its standard input closes), and kills it if it has not within <see cref="StopTimeout"/>.</summary>
+    private static void Stop(Process process)
+    {
+        try
+        {
+            process.StandardInput.Close();
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException)
+        {
+            // Already gone.
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(StopTimeout);
+                if (!await ExitedAsync(process, timeout.Token).ConfigureAwait(false))
+                {
+                    process.Kill(entireProcessTree: true);
+                }
+            }
+            catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException or System.ComponentModel.Win32Exception)
+            {
+                // Already gone.
+            }
+        });
+    }
+}
