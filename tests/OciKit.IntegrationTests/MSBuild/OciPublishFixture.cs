@@ -22,6 +22,16 @@ public sealed partial class OciPublishFixture : IAsyncLifetime
     /// <summary>The version the package was packed with (unique, so NuGet's package cache never serves a stale one).</summary>
     public string Version { get; } = "0.1.0-it" + DateTime.UtcNow.ToString("yyyyMMddHHmmssfff", System.Globalization.CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// The informational version test.sh published the host with (the repository's <c>Version</c>; the commit is appended
+    /// to both alike). The package's assemblies get it too, as a real pack gives the host and the task the same version:
+    /// the layer caches' keys name OciKit's version, so the in-process task and the host share entries only then.
+    /// </summary>
+    private static string HostVersion() =>
+        Regex.Match(File.ReadAllText(TestPaths.InRepo("Directory.Build.props")), "<Version>([^<]+)</Version>") is { Success: true } match
+            ? match.Groups[1].Value
+            : throw new InvalidOperationException("Directory.Build.props names no <Version>.");
+
     /// <summary>The folder holding the copied samples and the nuget.config.</summary>
     public string WorkDirectory => _dir.Combine("work");
 
@@ -43,7 +53,7 @@ public sealed partial class OciPublishFixture : IAsyncLifetime
         var host = Path.GetDirectoryName(MSBuildHost.Executable)!;
         await Tool.RunCheckedAsync(
             "dotnet",
-            ["pack", TestPaths.InRepo("src", "OciKit.MSBuild", "OciKit.MSBuild.csproj"), "-c", "Release", "-o", feed, $"-p:Version={Version}", $"-p:OciKitHostDirectory={host}", "-nodeReuse:false", "--nologo"],
+            ["pack", TestPaths.InRepo("src", "OciKit.MSBuild", "OciKit.MSBuild.csproj"), "-c", "Release", "-o", feed, $"-p:Version={Version}", $"-p:InformationalVersion={HostVersion()}", $"-p:OciKitHostDirectory={host}", "-nodeReuse:false", "--nologo"],
             timeout: TimeSpan.FromMinutes(5)).ConfigureAwait(false);
         Directory.CreateDirectory(WorkDirectory);
 
