@@ -15,13 +15,19 @@
 #   copy     c. pushing an OCI layout of a multi-layer image: `ocikit copy` vs `skopeo copy`; pulling it back:
 #               `ocikit pull` into a store vs `skopeo copy` to an OCI dir (the CLI published for this machine's
 #               runtime, NativeAOT, as the README advises for speed; needs gcc or clang)
+#   run      d. three RUN steps on a ~100 MB two-layer base (busybox-static, perl and python3 trees of this machine, an
+#               OCI layout): `ocikit build` (NativeAOT CLI, runc) vs `buildah bud --isolation chroot --layers` with
+#               the vfs and the overlay storage drivers; cold (the base imported from the layout and extracted by the
+#               build) and warm `--no-cache` (the base stored and extracted); the built images compared by a file
+#               list taken in `ocikit run` and `buildah run`; OciKit's time per step and the base's extraction alone
 # -s copies another directory than the .NET install as the input (for a quick smoke run of the script itself).
 # -b packs OciKit.MSBuild from another checkout too (say, a clone of the commit before a change) and measures it in
 #    section b as one more side, interleaved with the others: before/after of a change in one run.
 # `compare.sh --selftest` checks only the table formatting (ratios, skipped steps, targets) and exits: no build, no tools.
 # Default: every section; a section whose OciKit side is not built yet says so and is skipped.
 #
-# Needs only what test.sh installs (docker-registry, skopeo, pigz, gzip, tar, time, gcc) and the .NET SDK. Starts its
+# Needs only what test.sh installs (docker-registry, skopeo, pigz, gzip, tar, time, gcc; for d: busybox-static, runc,
+# buildah, python3, perl) and the .NET SDK; section d runs as root (runc, and buildah's chroot isolation). Starts its
 # own docker-registry processes on 127.0.0.1 and removes everything it made on exit. Run it on an idle machine:
 # it measures wall-clock time, and the machine facts (nproc, load average) are printed with the results.
 set -euo pipefail
@@ -122,12 +128,12 @@ while getopts "n:o:s:b:h" opt; do
     s) source_dir=$OPTARG ;;
     b) baseline=$(cd "$OPTARG" && pwd) ;;
     o) results=$OPTARG ;;
-    *) sed -n '2,25p' "$0"; exit 2 ;;
+    *) sed -n '2,30p' "$0"; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(layer memory copy msbuild)
+[ ${#sections[@]} -gt 0 ] || sections=(layer memory copy msbuild run)
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -136,11 +142,28 @@ for tool in tar gzip pigz sha256sum docker-registry skopeo curl /usr/bin/time do
 done
 
 work=$(mktemp -d /tmp/ocikit-compare.XXXXXX)
+# The storage options of each buildah storage section d made: emptied (containers, images, their mounts) on exit.
+buildah_storages=()
+# Section d's folder: buildah names an image pulled from an OCI layout after the layout's path, which must be lower
+# case (mktemp's is not).
+run_dir=""
+cleanup_buildah() {
+  local storage
+  for storage in "${buildah_storages[@]}"; do
+    # shellcheck disable=SC2086 # one string of options per storage
+    buildah $storage rm -a >/dev/null 2>&1 || true
+    # shellcheck disable=SC2086
+    buildah $storage rmi -a -f >/dev/null 2>&1 || true
+  done
+  [ -z "$run_dir" ] || rm -rf "$run_dir"
+}
+
 registry_pid=""
 packed_version=""
 packed_baseline=""
 cleanup() {
   stop_registry
+  cleanup_buildah
   rm -rf "$work"
   # The package this run packed, restored into NuGet's global folder under its one-off version.
   [ -z "$packed_version" ] || rm -rf "${NUGET_PACKAGES:-$HOME/.nuget/packages}/ocikit.msbuild/$packed_version"
@@ -236,8 +259,8 @@ cli_bin="$work/ocikit-cli/OciKit.Cli"
 echo "compare.sh: building Release" >&2
 dotnet build "$repo/benchmarks/OciKit.Benchmarks" -c Release -nologo -clp:ErrorsOnly >"$work/build.log" 2>&1 ||
   { cat "$work/build.log" >&2; exit 1; }
-# (only section c runs it: the NativeAOT publish takes minutes)
-if [[ " ${sections[*]} " == *" copy "* ]]; then
+# (only sections c and d run it: the NativeAOT publish takes minutes)
+if [[ " ${sections[*]} " == *" copy "* || " ${sections[*]} " == *" run "* ]]; then
   dotnet publish "$repo/samples/OciKit.Cli" -c Release -r "$cli_rid" -o "$work/ocikit-cli" -nologo -clp:ErrorsOnly >>"$work/build.log" 2>&1 ||
     { cat "$work/build.log" >&2; exit 1; }
 fi
@@ -674,12 +697,149 @@ section_msbuild() {
   stop_registry
 }
 
+# --- d. RUN steps: ocikit build vs buildah bud ------------------------------------------------------------------------------
+# run_base DIR: the ~100 MB base of section d as an OCI layout DIR/layout, tag `bench`, from this machine's files:
+# layer 1 busybox-static (with its applet links), /etc/passwd and /etc/group, the perl trees; layer 2 python3's library.
+run_base() {
+  local dir=$1 l1=$1/layer1 l2=$1/layer2 applet triplet
+  triplet=$(gcc -dumpmachine)
+  mkdir -p "$l1/bin" "$l1/etc" "$l1/usr/share" "$l1/usr/lib/$triplet" "$l2/usr/lib"
+  cp "$(command -v busybox)" "$l1/bin/busybox"
+  for applet in $(busybox --list); do [ "$applet" = busybox ] || ln -s busybox "$l1/bin/$applet"; done
+  printf 'root:x:0:0:root:/root:/bin/sh\n' >"$l1/etc/passwd"
+  printf 'root:x:0:\n' >"$l1/etc/group"
+  cp -a /usr/share/perl "$l1/usr/share/"
+  cp -a "/usr/lib/$triplet/perl" "$l1/usr/lib/$triplet/"
+  # Debian's python3 (not one a version manager puts first on PATH, whose library may be several times the size).
+  cp -a "$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')" "$l2/usr/lib/"
+  "$bench_bin" image "$dir/layout" bench "$l1" "$l2" >"$dir/image.log"
+}
+
+# stamp: each line of stdin prefixed with the seconds since the stamp started (bash's own clock).
+stamp() {
+  local start=$EPOCHREALTIME line
+  while IFS= read -r line; do
+    awk -v a="$start" -v b="$EPOCHREALTIME" -v l="$line" 'BEGIN { printf "%6.2f s  %s\n", b - a, l }'
+  done
+}
+
+section_run() {
+  echo "compare.sh: d. RUN steps" >&2
+  if [ "$(id -u)" != 0 ]; then
+    out "### d. RUN steps: skipped (needs root: runc, and buildah's storage with chroot isolation)"
+    out ""
+    return 0
+  fi
+  local tool
+  for tool in busybox runc buildah /usr/bin/python3 perl gcc; do
+    command -v "$tool" >/dev/null || { echo "compare.sh: '$tool' is missing (test.sh installs it)" >&2; return 1; }
+  done
+  if ! cli_has build || ! cli_has run; then
+    out "### d. RUN steps: skipped (this build of ocikit has no \`build\`/\`run\` verb)"
+    out ""
+    return 0
+  fi
+  run_dir="/tmp/ocikit-compare-run.$$"
+  local d=$run_dir
+  mkdir "$d" && mkdir "$d/context"
+  run_base "$d"
+  local layout="$d/layout" base_bytes base_files
+  base_bytes=$(du -sb "$d/layer1" "$d/layer2" | awk '{ s += $1 } END { print s }')
+  base_files=$(find "$d/layer1" "$d/layer2" | wc -l)
+  # The workload: a small write; an 8 MB file and a deleted directory (a whiteout); a walk of the python tree.
+  cat >"$d/context/Dockerfile" <<'EOF'
+FROM localhost/bench/base:1
+RUN mkdir -p /app/data && echo hello > /app/data/greeting
+RUN dd if=/dev/zero of=/app/blob bs=1M count=8 && rm -rf /usr/share/perl
+RUN ls -R /usr/lib/python3* | wc -l > /app/count
+EOF
+  # Cold: from the layout to the built image in a fresh storage (OciKit: the blobs copied into a new store, the base
+  # extracted by the build; buildah: `pull`, which stores the base extracted, and the build). Warm: the same storage
+  # again, `--no-cache`. buildah keeps one layer per instruction with --layers, as docker and OciKit do (without it,
+  # the steps of a stage go into one layer committed at the end).
+  local ocikit_cold='"$1" --quiet --store "$2" copy "oci:$3:bench" "oci:$2:localhost/bench/base:1" &&
+    "$1" --quiet --store "$2" build --runtime runc -t localhost/bench/out:1 "$4"'
+  local ocikit_warm='"$1" --quiet --store "$2" build --runtime runc --no-cache -t localhost/bench/out:1 "$4"'
+  local buildah_cold='id=$(buildah $2 pull -q "oci:$3:bench") && buildah $2 tag "$id" localhost/bench/base:1 &&
+    buildah $2 bud -q --isolation chroot --layers -t localhost/bench/out:1 "$4"'
+  local buildah_warm='buildah $2 bud -q --isolation chroot --layers --no-cache -t localhost/bench/out:1 "$4"'
+  local tools=("OciKit (runc)" "buildah vfs" "buildah overlay") rep driver storage
+  for rep in $(seq "$reps"); do
+    measure run-cold "${tools[0]}" "$rep" - bash -c "$ocikit_cold" _ "$cli_bin" "$d/store-$rep" "$layout" "$d/context"
+    measure run-warm "${tools[0]}" "$rep" - bash -c "$ocikit_warm" _ "$cli_bin" "$d/store-$rep" "$layout" "$d/context"
+    for driver in vfs overlay; do
+      storage="--root $d/buildah-$driver-$rep/root --runroot $d/buildah-$driver-$rep/run --storage-driver $driver"
+      buildah_storages+=("$storage")
+      measure run-cold "buildah $driver" "$rep" - bash -c "$buildah_cold" _ - "$storage" "$layout" "$d/context"
+      measure run-warm "buildah $driver" "$rep" - bash -c "$buildah_warm" _ - "$storage" "$layout" "$d/context"
+    done
+    note_load "run rep $rep"
+  done
+
+  # The images are the same: a file list (and the new files' digests) taken inside a container of each.
+  local check='find /app /bin /etc /usr | sort; md5sum /app/data/greeting /app/blob /app/count; cat /app/count'
+  "$cli_bin" --quiet --store "$d/store-1" run localhost/bench/out:1 sh -c "$check" >"$d/ocikit.list"
+  local container
+  storage="--root $d/buildah-overlay-1/root --runroot $d/buildah-overlay-1/run --storage-driver overlay"
+  # shellcheck disable=SC2086
+  container=$(buildah $storage from -q localhost/bench/out:1)
+  # shellcheck disable=SC2086
+  buildah $storage run --isolation chroot "$container" -- sh -c "$check" >"$d/buildah.list"
+  if ! diff -u "$d/buildah.list" "$d/ocikit.list" >"$d/list.diff"; then
+    echo "compare.sh: the image OciKit built differs from buildah's (file list inside a container):" >&2
+    head -n 40 "$d/list.diff" >&2
+    return 1
+  fi
+  local listed
+  listed=$(wc -l <"$d/ocikit.list")
+
+  # Where OciKit's time goes: one more cold and one more warm build (not in the medians), each step's line stamped
+  # when the CLI reports it (a step is reported when it is done), and the base's extraction alone.
+  local timing_cold timing_warm extraction
+  rm -rf "$d/store-t"
+  "$cli_bin" --quiet --store "$d/store-t" copy "oci:$layout:bench" "oci:$d/store-t:localhost/bench/base:1"
+  timing_cold=$("$cli_bin" --store "$d/store-t" build --runtime runc -t localhost/bench/out:1 "$d/context" 2>&1 | stamp | grep -v ' records \(in\|out\)$')
+  timing_warm=$("$cli_bin" --store "$d/store-t" build --runtime runc --no-cache -t localhost/bench/out:1 "$d/context" 2>&1 | stamp | grep -v ' records \(in\|out\)$')
+  extraction=$("$bench_bin" rootfs "$layout" bench "$d/rootfs")
+
+  out "### d. RUN steps on a $((base_bytes / 1000000)) MB two-layer base ($base_files paths: busybox-static, perl, python3's library)"
+  out ""
+  out "\`ocikit build --runtime runc\` (the NativeAOT CLI) vs \`buildah bud --isolation chroot --layers\` (one layer per" \
+    "step, as OciKit and docker) with the vfs and the overlay storage drivers; three RUN steps: \`mkdir\` + \`echo\`;" \
+    "an 8 MB \`dd\` + \`rm -rf\` of a directory; \`ls -R | wc\` of the python tree. Cold: from the base's OCI layout" \
+    "to the built image in a fresh storage (OciKit copies the blobs into a new store and extracts the base in the" \
+    "build; buildah pulls, storing the base extracted, then builds). Warm: the same storage again, \`--no-cache\`."
+  out ""
+  out "| case | OciKit s | buildah vfs s | buildah overlay s | ratio vfs / OciKit | ratio overlay / OciKit |"
+  out "|---|---:|---:|---:|---:|---:|"
+  local case o v w
+  for case in cold warm; do
+    o=$(median "run-$case" "${tools[0]}" 4); v=$(median "run-$case" "${tools[1]}" 4); w=$(median "run-$case" "${tools[2]}" 4)
+    out "| $case$([ "$case" = warm ] && echo ' (`--no-cache`)') | $(fmt "$o") | $(fmt "$v") | $(fmt "$w") | $(ratio "$v" "$o") | $(ratio "$w" "$o") |"
+  done
+  out ""
+  out "Same image: a file list of /app /bin /etc /usr and the new files' digests taken by \`ocikit run\` and by" \
+    "\`buildah run\` of the two images agree ($listed lines)."
+  out ""
+  out "Where OciKit's time goes (one more cold and warm build, not in the medians; each step's line stamped when the CLI" \
+    "prints it, after the step is done; the extraction of the base alone by \`OciKit.Benchmarks rootfs\`: $extraction):"
+  out ""
+  out '```'
+  out "cold:"
+  out "$timing_cold"
+  out "warm (--no-cache):"
+  out "$timing_warm"
+  out '```'
+  out ""
+}
+
 for section in "${sections[@]}"; do
   case "$section" in
     layer) section_layer ;;
     memory) section_memory ;;
     copy) section_copy ;;
     msbuild) section_msbuild ;;
+    run) section_run ;;
     *) echo "compare.sh: unknown section '$section'" >&2; exit 2 ;;
   esac
 done

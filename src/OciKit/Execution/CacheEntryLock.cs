@@ -15,6 +15,9 @@ namespace OciKit.Execution;
 /// </remarks>
 internal static class CacheEntryLock
 {
+    // How many 10 ms waits for a pruner before an open that keeps failing is reported (30 s).
+    private const int MaxWaits = 3000;
+
     /// <summary>The lock file of an entry.</summary>
     public static string PathOf(string entry) => entry + ".lock";
 
@@ -23,6 +26,7 @@ internal static class CacheEntryLock
     public static async Task<FileStream> AcquireSharedAsync(string entry, CancellationToken cancellationToken)
     {
         var path = PathOf(entry);
+        var waits = 0;
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -31,9 +35,10 @@ internal static class CacheEntryLock
             {
                 held = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None);
             }
-            catch (IOException) when (File.Exists(path))
+            catch (IOException e) when (e is not DirectoryNotFoundException && ++waits < MaxWaits)
             {
-                // A pruner holds it for the moment it takes to rename the entry away.
+                // A pruner holds it for the moment it takes to rename the entry away (and may have deleted the file
+                // since: the next open creates a new one). An error that is not the lock persists and is thrown.
                 await Task.Delay(10, cancellationToken).ConfigureAwait(false);
                 continue;
             }
@@ -63,8 +68,9 @@ internal static class CacheEntryLock
             held.Dispose();
             return null;
         }
-        catch (IOException) when (File.Exists(path))
+        catch (IOException e) when (e is not DirectoryNotFoundException)
         {
+            // Held (shared by a user, or exclusive by another pruner that may have deleted the file since).
             return null;
         }
     }

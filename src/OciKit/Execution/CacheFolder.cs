@@ -120,6 +120,7 @@ public static class CacheFolder
                 continue;
             }
 
+            var doomed = Path.Combine(directory, PruningPrefix + Guid.NewGuid().ToString("N"));
             using (var held = CacheEntryLock.TryAcquireExclusive(path))
             {
                 if (held is null)
@@ -130,13 +131,14 @@ public static class CacheFolder
 
                 // Renamed away while the lock is held, so a user never sees half of a deleted entry; the lock file goes
                 // too, and a user that opened it before checks it is still the file at the path (CacheEntryLock).
-                var doomed = Path.Combine(directory, PruningPrefix + Guid.NewGuid().ToString("N"));
                 RootfsNative.Rename(path, doomed);
                 File.Delete(CacheEntryLock.PathOf(path));
-                bytes += SizeOf(doomed);
-                DiskLayerApplier.RemoveTree(doomed);
-                removed++;
             }
+
+            // Deleted with the lock released: nobody can reach the renamed tree.
+            bytes += SizeOf(doomed);
+            DiskLayerApplier.RemoveTree(doomed);
+            removed++;
         }
 
         // Lock files whose entry is gone (a preparer that failed before renaming its entry into place).
