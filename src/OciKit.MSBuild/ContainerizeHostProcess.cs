@@ -16,7 +16,7 @@ namespace OciKit.MSBuild;
 /// to stop (its standard input closes, so it winds down as the task would in process and deletes what it half wrote)
 /// before killing it, where <c>ToolTask</c> kills at once.
 /// </remarks>
-internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelper log, Action<int>? onStarted = null)
+internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelper log, Action<int>? onStarted = null, StepTiming? timing = null)
 {
     /// <summary>How long a cancelled host may take to stop before it is killed.</summary>
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
@@ -61,6 +61,7 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
 
             using var process = started ?? throw new IOException($"{executable} did not start.");
             log.LogMessage(MessageImportance.Low, $"OciKit: running out of process: {executable}");
+            timing?.Mark("job written, host started");
             onStarted?.Invoke(process.Id);
             var errors = new StringBuilder();
             process.ErrorDataReceived += (_, e) =>
@@ -91,6 +92,8 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
 
                 process.WaitForExit();
             }
+
+            timing?.Mark("host exited");
 
             if (File.Exists(outcomePath) && ContainerizeJobJson.ReadOutcome(outcomePath) is { } outcome)
             {

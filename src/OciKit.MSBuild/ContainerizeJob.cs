@@ -53,11 +53,8 @@ internal sealed record ContainerizeJob
     {
         // Where the time goes, at detailed verbosity (-v:d): the time since the job started and the methods the JIT
         // compiled meanwhile, per step (the JIT counts are the process's: in MSBuild, its own share in too).
-        var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var jitMethods = System.Runtime.JitInfo.GetCompiledMethodCount();
-        var jitTime = System.Runtime.JitInfo.GetCompilationTime();
-        void Timing(string step) => detail(
-            $"OciKit timing: {System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds:F0} ms, JIT {System.Runtime.JitInfo.GetCompiledMethodCount() - jitMethods} method(s) in {(System.Runtime.JitInfo.GetCompilationTime() - jitTime).TotalMilliseconds:F0} ms: {step}");
+        var timing = new StepTiming(detail, "OciKit timing");
+        void Timing(string step) => timing.Mark(step);
 
         using var signingKey = await ReadSigningKeyAsync(cancellationToken).ConfigureAwait(false);
         var policy = TrustPolicy is null ? null : await Signing.TrustPolicy.LoadAsync(TrustPolicy, cancellationToken).ConfigureAwait(false);
@@ -270,4 +267,23 @@ internal sealed class TrustPolicyJsonConverter : JsonConverter<Signing.TrustPoli
 
     public override void Write(Utf8JsonWriter writer, Signing.TrustPolicy value, JsonSerializerOptions options)
         => throw new InvalidOperationException("A job never holds a trust policy, only its file.");
+}
+
+/// <summary>
+/// Timing lines (<c>PREFIX: N ms, JIT M method(s) in T ms: STEP</c>): the time since it was made and the methods the JIT
+/// compiled meanwhile. The job writes them in the host or in process, the task for its own side of an out-of-process run.
+/// </summary>
+/// <param name="log">Receives each line.</param>
+/// <param name="prefix">What the lines start with.</param>
+internal sealed class StepTiming(Action<string> log, string prefix)
+{
+    private readonly long _started = System.Diagnostics.Stopwatch.GetTimestamp();
+    private readonly long _jitMethods = System.Runtime.JitInfo.GetCompiledMethodCount();
+    private readonly TimeSpan _jitTime = System.Runtime.JitInfo.GetCompilationTime();
+
+    /// <summary>Writes one line for a step just finished.</summary>
+    /// <param name="step">What was done.</param>
+    public void Mark(string step) => log(string.Create(
+        System.Globalization.CultureInfo.InvariantCulture,
+        $"{prefix}: {System.Diagnostics.Stopwatch.GetElapsedTime(_started).TotalMilliseconds:F0} ms, JIT {System.Runtime.JitInfo.GetCompiledMethodCount() - _jitMethods} method(s) in {(System.Runtime.JitInfo.GetCompilationTime() - _jitTime).TotalMilliseconds:F0} ms: {step}"));
 }

@@ -190,9 +190,12 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
     {
         try
         {
+            // The task's own side of the work, at detailed verbosity (-v:d); the job's lines follow from where it runs.
+            var timing = new StepTiming(message => Log.LogMessage(MessageImportance.Low, message), "OciKit timing (task)");
             var job = CreateJob();
+            timing.Mark("job mapped");
             var host = OutOfProcess ? FindHost() : null;
-            var outcome = host is null ? null : new ContainerizeHostProcess(host, Log, HostStarted).Run(job, _cancel.Token);
+            var outcome = host is null ? null : new ContainerizeHostProcess(host, Log, HostStarted, timing).Run(job, _cancel.Token);
             ContainerizeJobResult result;
             if (outcome is null)
             {
@@ -222,6 +225,7 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
             }
 
             SetOutputs(result);
+            timing.Mark("outputs set");
             Log.LogMessage(MessageImportance.High, result.Summary);
             return !Log.HasLoggedErrors;
         }
