@@ -638,7 +638,7 @@ section_msbuild() {
         counted=$(tail -n +"$((logged + 1))" "$work/registry/registry.log" | grep -o '"[A-Z]* /v2/[^ ]* HTTP' |
           awk '{ m[substr($1, 2)]++; n++ } END { for (k in m) printf "%s %d, ", k, m[k]; printf "total %d", n }')
         if [ "$side" = "$version" ]; then
-          timing=$(grep -o 'OciKit timing: .*' "$work/msbuild-timing.log" || true)
+          timing=$(grep -oE 'OciKit timing( \(task\))?: .*' "$work/msbuild-timing.log" || true)
           requests=$counted
         else
           requests_before=$counted
