@@ -33,8 +33,8 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
         {
             var jobPath = Path.Combine(directory.FullName, "job.json");
             var outcomePath = Path.Combine(directory.FullName, "outcome.json");
-            AtomicFile.WriteAsync(jobPath, (stream, ct) => ContainerizeJobJson.WriteAsync(stream, job, ct), cancellationToken, UnixFileMode.UserRead | UnixFileMode.UserWrite)
-                .GetAwaiter().GetResult();
+            ContainerizeJobJson.WriteJob(jobPath, job);
+            timing?.Mark("job written");
 
             var start = new ProcessStartInfo(executable)
             {

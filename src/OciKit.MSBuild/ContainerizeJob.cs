@@ -197,6 +197,23 @@ internal sealed partial class ContainerizeJobJson : JsonSerializerContext
     public static async Task WriteAsync(Stream stream, ContainerizeJob job, CancellationToken cancellationToken)
         => await JsonSerializer.SerializeAsync(stream, job, Default.ContainerizeJob, cancellationToken).ConfigureAwait(false);
 
+    /// <summary>
+    /// Writes a job into a new file readable by its owner only, synchronously: on the task's side of an out-of-process
+    /// run the asynchronous path cost more JIT-compiled code than the write itself (a new file in a private directory
+    /// the host reads once it has been closed, so it needs no rename).
+    /// </summary>
+    public static void WriteJob(string path, ContainerizeJob job)
+    {
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        using var file = new FileStream(path, options);
+        file.Write(JsonSerializer.SerializeToUtf8Bytes(job, Default.ContainerizeJob));
+    }
+
     /// <summary>Reads a job.</summary>
     public static async Task<ContainerizeJob> ReadJobAsync(string path, CancellationToken cancellationToken)
     {
