@@ -54,7 +54,6 @@ internal sealed record ContainerizeJob
         // Where the time goes, at detailed verbosity (-v:d): the time since the job started and the methods the JIT
         // compiled meanwhile, per step (the JIT counts are the process's: in MSBuild, its own share in too).
         var timing = new StepTiming(detail, "OciKit timing");
-        void Timing(string step) => timing.Mark(step);
 
         using var signingKey = await ReadSigningKeyAsync(cancellationToken).ConfigureAwait(false);
         var policy = TrustPolicy is null ? null : await Signing.TrustPolicy.LoadAsync(TrustPolicy, cancellationToken).ConfigureAwait(false);
@@ -71,10 +70,10 @@ internal sealed record ContainerizeJob
         var reporter = new SynchronousProgress(message =>
         {
             progress(message);
-            Timing(message);
+            timing.Mark(message);
         });
         var result = await new Containerizer(store, client).ContainerizeAsync(requests, reporter, cancellationToken).ConfigureAwait(false);
-        Timing("done");
+        timing.Mark("done");
         return new ContainerizeJobResult
         {
             Digest = result.Manifest.Digest,
@@ -193,10 +192,6 @@ internal static class ContainerizeHostProtocol
 [JsonSerializable(typeof(ContainerizeJobOutcome))]
 internal sealed partial class ContainerizeJobJson : JsonSerializerContext
 {
-    /// <summary>Writes a job.</summary>
-    public static async Task WriteAsync(Stream stream, ContainerizeJob job, CancellationToken cancellationToken)
-        => await JsonSerializer.SerializeAsync(stream, job, Default.ContainerizeJob, cancellationToken).ConfigureAwait(false);
-
     /// <summary>
     /// Writes a job into a new file readable by its owner only, synchronously, as the task's entry point is: a new file
     /// in a private directory that the host reads once it has been closed, so it needs no rename. (Measured on the task's
@@ -211,8 +206,10 @@ internal sealed partial class ContainerizeJobJson : JsonSerializerContext
             options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         }
 
+        // Serialized first: a job that cannot be (one carrying a key) leaves no file behind.
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(job, Default.ContainerizeJob);
         using var file = new FileStream(path, options);
-        file.Write(JsonSerializer.SerializeToUtf8Bytes(job, Default.ContainerizeJob));
+        file.Write(bytes);
     }
 
     /// <summary>Reads a job.</summary>
