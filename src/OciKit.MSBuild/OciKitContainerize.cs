@@ -129,8 +129,8 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
     public string? CacheRepository { get; set; }
 
     /// <summary>
-    /// <c>ContainerCacheRepository</c> as a reference: a value whose first part names no registry (no <c>.</c> or
-    /// <c>:</c>, not <c>localhost</c>) is a repository of the target registry.
+    /// <c>ContainerCacheRepository</c> as a reference: a value whose first part names no registry
+    /// (<see cref="References.ImageReference.NamesRegistry"/>) is a repository of the target registry.
     /// </summary>
     internal static References.ImageReference? ResolveCacheRepository(string? value, string? registry)
     {
@@ -140,10 +140,7 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
         }
 
         value = value.Trim();
-        var slash = value.IndexOf('/', StringComparison.Ordinal);
-        var first = slash < 0 ? "" : value[..slash];
-        var namesRegistry = first.Contains('.', StringComparison.Ordinal) || first.Contains(':', StringComparison.Ordinal) || first == "localhost";
-        return Transfer.RegistryCache.ParseRepository(namesRegistry || string.IsNullOrWhiteSpace(registry) ? value : registry.Trim() + "/" + value);
+        return Transfer.RegistryCache.ParseRepository(References.ImageReference.NamesRegistry(value) || string.IsNullOrWhiteSpace(registry) ? value : registry.Trim() + "/" + value);
     }
 
     /// <summary>The environment variable read for the signing key's passphrase when no other is named.</summary>

@@ -330,7 +330,7 @@ public sealed partial record ImageReference : IParsable<ImageReference>
     private static bool SplitDomain(string name, out string domain, out string path, out string error)
     {
         var slash = name.IndexOf('/', StringComparison.Ordinal);
-        if (slash < 0 || !IsRegistryComponent(name[..slash]))
+        if (!NamesRegistry(name))
         {
             domain = DockerHubRegistry;
             path = name;
@@ -359,6 +359,20 @@ public sealed partial record ImageReference : IParsable<ImageReference>
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Whether a reference's text names its registry: its first component is one (as distribution/reference decides:
+    /// it has a <c>.</c> or a <c>:</c>, is <c>localhost</c>, or is not lower case). Otherwise the text is a repository
+    /// of a default registry (Docker Hub when parsed).
+    /// </summary>
+    /// <param name="reference">The reference's text, for example <c>team/app</c> or <c>registry.example/team/app:1</c>.</param>
+    /// <returns><see langword="true"/> when the text starts with a registry.</returns>
+    public static bool NamesRegistry(string reference)
+    {
+        ArgumentNullException.ThrowIfNull(reference);
+        var slash = reference.IndexOf('/', StringComparison.Ordinal);
+        return slash >= 0 && IsRegistryComponent(reference[..slash]);
     }
 
     // distribution/reference: a first component is a registry when it has '.', ':', is "localhost" or is not lower case.

@@ -48,6 +48,24 @@ public class ImageReferenceTests
         Assert.Equal(reference, ImageReference.Parse(familiar));
     }
 
+    [Theory]
+    [InlineData("team/app", false)]
+    [InlineData("app:1", false)]
+    [InlineData("foo.bar", false)]
+    [InlineData("localhost/app", true)]
+    [InlineData("registry.example/team/app:1", true)]
+    [InlineData("host:5000/app", true)]
+    [InlineData("Team/app", true)]
+    public void Names_its_registry_as_parsing_decides(string text, bool namesRegistry)
+    {
+        Assert.Equal(namesRegistry, ImageReference.NamesRegistry(text));
+        if (ImageReference.TryParse(text, out var parsed))
+        {
+            // Parsing agrees: a text without a registry lands on Docker Hub, one with a registry keeps it.
+            Assert.Equal(namesRegistry, parsed.Registry == text.Split('/')[0]);
+        }
+    }
+
     [Fact]
     public void Exposes_its_parts()
     {
