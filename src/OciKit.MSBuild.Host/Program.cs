@@ -3,12 +3,12 @@ using System.Text;
 using OciKit.Layout;
 using OciKit.MSBuild;
 
-// The OciPublish task's out-of-process host: `ocikit-msbuild-host JOB OUTCOME`. Reads the job the task wrote, runs it,
-// writes progress lines to standard output as they come and the outcome (result or coded error) to OUTCOME. Stops as
+// The OciPublish task's out-of-process host: `ocikit-msbuild-host INPUTS OUTCOME`. Reads the inputs the task wrote, maps
+// them to a job (the one mapping, ContainerizeJob.FromInputs) and runs it, writes progress lines to standard output as they come and the outcome (result or coded error) to OUTCOME. Stops as
 // the task would in process when its standard input closes (the task's Cancel) or on SIGINT/SIGTERM.
 if (args.Length != 2)
 {
-    await Console.Error.WriteLineAsync("usage: ocikit-msbuild-host JOB OUTCOME (run by the OciKit.MSBuild task)").ConfigureAwait(false);
+    await Console.Error.WriteLineAsync("usage: ocikit-msbuild-host INPUTS OUTCOME (run by the OciKit.MSBuild task)").ConfigureAwait(false);
     return 2;
 }
 
@@ -44,7 +44,7 @@ var output = TextWriter.Synchronized(new StreamWriter(Console.OpenStandardOutput
 ContainerizeJobOutcome outcome;
 try
 {
-    var job = await ContainerizeJobJson.ReadJobAsync(args[0], cancel.Token).ConfigureAwait(false);
+    var job = ContainerizeJob.FromInputs(ContainerizeWire.ReadInputs(args[0]));
     var result = await job.RunAsync(
         message => output.WriteLine(ContainerizeHostProtocol.ProgressPrefix + message),
         message => output.WriteLine(ContainerizeHostProtocol.DetailPrefix + message),
@@ -61,5 +61,13 @@ catch (Exception e)
 }
 
 await output.FlushAsync().ConfigureAwait(false);
-await AtomicFile.WriteAsync(args[1], (stream, ct) => ContainerizeJobJson.WriteAsync(stream, outcome, ct), CancellationToken.None, UnixFileMode.UserRead | UnixFileMode.UserWrite).ConfigureAwait(false);
+await AtomicFile.WriteAsync(
+    args[1],
+    (stream, _) =>
+    {
+        ContainerizeWire.WriteOutcome(stream, outcome);
+        return Task.CompletedTask;
+    },
+    CancellationToken.None,
+    UnixFileMode.UserRead | UnixFileMode.UserWrite).ConfigureAwait(false);
 return outcome.Result is null ? 1 : 0;

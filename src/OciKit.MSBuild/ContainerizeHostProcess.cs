@@ -2,13 +2,12 @@ using System.Diagnostics;
 using System.Text;
 using Microsoft.Build.Framework;
 using TaskLoggingHelper = Microsoft.Build.Utilities.TaskLoggingHelper;
-using OciKit.Layout;
 
 namespace OciKit.MSBuild;
 
 /// <summary>
-/// Runs a <see cref="ContainerizeJob"/> in the out-of-process host (<c>OciKit.MSBuild.Host</c>, NativeAOT): writes the job
-/// to a private temporary directory, starts the host on it, logs its lines as they come, and reads its outcome.
+/// Runs the task's work in the out-of-process host (<c>OciKit.MSBuild.Host</c>, NativeAOT): writes the task's inputs
+/// (<see cref="ContainerizeInputs"/>) to a private temporary directory, starts the host on it, logs its lines as they come, and reads its outcome.
 /// </summary>
 /// <remarks>
 /// The task starts the process itself rather than deriving from <c>ToolTask</c>: the host needs no command line to
@@ -21,20 +20,19 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
     /// <summary>How long a cancelled host may take to stop before it is killed.</summary>
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(10);
 
-    /// <summary>Runs the job in the host.</summary>
-    /// <param name="job">The job.</param>
+    /// <summary>Runs the work in the host.</summary>
+    /// <param name="inputs">The task's inputs.</param>
     /// <param name="cancellationToken">Stops the host (OCIK0007, as in process).</param>
     /// <returns>The host's outcome, or null when the host could not be started (the caller then runs in process).</returns>
-    public ContainerizeJobOutcome? Run(ContainerizeJob job, CancellationToken cancellationToken)
+    public ContainerizeJobOutcome? Run(ContainerizeInputs inputs, CancellationToken cancellationToken)
     {
-        // Directory.CreateTempSubdirectory makes it 0700: the job names files and variables only, yet stays private.
+        // Directory.CreateTempSubdirectory makes it 0700: the inputs name files and variables only, yet stay private.
         var directory = Directory.CreateTempSubdirectory("ocikit-job-");
         try
         {
-            var jobPath = Path.Combine(directory.FullName, "job.json");
+            var inputsPath = Path.Combine(directory.FullName, "inputs.json");
             var outcomePath = Path.Combine(directory.FullName, "outcome.json");
-            ContainerizeJobJson.WriteJob(jobPath, job);
-            timing?.Mark("job written");
+            ContainerizeWire.WriteInputs(inputsPath, inputs);
 
             var start = new ProcessStartInfo(executable)
             {
@@ -45,7 +43,7 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
                 StandardOutputEncoding = Encoding.UTF8,
                 StandardErrorEncoding = Encoding.UTF8,
             };
-            start.ArgumentList.Add(jobPath);
+            start.ArgumentList.Add(inputsPath);
             start.ArgumentList.Add(outcomePath);
 
             Process? started;
@@ -61,7 +59,7 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
 
             using var process = started ?? throw new IOException($"{executable} did not start.");
             log.LogMessage(MessageImportance.Low, $"OciKit: running out of process: {executable}");
-            timing?.Mark("job written, host started");
+            timing?.Mark("inputs written, host started");
             onStarted?.Invoke(process.Id);
             var errors = new StringBuilder();
             process.ErrorDataReceived += (_, e) =>
@@ -95,9 +93,16 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
 
             timing?.Mark("host exited");
 
-            if (File.Exists(outcomePath) && ContainerizeJobJson.ReadOutcome(outcomePath) is { } outcome)
+            if (File.Exists(outcomePath))
             {
-                return outcome;
+                try
+                {
+                    return ContainerizeWire.ReadOutcome(outcomePath);
+                }
+                catch (FormatException e)
+                {
+                    return new ContainerizeJobOutcome(null, null, $"its outcome cannot be read: {e.Message}");
+                }
             }
 
             if (cancellationToken.IsCancellationRequested)

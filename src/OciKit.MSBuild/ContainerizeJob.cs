@@ -1,9 +1,7 @@
 using System.Collections.Immutable;
-using System.Text.Json;
-using System.Text.Json.Serialization;
+using System.Globalization;
 using OciKit.Auth;
 using OciKit.Layout;
-using OciKit.Primitives;
 using OciKit.Publish;
 using OciKit.References;
 using OciKit.Registry;
@@ -11,12 +9,13 @@ using OciKit.Registry;
 namespace OciKit.MSBuild;
 
 // Compiled into the task (OciKit.MSBuild) and into the out-of-process host (OciKit.MSBuild.Host), so both run the one
-// code path below: the task builds a job from its inputs (its one mapping from MSBuild to ContainerizeRequests) and
-// either runs it in the MSBuild node or writes it to a file the host runs.
+// code path below: the task's inputs (ContainerizeInputs) become a job here, where the work runs — in the host, or in
+// the MSBuild node when there is none.
 
 /// <summary>
-/// The task's work as data: the requests its inputs map to, and where the things that must not be serialized come from
-/// (the signing key is named by its path and its passphrase by an environment variable's name, never by value).
+/// The task's work: the requests its inputs map to (<see cref="FromInputs"/>, the one mapping from MSBuild properties
+/// and items to requests), and where the things that are never carried by value come from (the signing key is named
+/// by its path and its passphrase by an environment variable's name).
 /// </summary>
 internal sealed record ContainerizeJob
 {
@@ -43,6 +42,146 @@ internal sealed record ContainerizeJob
 
     /// <summary>The registry client's user agent.</summary>
     public required string UserAgent { get; init; }
+
+    /// <summary>The task's inputs as a job: the one mapping from MSBuild properties and items to requests.</summary>
+    /// <param name="inputs">The task's inputs.</param>
+    /// <returns>The job.</returns>
+    /// <exception cref="ArgumentException">A property or item has an invalid value.</exception>
+    public static ContainerizeJob FromInputs(ContainerizeInputs inputs)
+    {
+        var cacheRepository = ResolveCacheRepository(inputs.CacheRepository, inputs.Registry);
+        return new ContainerizeJob
+        {
+            Requests = [.. CreateRequests(inputs).Select(r => r with { KeepInStore = inputs.KeepInStore, CacheRepository = cacheRepository })],
+            StorePath = NullIfEmpty(inputs.StorePath),
+            SigningKey = NullIfEmpty(inputs.SigningKey),
+            PassphraseVariable = NullIfEmpty(inputs.SigningKeyPassphraseEnvironmentVariable),
+            TrustPolicy = NullIfEmpty(inputs.TrustPolicy),
+            GenerateSbom = inputs.GenerateSbom,
+            UserAgent = inputs.UserAgent,
+        };
+    }
+
+    /// <summary>
+    /// <c>ContainerCacheRepository</c> as a reference: a value whose first part names no registry
+    /// (<see cref="ImageReference.NamesRegistry"/>) is a repository of the target registry.
+    /// </summary>
+    internal static ImageReference? ResolveCacheRepository(string? value, string? registry)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+
+        value = value.Trim();
+        return Transfer.RegistryCache.ParseRepository(ImageReference.NamesRegistry(value) || string.IsNullOrWhiteSpace(registry) ? value : registry.Trim() + "/" + value);
+    }
+
+    private static List<ContainerizeRequest> CreateRequests(ContainerizeInputs inputs)
+    {
+        if (inputs.RuntimeIdentifiers.Length == 0)
+        {
+            return [CreateRequest(inputs, inputs.PublishDirectory, inputs.PublishedFiles, inputs.RuntimeIdentifier)];
+        }
+
+        var requests = new List<ContainerizeRequest>(inputs.RuntimeIdentifiers.Length);
+        foreach (var rid in inputs.RuntimeIdentifiers.Distinct(StringComparer.Ordinal))
+        {
+            var files = inputs.PublishedFiles.Where(f => f.Get("OciKitRuntimeIdentifier") == rid).ToArray();
+            var directory = files.Select(f => f.Get("OciKitPublishDirectory")).FirstOrDefault(d => d.Length > 0)
+                ?? throw new ArgumentException($"Nothing was published for the runtime identifier '{rid}'.");
+            requests.Add(CreateRequest(inputs, directory, files, rid));
+        }
+
+        return requests;
+    }
+
+    private static ContainerizeRequest CreateRequest(ContainerizeInputs inputs, string publishDirectory, ContainerizeInputItem[] publishedFiles, string? runtimeIdentifier)
+    {
+        var workingDirectory = string.IsNullOrWhiteSpace(inputs.WorkingDirectory) ? "/app" : inputs.WorkingDirectory;
+        if (!workingDirectory.StartsWith('/'))
+        {
+            throw new ArgumentException($"ContainerWorkingDirectory '{workingDirectory}' must be an absolute path.");
+        }
+
+        var origins = publishedFiles
+            .Where(item => !string.IsNullOrEmpty(item.Get("RelativePath")))
+            .Select(item => new PublishedFileOrigin(
+                item.Get("RelativePath"),
+                NullIfEmpty(item.Get("NuGetPackageId")),
+                NullIfEmpty(item.Get("ReferenceSourceTarget")),
+                NullIfEmpty(item.Get("MSBuildSourceProjectFile"))));
+        var files = PublishLayers.Collect(publishDirectory, origins);
+        var appHost = Path.Combine(publishDirectory, inputs.AssemblyName);
+        var command = inputs.AppCommand.Length > 0
+            ? [.. inputs.AppCommand]
+            : ContainerEntrypoint.DefaultAppCommand(workingDirectory, inputs.AssemblyName, File.Exists(appHost));
+
+        return new ContainerizeRequest
+        {
+            Files = files,
+            BaseImage = ImageReference.Parse(inputs.BaseImage),
+            Repository = inputs.Repository.ToLowerInvariant(),
+            Tags = inputs.Tags.Length > 0 ? [.. inputs.Tags.Where(t => t.Length > 0)] : ["latest"],
+            Registry = NullIfEmpty(inputs.Registry),
+            Platform = string.IsNullOrEmpty(runtimeIdentifier) ? null : Publish.RuntimeIdentifiers.ToPlatform(runtimeIdentifier),
+            WorkingDirectory = workingDirectory,
+            User = NullIfEmpty(inputs.User),
+            Entrypoint = new ContainerEntrypoint(command, [.. inputs.AppCommandArgs], [.. inputs.DefaultArgs], ParseEnum<ContainerAppCommandInstruction>(inputs.AppCommandInstruction, "ContainerAppCommandInstruction")),
+            Environment = Pairs(inputs.EnvironmentVariables, "ContainerEnvironmentVariable"),
+            Labels = Pairs(inputs.Labels, "ContainerLabel"),
+            Ports = [.. inputs.Ports.Select(PortOf)],
+            Format = ParseEnum<ContainerImageFormat>(inputs.ImageFormat, "ContainerImageFormat"),
+            Created = ParseCreated(inputs.Created),
+            SourceUrl = NullIfEmpty(inputs.SourceUrl),
+            Revision = NullIfEmpty(inputs.Revision),
+            ArchiveOutputPath = NullIfEmpty(inputs.ArchiveOutputPath),
+        };
+    }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+
+    private static string PortOf(ContainerizeInputItem item)
+    {
+        var type = item.Get("Type");
+        return string.IsNullOrEmpty(type) || item.ItemSpec.Contains('/', StringComparison.Ordinal)
+            ? item.ItemSpec
+            : item.ItemSpec + "/" + type.ToLowerInvariant();
+    }
+
+    /// <summary>Items as <c>Include</c> + <c>Value</c> metadata, or a plain <c>NAME=VALUE</c> from a semicolon-separated property.</summary>
+    private static ImmutableArray<KeyValuePair<string, string>> Pairs(ContainerizeInputItem[] items, string what)
+    {
+        var builder = ImmutableArray.CreateBuilder<KeyValuePair<string, string>>(items.Length);
+        foreach (var item in items)
+        {
+            var eq = item.ItemSpec.IndexOf('=', StringComparison.Ordinal);
+            var (key, value) = item.Has("Value") ? (item.ItemSpec, item.Get("Value"))
+                : eq > 0 ? (item.ItemSpec[..eq], item.ItemSpec[(eq + 1)..])
+                : throw new ArgumentException($"{what} '{item.ItemSpec}' has no value: give Value metadata or NAME=VALUE.");
+            builder.Add(new(key.Trim(), value));
+        }
+
+        return builder.ToImmutable();
+    }
+
+    private static T ParseEnum<T>(string? value, string property)
+        where T : struct, Enum
+        => string.IsNullOrWhiteSpace(value) ? default
+            : Enum.TryParse<T>(value.Trim(), ignoreCase: true, out var parsed) && Enum.IsDefined(parsed) && !int.TryParse(value, out _) ? parsed
+            : throw new ArgumentException($"{property} '{value}' is not one of {string.Join(", ", Enum.GetNames<T>())}.");
+
+    private static DateTimeOffset? ParseCreated(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+
+        return long.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
+            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+            : DateTimeOffset.Parse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+    }
 
     /// <summary>Runs the job: reads the key and the policy, opens the store, containerizes.</summary>
     /// <param name="progress">Receives the library's progress lines (normal importance).</param>
@@ -76,17 +215,19 @@ internal sealed record ContainerizeJob
         timing.Mark("done");
         return new ContainerizeJobResult
         {
-            Digest = result.Manifest.Digest,
+            Digest = result.Manifest.Digest.ToString(),
             ManifestMediaType = result.Manifest.MediaType,
-            References = result.References,
+            References = [.. result.References],
             ArchivePath = result.ArchivePath,
             Destination = requests[0].Registry is not { } registry ? $"local store {store.Root}"
                 : result.Stored ? $"registry {registry} and local store {store.Root}" : $"registry {registry}",
             Platforms = result.Images.Length,
             AppLayers = result.Images.Sum(i => i.Layers.Length),
             BlobsUploaded = result.BlobsUploaded,
-            Signature = result.Signature,
-            Sboms = result.Sboms,
+            Signature = result.Signature is { } signature
+                ? new ContainerizeSignatureResult(signature.Manifest.ToString(), signature.Reference, signature.KeyFingerprint.ToString())
+                : null,
+            Sboms = [.. result.Sboms.Select(sbom => new ContainerizeSbomResult(sbom.Artifact.ToString(), sbom.Subject.ToString(), sbom.Packages))],
         };
     }
 
@@ -122,166 +263,6 @@ internal sealed record ContainerizeJob
     {
         public void Report(string value) => report(value);
     }
-}
-
-/// <summary>What a <see cref="ContainerizeJob"/> produced: everything the task outputs and logs.</summary>
-internal sealed record ContainerizeJobResult
-{
-    /// <summary>The image's (or index's) manifest digest.</summary>
-    public required Digest Digest { get; init; }
-
-    /// <summary>Its media type.</summary>
-    public required string ManifestMediaType { get; init; }
-
-    /// <summary>Every reference the image got.</summary>
-    public required ImmutableArray<string> References { get; init; }
-
-    /// <summary>The archive written, if any.</summary>
-    public string? ArchivePath { get; init; }
-
-    /// <summary>Where the image went, for the summary line (<c>registry host</c> or <c>local store path</c>).</summary>
-    public required string Destination { get; init; }
-
-    /// <summary>How many platform images.</summary>
-    public int Platforms { get; init; }
-
-    /// <summary>How many layers were added on top of the bases, over all platforms.</summary>
-    public int AppLayers { get; init; }
-
-    /// <summary>Blobs sent to the registry.</summary>
-    public int BlobsUploaded { get; init; }
-
-    /// <summary>The signature made, if any.</summary>
-    public ContainerSignature? Signature { get; init; }
-
-    /// <summary>The SBOMs attached.</summary>
-    public ImmutableArray<ContainerSbom> Sboms { get; init; } = [];
-
-    /// <summary>The line the task logs at high importance when done.</summary>
-    [JsonIgnore]
-    public string Summary => $"OciKit: {References[0]}@{Digest} → {Destination} ({Platforms} platform(s), {AppLayers} app layer(s), {BlobsUploaded} blob(s) uploaded)";
-}
-
-/// <summary>
-/// What the out-of-process host leaves for the task: the result, or the coded error (<see cref="ErrorCodes"/>) the task
-/// logs as it would have in process (a null code: a bug, its whole text in the message).
-/// </summary>
-/// <param name="Result">The result, when the job succeeded.</param>
-/// <param name="ErrorCode">The error's code.</param>
-/// <param name="ErrorMessage">The error's message.</param>
-internal sealed record ContainerizeJobOutcome(ContainerizeJobResult? Result, string? ErrorCode = null, string? ErrorMessage = null);
-
-/// <summary>How the task and the out-of-process host talk: <c>HOST JOB OUTCOME</c>, lines on standard output, standard input closed to stop.</summary>
-internal static class ContainerizeHostProtocol
-{
-    /// <summary>The host's file name in <c>tasks/net10.0/RID/</c>.</summary>
-    public const string ExecutableName = "ocikit-msbuild-host";
-
-    /// <summary>A line the host writes at normal importance starts with this; <see cref="DetailPrefix"/> at low importance.</summary>
-    public const string ProgressPrefix = "progress: ";
-
-    /// <summary>See <see cref="ProgressPrefix"/>.</summary>
-    public const string DetailPrefix = "detail: ";
-}
-
-/// <summary>The job file and the outcome file of the out-of-process host: JSON, source-generated (the host is NativeAOT).</summary>
-[JsonSourceGenerationOptions(
-    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    Converters = [typeof(ImageReferenceJsonConverter), typeof(PlatformJsonConverter), typeof(DigestJsonConverter), typeof(SigningKeyJsonConverter), typeof(TrustPolicyJsonConverter)])]
-[JsonSerializable(typeof(ContainerizeJob))]
-[JsonSerializable(typeof(ContainerizeJobOutcome))]
-internal sealed partial class ContainerizeJobJson : JsonSerializerContext
-{
-    /// <summary>
-    /// Writes a job into a new file readable by its owner only, synchronously, as the task's entry point is: a new file
-    /// in a private directory that the host reads once it has been closed, so it needs no rename. (Measured on the task's
-    /// side: serializing the job costs ~40 ms and ~600 JIT-compiled methods in the MSBuild node, the generic
-    /// instantiations of System.Text.Json over the request's types; the asynchronous write around it cost little more.)
-    /// </summary>
-    public static void WriteJob(string path, ContainerizeJob job)
-    {
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        // Serialized first: a job that cannot be (one carrying a key) leaves no file behind.
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(job, Default.ContainerizeJob);
-        using var file = new FileStream(path, options);
-        file.Write(bytes);
-    }
-
-    /// <summary>Reads a job.</summary>
-    public static async Task<ContainerizeJob> ReadJobAsync(string path, CancellationToken cancellationToken)
-    {
-        var stream = File.OpenRead(path);
-        await using (stream.ConfigureAwait(false))
-        {
-            return await JsonSerializer.DeserializeAsync(stream, Default.ContainerizeJob, cancellationToken).ConfigureAwait(false)
-                ?? throw new OciFormatException("job", $"'{path}' holds no job.");
-        }
-    }
-
-    /// <summary>Writes an outcome.</summary>
-    public static async Task WriteAsync(Stream stream, ContainerizeJobOutcome outcome, CancellationToken cancellationToken)
-        => await JsonSerializer.SerializeAsync(stream, outcome, Default.ContainerizeJobOutcome, cancellationToken).ConfigureAwait(false);
-
-    /// <summary>Reads an outcome.</summary>
-    public static ContainerizeJobOutcome? ReadOutcome(string path)
-        => JsonSerializer.Deserialize(File.ReadAllBytes(path), Default.ContainerizeJobOutcome);
-}
-
-/// <summary>An image reference as its canonical text (which parses back to it).</summary>
-internal sealed class ImageReferenceJsonConverter : JsonConverter<ImageReference>
-{
-    public override ImageReference Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => ImageReference.Parse(reader.GetString()!);
-
-    public override void Write(Utf8JsonWriter writer, ImageReference value, JsonSerializerOptions options) => writer.WriteStringValue(value.ToString());
-}
-
-/// <summary>A platform as <c>os/architecture[/variant]</c>, all a runtime identifier's platform has.</summary>
-internal sealed class PlatformJsonConverter : JsonConverter<Platform>
-{
-    public override Platform Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => Platform.Parse(reader.GetString()!);
-
-    public override void Write(Utf8JsonWriter writer, Platform value, JsonSerializerOptions options)
-    {
-        if (value.OsVersion is not null || value.OsFeatures is { Count: > 0 })
-        {
-            throw new NotSupportedException($"The platform {value} has an OS version or features, which a job does not carry.");
-        }
-
-        writer.WriteStringValue(value.ToString());
-    }
-}
-
-/// <summary>A digest as its text.</summary>
-internal sealed class DigestJsonConverter : JsonConverter<Digest>
-{
-    public override Digest Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => Digest.Parse(reader.GetString()!);
-
-    public override void Write(Utf8JsonWriter writer, Digest value, JsonSerializerOptions options) => writer.WriteStringValue(value.ToString());
-}
-
-/// <summary>A signing key is a secret: a job names its file, never holds it (null is written as null without this converter).</summary>
-internal sealed class SigningKeyJsonConverter : JsonConverter<Signing.SigningKey>
-{
-    public override Signing.SigningKey Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
-        => throw new JsonException("A job never holds a signing key, only its file.");
-
-    public override void Write(Utf8JsonWriter writer, Signing.SigningKey value, JsonSerializerOptions options)
-        => throw new InvalidOperationException("A job never holds a signing key, only its file.");
-}
-
-/// <summary>A job names the trust policy's file; the host loads it (null is written as null without this converter).</summary>
-internal sealed class TrustPolicyJsonConverter : JsonConverter<Signing.TrustPolicy>
-{
-    public override Signing.TrustPolicy Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
-        => throw new JsonException("A job never holds a trust policy, only its file.");
-
-    public override void Write(Utf8JsonWriter writer, Signing.TrustPolicy value, JsonSerializerOptions options)
-        => throw new InvalidOperationException("A job never holds a trust policy, only its file.");
 }
 
 /// <summary>

@@ -1,16 +1,16 @@
-using System.Collections.Immutable;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Microsoft.Build.Framework;
-using OciKit.Publish;
-using OciKit.References;
 using MSBuildTask = Microsoft.Build.Utilities.Task;
 
 namespace OciKit.MSBuild;
 
 /// <summary>
-/// The task behind the <c>OciPublish</c> target: maps the project's publish output and its <c>Container*</c>
-/// properties and items to a <see cref="ContainerizeRequest"/>, runs <see cref="Containerizer"/>, and reports library
-/// exceptions as coded errors (<see cref="ErrorCodes"/>). It holds no image or protocol logic of its own.
+/// The task behind the <c>OciPublish</c> target: hands the project's publish output and its <c>Container*</c>
+/// properties and items (<see cref="ContainerizeInputs"/>) to the work — in the out-of-process host, or in process,
+/// where <see cref="ContainerizeJob.FromInputs"/> maps them to <see cref="Publish.ContainerizeRequest"/>s for
+/// <see cref="Publish.Containerizer"/> — and reports its outputs, or its coded error (<see cref="ErrorCodes"/>). It holds
+/// no image or protocol logic of its own; on the out-of-process path it does not even load OciKit.dll.
 /// </summary>
 public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
 {
@@ -97,7 +97,7 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
     public string? StorePath { get; set; }
 
     /// <summary>
-    /// <c>OciKitKeepInStore</c>: keep a pushed image in the local store too (<see cref="ContainerizeRequest.KeepInStore"/>);
+    /// <c>OciKitKeepInStore</c>: keep a pushed image in the local store too (<see cref="Publish.ContainerizeRequest.KeepInStore"/>);
     /// without it an image only pushed is not stored and its base's layers are not pulled.
     /// </summary>
     public bool KeepInStore { get; set; }
@@ -124,24 +124,9 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
     /// <summary>
     /// <c>ContainerCacheRepository</c>: the registry repository of the shared build cache,
     /// <c>[REGISTRY/]REPOSITORY[:TAG]</c> (without a registry: <see cref="Registry"/>'s; tag default
-    /// <see cref="Transfer.RegistryCache.DefaultTag"/>); empty (the default): none. See <see cref="ContainerizeRequest.CacheRepository"/>.
+    /// <see cref="Transfer.RegistryCache.DefaultTag"/>); empty (the default): none. See <see cref="Publish.ContainerizeRequest.CacheRepository"/>.
     /// </summary>
     public string? CacheRepository { get; set; }
-
-    /// <summary>
-    /// <c>ContainerCacheRepository</c> as a reference: a value whose first part names no registry
-    /// (<see cref="References.ImageReference.NamesRegistry"/>) is a repository of the target registry.
-    /// </summary>
-    internal static References.ImageReference? ResolveCacheRepository(string? value, string? registry)
-    {
-        if (string.IsNullOrWhiteSpace(value))
-        {
-            return null;
-        }
-
-        value = value.Trim();
-        return Transfer.RegistryCache.ParseRepository(References.ImageReference.NamesRegistry(value) || string.IsNullOrWhiteSpace(registry) ? value : registry.Trim() + "/" + value);
-    }
 
     /// <summary>The environment variable read for the signing key's passphrase when no other is named.</summary>
     public const string DefaultPassphraseVariable = ContainerizeJob.DefaultPassphraseVariable;
@@ -185,65 +170,130 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
     /// <inheritdoc />
     public override bool Execute()
     {
-        try
+        // The task's own side of the work, at detailed verbosity (-v:d); the work's lines follow from where it runs.
+        var timing = new StepTiming(message => Log.LogMessage(MessageImportance.Low, message), "OciKit timing (task)");
+        var inputs = CollectInputs();
+        timing.Mark("inputs collected");
+        var host = OutOfProcess ? FindHost() : null;
+        var outcome = (host is null ? null : new ContainerizeHostProcess(host, Log, HostStarted, timing).Run(inputs, _cancel.Token))
+            ?? RunInProcess(inputs);
+        if (outcome.Result is not { } result)
         {
-            // The task's own side of the work, at detailed verbosity (-v:d); the job's lines follow from where it runs.
-            var timing = new StepTiming(message => Log.LogMessage(MessageImportance.Low, message), "OciKit timing (task)");
-            var job = CreateJob();
-            timing.Mark("job mapped");
-            var host = OutOfProcess ? FindHost() : null;
-            var outcome = host is null ? null : new ContainerizeHostProcess(host, Log, HostStarted, timing).Run(job, _cancel.Token);
-            ContainerizeJobResult result;
-            if (outcome is null)
+            if (outcome.ErrorCode is null)
             {
-                // MSBuild's entry point is synchronous: the one place where blocking on async is acceptable.
-                result = job.RunAsync(
-                    message => Log.LogMessage(MessageImportance.Normal, message),
-                    message => Log.LogMessage(MessageImportance.Low, message),
-                    _cancel.Token).GetAwaiter().GetResult();
+                Log.LogError($"OciKitContainerize failed unexpectedly in {host}: {outcome.ErrorMessage}");
             }
             else
             {
-                if (outcome.Result is null)
-                {
-                    if (outcome.ErrorCode is null)
-                    {
-                        Log.LogError($"OciKitContainerize failed unexpectedly in {host}: {outcome.ErrorMessage}");
-                    }
-                    else
-                    {
-                        Log.LogError(null, outcome.ErrorCode, null, null, 0, 0, 0, 0, outcome.ErrorMessage);
-                    }
-
-                    return false;
-                }
-
-                result = outcome.Result;
+                Log.LogError(null, outcome.ErrorCode, null, null, 0, 0, 0, 0, outcome.ErrorMessage);
             }
 
-            SetOutputs(result);
-            timing.Mark("outputs set");
-            Log.LogMessage(MessageImportance.High, result.Summary);
-            return !Log.HasLoggedErrors;
+            return false;
+        }
+
+        SetOutputs(result);
+        timing.Mark("outputs set");
+        Log.LogMessage(MessageImportance.High, result.Summary);
+        return !Log.HasLoggedErrors;
+    }
+
+    /// <summary>The task's properties and items as they came, with the metadata the mapping reads.</summary>
+    internal ContainerizeInputs CollectInputs() => new()
+    {
+        PublishDirectory = PublishDirectory,
+        RuntimeIdentifiers = ItemSpecs(RuntimeIdentifiers),
+        PublishedFiles = Items(PublishedFiles, PublishedFileMetadata),
+        AssemblyName = AssemblyName,
+        BaseImage = BaseImage,
+        Registry = Registry,
+        Repository = Repository,
+        Tags = Tags,
+        WorkingDirectory = WorkingDirectory,
+        User = User,
+        Ports = Items(Ports, ["Type"]),
+        EnvironmentVariables = Items(EnvironmentVariables, ["Value"]),
+        Labels = Items(Labels, ["Value"]),
+        AppCommand = AppCommand,
+        AppCommandArgs = AppCommandArgs,
+        DefaultArgs = DefaultArgs,
+        AppCommandInstruction = AppCommandInstruction,
+        ArchiveOutputPath = ArchiveOutputPath,
+        ImageFormat = ImageFormat,
+        RuntimeIdentifier = RuntimeIdentifier,
+        Created = Created,
+        SourceUrl = SourceUrl,
+        Revision = Revision,
+        StorePath = StorePath,
+        KeepInStore = KeepInStore,
+        SigningKey = SigningKey,
+        SigningKeyPassphraseEnvironmentVariable = SigningKeyPassphraseEnvironmentVariable,
+        GenerateSbom = GenerateSbom,
+        TrustPolicy = TrustPolicy,
+        CacheRepository = CacheRepository,
+        UserAgent = "OciKit.MSBuild/" + (typeof(OciKitContainerize).Assembly.GetName().Version?.ToString(3) ?? "0"),
+    };
+
+    /// <summary>The metadata of <c>ResolvedFileToPublish</c> that chooses a file's layer (and, multi-platform, its platform).</summary>
+    private static readonly string[] PublishedFileMetadata =
+        ["RelativePath", "NuGetPackageId", "ReferenceSourceTarget", "MSBuildSourceProjectFile", "OciKitRuntimeIdentifier", "OciKitPublishDirectory"];
+
+    /// <summary>
+    /// Runs the work in the MSBuild node. A method of its own, never inlined: only this path loads OciKit.dll, and only
+    /// when it runs.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private ContainerizeJobOutcome RunInProcess(ContainerizeInputs inputs)
+    {
+        try
+        {
+            var job = ContainerizeJob.FromInputs(inputs);
+
+            // MSBuild's entry point is synchronous: the one place where blocking on async is acceptable.
+            return new ContainerizeJobOutcome(job.RunAsync(
+                message => Log.LogMessage(MessageImportance.Normal, message),
+                message => Log.LogMessage(MessageImportance.Low, message),
+                _cancel.Token).GetAwaiter().GetResult());
         }
         catch (Exception e) when (ErrorCodes.For(e) is { } code)
         {
-            Log.LogError(null, code, null, null, 0, 0, 0, 0, ErrorCodes.Describe(code, e));
-            return false;
+            return new ContainerizeJobOutcome(null, code, ErrorCodes.Describe(code, e));
         }
     }
 
-    /// <summary>The task's inputs as a job: its one mapping from MSBuild properties and items to requests.</summary>
-    internal ContainerizeJob CreateJob() => new()
+    private static string[] ItemSpecs(ITaskItem[] items)
     {
-        Requests = [.. CreateRequests().Select(r => r with { KeepInStore = KeepInStore, CacheRepository = ResolveCacheRepository(CacheRepository, Registry) })],
-        StorePath = NullIfEmpty(StorePath),
-        SigningKey = NullIfEmpty(SigningKey),
-        PassphraseVariable = NullIfEmpty(SigningKeyPassphraseEnvironmentVariable),
-        TrustPolicy = NullIfEmpty(TrustPolicy),
-        GenerateSbom = GenerateSbom,
-        UserAgent = "OciKit.MSBuild/" + (typeof(OciKitContainerize).Assembly.GetName().Version?.ToString(3) ?? "0"),
-    };
+        var specs = new string[items.Length];
+        for (var i = 0; i < items.Length; i++)
+        {
+            specs[i] = items[i].ItemSpec;
+        }
+
+        return specs;
+    }
+
+    /// <summary>Items with those of the named metadata that are set (a <c>Value</c> set to empty counts as set).</summary>
+    private static ContainerizeInputItem[] Items(ITaskItem[] items, string[] names)
+    {
+        var copies = new ContainerizeInputItem[items.Length];
+        for (var i = 0; i < items.Length; i++)
+        {
+            var metadata = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            foreach (string name in items[i].MetadataNames)
+            {
+                foreach (var wanted in names)
+                {
+                    if (string.Equals(wanted, name, StringComparison.OrdinalIgnoreCase))
+                    {
+                        metadata[wanted] = items[i].GetMetadata(name);
+                    }
+                }
+            }
+
+            copies[i] = new ContainerizeInputItem(items[i].ItemSpec, metadata);
+        }
+
+        return copies;
+    }
 
     /// <summary>
     /// The host for this machine's runtime identifier beside the task assembly, or null (then the task runs in process):
@@ -281,137 +331,33 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
 
     private void SetOutputs(ContainerizeJobResult result)
     {
-        ImageDigest = result.Digest.ToString();
+        ImageDigest = result.Digest;
         GeneratedArchivePath = result.ArchivePath;
-        GeneratedImages = [.. result.References.Select(reference =>
+        GeneratedImages = new ITaskItem[result.References.Length];
+        for (var i = 0; i < result.References.Length; i++)
         {
-            var item = new Microsoft.Build.Utilities.TaskItem(reference);
+            var item = new Microsoft.Build.Utilities.TaskItem(result.References[i]);
             item.SetMetadata("Digest", ImageDigest);
             item.SetMetadata("ManifestMediaType", result.ManifestMediaType);
-            return (ITaskItem)item;
-        })];
+            GeneratedImages[i] = item;
+        }
+
         if (result.Signature is { } signature)
         {
-            var item = new Microsoft.Build.Utilities.TaskItem(signature.Manifest.ToString());
+            var item = new Microsoft.Build.Utilities.TaskItem(signature.Manifest);
             item.SetMetadata("Reference", signature.Reference);
             item.SetMetadata("Subject", ImageDigest);
-            item.SetMetadata("KeyFingerprint", signature.KeyFingerprint.ToString());
+            item.SetMetadata("KeyFingerprint", signature.KeyFingerprint);
             GeneratedSignatures = [item];
         }
 
-        GeneratedSboms = [.. result.Sboms.Select(sbom =>
+        GeneratedSboms = new ITaskItem[result.Sboms.Length];
+        for (var i = 0; i < result.Sboms.Length; i++)
         {
-            var item = new Microsoft.Build.Utilities.TaskItem(sbom.Artifact.ToString());
-            item.SetMetadata("Subject", sbom.Subject.ToString());
-            item.SetMetadata("Packages", sbom.Packages.ToString(CultureInfo.InvariantCulture));
-            return (ITaskItem)item;
-        })];
-    }
-
-    internal IReadOnlyList<ContainerizeRequest> CreateRequests()
-    {
-        if (RuntimeIdentifiers.Length == 0)
-        {
-            return [CreateRequest(PublishDirectory, PublishedFiles, RuntimeIdentifier)];
+            var item = new Microsoft.Build.Utilities.TaskItem(result.Sboms[i].Artifact);
+            item.SetMetadata("Subject", result.Sboms[i].Subject);
+            item.SetMetadata("Packages", result.Sboms[i].Packages.ToString(CultureInfo.InvariantCulture));
+            GeneratedSboms[i] = item;
         }
-
-        var requests = new List<ContainerizeRequest>(RuntimeIdentifiers.Length);
-        foreach (var rid in RuntimeIdentifiers.Select(r => r.ItemSpec).Distinct(StringComparer.Ordinal))
-        {
-            var files = PublishedFiles.Where(f => f.GetMetadata("OciKitRuntimeIdentifier") == rid).ToArray();
-            var directory = files.Select(f => f.GetMetadata("OciKitPublishDirectory")).FirstOrDefault(d => d.Length > 0)
-                ?? throw new ArgumentException($"Nothing was published for the runtime identifier '{rid}'.");
-            requests.Add(CreateRequest(directory, files, rid));
-        }
-
-        return requests;
-    }
-
-    private ContainerizeRequest CreateRequest(string publishDirectory, ITaskItem[] publishedFiles, string? runtimeIdentifier)
-    {
-        var workingDirectory = string.IsNullOrWhiteSpace(WorkingDirectory) ? "/app" : WorkingDirectory;
-        if (!workingDirectory.StartsWith('/'))
-        {
-            throw new ArgumentException($"ContainerWorkingDirectory '{workingDirectory}' must be an absolute path.");
-        }
-
-        var origins = publishedFiles
-            .Where(item => !string.IsNullOrEmpty(item.GetMetadata("RelativePath")))
-            .Select(item => new PublishedFileOrigin(
-                item.GetMetadata("RelativePath"),
-                NullIfEmpty(item.GetMetadata("NuGetPackageId")),
-                NullIfEmpty(item.GetMetadata("ReferenceSourceTarget")),
-                NullIfEmpty(item.GetMetadata("MSBuildSourceProjectFile"))));
-        var files = PublishLayers.Collect(publishDirectory, origins);
-        var appHost = Path.Combine(publishDirectory, AssemblyName);
-        var command = AppCommand.Length > 0
-            ? [.. AppCommand]
-            : ContainerEntrypoint.DefaultAppCommand(workingDirectory, AssemblyName, File.Exists(appHost));
-
-        return new ContainerizeRequest
-        {
-            Files = files,
-            BaseImage = ImageReference.Parse(BaseImage),
-            Repository = Repository.ToLowerInvariant(),
-            Tags = Tags.Length > 0 ? [.. Tags.Where(t => t.Length > 0)] : ["latest"],
-            Registry = NullIfEmpty(Registry),
-            Platform = string.IsNullOrEmpty(runtimeIdentifier) ? null : Publish.RuntimeIdentifiers.ToPlatform(runtimeIdentifier),
-            WorkingDirectory = workingDirectory,
-            User = NullIfEmpty(User),
-            Entrypoint = new ContainerEntrypoint(command, [.. AppCommandArgs], [.. DefaultArgs], ParseEnum<ContainerAppCommandInstruction>(AppCommandInstruction, "ContainerAppCommandInstruction")),
-            Environment = Pairs(EnvironmentVariables, "ContainerEnvironmentVariable"),
-            Labels = Pairs(Labels, "ContainerLabel"),
-            Ports = [.. Ports.Select(PortOf)],
-            Format = ParseEnum<ContainerImageFormat>(ImageFormat, "ContainerImageFormat"),
-            Created = ParseCreated(Created),
-            SourceUrl = NullIfEmpty(SourceUrl),
-            Revision = NullIfEmpty(Revision),
-            ArchiveOutputPath = NullIfEmpty(ArchiveOutputPath),
-        };
-    }
-
-    private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
-
-    private static string PortOf(ITaskItem item)
-    {
-        var type = item.GetMetadata("Type");
-        return string.IsNullOrEmpty(type) || item.ItemSpec.Contains('/', StringComparison.Ordinal)
-            ? item.ItemSpec
-            : item.ItemSpec + "/" + type.ToLowerInvariant();
-    }
-
-    /// <summary>Items as <c>Include</c> + <c>Value</c> metadata, or a plain <c>NAME=VALUE</c> from a semicolon-separated property.</summary>
-    private static ImmutableArray<KeyValuePair<string, string>> Pairs(ITaskItem[] items, string what)
-    {
-        var builder = ImmutableArray.CreateBuilder<KeyValuePair<string, string>>(items.Length);
-        foreach (var item in items)
-        {
-            var hasValue = item.MetadataNames.Cast<string>().Contains("Value", StringComparer.OrdinalIgnoreCase);
-            var eq = item.ItemSpec.IndexOf('=', StringComparison.Ordinal);
-            var (key, value) = hasValue ? (item.ItemSpec, item.GetMetadata("Value"))
-                : eq > 0 ? (item.ItemSpec[..eq], item.ItemSpec[(eq + 1)..])
-                : throw new ArgumentException($"{what} '{item.ItemSpec}' has no value: give Value metadata or NAME=VALUE.");
-            builder.Add(new(key.Trim(), value));
-        }
-
-        return builder.ToImmutable();
-    }
-
-    private static T ParseEnum<T>(string? value, string property)
-        where T : struct, Enum
-        => string.IsNullOrWhiteSpace(value) ? default
-            : Enum.TryParse<T>(value.Trim(), ignoreCase: true, out var parsed) && Enum.IsDefined(parsed) && !int.TryParse(value, out _) ? parsed
-            : throw new ArgumentException($"{property} '{value}' is not one of {string.Join(", ", Enum.GetNames<T>())}.");
-
-    private static DateTimeOffset? ParseCreated(string? value)
-    {
-        if (string.IsNullOrWhiteSpace(value))
-        {
-            return null;
-        }
-
-        return long.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
-            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
-            : DateTimeOffset.Parse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
     }
 }

@@ -158,12 +158,16 @@ public sealed class OciKitContainerizeTests(RegistryFixture registry) : IDisposa
     }
 
     [Fact]
-    public async Task A_job_round_trips_through_its_file_and_never_holds_a_key()
+    public async Task The_inputs_the_task_writes_map_to_the_job_it_would_run_in_process()
     {
         var publish = await PublishDirectoryAsync();
         var task = NewTask(publish, "task/json", "json", new RecordingEngine());
-        task.Ports = [new Microsoft.Build.Utilities.TaskItem("8080"), new Microsoft.Build.Utilities.TaskItem("53/udp")];
-        task.EnvironmentVariables = [new Microsoft.Build.Utilities.TaskItem("A=1"), new Microsoft.Build.Utilities.TaskItem("B=x=y")];
+        var port = new Microsoft.Build.Utilities.TaskItem("8080");
+        port.SetMetadata("Type", "UDP");
+        task.Ports = [port, new Microsoft.Build.Utilities.TaskItem("53/udp")];
+        var empty = new Microsoft.Build.Utilities.TaskItem("EMPTY");
+        empty.SetMetadata("Value", string.Empty);
+        task.EnvironmentVariables = [new Microsoft.Build.Utilities.TaskItem("A=1"), new Microsoft.Build.Utilities.TaskItem("B=x=y"), empty];
         task.Labels = [new Microsoft.Build.Utilities.TaskItem("team=web")];
         task.AppCommandArgs = ["--flag"];
         task.ImageFormat = "Docker";
@@ -173,36 +177,44 @@ public sealed class OciKitContainerizeTests(RegistryFixture registry) : IDisposa
         task.SigningKeyPassphraseEnvironmentVariable = "SOME_VARIABLE";
         task.TrustPolicy = _dir.Combine("policy.json");
         task.GenerateSbom = true;
-        var job = task.CreateJob();
+        task.CacheRepository = "cache/app";
+        var file = new Microsoft.Build.Utilities.TaskItem(Path.Combine(publish, "app.dll"));
+        file.SetMetadata("RelativePath", "app.dll");
+        file.SetMetadata("Unrelated", "not carried");
+        task.PublishedFiles = [file];
 
-        var path = _dir.Combine("job.json");
-        var first = Serialize(job, path);
-        var read = await ContainerizeJobJson.ReadJobAsync(path, CancellationToken.None);
-        Assert.Equal(first, Serialize(read, _dir.Combine("job-again.json")));
-        Assert.Equal(job.Requests[0].BaseImage, read.Requests[0].BaseImage);
-        Assert.Equal(Platform.LinuxArm64, read.Requests[0].Platform);
-        Assert.Equal(job.Requests[0].Files.ToArray(), read.Requests[0].Files.ToArray());
-        Assert.Equal(["8080", "53/udp"], read.Requests[0].Ports.ToArray());
-        Assert.Equal([new("A", "1"), new("B", "x=y")], read.Requests[0].Environment.ToArray());
-        Assert.Equal(("SOME_VARIABLE", true), (read.PassphraseVariable, read.GenerateSbom));
+        var inputs = task.CollectInputs();
+        var path = _dir.Combine("inputs.json");
+        ContainerizeWire.WriteInputs(path, inputs);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+        Assert.DoesNotContain("not carried", await File.ReadAllTextAsync(path), StringComparison.Ordinal);
+        var read = ContainerizeWire.ReadInputs(path);
+        Assert.Throws<IOException>(() => ContainerizeWire.WriteInputs(path, inputs));
 
-        // The key and the policy are read by whoever runs the job, from their files: a job carrying either is refused.
-        using var key = OciKit.Signing.SigningKey.Generate(OciKit.Signing.SigningKeyType.EcdsaP256);
-        var withKey = job with { Requests = [job.Requests[0] with { SigningKey = key }] };
-        var refused = _dir.Combine("job-with-key.json");
-        Assert.Throws<InvalidOperationException>(() => Serialize(withKey, refused));
-        Assert.False(File.Exists(refused));
+        var expected = ContainerizeJob.FromInputs(inputs);
+        var job = ContainerizeJob.FromInputs(read);
+        var request = Assert.Single(job.Requests);
+        Assert.Equal(expected.Requests[0].BaseImage, request.BaseImage);
+        Assert.Equal(Platform.LinuxArm64, request.Platform);
+        Assert.Equal(expected.Requests[0].Files.ToArray(), request.Files.ToArray());
+        Assert.Equal(["app", "app.dll"], request.Files.Select(f => f.RelativePath).Order(StringComparer.Ordinal).ToArray());
+        Assert.Equal(["8080/udp", "53/udp"], request.Ports.ToArray());
+        Assert.Equal([new("A", "1"), new("B", "x=y"), new("EMPTY", string.Empty)], request.Environment.ToArray());
+        Assert.Equal([new("team", "web")], request.Labels.ToArray());
+        Assert.Equal(["--flag"], request.Entrypoint.AppCommandArgs.ToArray());
+        Assert.Equal(OciKit.Publish.ContainerImageFormat.Docker, request.Format);
+        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(1700000000), request.Created);
+        Assert.Equal($"{registry.Registry.Host}/cache/app:ocikit-cache", request.CacheRepository?.ToString());
+        Assert.Equal((task.SigningKey, "SOME_VARIABLE", task.TrustPolicy, true), (job.SigningKey, job.PassphraseVariable, job.TrustPolicy, job.GenerateSbom));
+        Assert.Equal(expected.UserAgent, job.UserAgent);
+
+        // A value the mapping refuses is refused where the work runs, with the code the task logged before.
+        var bad = Assert.Throws<ArgumentException>(() => ContainerizeJob.FromInputs(read with { ImageFormat = "Tarball" }));
+        Assert.Equal(ErrorCodes.InvalidConfiguration, ErrorCodes.For(bad));
     }
 
     /// <inheritdoc />
     public void Dispose() => _dir.Dispose();
-
-    /// <summary>Writes a job as the task does (<see cref="ContainerizeJobJson.WriteJob"/>) and returns the file's bytes.</summary>
-    private static byte[] Serialize(ContainerizeJob job, string path)
-    {
-        ContainerizeJobJson.WriteJob(path, job);
-        return File.ReadAllBytes(path);
-    }
 
     private (OciKitContainerize Task, RecordingEngine Engine) Run(string publish, string repository, string name, Action<OciKitContainerize> configure)
     {
