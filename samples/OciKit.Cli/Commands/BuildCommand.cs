@@ -219,7 +219,7 @@ internal static class BuildCommand
                 var warnings = new WarningLines(host.Err);
                 var pushedTo = pushAfter ? ImageReference.Parse(tagList[0]) : null;
                 var store = await OciLayout.OpenAsync(session.StorePath, cancellationToken: cancellationToken).ConfigureAwait(false);
-                var written = await registryCache.WriteAsync(cacheRepository, result.CacheRecords, store, pushedTo, warnings, cancellationToken).ConfigureAwait(false);
+                var written = await registryCache.WriteAsync(cacheRepository, result.CacheRecords, store, pushedTo, warnings: warnings, cancellationToken: cancellationToken).ConfigureAwait(false);
                 if (!quiet)
                 {
                     await host.Err.WriteLineAsync($"cache {cacheRepository}: {written.Written} record(s) written, {written.Records} held").ConfigureAwait(false);

@@ -103,7 +103,9 @@ internal sealed class PublishCache
 
     /// <summary>
     /// Records this publish's layers in the cache after its push to <paramref name="pushedTo"/> (their blobs mounted
-    /// from there). A cache that cannot be written is a warning: the image is pushed.
+    /// from there; when the cache is in that repository, the push put them there). Nothing is written when the cache
+    /// read before held every record already, with the same layer. A cache that cannot be written is a warning: the
+    /// image is pushed.
     /// </summary>
     public async Task WriteAsync(RegistryClient client, OciLayout store, ImageReference pushedTo, IProgress<string>? progress, CancellationToken cancellationToken)
     {
@@ -112,11 +114,24 @@ internal sealed class PublishCache
             return;
         }
 
+        if (_records.TrueForAll(r => _lookup.TryGet(r.Key, out var hit) && hit.Repository == _repository && hit.Record.Layer?.Digest == r.Layer?.Digest && hit.Record.DiffId == r.DiffId))
+        {
+            progress?.Report($"Cache {_repository}: all {_records.Count} record(s) held already, nothing written");
+            return;
+        }
+
         try
         {
             // Newest first: the app's own layer, which changes most, ahead of the runtime's.
             var records = Enumerable.Reverse(_records);
-            var result = await new RegistryCache(client).WriteAsync(_repository, records, store, pushedTo, Warnings(progress), cancellationToken).ConfigureAwait(false);
+            HashSet<Digest>? present = null;
+            if (pushedTo.Registry == _repository.Registry && pushedTo.Repository == _repository.Repository)
+            {
+                // Every layer recorded here is in the image the registry just accepted under that repository.
+                present = [.. _records.Where(r => r.Layer is not null).Select(r => r.Layer!.Digest)];
+            }
+
+            var result = await new RegistryCache(client).WriteAsync(_repository, records, store, pushedTo, present, _lookup, Warnings(progress), cancellationToken).ConfigureAwait(false);
             progress?.Report($"Cache {_repository}: {result.Written} record(s) written, {result.Records} held");
         }
         catch (RegistryException ex)

@@ -350,18 +350,33 @@ public sealed class RegistryClient : IDisposable
     /// <param name="cancellationToken">Cancels the upload.</param>
     /// <returns>What was done.</returns>
     /// <exception cref="RegistryException">The registry refused the blob, past the retry budget.</exception>
-    public async Task<BlobUploadOutcome> UploadBlobAsync(
+    public Task<BlobUploadOutcome> UploadBlobAsync(
         ImageReference repository,
         Descriptor blob,
         Func<CancellationToken, Task<Stream>> openContent,
         string? mountFrom = null,
         IProgress<TransferProgress>? progress = null,
         CancellationToken cancellationToken = default)
+        => UploadBlobAsync(repository, blob, openContent, mountFrom, lookUpFirst: true, progress, cancellationToken);
+
+    /// <summary>
+    /// <see cref="UploadBlobAsync(ImageReference, Descriptor, Func{CancellationToken, Task{Stream}}, string?, IProgress{TransferProgress}?, CancellationToken)"/>;
+    /// without <paramref name="lookUpFirst"/> no <c>HEAD</c> asks first whether the registry has the blob, for content
+    /// just made that it cannot have yet (uploading a blob the registry has is harmless, only wasted bytes).
+    /// </summary>
+    internal async Task<BlobUploadOutcome> UploadBlobAsync(
+        ImageReference repository,
+        Descriptor blob,
+        Func<CancellationToken, Task<Stream>> openContent,
+        string? mountFrom,
+        bool lookUpFirst,
+        IProgress<TransferProgress>? progress,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(repository);
         ArgumentNullException.ThrowIfNull(blob);
         ArgumentNullException.ThrowIfNull(openContent);
-        if (await HeadBlobAsync(repository, blob.Digest, cancellationToken).ConfigureAwait(false) is not null)
+        if (lookUpFirst && await HeadBlobAsync(repository, blob.Digest, cancellationToken).ConfigureAwait(false) is not null)
         {
             progress?.Report(new TransferProgress(blob.Digest, blob.Size, blob.Size));
             return BlobUploadOutcome.AlreadyPresent;
@@ -466,7 +481,11 @@ public sealed class RegistryClient : IDisposable
 
     /// <summary>Uploads a small blob held in memory (a config, an artifact's document) unless the repository has it.</summary>
     internal Task<BlobUploadOutcome> UploadBytesAsync(ImageReference repository, Descriptor blob, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken) =>
-        UploadBlobAsync(repository, blob, _ => Task.FromResult<Stream>(new MemoryStream(bytes.ToArray(), writable: false)), cancellationToken: cancellationToken);
+        UploadBlobAsync(repository, blob, _ => Task.FromResult<Stream>(new MemoryStream(bytes.ToArray(), writable: false)), null, lookUpFirst: true, null, cancellationToken);
+
+    /// <summary>Uploads a small blob held in memory that was just made, so the registry cannot have it yet: no <c>HEAD</c> first.</summary>
+    internal Task<BlobUploadOutcome> UploadNewBytesAsync(ImageReference repository, Descriptor blob, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken) =>
+        UploadBlobAsync(repository, blob, _ => Task.FromResult<Stream>(new MemoryStream(bytes.ToArray(), writable: false)), null, lookUpFirst: false, null, cancellationToken);
 
     /// <summary>
     /// Uploads a blob of unknown length from a stream (one streaming PATCH), computing its digest on the way.

@@ -68,16 +68,22 @@ public sealed class RegistryCache(RegistryClient client)
     {
         ArgumentNullException.ThrowIfNull(repositories);
         var found = new Dictionary<string, CacheHit>(StringComparer.Ordinal);
+        var snapshots = new Dictionary<ImageReference, CacheSnapshot>();
         foreach (var repository in repositories)
         {
-            var (records, _) = await ReadRecordsAsync(repository, warnings, cancellationToken).ConfigureAwait(false);
+            var (records, digest) = await ReadRecordsAsync(repository, warnings, cancellationToken).ConfigureAwait(false);
             foreach (var record in records)
             {
                 found.TryAdd(record.Key, new CacheHit(record, repository));
             }
+
+            if (digest is { } manifest)
+            {
+                snapshots.TryAdd(repository, new CacheSnapshot(manifest, records));
+            }
         }
 
-        return new CacheLookup(found);
+        return new CacheLookup(found, snapshots);
     }
 
     /// <summary>
@@ -171,10 +177,19 @@ public sealed class RegistryCache(RegistryClient client)
     /// when another writer replaced the tag meanwhile without them, read, merged and put again, at most
     /// <see cref="MaxWriteAttempts"/> times.
     /// </summary>
+    /// <remarks>
+    /// What the writer already knows saves requests: with <paramref name="readBefore"/>, when the tag still names the
+    /// manifest read then (one <c>HEAD</c>), its records are merged without being downloaded again; blobs in
+    /// <paramref name="present"/> are not looked up. The records blob, new content, is uploaded without asking first,
+    /// and the write is confirmed by the digest the tag names afterwards (one <c>HEAD</c>); only when another writer
+    /// replaced it are the records read back.
+    /// </remarks>
     /// <param name="repository">The cache repository and tag (<see cref="ParseRepository"/>).</param>
     /// <param name="records">The records to add, newest first.</param>
     /// <param name="store">Where blobs the repository lacks can be read from, optional.</param>
     /// <param name="mountFrom">A repository of the same registry holding the blobs (where the image was pushed), optional.</param>
+    /// <param name="present">Blobs known to be in <paramref name="repository"/> (say the layers of an image just pushed there), optional.</param>
+    /// <param name="readBefore">What this writer read from the cache earlier (<see cref="ReadAsync"/>), optional.</param>
     /// <param name="warnings">Receives a line per record left out, optional.</param>
     /// <param name="cancellationToken">Cancels the requests.</param>
     /// <returns>What the cache holds now.</returns>
@@ -184,6 +199,8 @@ public sealed class RegistryCache(RegistryClient client)
         IEnumerable<CacheRecord> records,
         OciLayout? store = null,
         ImageReference? mountFrom = null,
+        IReadOnlySet<Digest>? present = null,
+        CacheLookup? readBefore = null,
         IProgress<string>? warnings = null,
         CancellationToken cancellationToken = default)
     {
@@ -211,6 +228,12 @@ public sealed class RegistryCache(RegistryClient client)
                 continue;
             }
 
+            if (present?.Contains(layer.Digest) == true)
+            {
+                ensured.Add(layer.Digest);
+                continue;
+            }
+
             if (await EnsureBlobAsync(repository, layer, store, mountRepository, cancellationToken).ConfigureAwait(false))
             {
                 ensured.Add(layer.Digest);
@@ -225,7 +248,18 @@ public sealed class RegistryCache(RegistryClient client)
 
         for (var attempt = 1; ; attempt++)
         {
-            var (existing, _) = await ReadRecordsAsync(repository, warnings, cancellationToken).ConfigureAwait(false);
+            List<CacheRecord> existing;
+            Digest? existingDigest;
+            if (attempt == 1 && readBefore?.Snapshot(repository) is { } snapshot
+                && (await client.HeadManifestAsync(repository, cancellationToken).ConfigureAwait(false))?.Digest == snapshot.Manifest)
+            {
+                (existing, existingDigest) = ([.. snapshot.Records], snapshot.Manifest);
+            }
+            else
+            {
+                (existing, existingDigest) = await ReadRecordsAsync(repository, warnings, cancellationToken).ConfigureAwait(false);
+            }
+
             var merged = new List<CacheRecord>(ours);
             foreach (var record in existing)
             {
@@ -245,20 +279,28 @@ public sealed class RegistryCache(RegistryClient client)
                 merged.RemoveRange(MaxRecords, merged.Count - MaxRecords);
             }
 
+            // The empty config is there when a cache artifact was (it is the artifact's config).
+            var configPresent = existingDigest is not null;
             Digest written;
             try
             {
-                written = await PutAsync(repository, merged, cancellationToken).ConfigureAwait(false);
+                written = await PutAsync(repository, merged, configPresent, cancellationToken).ConfigureAwait(false);
             }
             catch (RegistryException ex) when (ex.HasCode(RegistryErrorCodes.ManifestBlobUnknown))
             {
                 // A blob of an earlier record is gone (garbage collected, deleted): those records go, then put again.
                 await PruneMissingAsync(repository, merged, ensured, warnings, cancellationToken).ConfigureAwait(false);
-                written = await PutAsync(repository, merged, cancellationToken).ConfigureAwait(false);
+                written = await PutAsync(repository, merged, configPresent: false, cancellationToken).ConfigureAwait(false);
             }
 
             // No compare-and-swap on tags: a writer that read before our put and puts after us replaces our records.
-            // Read back; when ours are missing from what is there now, merge again.
+            // The tag still naming what we put settles it; otherwise read back, and when ours are missing from what is
+            // there now, merge again.
+            if ((await client.HeadManifestAsync(repository, cancellationToken).ConfigureAwait(false))?.Digest == written)
+            {
+                return new CacheWriteResult(written, merged.Count, ours.Count, skipped, attempt);
+            }
+
             var (now, digest) = await ReadRecordsAsync(repository, warnings, cancellationToken).ConfigureAwait(false);
             if (digest == written || attempt >= MaxWriteAttempts || ContainsAll(now, ours))
             {
@@ -335,13 +377,19 @@ public sealed class RegistryCache(RegistryClient client)
         }
     }
 
-    /// <summary>Puts the records blob, the empty config and the artifact manifest under the repository's tag.</summary>
-    private async Task<Digest> PutAsync(ImageReference repository, List<CacheRecord> records, CancellationToken cancellationToken)
+    /// <summary>
+    /// Puts the records blob (new content: uploaded without asking first), the empty config (unless known present) and
+    /// the artifact manifest under the repository's tag.
+    /// </summary>
+    private async Task<Digest> PutAsync(ImageReference repository, List<CacheRecord> records, bool configPresent, CancellationToken cancellationToken)
     {
         var bytes = CacheRecordJson.Serialize(records);
         var recordsBlob = new Descriptor(MediaTypes.OciKitCacheRecords, Digest.ComputeSha256(bytes), bytes.Length);
-        await client.UploadBytesAsync(repository, recordsBlob, bytes, cancellationToken).ConfigureAwait(false);
-        await client.UploadBytesAsync(repository, EmptyDescriptor.Descriptor, EmptyDescriptor.Bytes, cancellationToken).ConfigureAwait(false);
+        await client.UploadNewBytesAsync(repository, recordsBlob, bytes, cancellationToken).ConfigureAwait(false);
+        if (!configPresent)
+        {
+            await client.UploadBytesAsync(repository, EmptyDescriptor.Descriptor, EmptyDescriptor.Bytes, cancellationToken).ConfigureAwait(false);
+        }
 
         var layers = ImmutableArray.CreateBuilder<Descriptor>(records.Count + 1);
         layers.Add(recordsBlob);
@@ -421,11 +469,19 @@ public sealed class RegistryCache(RegistryClient client)
 public sealed class CacheLookup
 {
     private readonly Dictionary<string, CacheHit> _records;
+    private readonly Dictionary<ImageReference, CacheSnapshot> _snapshots;
 
-    internal CacheLookup(Dictionary<string, CacheHit> records) => _records = records;
+    internal CacheLookup(Dictionary<string, CacheHit> records, Dictionary<ImageReference, CacheSnapshot>? snapshots = null)
+    {
+        _records = records;
+        _snapshots = snapshots ?? [];
+    }
 
     /// <summary>No records.</summary>
     public static CacheLookup Empty { get; } = new([]);
+
+    /// <summary>What was read from one repository: the manifest its tag named and all of its records; null when it had no cache.</summary>
+    internal CacheSnapshot? Snapshot(ImageReference repository) => _snapshots.GetValueOrDefault(repository);
 
     /// <summary>How many records were read.</summary>
     public int Count => _records.Count;
@@ -436,6 +492,11 @@ public sealed class CacheLookup
     /// <returns><see langword="true"/> when a record has the key.</returns>
     public bool TryGet(string key, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CacheHit? hit) => _records.TryGetValue(key, out hit);
 }
+
+/// <summary>A cache repository as read: the manifest its tag named, and its records.</summary>
+/// <param name="Manifest">The cache artifact's digest.</param>
+/// <param name="Records">Its records, newest first.</param>
+internal sealed record CacheSnapshot(Digest Manifest, IReadOnlyList<CacheRecord> Records);
 
 /// <summary>A cache record and the registry repository (and tag) it was read from.</summary>
 /// <param name="Record">The record.</param>
