@@ -1119,6 +1119,14 @@ public sealed class RegistryClient : IDisposable
 
         using (response)
         {
+            if (plainFirst && response.RequestMessage?.RequestUri is { } answeredBy && !RedirectHandler.SameOrigin(answeredBy, v2))
+            {
+                // A plain-HTTP front that redirects elsewhere, typically to HTTPS (as Caddy does for localhost), is no
+                // plain-HTTP registry: taking it for one would send every request there to be redirected (and uploads,
+                // which are not followed, would fail). The HTTPS probe settles the scheme.
+                throw new RegistryException($"{v2.Authority} redirects plain HTTP to {RegistryException.Redact(answeredBy)}", "GET", v2, null);
+            }
+
             if (response.StatusCode is not (HttpStatusCode.OK or HttpStatusCode.Unauthorized))
             {
                 throw await RegistryResponses.ToExceptionAsync(response, $"{v2.Authority} does not answer as an OCI registry", CancellationToken.None).ConfigureAwait(false);

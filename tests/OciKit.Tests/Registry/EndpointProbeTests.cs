@@ -99,6 +99,24 @@ public sealed class EndpointProbeTests
     }
 
     [Fact]
+    public async Task A_loopback_front_that_redirects_plain_http_to_https_is_reached_over_https()
+    {
+        // As Caddy does for localhost: plain HTTP is only a redirect to HTTPS.
+        var inner = new ScriptedTransport(r => r.RequestUri!.Scheme == "http"
+            ? new HttpResponseMessage(HttpStatusCode.PermanentRedirect) { Headers = { Location = new Uri($"https://localhost:5000{r.RequestUri.PathAndQuery}") } }
+            : Status(r.RequestUri.AbsolutePath == "/v2/" ? HttpStatusCode.OK : HttpStatusCode.NotFound));
+        using var client = new RegistryClient(Options(inner));
+
+        await client.PingAsync("localhost:5000");
+        var error = await Assert.ThrowsAsync<RegistryException>(() => client.GetManifestAsync(ImageReference.Parse("localhost:5000/app:1")));
+
+        // The redirect answered the plain-HTTP probe; the endpoint is HTTPS, so later requests go there directly.
+        Assert.Equal(ProbeOrderHttpThenHttps, inner.Seen.Take(2).Select(s => s.Uri));
+        Assert.StartsWith("https://localhost:5000/v2/app/manifests/1", error.Url, StringComparison.Ordinal);
+        Assert.DoesNotContain(inner.Seen.Skip(1), s => s.Uri.StartsWith("http://", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_connection_failure_of_the_plain_http_probe_is_not_retried_and_https_is_probed()
     {
         // A TLS server that drops a connection whose first bytes are not TLS.
