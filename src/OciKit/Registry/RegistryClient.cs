@@ -1066,10 +1066,11 @@ public sealed class RegistryClient : IDisposable
                 throw;
             }
 
-            if (RegistryEndpoints.IsConnectionRefused(plainFailure) && !RegistryEndpoints.IsConnectionRefused(ex))
+            if (RegistryEndpoints.IsBelowHttp(plainFailure) && !RegistryEndpoints.IsConnectionRefused(ex))
             {
-                // Nothing listened when plain HTTP was probed, and what listens now does not speak TLS: the registry
-                // has just started. Probe plain HTTP again, retried as any request.
+                // Plain HTTP got no answer (nothing listened, or the connection was dropped), yet what listens now does
+                // not speak TLS: a plain-HTTP registry that has just started, or dropped one connection. Probe plain
+                // HTTP again, retried as any request.
                 await ProbeAsync(http, reference).ConfigureAwait(false);
                 return http;
             }

@@ -64,6 +64,23 @@ internal static class RegistryEndpoints
         return false;
     }
 
+    /// <summary>
+    /// Whether a request failed below HTTP, without an answer: the connection was refused, reset or dropped, or what
+    /// came back was not HTTP.
+    /// </summary>
+    public static bool IsBelowHttp(Exception failure)
+    {
+        for (var ex = failure; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is HttpRequestException { StatusCode: null } or IOException or System.Net.Sockets.SocketException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Whether a failure is (or was caused by) a refused connection: nothing listens there.</summary>
     public static bool IsConnectionRefused(Exception failure)
     {

@@ -222,6 +222,20 @@ public sealed class EndpointProbeTests
     }
 
     [Fact]
+    public async Task A_plain_http_registry_that_dropped_the_probes_connection_is_found_over_plain_http()
+    {
+        // The plain-HTTP probe's connection is reset (not retried: it may be TLS); HTTPS then shows no TLS is there.
+        var plain = 0;
+        var inner = new ScriptedTransport(r => r.RequestUri!.Scheme == "https" ? throw NotTls()
+            : Interlocked.Increment(ref plain) == 1 ? throw new HttpRequestException(HttpRequestError.Unknown, "reset", new IOException("Connection reset by peer")) : Status(HttpStatusCode.OK));
+        using var client = new RegistryClient(Options(inner));
+
+        await client.PingAsync("localhost:5000");
+
+        Assert.Equal([.. ProbeOrderHttpThenHttps, "http://localhost:5000/v2/"], inner.Seen.Select(s => s.Uri));
+    }
+
+    [Fact]
     public async Task A_non_loopback_insecure_registry_is_still_probed_over_https_first()
     {
         var inner = new ScriptedTransport(r => r.RequestUri!.Scheme == "https" ? throw NotTls() : Status(HttpStatusCode.OK));
