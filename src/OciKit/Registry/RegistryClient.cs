@@ -1061,8 +1061,8 @@ public sealed class RegistryClient : IDisposable
         {
             if (ex.StatusCode is not null || !RegistryEndpoints.IsNotHttps(ex))
             {
-                // HTTPS reached something that speaks TLS (it answered, or failed after the handshake): its failure
-                // says what happened; plain HTTP's only showed that no plain-HTTP registry is there.
+                // HTTPS reached something that speaks TLS (it answered, failed after the handshake, or timed out): its
+                // failure says what happened; plain HTTP's only showed that no plain-HTTP registry is there.
                 throw;
             }
 
