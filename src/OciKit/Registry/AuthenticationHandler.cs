@@ -23,6 +23,14 @@ internal sealed class AuthenticationHandler : DelegatingHandler
     /// <summary>The registry (as written in references) a request goes to, for credential lookup.</summary>
     public static readonly HttpRequestOptionsKey<string> RegistryKey = new("OciKit.Registry");
 
+    /// <summary>
+    /// Set on the registry probe (<c>GET /v2/</c>): the request goes without credentials and a <c>401</c> is returned
+    /// as it is (it shows a registry as well as a <c>200</c> does), its challenge only remembered so that the requests
+    /// after it authorize at once. No credential, and no token fetched with one, is sent while the scheme is being
+    /// settled; containers/image and go-containerregistry ping the same way.
+    /// </summary>
+    public static readonly HttpRequestOptionsKey<bool> ProbeKey = new("OciKit.Probe");
+
     private static readonly TimeSpan MinimumTokenLifetime = TimeSpan.FromSeconds(60);
     private readonly ConcurrentDictionary<string, AuthChallenge> _challenges = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, CachedToken> _tokens = new(StringComparer.Ordinal);
@@ -40,6 +48,17 @@ internal sealed class AuthenticationHandler : DelegatingHandler
         registry ??= host;
         request.Options.TryGetValue(ScopeKey, out var scopes);
         scopes ??= [];
+
+        if (request.Options.TryGetValue(ProbeKey, out var probe) && probe)
+        {
+            var answer = ThrowIfRedirectTargetChallenges(await base.SendAsync(request, cancellationToken).ConfigureAwait(false), request, registry);
+            if (answer.StatusCode == HttpStatusCode.Unauthorized && PickChallenge(answer) is { } seen)
+            {
+                _challenges[host] = seen;
+            }
+
+            return answer;
+        }
 
         if (request.Headers.Authorization is null && _challenges.TryGetValue(host, out var known))
         {

@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using System.Security.Cryptography;
 using System.Text.Json;
 using OciKit.Auth;
@@ -1031,10 +1032,38 @@ public sealed class RegistryClient : IDisposable
         }
     }
 
+    /// <summary>
+    /// Settles how a registry is reached: <c>https://</c>, or <c>http://</c> where plain HTTP is allowed
+    /// (<see cref="RegistryEndpoints.MayUsePlainHttp"/>). A loopback registry is probed over plain HTTP first, any
+    /// other over HTTPS first.
+    /// </summary>
     private async Task<Uri> ResolveEndpointAsync(string host, string registry)
     {
-        var https = new Uri($"https://{host}/v2/");
         var reference = ImageReference.Create(registry, "ping");
+        var https = new Uri($"https://{host}/v2/");
+        var http = new Uri($"http://{host}/v2/");
+        RegistryException? plainFailure = null;
+        if (RegistryEndpoints.IsLoopback(host))
+        {
+            // A registry on loopback is nearly always a local development or test registry speaking plain HTTP
+            // (localhost:5000, kind and k3d registries), as go-containerregistry assumes: probing it over HTTP first
+            // spares loading and initialising TLS and a failed handshake. The probe carries no credentials (it is
+            // anonymous, AuthenticationHandler.ProbeKey) and never leaves the machine, so nothing is sent in clear that
+            // HTTPS would have protected; and the scheme is only chosen by an answer as a registry (200 or 401). Any
+            // other outcome but a timeout (nothing listens, a reset, a 400 such as Go's TLS server sends to plain
+            // HTTP) leads to the HTTPS probe below, with every rule of HTTPS: an untrusted certificate fails, never
+            // falling back. A timeout ends here: another probe would only wait again.
+            try
+            {
+                await ProbeAsync(http, reference, plainFirst: true).ConfigureAwait(false);
+                return http;
+            }
+            catch (RegistryException ex) when (!RegistryEndpoints.IsTimeout(ex))
+            {
+                plainFailure = ex;
+            }
+        }
+
         try
         {
             await ProbeAsync(https, reference).ConfigureAwait(false);
@@ -1047,21 +1076,53 @@ public sealed class RegistryClient : IDisposable
                 $"The TLS certificate of {host} is not trusted ({errors}); trust its CA or certificate through RegistryClientOptions.Tls",
                 "GET", https, null, innerException: ex);
         }
+        catch (RegistryException ex) when (plainFailure is not null)
+        {
+            if (ex.StatusCode is not null || !RegistryEndpoints.IsNotHttps(ex))
+            {
+                // HTTPS reached something that speaks TLS (it answered, failed after the handshake, or timed out): its
+                // failure says what happened; plain HTTP's only showed that no plain-HTTP registry is there.
+                throw;
+            }
+
+            if (RegistryEndpoints.IsBelowHttp(plainFailure) && !RegistryEndpoints.IsConnectionRefused(ex))
+            {
+                // Plain HTTP got no answer (nothing listened, or the connection was dropped), yet what listens now does
+                // not speak TLS: a plain-HTTP registry that has just started, or dropped one connection. Probe plain
+                // HTTP again, retried as any request.
+                await ProbeAsync(http, reference).ConfigureAwait(false);
+                return http;
+            }
+
+            // HTTPS found no TLS there (or nothing listening): plain HTTP's failure is the one that says what is wrong.
+            ExceptionDispatchInfo.Throw(plainFailure);
+            throw;
+        }
         catch (RegistryException ex) when (ex.StatusCode is null && RegistryEndpoints.MayUsePlainHttp(host, _options) && RegistryEndpoints.IsNotHttps(ex))
         {
             // Only where something answered, but not with TLS (or nothing listens on the HTTPS port): never after a
             // timeout, which a server that does not answer would only repeat, at the cost of another timeout.
-            var http = new Uri($"http://{host}/v2/");
             await ProbeAsync(http, reference).ConfigureAwait(false);
             return http;
         }
     }
 
-    private async Task ProbeAsync(Uri v2, ImageReference reference)
+    /// <summary>
+    /// <c>GET /v2/</c> without credentials: a <c>200</c> or a <c>401</c> shows a registry. With
+    /// <paramref name="plainFirst"/>, a failure below HTTP other than a timeout is not retried: there it shows that
+    /// TLS, or nothing, listens, which the HTTPS probe settles.
+    /// </summary>
+    private async Task ProbeAsync(Uri v2, ImageReference reference, bool plainFirst = false)
     {
         // Bounded by the attempts' own timeouts (connect, response, request) and the retry budget; not cancellable by
         // one caller, since concurrent callers share the probe.
         using var request = NewRequest(HttpMethod.Get, v2, reference, []);
+        request.Options.Set(AuthenticationHandler.ProbeKey, true);
+        if (plainFirst)
+        {
+            request.Options.Set(RetryHandler.ConnectionFailuresAreFinalKey, true);
+        }
+
         HttpResponseMessage response;
         try
         {
@@ -1078,6 +1139,14 @@ public sealed class RegistryClient : IDisposable
 
         using (response)
         {
+            if (plainFirst && response.RequestMessage?.RequestUri is { } answeredBy && !RedirectHandler.SameOrigin(answeredBy, v2))
+            {
+                // A plain-HTTP front that redirects elsewhere, typically to HTTPS (as Caddy does for localhost), is no
+                // plain-HTTP registry: taking it for one would send every request there to be redirected (and uploads,
+                // which are not followed, would fail). The HTTPS probe settles the scheme.
+                throw new RegistryException($"{v2.Authority} redirects plain HTTP to {RegistryException.Redact(answeredBy)}", "GET", v2, null);
+            }
+
             if (response.StatusCode is not (HttpStatusCode.OK or HttpStatusCode.Unauthorized))
             {
                 throw await RegistryResponses.ToExceptionAsync(response, $"{v2.Authority} does not answer as an OCI registry", CancellationToken.None).ConfigureAwait(false);

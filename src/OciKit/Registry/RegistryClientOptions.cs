@@ -23,7 +23,8 @@ public sealed record RegistryClientOptions
 
     /// <summary>
     /// Registries (as <c>host[:port]</c>) that may be reached over plain HTTP. Loopback registries (<c>localhost</c>,
-    /// <c>127.0.0.0/8</c>, <c>[::1]</c>) always may; every other registry is HTTPS only unless listed here.
+    /// <c>127.0.0.0/8</c>, <c>[::1]</c>) always may, and are probed over plain HTTP first (HTTPS when that does not
+    /// answer as a registry); every other registry is HTTPS only unless listed here, and is probed over HTTPS first.
     /// </summary>
     public ImmutableHashSet<string> InsecureRegistries { get; init; } = ImmutableHashSet.Create<string>(StringComparer.OrdinalIgnoreCase);
 

@@ -50,6 +50,51 @@ internal static class RegistryEndpoints
         return false;
     }
 
+    /// <summary>Whether a failure is (or was caused by) a timeout: the attempt saw no answer, and another would only wait again.</summary>
+    public static bool IsTimeout(Exception failure)
+    {
+        for (var ex = failure; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is RegistryTimeoutException or TimeoutException or OperationCanceledException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Whether a request failed below HTTP, without an answer: the connection was refused, reset or dropped, or what
+    /// came back was not HTTP.
+    /// </summary>
+    public static bool IsBelowHttp(Exception failure)
+    {
+        for (var ex = failure; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is HttpRequestException { StatusCode: null } or IOException or System.Net.Sockets.SocketException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Whether a failure is (or was caused by) a refused connection: nothing listens there.</summary>
+    public static bool IsConnectionRefused(Exception failure)
+    {
+        for (var ex = failure; ex is not null; ex = ex.InnerException)
+        {
+            if (ex is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Validates a server certificate with the registry's own trust options, or the system's trust.</summary>
     public static bool ValidateCertificate(string authority, X509Certificate2? certificate, X509Chain? chain, SslPolicyErrors errors, RegistryClientOptions options)
     {

@@ -24,8 +24,16 @@ namespace OciKit.Registry;
 /// </remarks>
 internal sealed class RetryHandler(RetryPolicy policy) : DelegatingHandler
 {
+    /// <summary>
+    /// Set on a request whose failures below HTTP other than timeouts (a refused connection, a reset, an answer that is
+    /// not HTTP) are answers rather than accidents, so are not retried: the plain-HTTP probe of a loopback registry,
+    /// where they show that TLS, or nothing, listens there. Transient statuses and timeouts are still retried.
+    /// </summary>
+    public static readonly HttpRequestOptionsKey<bool> ConnectionFailuresAreFinalKey = new("OciKit.ConnectionFailuresAreFinal");
+
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        var connectionFailuresAreFinal = request.Options.TryGetValue(ConnectionFailuresAreFinalKey, out var final) && final;
         if (policy.Options.MaxRetries <= 0 || !CanResend(request))
         {
             return await SendWithTimeoutAsync(request, cancellationToken).ConfigureAwait(false);
@@ -42,7 +50,7 @@ internal sealed class RetryHandler(RetryPolicy policy) : DelegatingHandler
 
             first = Outcome.FromResult(response);
         }
-        catch (Exception ex) when (IsTransient(ex, cancellationToken))
+        catch (Exception ex) when (IsTransient(ex, connectionFailuresAreFinal, cancellationToken))
         {
             first = Outcome.FromException<HttpResponseMessage>(ex);
         }
@@ -51,15 +59,21 @@ internal sealed class RetryHandler(RetryPolicy policy) : DelegatingHandler
         return await policy.RetryAsync(
             first,
             budget,
-            ex => IsTransient(ex, cancellationToken),
+            ex => IsTransient(ex, connectionFailuresAreFinal, cancellationToken),
             static (state, ct) => new ValueTask<HttpResponseMessage>(state.Handler.SendWithTimeoutAsync(state.Request, ct)),
             (Handler: this, Request: request),
             cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Transient below HTTP, or an attempt abandoned by a timeout other than the caller's cancellation.</summary>
-    private static bool IsTransient(Exception ex, CancellationToken cancellationToken) =>
-        RetryPolicy.IsTransient(ex, cancellationToken) || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested);
+    /// <summary>
+    /// Transient below HTTP, or an attempt abandoned by a timeout other than the caller's cancellation; only the latter
+    /// when <paramref name="connectionFailuresAreFinal"/>.
+    /// </summary>
+    private static bool IsTransient(Exception ex, bool connectionFailuresAreFinal, CancellationToken cancellationToken)
+    {
+        var timedOut = (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested) || (ex is RegistryTimeoutException or TimeoutException && RetryPolicy.IsTransient(ex, cancellationToken));
+        return connectionFailuresAreFinal ? timedOut : timedOut || RetryPolicy.IsTransient(ex, cancellationToken);
+    }
 
     private static bool CanResend(HttpRequestMessage request) => request.Content is null or ByteArrayContent;
 
