@@ -4,6 +4,7 @@ using OciKit.Benchmarks;
 // BenchmarkDotNet: dotnet run -c Release --project benchmarks/OciKit.Benchmarks -- --filter '*'
 // Whole-process layer build for benchmarks/compare.sh: ... -- layer DIRECTORY OUTPUT [--compression gzip|zstd|none] [--level fastest|default|smallest]
 // Multi-layer image into an OCI layout, for compare.sh: ... -- image LAYOUT TAG DIRECTORY... [--entrypoint PATH]
+// Deflate floor of a self-contained publish's Runtime layer, for compare.sh: ... -- floor PUBLISH-DIRECTORY
 // Extraction of an image's root file system as RUN prepares it, cold then warm, for compare.sh: ... -- rootfs LAYOUT TAG WORK
 switch (args)
 {
@@ -11,6 +12,8 @@ switch (args)
         return await LayerCommand.RunAsync(args[1..]).ConfigureAwait(false);
     case ["image", ..]:
         return await ImageCommand.RunAsync(args[1..]).ConfigureAwait(false);
+    case ["floor", ..]:
+        return await FloorCommand.RunAsync(args[1..]).ConfigureAwait(false);
     case ["rootfs", ..]:
         return await RootfsCommand.RunAsync(args[1..]).ConfigureAwait(false);
 }
