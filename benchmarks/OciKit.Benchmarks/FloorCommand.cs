@@ -108,7 +108,7 @@ public static class FloorCommand
     // The runtime pack's files of a self-contained publish, from its deps.json: the runtime and native assets of the
     // runtimepack.* libraries, with the pack's package id (runtimepack.Microsoft.NETCore.App.Runtime.linux-x64 names
     // the package Microsoft.NETCore.App.Runtime.linux-x64).
-    private static IEnumerable<(string Path, string Package)> RuntimePackFiles(string directory)
+    internal static IEnumerable<(string Path, string Package)> RuntimePackFiles(string directory)
     {
         foreach (var depsFile in Directory.EnumerateFiles(directory, "*.deps.json"))
         {
