@@ -70,6 +70,19 @@ internal sealed class LayerCache(string storeRoot)
         }
     }
 
+    /// <summary>
+    /// Whether the cache holds any entry (of a publish layer or a build step): without one, no key can hit, and a
+    /// caller may compute its keys after the work instead of before it. Stops at the first entry found.
+    /// </summary>
+    public bool HasEntries
+    {
+        get
+        {
+            var directory = new DirectoryInfo(Directory);
+            return directory.Exists && directory.EnumerateFiles("*.json").Any(file => !string.Equals(file.Name, FileDigestCache.FileName, StringComparison.Ordinal));
+        }
+    }
+
     /// <summary>Deletes every entry (what <c>docker builder prune</c> does to the build cache); the blobs they name stay until garbage collection.</summary>
     /// <returns>How many entries were deleted and the bytes they held.</returns>
     public (int Removed, long Bytes) Clear()
@@ -112,7 +125,8 @@ internal sealed class LayerCache(string storeRoot)
 /// </summary>
 internal sealed class FileDigestCache
 {
-    private const string FileName = "context-digests.json";
+    /// <summary>The file the digests are kept in, in the layer cache's folder.</summary>
+    internal const string FileName = "context-digests.json";
     private readonly string _storeRoot;
     private readonly string _path;
     private readonly Dictionary<string, string> _known = new(StringComparer.Ordinal);

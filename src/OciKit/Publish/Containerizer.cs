@@ -426,11 +426,22 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
     private async Task<(LayerInfo Info, string? Source)[]> WriteLayersAsync(ImmutableArray<PublishLayer> layers, string workingDirectory, Task<string[][]> hashing, Task gate, EarlyUploads? early, PublishCache cache, bool keep, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         await gate.ConfigureAwait(false);
-        var fileDigests = await hashing.ConfigureAwait(false);
+
+        // A layer's key (its files' digests) is needed before it is written only when a cache could hold it. With
+        // neither a record in the registry cache nor an entry in the store's cache (a cold publish: a new store, no
+        // cache or an empty one), no key can hit: hashing every file first would only hold back the compression (one
+        // core idle while a self-contained app's 80 MB are read and hashed), so the layers are written while the files
+        // are hashed, and recorded under their keys afterwards.
+        var lookUp = cache.HasRecords || new LayerCache(store.Root).HasEntries;
+        if (lookUp)
+        {
+            await hashing.ConfigureAwait(false);
+        }
+
         var written = new (LayerInfo Info, string? Source)[layers.Length];
         for (var i = 0; i < layers.Length; i++)
         {
-            written[i] = await WriteLayerAsync(layers[i], workingDirectory, LayerOptionsOci, fileDigests[i], early, cache, keep, progress, cancellationToken).ConfigureAwait(false);
+            written[i] = await WriteLayerAsync(layers[i], workingDirectory, LayerOptionsOci, hashing, i, lookUp, early, cache, keep, progress, cancellationToken).ConfigureAwait(false);
         }
 
         return written;
@@ -552,33 +563,38 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
     private const string LocalCacheSource = "local";
 
     /// <summary>
-    /// The layer: from the store's cache, else from the registry cache's record, else written. Returns where a reused
-    /// layer's record came from (null when written).
+    /// The layer: from the store's cache, else from the registry cache's record, else written (without
+    /// <paramref name="lookUp"/>: written, the caches not asked). Returns where a reused layer's record came from (null
+    /// when written). <paramref name="hashing"/> gives the content digests of every layer's files
+    /// (<see cref="FileDigestsAsync"/>), this layer's at <paramref name="index"/>.
     /// </summary>
-    private async Task<(LayerInfo Info, string? Source)> WriteLayerAsync(PublishLayer layer, string workingDirectory, LayerOptions options, string[] fileDigests, EarlyUploads? early, PublishCache cache, bool keep, IProgress<string>? progress, CancellationToken cancellationToken)
+    private async Task<(LayerInfo Info, string? Source)> WriteLayerAsync(PublishLayer layer, string workingDirectory, LayerOptions options, Task<string[][]> hashing, int index, bool lookUp, EarlyUploads? early, PublishCache cache, bool keep, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         // A layer is a function of its files' paths, modes and contents and of the layer options. Keyed on those, an
         // unchanged layer (the runtime, the packages) is taken from the store instead of being re-tarred and
         // recompressed on every publish; hashing the files is a small fraction of compressing them.
         var local = new LayerCache(store.Root);
-        var key = LayerKey(layer, workingDirectory, options, fileDigests);
-        if (local.TryGet(key, store.ContainsBlob, out var hit) && hit is { Layer: { } cached, DiffId: { } diffId, UncompressedSize: { } size })
+        if (lookUp)
         {
-            early?.Start(cached, store, null);
-            cache.Add(key, new LayerInfo(cached, diffId, size));
-            return (new LayerInfo(cached, diffId, size), LocalCacheSource);
-        }
-
-        // A record in the registry cache: an image only pushed leaves the blob there (the push mounts it or finds it
-        // present); a stored one downloads it, verified against digest and DiffID.
-        if (await cache.TryTakeAsync(client, key, keep ? store : null, early, progress, cancellationToken).ConfigureAwait(false) is var (remote, source))
-        {
-            if (keep)
+            var key = LayerKey(layer, workingDirectory, options, (await hashing.ConfigureAwait(false))[index]);
+            if (local.TryGet(key, store.ContainsBlob, out var hit) && hit is { Layer: { } cached, DiffId: { } diffId, UncompressedSize: { } size })
             {
-                local.Put(key, new LayerCache.Entry(remote.Descriptor, remote.DiffId, remote.UncompressedSize));
+                early?.Start(cached, store, null);
+                cache.Add(key, new LayerInfo(cached, diffId, size));
+                return (new LayerInfo(cached, diffId, size), LocalCacheSource);
             }
 
-            return (remote, source);
+            // A record in the registry cache: an image only pushed leaves the blob there (the push mounts it or finds it
+            // present); a stored one downloads it, verified against digest and DiffID.
+            if (await cache.TryTakeAsync(client, key, keep ? store : null, early, progress, cancellationToken).ConfigureAwait(false) is var (remote, source))
+            {
+                if (keep)
+                {
+                    local.Put(key, new LayerCache.Entry(remote.Descriptor, remote.DiffId, remote.UncompressedSize));
+                }
+
+                return (remote, source);
+            }
         }
 
         // The store's one way in for a new layer: written in a scratch directory, hashed while written, renamed into
@@ -589,8 +605,11 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
                 ? LayerWriter.WriteAsync(entries, file, options, ct)
                 : early.WriteAndUploadAsync(file, options.MediaType, (destination, c) => LayerWriter.WriteAsync(entries, destination, options, c), ct),
             cancellationToken).ConfigureAwait(false);
-        local.Put(key, new LayerCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize));
-        cache.Add(key, info);
+
+        // Recorded for the next publish; without lookUp the files were hashed while the layer was written.
+        var written = LayerKey(layer, workingDirectory, options, (await hashing.ConfigureAwait(false))[index]);
+        local.Put(written, new LayerCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize));
+        cache.Add(written, info);
         return (info, null);
     }
 

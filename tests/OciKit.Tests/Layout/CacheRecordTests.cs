@@ -82,6 +82,35 @@ public sealed class CacheRecordTests
     }
 
     [Fact]
+    public async Task A_cache_has_entries_only_once_a_record_is_put_not_for_the_file_digests_alone()
+    {
+        var root = Directory.CreateTempSubdirectory("ocikit-cache-").FullName;
+        try
+        {
+            var cache = new LayerCache(root);
+            Assert.False(cache.HasEntries); // a new store: no cache folder at all
+
+            // The file digests are kept in the same folder, but they are no layer a key could hit.
+            var file = Path.Combine(root, "file.txt");
+            await File.WriteAllTextAsync(file, "content");
+            var digests = new FileDigestCache(root);
+            await digests.GetAsync(file, CancellationToken.None);
+            digests.Save();
+            Assert.True(File.Exists(Path.Combine(LayerCache.DirectoryOf(root), FileDigestCache.FileName)));
+            Assert.False(cache.HasEntries);
+
+            cache.Put(new string('a', 64), new LayerCache.Entry(null, null));
+            Assert.True(cache.HasEntries);
+            Assert.Equal(2, cache.Clear().Removed); // the record and the file digests
+            Assert.False(cache.HasEntries);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Concurrent_writers_of_the_same_record_all_succeed_and_leave_it_whole()
     {
         var root = Directory.CreateTempSubdirectory("ocikit-cache-").FullName;
