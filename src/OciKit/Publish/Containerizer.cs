@@ -155,18 +155,30 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         var images = ImmutableArray.CreateBuilder<ContainerizedImage>(requests.Count);
         var built = new List<BuiltImage>(requests.Count);
         var baseLayers = new Dictionary<Digest, BlobLocation>();
-        var cache = await PublishCache.ReadAsync(client, first.CacheRepository, progress, cancellationToken).ConfigureAwait(false);
-        foreach (var request in requests)
+        // The registry cache's records are read while the base is read and the files hashed: only the first layer
+        // written waits for them.
+        var reading = PublishCache.ReadAsync(client, first.CacheRepository, progress, cancellationToken);
+        try
         {
-            var (image, result, baseSource) = await BuildAsync(request, keep, early, cache, progress, cancellationToken).ConfigureAwait(false);
-            built.Add(image);
-            images.Add(result);
-            foreach (var layer in baseSource?.Image.Layers ?? [])
+            foreach (var request in requests)
             {
-                baseLayers.TryAdd(layer.Digest, new BlobLocation.InRepository(baseSource!.Repository));
+                var (image, result, baseSource) = await BuildAsync(request, keep, early, reading, progress, cancellationToken).ConfigureAwait(false);
+                built.Add(image);
+                images.Add(result);
+                foreach (var layer in baseSource?.Image.Layers ?? [])
+                {
+                    baseLayers.TryAdd(layer.Digest, new BlobLocation.InRepository(baseSource!.Repository));
+                }
             }
         }
+        catch
+        {
+            // Not left running against a client the caller may dispose next; the build's failure is the one reported.
+            await reading.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+            throw;
+        }
 
+        var cache = await reading.ConfigureAwait(false);
         var localName = targets[0];
         IImageSource pushed;
         Descriptor manifest;
@@ -223,7 +235,20 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
                 // The one delivery step: the blobs the early uploads confirmed are not asked for again, anything else is
                 // checked and uploaded if missing (with retries) before the manifest is put under the first name; the
                 // other names are tags of the same repository.
-                var delivered = await ImageDelivery.PushAsync(client, pushed, targets, new PushOptions { KnownBlobs = confirmed }, cancellationToken).ConfigureAwait(false);
+                var pushing = ImageDelivery.PushAsync(client, pushed, targets, new PushOptions { KnownBlobs = confirmed }, cancellationToken);
+
+                // The layers' records go to the registry cache, their blobs mounted from the target. With every early
+                // upload confirmed, the blobs are all there already: the records are written while the manifest is put
+                // (a dozen round trips that otherwise followed the push; records only name blobs the registry holds,
+                // so they are right even should the push fail). Otherwise after the push, which uploads what is missing.
+                var caching = failures.Count == 0 ? cache.WriteAsync(client, store, target, progress, cancellationToken) : null;
+                if (caching is not null)
+                {
+                    // Both end before anything is reported; a failed push is the failure reported (the first of WhenAll's).
+                    await Task.WhenAll(pushing, caching).ConfigureAwait(false);
+                }
+
+                var delivered = await pushing.ConfigureAwait(false);
                 var push = delivered.Pushed;
                 uploaded = push.BlobsUploaded + earlyUploaded;
                 reused = Math.Max(0, push.BlobsMounted + push.BlobsPresent - earlyUploaded);
@@ -233,8 +258,10 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
                     progress?.Report($"Tagged {reference}");
                 }
 
-                // After the push: the layers' records go to the registry cache, their blobs mounted from the target.
-                await cache.WriteAsync(client, store, target, progress, cancellationToken).ConfigureAwait(false);
+                if (caching is null)
+                {
+                    await cache.WriteAsync(client, store, target, progress, cancellationToken).ConfigureAwait(false);
+                }
             }
         }
 
@@ -336,7 +363,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         }
     }
 
-    private async Task<(BuiltImage Image, ContainerizedImage Result, RemoteImage? BaseSource)> BuildAsync(ContainerizeRequest request, bool keep, EarlyUploads? early, PublishCache cache, IProgress<string>? progress, CancellationToken cancellationToken)
+    private async Task<(BuiltImage Image, ContainerizedImage Result, RemoteImage? BaseSource)> BuildAsync(ContainerizeRequest request, bool keep, EarlyUploads? early, Task<PublishCache> cache, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         var layers = PublishLayers.Split(request.Files);
         if (layers.IsEmpty)
@@ -423,9 +450,10 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
     }
 
     /// <summary>Writes (or finds unchanged in the store) every new layer, in order, once <paramref name="gate"/> has passed.</summary>
-    private async Task<(LayerInfo Info, string? Source)[]> WriteLayersAsync(ImmutableArray<PublishLayer> layers, string workingDirectory, Task<string[][]> hashing, Task gate, EarlyUploads? early, PublishCache cache, bool keep, IProgress<string>? progress, CancellationToken cancellationToken)
+    private async Task<(LayerInfo Info, string? Source)[]> WriteLayersAsync(ImmutableArray<PublishLayer> layers, string workingDirectory, Task<string[][]> hashing, Task gate, EarlyUploads? early, Task<PublishCache> reading, bool keep, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         await gate.ConfigureAwait(false);
+        var cache = await reading.ConfigureAwait(false);
 
         // A layer's key (its files' digests) is needed before it is written only when a cache could hold it. With
         // neither a record in the registry cache nor an entry in the store's cache (a cold publish: a new store, no
