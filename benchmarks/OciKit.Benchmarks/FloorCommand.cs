@@ -18,7 +18,8 @@ namespace OciKit.Benchmarks;
 /// <c>runtimepack.Microsoft.*.App.Runtime.*</c> library lists them, as the task's items carry the pack's package id), and
 /// the tar is <see cref="LayerWriter"/>'s with the options of <see cref="Containerizer"/> (epoch mtimes, working
 /// directory <c>/app</c>). The tar is built in memory first, so only the compression is timed: the process's CPU time
-/// (user + system) around one <see cref="GZipStream"/> over the whole tar, median of three.
+/// (user + system) around one <see cref="GZipStream"/> over the whole tar, median of three. For comparison it also
+/// times the layer writer's own block format (<see cref="ParallelGzipStream"/>) with one worker.
 /// </remarks>
 public static class FloorCommand
 {
@@ -73,24 +74,53 @@ public static class FloorCommand
         var level = options.ZlibLevel;
 
         Compress(bytes.Span[..Math.Min(bytes.Length, 1024 * 1024)], level); // warm-up: JIT, zlib-ng's tables, the native heap
-        var seconds = new List<double>(Repetitions);
         long compressed = 0;
+        var seconds = Median(() => compressed = Compress(bytes.Span, level));
+
+        // For comparison, not the floor: the layer writer's own format (ParallelGzipStream: blocks of GzipBlockSize,
+        // each deflated on its own and sync-flushed) with one worker, i.e. what the blocks cost over one plain stream.
+        var blockSize = LayerOptions.Default.GzipBlockSize;
+        long blocked = 0;
+        CompressBlocks(bytes[..Math.Min(bytes.Length, 1024 * 1024)], level, blockSize);
+        var blockedSeconds = Median(() => blocked = CompressBlocks(bytes, level, blockSize));
+
+        var median = seconds[Repetitions / 2];
+        var cores = Environment.ProcessorCount;
+        Console.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"files={runtime.Files.Length} tar_bytes={layer.UncompressedSize} gzip_bytes={compressed} level={level} cpu_s={median:F3} runs={Runs(seconds)} cores={cores} floor_s={median / cores:F3} blocks_of={blockSize} blocks_gzip_bytes={blocked} blocks_cpu_s={blockedSeconds[Repetitions / 2]:F3} blocks_runs={Runs(blockedSeconds)}"));
+        return 0;
+    }
+
+    // The process's CPU seconds (user + system, every thread) of each of the repetitions of an action, sorted.
+    private static List<double> Median(Action action)
+    {
+        var seconds = new List<double>(Repetitions);
         for (var i = 0; i < Repetitions; i++)
         {
             GC.Collect();
             GC.WaitForPendingFinalizers();
             var before = Process.GetCurrentProcess().TotalProcessorTime;
-            compressed = Compress(bytes.Span, level);
+            action();
             seconds.Add((Process.GetCurrentProcess().TotalProcessorTime - before).TotalSeconds);
         }
 
         seconds.Sort();
-        var median = seconds[Repetitions / 2];
-        var cores = Environment.ProcessorCount;
-        Console.WriteLine(string.Create(
-            CultureInfo.InvariantCulture,
-            $"files={runtime.Files.Length} tar_bytes={layer.UncompressedSize} gzip_bytes={compressed} level={level} cpu_s={median:F3} runs={string.Join(',', seconds.Select(s => s.ToString("F3", CultureInfo.InvariantCulture)))} cores={cores} floor_s={median / cores:F3}"));
-        return 0;
+        return seconds;
+    }
+
+    private static string Runs(List<double> seconds) => string.Join(',', seconds.Select(s => s.ToString("F3", CultureInfo.InvariantCulture)));
+
+    // The layer writer's gzip (ParallelGzipStream) with one worker; returns the compressed size.
+    private static long CompressBlocks(ReadOnlyMemory<byte> input, int level, int blockSize)
+    {
+        var counter = new CountingStream();
+        using (var gzip = new ParallelGzipStream(counter, level, blockSize, maxDegreeOfParallelism: 1))
+        {
+            gzip.Write(input.Span);
+        }
+
+        return counter.Count;
     }
 
     // One gzip member over the whole input on this thread, into a stream that only counts; returns the compressed size.
