@@ -154,7 +154,7 @@ internal sealed class FileDigestCache
         }
     }
 
-    /// <summary>The file's content digest, from memory when its path, size and mtime are unchanged.</summary>
+    /// <summary>The file's content digest, from memory when its path, size and mtime are unchanged. Safe to call from several threads at once (not with <see cref="Save"/>).</summary>
     public async Task<string> GetAsync(string path, CancellationToken cancellationToken)
     {
         var info = new FileInfo(path);
@@ -168,7 +168,11 @@ internal sealed class FileDigestCache
             }
         }
 
-        _seen[key] = digest;
+        lock (_seen)
+        {
+            _seen[key] = digest;
+        }
+
         return digest;
     }
 
