@@ -68,7 +68,7 @@ public static class LayerCommand
     }
 
     // CPU seconds per thread name from /proc/self/task (Linux): where the CPU went, whatever else the machine runs.
-    private static void PrintThreadCpu()
+    internal static void PrintThreadCpu()
     {
         var byName = new SortedDictionary<string, (int Count, double Seconds)>(StringComparer.Ordinal);
         foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))

@@ -70,6 +70,19 @@ internal sealed class LayerCache(string storeRoot)
         }
     }
 
+    /// <summary>
+    /// Whether the cache holds any entry (of a publish layer or a build step): without one, no key can hit, and a
+    /// caller may compute its keys after the work instead of before it. Stops at the first entry found.
+    /// </summary>
+    public bool HasEntries
+    {
+        get
+        {
+            var directory = new DirectoryInfo(Directory);
+            return directory.Exists && directory.EnumerateFiles("*.json").Any(file => !string.Equals(file.Name, FileDigestCache.FileName, StringComparison.Ordinal));
+        }
+    }
+
     /// <summary>Deletes every entry (what <c>docker builder prune</c> does to the build cache); the blobs they name stay until garbage collection.</summary>
     /// <returns>How many entries were deleted and the bytes they held.</returns>
     public (int Removed, long Bytes) Clear()
@@ -112,7 +125,8 @@ internal sealed class LayerCache(string storeRoot)
 /// </summary>
 internal sealed class FileDigestCache
 {
-    private const string FileName = "context-digests.json";
+    /// <summary>The file the digests are kept in, in the layer cache's folder.</summary>
+    internal const string FileName = "context-digests.json";
     private readonly string _storeRoot;
     private readonly string _path;
     private readonly Dictionary<string, string> _known = new(StringComparer.Ordinal);
@@ -140,7 +154,7 @@ internal sealed class FileDigestCache
         }
     }
 
-    /// <summary>The file's content digest, from memory when its path, size and mtime are unchanged.</summary>
+    /// <summary>The file's content digest, from memory when its path, size and mtime are unchanged. Safe to call from several threads at once (not with <see cref="Save"/>).</summary>
     public async Task<string> GetAsync(string path, CancellationToken cancellationToken)
     {
         var info = new FileInfo(path);
@@ -154,7 +168,11 @@ internal sealed class FileDigestCache
             }
         }
 
-        _seen[key] = digest;
+        lock (_seen)
+        {
+            _seen[key] = digest;
+        }
+
         return digest;
     }
 

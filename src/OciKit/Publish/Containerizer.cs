@@ -155,18 +155,30 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         var images = ImmutableArray.CreateBuilder<ContainerizedImage>(requests.Count);
         var built = new List<BuiltImage>(requests.Count);
         var baseLayers = new Dictionary<Digest, BlobLocation>();
-        var cache = await PublishCache.ReadAsync(client, first.CacheRepository, progress, cancellationToken).ConfigureAwait(false);
-        foreach (var request in requests)
+        // The registry cache's records are read while the base is read and the files hashed: only the first layer
+        // written waits for them.
+        var reading = PublishCache.ReadAsync(client, first.CacheRepository, progress, cancellationToken);
+        try
         {
-            var (image, result, baseSource) = await BuildAsync(request, keep, early, cache, progress, cancellationToken).ConfigureAwait(false);
-            built.Add(image);
-            images.Add(result);
-            foreach (var layer in baseSource?.Image.Layers ?? [])
+            foreach (var request in requests)
             {
-                baseLayers.TryAdd(layer.Digest, new BlobLocation.InRepository(baseSource!.Repository));
+                var (image, result, baseSource) = await BuildAsync(request, keep, early, reading, progress, cancellationToken).ConfigureAwait(false);
+                built.Add(image);
+                images.Add(result);
+                foreach (var layer in baseSource?.Image.Layers ?? [])
+                {
+                    baseLayers.TryAdd(layer.Digest, new BlobLocation.InRepository(baseSource!.Repository));
+                }
             }
         }
+        catch
+        {
+            // Not left running against a client the caller may dispose next; the build's failure is the one reported.
+            await reading.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+            throw;
+        }
 
+        var cache = await reading.ConfigureAwait(false);
         var localName = targets[0];
         IImageSource pushed;
         Descriptor manifest;
@@ -223,7 +235,20 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
                 // The one delivery step: the blobs the early uploads confirmed are not asked for again, anything else is
                 // checked and uploaded if missing (with retries) before the manifest is put under the first name; the
                 // other names are tags of the same repository.
-                var delivered = await ImageDelivery.PushAsync(client, pushed, targets, new PushOptions { KnownBlobs = confirmed }, cancellationToken).ConfigureAwait(false);
+                var pushing = ImageDelivery.PushAsync(client, pushed, targets, new PushOptions { KnownBlobs = confirmed }, cancellationToken);
+
+                // The layers' records go to the registry cache, their blobs mounted from the target. With every early
+                // upload confirmed, the blobs are all there already: the records are written while the manifest is put
+                // (a dozen round trips that otherwise followed the push; records only name blobs the registry holds,
+                // so they are right even should the push fail). Otherwise after the push, which uploads what is missing.
+                var caching = failures.Count == 0 ? cache.WriteAsync(client, store, target, progress, cancellationToken) : null;
+                if (caching is not null)
+                {
+                    // Both end before anything is reported; a failed push is the failure reported (the first of WhenAll's).
+                    await Task.WhenAll(pushing, caching).ConfigureAwait(false);
+                }
+
+                var delivered = await pushing.ConfigureAwait(false);
                 var push = delivered.Pushed;
                 uploaded = push.BlobsUploaded + earlyUploaded;
                 reused = Math.Max(0, push.BlobsMounted + push.BlobsPresent - earlyUploaded);
@@ -233,8 +258,10 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
                     progress?.Report($"Tagged {reference}");
                 }
 
-                // After the push: the layers' records go to the registry cache, their blobs mounted from the target.
-                await cache.WriteAsync(client, store, target, progress, cancellationToken).ConfigureAwait(false);
+                if (caching is null)
+                {
+                    await cache.WriteAsync(client, store, target, progress, cancellationToken).ConfigureAwait(false);
+                }
             }
         }
 
@@ -336,7 +363,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         }
     }
 
-    private async Task<(BuiltImage Image, ContainerizedImage Result, RemoteImage? BaseSource)> BuildAsync(ContainerizeRequest request, bool keep, EarlyUploads? early, PublishCache cache, IProgress<string>? progress, CancellationToken cancellationToken)
+    private async Task<(BuiltImage Image, ContainerizedImage Result, RemoteImage? BaseSource)> BuildAsync(ContainerizeRequest request, bool keep, EarlyUploads? early, Task<PublishCache> cache, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         var layers = PublishLayers.Split(request.Files);
         if (layers.IsEmpty)
@@ -423,14 +450,26 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
     }
 
     /// <summary>Writes (or finds unchanged in the store) every new layer, in order, once <paramref name="gate"/> has passed.</summary>
-    private async Task<(LayerInfo Info, string? Source)[]> WriteLayersAsync(ImmutableArray<PublishLayer> layers, string workingDirectory, Task<string[][]> hashing, Task gate, EarlyUploads? early, PublishCache cache, bool keep, IProgress<string>? progress, CancellationToken cancellationToken)
+    private async Task<(LayerInfo Info, string? Source)[]> WriteLayersAsync(ImmutableArray<PublishLayer> layers, string workingDirectory, Task<string[][]> hashing, Task gate, EarlyUploads? early, Task<PublishCache> reading, bool keep, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         await gate.ConfigureAwait(false);
-        var fileDigests = await hashing.ConfigureAwait(false);
+        var cache = await reading.ConfigureAwait(false);
+
+        // A layer's key (its files' digests) is needed before it is written only when a cache could hold it. With
+        // neither a record in the registry cache nor an entry in the store's cache (a cold publish: a new store, no
+        // cache or an empty one), no key can hit: hashing every file first would only hold back the compression (one
+        // core idle while a self-contained app's 80 MB are read and hashed), so the layers are written while the files
+        // are hashed, and recorded under their keys afterwards.
+        var lookUp = cache.HasRecords || new LayerCache(store.Root).HasEntries;
+        if (lookUp)
+        {
+            await hashing.ConfigureAwait(false);
+        }
+
         var written = new (LayerInfo Info, string? Source)[layers.Length];
         for (var i = 0; i < layers.Length; i++)
         {
-            written[i] = await WriteLayerAsync(layers[i], workingDirectory, LayerOptionsOci, fileDigests[i], early, cache, keep, progress, cancellationToken).ConfigureAwait(false);
+            written[i] = await WriteLayerAsync(layers[i], workingDirectory, LayerOptionsOci, hashing, i, lookUp, early, cache, keep, progress, cancellationToken).ConfigureAwait(false);
         }
 
         return written;
@@ -454,19 +493,23 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
     /// <summary>The content digest of every file of every layer, in the order of the layers and of their files.</summary>
     private static async Task<string[][]> FileDigestsAsync(ImmutableArray<PublishLayer> layers, FileDigestCache digests, CancellationToken cancellationToken)
     {
-        // Off the caller's thread, so the base's pull (started first) sends its requests meanwhile.
+        // Off the caller's thread, so the base's pull (started first) sends its requests meanwhile; on every core, as a
+        // publish that looks its layers up waits for all of them (a self-contained app's 80 MB, unless remembered).
         await Task.Yield();
         var result = new string[layers.Length][];
+        var files = new List<(int Layer, int File)>();
         for (var i = 0; i < layers.Length; i++)
         {
-            var files = layers[i].Files;
-            result[i] = new string[files.Length];
-            for (var j = 0; j < files.Length; j++)
+            result[i] = new string[layers[i].Files.Length];
+            for (var j = 0; j < layers[i].Files.Length; j++)
             {
-                result[i][j] = await digests.GetAsync(files[j].SourcePath, cancellationToken).ConfigureAwait(false);
+                files.Add((i, j));
             }
         }
 
+        var options = new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken };
+        await Parallel.ForEachAsync(files, options, async (file, ct) =>
+            result[file.Layer][file.File] = await digests.GetAsync(layers[file.Layer].Files[file.File].SourcePath, ct).ConfigureAwait(false)).ConfigureAwait(false);
         return result;
     }
 
@@ -552,33 +595,38 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
     private const string LocalCacheSource = "local";
 
     /// <summary>
-    /// The layer: from the store's cache, else from the registry cache's record, else written. Returns where a reused
-    /// layer's record came from (null when written).
+    /// The layer: from the store's cache, else from the registry cache's record, else written (without
+    /// <paramref name="lookUp"/>: written, the caches not asked). Returns where a reused layer's record came from (null
+    /// when written). <paramref name="hashing"/> gives the content digests of every layer's files
+    /// (<see cref="FileDigestsAsync"/>), this layer's at <paramref name="index"/>.
     /// </summary>
-    private async Task<(LayerInfo Info, string? Source)> WriteLayerAsync(PublishLayer layer, string workingDirectory, LayerOptions options, string[] fileDigests, EarlyUploads? early, PublishCache cache, bool keep, IProgress<string>? progress, CancellationToken cancellationToken)
+    private async Task<(LayerInfo Info, string? Source)> WriteLayerAsync(PublishLayer layer, string workingDirectory, LayerOptions options, Task<string[][]> hashing, int index, bool lookUp, EarlyUploads? early, PublishCache cache, bool keep, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         // A layer is a function of its files' paths, modes and contents and of the layer options. Keyed on those, an
         // unchanged layer (the runtime, the packages) is taken from the store instead of being re-tarred and
         // recompressed on every publish; hashing the files is a small fraction of compressing them.
         var local = new LayerCache(store.Root);
-        var key = LayerKey(layer, workingDirectory, options, fileDigests);
-        if (local.TryGet(key, store.ContainsBlob, out var hit) && hit is { Layer: { } cached, DiffId: { } diffId, UncompressedSize: { } size })
+        if (lookUp)
         {
-            early?.Start(cached, store, null);
-            cache.Add(key, new LayerInfo(cached, diffId, size));
-            return (new LayerInfo(cached, diffId, size), LocalCacheSource);
-        }
-
-        // A record in the registry cache: an image only pushed leaves the blob there (the push mounts it or finds it
-        // present); a stored one downloads it, verified against digest and DiffID.
-        if (await cache.TryTakeAsync(client, key, keep ? store : null, early, progress, cancellationToken).ConfigureAwait(false) is var (remote, source))
-        {
-            if (keep)
+            var key = LayerKey(layer, workingDirectory, options, (await hashing.ConfigureAwait(false))[index]);
+            if (local.TryGet(key, store.ContainsBlob, out var hit) && hit is { Layer: { } cached, DiffId: { } diffId, UncompressedSize: { } size })
             {
-                local.Put(key, new LayerCache.Entry(remote.Descriptor, remote.DiffId, remote.UncompressedSize));
+                early?.Start(cached, store, null);
+                cache.Add(key, new LayerInfo(cached, diffId, size));
+                return (new LayerInfo(cached, diffId, size), LocalCacheSource);
             }
 
-            return (remote, source);
+            // A record in the registry cache: an image only pushed leaves the blob there (the push mounts it or finds it
+            // present); a stored one downloads it, verified against digest and DiffID.
+            if (await cache.TryTakeAsync(client, key, keep ? store : null, early, progress, cancellationToken).ConfigureAwait(false) is var (remote, source))
+            {
+                if (keep)
+                {
+                    local.Put(key, new LayerCache.Entry(remote.Descriptor, remote.DiffId, remote.UncompressedSize));
+                }
+
+                return (remote, source);
+            }
         }
 
         // The store's one way in for a new layer: written in a scratch directory, hashed while written, renamed into
@@ -589,8 +637,11 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
                 ? LayerWriter.WriteAsync(entries, file, options, ct)
                 : early.WriteAndUploadAsync(file, options.MediaType, (destination, c) => LayerWriter.WriteAsync(entries, destination, options, c), ct),
             cancellationToken).ConfigureAwait(false);
-        local.Put(key, new LayerCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize));
-        cache.Add(key, info);
+
+        // Recorded for the next publish; without lookUp the files were hashed while the layer was written.
+        var written = LayerKey(layer, workingDirectory, options, (await hashing.ConfigureAwait(false))[index]);
+        local.Put(written, new LayerCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize));
+        cache.Add(written, info);
         return (info, null);
     }
 

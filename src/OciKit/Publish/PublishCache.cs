@@ -39,6 +39,9 @@ internal sealed class PublishCache
         return new PublishCache(repository, lookup);
     }
 
+    /// <summary>Whether the cache holds any record: without one, no layer can be taken from it.</summary>
+    public bool HasRecords => _lookup.Count > 0;
+
     /// <summary>Notes a layer of this publish, to be recorded in the cache after the push.</summary>
     public void Add(string key, LayerInfo info)
     {

@@ -82,6 +82,73 @@ public sealed class CacheRecordTests
     }
 
     [Fact]
+    public async Task A_cache_has_entries_only_once_a_record_is_put_not_for_the_file_digests_alone()
+    {
+        var root = Directory.CreateTempSubdirectory("ocikit-cache-").FullName;
+        try
+        {
+            var cache = new LayerCache(root);
+            Assert.False(cache.HasEntries); // a new store: no cache folder at all
+
+            // The file digests are kept in the same folder, but they are no layer a key could hit.
+            var file = Path.Combine(root, "file.txt");
+            await File.WriteAllTextAsync(file, "content");
+            var digests = new FileDigestCache(root);
+            await digests.GetAsync(file, CancellationToken.None);
+            digests.Save();
+            Assert.True(File.Exists(Path.Combine(LayerCache.DirectoryOf(root), FileDigestCache.FileName)));
+            Assert.False(cache.HasEntries);
+
+            cache.Put(new string('a', 64), new LayerCache.Entry(null, null));
+            Assert.True(cache.HasEntries);
+            Assert.Equal(2, cache.Clear().Removed); // the record and the file digests
+            Assert.False(cache.HasEntries);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task File_digests_asked_from_many_threads_at_once_are_all_right_and_all_remembered()
+    {
+        var root = Directory.CreateTempSubdirectory("ocikit-cache-").FullName;
+        try
+        {
+            var files = Enumerable.Range(0, 64).Select(i => Path.Combine(root, $"file{i}.txt")).ToList();
+            foreach (var (file, i) in files.Select((f, i) => (f, i)))
+            {
+                await File.WriteAllTextAsync(file, $"content {i}");
+            }
+
+            // As the publish asks for them: every file at once, on every core.
+            var digests = new FileDigestCache(root);
+            var read = new string[files.Count];
+            await Parallel.ForEachAsync(Enumerable.Range(0, files.Count), async (i, ct) => read[i] = await digests.GetAsync(files[i], ct));
+            digests.Save();
+            Assert.Equal(files.Select(f => Digest.ComputeSha256(File.ReadAllBytes(f)).ToString()), read);
+
+            // Remembered: a new cache answers from the saved digests, not from the files (whose content now differs
+            // while their size and mtime are restored).
+            foreach (var file in files)
+            {
+                var mtime = File.GetLastWriteTimeUtc(file);
+                var text = await File.ReadAllTextAsync(file);
+                await File.WriteAllTextAsync(file, text.Replace("content", "CONTENT", StringComparison.Ordinal));
+                File.SetLastWriteTimeUtc(file, mtime);
+            }
+
+            var again = new FileDigestCache(root);
+            Assert.Equal(read, await Task.WhenAll(files.Select(f => again.GetAsync(f, CancellationToken.None))));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Concurrent_writers_of_the_same_record_all_succeed_and_leave_it_whole()
     {
         var root = Directory.CreateTempSubdirectory("ocikit-cache-").FullName;
