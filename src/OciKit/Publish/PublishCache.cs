@@ -105,7 +105,7 @@ internal sealed class PublishCache
     }
 
     /// <summary>
-    /// Records this publish's layers in the cache after its push to <paramref name="pushedTo"/> (their blobs mounted
+    /// Records this publish's layers in the cache once they are in <paramref name="pushedTo"/> (their blobs mounted
     /// from there; when the cache is in that repository, the push put them there). Nothing is written when the cache
     /// read before held every record already, with the same layer. A cache that cannot be written is a warning: the
     /// image is pushed.
@@ -130,7 +130,8 @@ internal sealed class PublishCache
             HashSet<Digest>? present = null;
             if (pushedTo.Registry == _repository.Registry && pushedTo.Repository == _repository.Repository)
             {
-                // Every layer recorded here is in the image the registry just accepted under that repository.
+                // Every layer recorded here went to that repository with the image: confirmed there by its early upload
+                // (the cache is written alongside the manifest only when all were), or by the accepted manifest.
                 present = [.. _records.Where(r => r.Layer is not null).Select(r => r.Layer!.Digest)];
             }
 
