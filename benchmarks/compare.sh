@@ -233,12 +233,24 @@ median() {
 # --- the loopback registry (configured as tests/OciKit.IntegrationTests/Harness/RegistryServer.cs does) -----------------
 registry_host=""
 start_registry() {
+  local attempt
+  # A port can be taken between the check and the registry's bind (another process, a test): a few ports are tried.
+  for attempt in 1 2 3 4 5; do
+    start_registry_once && return 0
+    grep -q "address already in use" "$work/registry/registry.log" 2>/dev/null || break
+  done
+  echo "compare.sh: docker-registry did not start:" >&2
+  cat "$work/registry/registry.log" >&2
+  return 1
+}
+start_registry_once() {
   stop_registry
   local dir="$work/registry"
   rm -rf "$dir" && mkdir -p "$dir/storage"
   local port
   while :; do
-    port=$((20000 + RANDOM % 20000))
+    # Below Linux's ephemeral range (32768 and up by default), which outgoing connections take ports from.
+    port=$((20000 + RANDOM % 12000))
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
   done
   cat >"$dir/config.yml" <<EOF
@@ -265,10 +277,10 @@ EOF
   registry_host="127.0.0.1:$port"
   for _ in $(seq 100); do
     curl -fsS "http://$registry_host/v2/" >/dev/null 2>&1 && return 0
+    kill -0 "$registry_pid" 2>/dev/null || break
     sleep 0.1
   done
-  echo "compare.sh: docker-registry did not start:" >&2
-  cat "$dir/registry.log" >&2
+  stop_registry
   return 1
 }
 stop_registry() {
