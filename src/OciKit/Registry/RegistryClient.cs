@@ -484,8 +484,11 @@ public sealed class RegistryClient : IDisposable
     internal Task<BlobUploadOutcome> UploadBytesAsync(ImageReference repository, Descriptor blob, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken) =>
         UploadBlobAsync(repository, blob, _ => Task.FromResult<Stream>(new MemoryStream(bytes.ToArray(), writable: false)), null, lookUpFirst: true, null, cancellationToken);
 
-    /// <summary>Uploads a small blob held in memory that was just made, so the registry cannot have it yet: no <c>HEAD</c> first.</summary>
-    internal Task<BlobUploadOutcome> UploadNewBytesAsync(ImageReference repository, Descriptor blob, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken) =>
+    /// <summary>
+    /// Uploads a small blob held in memory without asking first (<c>HEAD</c>) whether the registry has it: content just
+    /// made, which it cannot have yet, or so small that sending it costs less than asking.
+    /// </summary>
+    internal Task<BlobUploadOutcome> UploadWithoutCheckAsync(ImageReference repository, Descriptor blob, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken) =>
         UploadBlobAsync(repository, blob, _ => Task.FromResult<Stream>(new MemoryStream(bytes.ToArray(), writable: false)), null, lookUpFirst: false, null, cancellationToken);
 
     /// <summary>

@@ -71,15 +71,15 @@ public sealed class RegistryCache(RegistryClient client)
         var snapshots = new Dictionary<ImageReference, CacheSnapshot>();
         foreach (var repository in repositories)
         {
-            var (records, digest) = await ReadRecordsAsync(repository, warnings, cancellationToken).ConfigureAwait(false);
+            var (records, digest, absent) = await ReadRecordsAsync(repository, warnings, cancellationToken).ConfigureAwait(false);
             foreach (var record in records)
             {
                 found.TryAdd(record.Key, new CacheHit(record, repository));
             }
 
-            if (digest is { } manifest)
+            if (digest is not null || absent)
             {
-                snapshots.TryAdd(repository, new CacheSnapshot(manifest, records));
+                snapshots.TryAdd(repository, new CacheSnapshot(digest, records));
             }
         }
 
@@ -248,49 +248,54 @@ public sealed class RegistryCache(RegistryClient client)
 
         for (var attempt = 1; ; attempt++)
         {
-            List<CacheRecord> existing;
+            List<CacheRecord> merged;
             Digest? existingDigest;
-            if (attempt == 1 && readBefore?.Snapshot(repository) is { } snapshot
-                && (await client.HeadManifestAsync(repository, cancellationToken).ConfigureAwait(false))?.Digest == snapshot.Manifest)
+            Task<Descriptor> uploading;
+            if (attempt == 1 && readBefore?.Snapshot(repository) is { } snapshot)
             {
-                (existing, existingDigest) = ([.. snapshot.Records], snapshot.Manifest);
+                // What was read before is most likely what is there still: the records blob merged with it goes up
+                // while one HEAD checks that the tag still names the same manifest (or still none).
+                merged = Merge(ours, keys, snapshot.Records);
+                uploading = UploadBlobsAsync(repository, merged, configPresent: snapshot.Manifest is not null, cancellationToken);
+                Descriptor? now;
+                try
+                {
+                    now = await client.HeadManifestAsync(repository, cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    await Observe(uploading).ConfigureAwait(false);
+                    throw;
+                }
+
+                if (now?.Digest == snapshot.Manifest)
+                {
+                    existingDigest = snapshot.Manifest;
+                }
+                else
+                {
+                    // Another writer put the tag meanwhile: that upload was for nothing; read, merge, upload again.
+                    await Observe(uploading).ConfigureAwait(false);
+                    (merged, existingDigest, uploading) = await ReadAndMergeAsync(repository, ours, keys, warnings, cancellationToken).ConfigureAwait(false);
+                }
             }
             else
             {
-                (existing, existingDigest) = await ReadRecordsAsync(repository, warnings, cancellationToken).ConfigureAwait(false);
+                (merged, existingDigest, uploading) = await ReadAndMergeAsync(repository, ours, keys, warnings, cancellationToken).ConfigureAwait(false);
             }
 
-            var merged = new List<CacheRecord>(ours);
-            foreach (var record in existing)
-            {
-                if (merged.Count >= MaxRecords)
-                {
-                    break;
-                }
-
-                if (!keys.Contains(record.Key))
-                {
-                    merged.Add(record);
-                }
-            }
-
-            if (merged.Count > MaxRecords)
-            {
-                merged.RemoveRange(MaxRecords, merged.Count - MaxRecords);
-            }
-
-            // The empty config is there when a cache artifact was (it is the artifact's config).
-            var configPresent = existingDigest is not null;
             Digest written;
             try
             {
-                written = await PutAsync(repository, merged, configPresent, cancellationToken).ConfigureAwait(false);
+                written = await PutManifestAsync(repository, merged, await uploading.ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
             }
             catch (RegistryException ex) when (ex.HasCode(RegistryErrorCodes.ManifestBlobUnknown))
             {
-                // A blob of an earlier record is gone (garbage collected, deleted): those records go, then put again.
+                // A blob of an earlier record is gone (garbage collected, deleted): those records go, then put again
+                // (with the empty config: the missing blob may be it).
                 await PruneMissingAsync(repository, merged, ensured, warnings, cancellationToken).ConfigureAwait(false);
-                written = await PutAsync(repository, merged, configPresent: false, cancellationToken).ConfigureAwait(false);
+                var recordsBlob = await UploadBlobsAsync(repository, merged, configPresent: false, cancellationToken).ConfigureAwait(false);
+                written = await PutManifestAsync(repository, merged, recordsBlob, cancellationToken).ConfigureAwait(false);
             }
 
             // No compare-and-swap on tags: a writer that read before our put and puts after us replaces our records.
@@ -301,13 +306,53 @@ public sealed class RegistryCache(RegistryClient client)
                 return new CacheWriteResult(written, merged.Count, ours.Count, skipped, attempt);
             }
 
-            var (now, digest) = await ReadRecordsAsync(repository, warnings, cancellationToken).ConfigureAwait(false);
-            if (digest == written || attempt >= MaxWriteAttempts || ContainsAll(now, ours))
+            var (current, digest, _) = await ReadRecordsAsync(repository, warnings, cancellationToken).ConfigureAwait(false);
+            if (digest == written || attempt >= MaxWriteAttempts || ContainsAll(current, ours))
             {
-                return new CacheWriteResult(digest ?? written, now.Count, ours.Count, skipped, attempt);
+                return new CacheWriteResult(digest ?? written, current.Count, ours.Count, skipped, attempt);
             }
         }
     }
+
+    /// <summary>Reads what the tag holds now, merges ours in, and starts the merged records' upload.</summary>
+    private async Task<(List<CacheRecord> Merged, Digest? Existing, Task<Descriptor> Uploading)> ReadAndMergeAsync(
+        ImageReference repository, List<CacheRecord> ours, HashSet<string> keys, IProgress<string>? warnings, CancellationToken cancellationToken)
+    {
+        var (existing, digest, _) = await ReadRecordsAsync(repository, warnings, cancellationToken).ConfigureAwait(false);
+        var merged = Merge(ours, keys, existing);
+
+        // The empty config is there when a cache artifact was (it is the artifact's config).
+        return (merged, digest, UploadBlobsAsync(repository, merged, configPresent: digest is not null, cancellationToken));
+    }
+
+    /// <summary>Ours first (newest first), then the others' not replaced by ours, at most <see cref="MaxRecords"/>.</summary>
+    private static List<CacheRecord> Merge(List<CacheRecord> ours, HashSet<string> keys, IReadOnlyList<CacheRecord> existing)
+    {
+        var merged = new List<CacheRecord>(ours);
+        foreach (var record in existing)
+        {
+            if (merged.Count >= MaxRecords)
+            {
+                break;
+            }
+
+            if (!keys.Contains(record.Key))
+            {
+                merged.Add(record);
+            }
+        }
+
+        if (merged.Count > MaxRecords)
+        {
+            merged.RemoveRange(MaxRecords, merged.Count - MaxRecords);
+        }
+
+        return merged;
+    }
+
+    /// <summary>Waits for a task whose outcome no longer matters (its failure included).</summary>
+    private static Task Observe(Task task) =>
+        task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
     /// <summary>Leaves out the records whose blob the repository no longer has (with its size); ours were just checked.</summary>
     private async Task PruneMissingAsync(ImageReference repository, List<CacheRecord> records, HashSet<Digest> ensured, IProgress<string>? warnings, CancellationToken cancellationToken)
@@ -378,19 +423,26 @@ public sealed class RegistryCache(RegistryClient client)
     }
 
     /// <summary>
-    /// Puts the records blob (new content: uploaded without asking first), the empty config (unless known present) and
-    /// the artifact manifest under the repository's tag.
+    /// Uploads the records blob (new content: without asking first) and, unless known present, the empty config (two
+    /// bytes: sending them costs less than asking), side by side; returns the records blob's descriptor.
     /// </summary>
-    private async Task<Digest> PutAsync(ImageReference repository, List<CacheRecord> records, bool configPresent, CancellationToken cancellationToken)
+    private async Task<Descriptor> UploadBlobsAsync(ImageReference repository, List<CacheRecord> records, bool configPresent, CancellationToken cancellationToken)
     {
         var bytes = CacheRecordJson.Serialize(records);
         var recordsBlob = new Descriptor(MediaTypes.OciKitCacheRecords, Digest.ComputeSha256(bytes), bytes.Length);
-        await client.UploadNewBytesAsync(repository, recordsBlob, bytes, cancellationToken).ConfigureAwait(false);
+        var uploads = new List<Task> { client.UploadWithoutCheckAsync(repository, recordsBlob, bytes, cancellationToken) };
         if (!configPresent)
         {
-            await client.UploadBytesAsync(repository, EmptyDescriptor.Descriptor, EmptyDescriptor.Bytes, cancellationToken).ConfigureAwait(false);
+            uploads.Add(client.UploadWithoutCheckAsync(repository, EmptyDescriptor.Descriptor, EmptyDescriptor.Bytes, cancellationToken));
         }
 
+        await Task.WhenAll(uploads).ConfigureAwait(false);
+        return recordsBlob;
+    }
+
+    /// <summary>Puts the artifact manifest (the records blob, then every layer blob the records name) under the repository's tag.</summary>
+    private async Task<Digest> PutManifestAsync(ImageReference repository, List<CacheRecord> records, Descriptor recordsBlob, CancellationToken cancellationToken)
+    {
         var layers = ImmutableArray.CreateBuilder<Descriptor>(records.Count + 1);
         layers.Add(recordsBlob);
         var listed = new HashSet<Digest>();
@@ -411,7 +463,7 @@ public sealed class RegistryCache(RegistryClient client)
     /// The records under a repository's tag and the manifest's digest; no records (and a warning for anything but
     /// "no cache yet") when there is no usable cache.
     /// </summary>
-    private async Task<(List<CacheRecord> Records, Digest? Digest)> ReadRecordsAsync(ImageReference repository, IProgress<string>? warnings, CancellationToken cancellationToken)
+    private async Task<(List<CacheRecord> Records, Digest? Digest, bool Absent)> ReadRecordsAsync(ImageReference repository, IProgress<string>? warnings, CancellationToken cancellationToken)
     {
         ManifestContent content;
         try
@@ -420,12 +472,12 @@ public sealed class RegistryCache(RegistryClient client)
         }
         catch (RegistryException ex) when (ex.StatusCode == HttpStatusCode.NotFound)
         {
-            return ([], null);
+            return ([], null, true);
         }
         catch (RegistryException ex) when (ex is not RegistryAuthenticationException)
         {
             warnings?.Report($"cache {repository}: {ex.Message}; not used");
-            return ([], null);
+            return ([], null, false);
         }
 
         try
@@ -445,12 +497,12 @@ public sealed class RegistryCache(RegistryClient client)
             using var buffer = new MemoryStream((int)blob.Size);
             await client.DownloadBlobAsync(repository, blob, buffer, cancellationToken: cancellationToken).ConfigureAwait(false);
             var records = CacheRecordJson.Parse(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), problem => warnings?.Report($"cache {repository}: {problem}; ignored"));
-            return (records, content.Digest);
+            return (records, content.Digest, false);
         }
         catch (Exception ex) when (ex is OciFormatException or RegistryException and not RegistryAuthenticationException)
         {
             warnings?.Report($"cache {repository}: {ex.Message}; not used");
-            return ([], content.Digest);
+            return ([], content.Digest, false);
         }
     }
 
@@ -480,7 +532,7 @@ public sealed class CacheLookup
     /// <summary>No records.</summary>
     public static CacheLookup Empty { get; } = new([]);
 
-    /// <summary>What was read from one repository: the manifest its tag named and all of its records; null when it had no cache.</summary>
+    /// <summary>What was read from one repository: the manifest its tag named and all of its records; null when it could not be read.</summary>
     internal CacheSnapshot? Snapshot(ImageReference repository) => _snapshots.GetValueOrDefault(repository);
 
     /// <summary>How many records were read.</summary>
@@ -493,10 +545,10 @@ public sealed class CacheLookup
     public bool TryGet(string key, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CacheHit? hit) => _records.TryGetValue(key, out hit);
 }
 
-/// <summary>A cache repository as read: the manifest its tag named, and its records.</summary>
-/// <param name="Manifest">The cache artifact's digest.</param>
+/// <summary>A cache repository as read: the manifest its tag named (null: none, the tag did not exist), and its records.</summary>
+/// <param name="Manifest">The cache artifact's digest, or null when there was no cache.</param>
 /// <param name="Records">Its records, newest first.</param>
-internal sealed record CacheSnapshot(Digest Manifest, IReadOnlyList<CacheRecord> Records);
+internal sealed record CacheSnapshot(Digest? Manifest, IReadOnlyList<CacheRecord> Records);
 
 /// <summary>A cache record and the registry repository (and tag) it was read from.</summary>
 /// <param name="Record">The record.</param>

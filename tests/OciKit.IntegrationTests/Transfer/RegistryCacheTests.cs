@@ -139,6 +139,54 @@ public sealed class RegistryCacheTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_write_that_read_before_merges_with_what_it_read_without_reading_again_while_the_tag_has_not_moved()
+    {
+        var repository = Cache("team/read-before");
+        var earlier = await LayerRecordAsync("earlier");
+        await new RegistryCache(Client).WriteAsync(repository, [earlier], Store);
+        var cache = new RegistryCache(Client);
+        var lookup = await cache.ReadAsync([repository]);
+        var recordsBlobsRead = Registry.CountRequests("GET", "/v2/team/read-before/blobs/");
+
+        var ours = await LayerRecordAsync("ours");
+        var result = await cache.WriteAsync(repository, [ours], Store, readBefore: lookup);
+
+        Assert.Equal((2, 1, 1), (result.Records, result.Written, result.Attempts));
+        Assert.Equal(recordsBlobsRead, Registry.CountRequests("GET", "/v2/team/read-before/blobs/"));
+        var after = await cache.ReadAsync([repository]);
+        Assert.True(after.TryGet(earlier.Key, out _) && after.TryGet(ours.Key, out _));
+        Assert.Equal(result.Manifest, (await Client.HeadManifestAsync(repository))!.Digest);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_write_that_read_before_merges_again_when_another_writer_moved_the_tag_since(bool hadCache)
+    {
+        var repository = Cache(hadCache ? "team/moved" : "team/created");
+        var first = await LayerRecordAsync("first");
+        if (hadCache)
+        {
+            await new RegistryCache(Client).WriteAsync(repository, [first], Store);
+        }
+
+        // Read (a cache with one record, or none at all), then another writer puts the tag, then this writer writes.
+        var cache = new RegistryCache(Client);
+        var lookup = await cache.ReadAsync([repository]);
+        using var otherClient = new RegistryClient(ClientOptions(Registry));
+        var theirs = await LayerRecordAsync("theirs");
+        await new RegistryCache(otherClient).WriteAsync(repository, [theirs], Store);
+        var ours = await LayerRecordAsync("ours");
+        var result = await cache.WriteAsync(repository, [ours], Store, readBefore: lookup);
+
+        var after = await cache.ReadAsync([repository]);
+        Assert.True(after.TryGet(theirs.Key, out _), "the other writer's record was lost");
+        Assert.True(after.TryGet(ours.Key, out _));
+        Assert.Equal(hadCache, after.TryGet(first.Key, out _));
+        Assert.Equal(hadCache ? 3 : 2, result.Records);
+    }
+
+    [Fact]
     public async Task Two_concurrent_writers_both_succeed_and_the_cache_stays_whole()
     {
         var one = new[] { await LayerRecordAsync("one-a"), await LayerRecordAsync("one-b") };
