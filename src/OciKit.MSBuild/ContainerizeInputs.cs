@@ -368,7 +368,7 @@ internal static class ContainerizeWire
             }
 
             var sboms = new List<ContainerizeSbomResult>();
-            if (r.TryGetProperty("sboms", out var list) && list.ValueKind == JsonValueKind.Array)
+            if (ArrayOf(r, "sboms") is { } list)
             {
                 foreach (var sbom in list.EnumerateArray())
                 {
@@ -467,16 +467,17 @@ internal static class ContainerizeWire
         => element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var number) ? number
             : throw new FormatException($"'{name}' is not a number.");
 
+    /// <summary>The array a property holds; none (an empty array) when it is absent or null.</summary>
+    private static JsonElement? ArrayOf(JsonElement element, string name)
+        => !element.TryGetProperty(name, out var array) || array.ValueKind == JsonValueKind.Null ? null
+            : array.ValueKind == JsonValueKind.Array ? array
+            : throw new FormatException($"'{name}' is not an array.");
+
     private static string[] Strings(JsonElement element, string name)
     {
-        if (!element.TryGetProperty(name, out var array) || array.ValueKind == JsonValueKind.Null)
+        if (ArrayOf(element, name) is not { } array)
         {
             return [];
-        }
-
-        if (array.ValueKind != JsonValueKind.Array)
-        {
-            throw new FormatException($"'{name}' is not an array.");
         }
 
         var values = new string[array.GetArrayLength()];
@@ -491,14 +492,9 @@ internal static class ContainerizeWire
 
     private static ContainerizeInputItem[] Items(JsonElement element, string name)
     {
-        if (!element.TryGetProperty(name, out var array) || array.ValueKind == JsonValueKind.Null)
+        if (ArrayOf(element, name) is not { } array)
         {
             return [];
-        }
-
-        if (array.ValueKind != JsonValueKind.Array)
-        {
-            throw new FormatException($"'{name}' is not an array.");
         }
 
         var items = new ContainerizeInputItem[array.GetArrayLength()];

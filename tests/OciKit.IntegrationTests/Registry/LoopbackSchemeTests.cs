@@ -8,6 +8,7 @@ using System.Text;
 using OciKit.IntegrationTests.Harness;
 using OciKit.References;
 using OciKit.Registry;
+using OciKit.Testing;
 
 namespace OciKit.IntegrationTests.Registry;
 
@@ -93,68 +94,6 @@ public sealed class LoopbackSchemeTests
         // The plain-HTTP probe, then one TLS handshake (a refused certificate is not retried), and nothing after it.
         Assert.Equal([(int)'G', 0x16], server.FirstBytes);
         Assert.Empty(server.TlsRequestLines);
-    }
-
-    /// <summary>Accepts TCP connections on 127.0.0.1 and serves each until it ends.</summary>
-    private abstract class LoopbackListener : IDisposable
-    {
-        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-        private readonly ConcurrentBag<TcpClient> _connections = [];
-        private readonly ConcurrentQueue<Task> _served = new();
-
-        protected LoopbackListener()
-        {
-            _listener.Start();
-            Host = $"127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
-            _ = Task.Run(AcceptAsync);
-        }
-
-        public string Host { get; }
-
-        protected CancellationTokenSource Stop { get; } = new();
-
-        public virtual void Dispose()
-        {
-            Stop.Cancel();
-            _listener.Stop();
-            foreach (var connection in _connections)
-            {
-                connection.Dispose();
-            }
-
-            Stop.Dispose();
-        }
-
-        protected abstract Task ServeAsync(TcpClient connection);
-
-        private async Task AcceptAsync()
-        {
-            while (!Stop.IsCancellationRequested)
-            {
-                TcpClient connection;
-                try
-                {
-                    connection = await _listener.AcceptTcpClientAsync(Stop.Token);
-                }
-                catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
-                {
-                    return;
-                }
-
-                _connections.Add(connection);
-                _served.Enqueue(Task.Run(async () =>
-                {
-                    try
-                    {
-                        await ServeAsync(connection);
-                    }
-                    catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or SocketException or System.Security.Authentication.AuthenticationException)
-                    {
-                        // The peer or the test ended the connection.
-                    }
-                }));
-            }
-        }
     }
 
     /// <summary>

@@ -7,6 +7,7 @@ using System.Text;
 using OciKit.Auth;
 using OciKit.References;
 using OciKit.Registry;
+using OciKit.Testing;
 
 namespace OciKit.Tests.Registry;
 
@@ -297,92 +298,42 @@ public sealed class EndpointProbeTests
     /// A plain-HTTP registry on a raw <see cref="TcpListener"/> on 127.0.0.1: records the first bytes of every connection
     /// and every request line, answers <c>GET /v2/</c> with 200 and any other request with 404 (keeping the connection).
     /// </summary>
-    private sealed class PlainHttpRegistry : IDisposable
+    private sealed class PlainHttpRegistry : LoopbackListener
     {
-        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-        private readonly CancellationTokenSource _stop = new();
         private readonly ConcurrentQueue<byte[]> _firstBytes = new();
         private readonly ConcurrentQueue<string> _requestLines = new();
-        private readonly ConcurrentBag<TcpClient> _connections = [];
-
-        public PlainHttpRegistry()
-        {
-            _listener.Start();
-            Host = $"127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
-            _ = Task.Run(AcceptAsync);
-        }
-
-        public string Host { get; }
 
         /// <summary>The first bytes each connection sent (up to its first request's end).</summary>
         public IReadOnlyList<byte[]> FirstBytes => [.. _firstBytes];
 
         public IReadOnlyList<string> RequestLines => [.. _requestLines];
 
-        public void Dispose()
+        protected override async Task ServeAsync(TcpClient connection)
         {
-            _stop.Cancel();
-            _listener.Stop();
-            foreach (var connection in _connections)
+            var stream = connection.GetStream();
+            var first = true;
+            while (await ReadHeadAsync(stream) is { } head)
             {
-                connection.Dispose();
-            }
-
-            _stop.Dispose();
-        }
-
-        private async Task AcceptAsync()
-        {
-            while (!_stop.IsCancellationRequested)
-            {
-                TcpClient connection;
-                try
+                if (first)
                 {
-                    connection = await _listener.AcceptTcpClientAsync(_stop.Token);
+                    _firstBytes.Enqueue(head);
+                    first = false;
                 }
-                catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+
+                if (head[0] == 0x16)
                 {
+                    connection.Client.Shutdown(SocketShutdown.Both);
                     return;
                 }
 
-                _connections.Add(connection);
-                _ = Task.Run(() => ServeAsync(connection));
-            }
-        }
-
-        private async Task ServeAsync(TcpClient connection)
-        {
-            try
-            {
-                var stream = connection.GetStream();
-                var first = true;
-                while (await ReadHeadAsync(stream) is { } head)
-                {
-                    if (first)
-                    {
-                        _firstBytes.Enqueue(head);
-                        first = false;
-                    }
-
-                    if (head[0] == 0x16)
-                    {
-                        connection.Client.Shutdown(SocketShutdown.Both);
-                        return;
-                    }
-
-                    var text = Encoding.ASCII.GetString(head);
-                    var line = text[..text.IndexOf("\r\n", StringComparison.Ordinal)];
-                    _requestLines.Enqueue(line);
-                    var (status, body) = line.StartsWith("GET /v2/ ", StringComparison.Ordinal)
-                        ? ("200 OK", "{}")
-                        : ("404 Not Found", "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"unknown\"}]}");
-                    var answer = $"HTTP/1.1 {status}\r\nDocker-Distribution-API-Version: registry/2.0\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\n\r\n{body}";
-                    await stream.WriteAsync(Encoding.ASCII.GetBytes(answer), _stop.Token);
-                }
-            }
-            catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                // The client or the test closed the connection.
+                var text = Encoding.ASCII.GetString(head);
+                var line = text[..text.IndexOf("\r\n", StringComparison.Ordinal)];
+                _requestLines.Enqueue(line);
+                var (status, body) = line.StartsWith("GET /v2/ ", StringComparison.Ordinal)
+                    ? ("200 OK", "{}")
+                    : ("404 Not Found", "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"unknown\"}]}");
+                var answer = $"HTTP/1.1 {status}\r\nDocker-Distribution-API-Version: registry/2.0\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\n\r\n{body}";
+                await stream.WriteAsync(Encoding.ASCII.GetBytes(answer), Stop.Token);
             }
         }
 
@@ -393,7 +344,7 @@ public sealed class EndpointProbeTests
             var one = new byte[1];
             while (head.Count < 64 * 1024)
             {
-                if (await stream.ReadAsync(one, _stop.Token) == 0)
+                if (await stream.ReadAsync(one, Stop.Token) == 0)
                 {
                     return null;
                 }

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using OciKit.References;
 using OciKit.Registry;
+using OciKit.Testing;
 
 namespace OciKit.Tests.Registry;
 
@@ -55,53 +56,18 @@ public sealed class RegistryTimeoutTests
     /// <summary>
     /// A TCP listener on 127.0.0.1 that accepts connections, records the first byte each sends, and never answers.
     /// </summary>
-    private sealed class SilentServer : IDisposable
+    private sealed class SilentServer : LoopbackListener
     {
-        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-        private readonly CancellationTokenSource _stop = new();
         private readonly ConcurrentQueue<Task<int>> _firstBytes = new();
-        private readonly ConcurrentBag<TcpClient> _connections = [];
-        public SilentServer()
-        {
-            _listener.Start();
-            Host = $"127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
-            _ = Task.Run(AcceptAsync);
-        }
-
-        public string Host { get; }
 
         /// <summary>The first byte of every connection accepted so far (-1 for one closed before sending anything).</summary>
         public async Task<int[]> FirstBytesAsync() => await Task.WhenAll(_firstBytes.ToArray());
 
-        public void Dispose()
+        protected override Task ServeAsync(TcpClient connection)
         {
-            _stop.Cancel();
-            _listener.Stop();
-            foreach (var connection in _connections)
-            {
-                connection.Dispose();
-            }
-
-            _stop.Dispose();
-        }
-
-        private async Task AcceptAsync()
-        {
-            while (!_stop.IsCancellationRequested)
-            {
-                TcpClient connection;
-                try
-                {
-                    connection = await _listener.AcceptTcpClientAsync(_stop.Token);
-                }
-                catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
-                {
-                    return;
-                }
-
-                _connections.Add(connection);
-                _firstBytes.Enqueue(FirstByteAsync(connection));
-            }
+            var first = FirstByteAsync(connection);
+            _firstBytes.Enqueue(first);
+            return first;
         }
 
         private async Task<int> FirstByteAsync(TcpClient connection)
@@ -110,7 +76,7 @@ public sealed class RegistryTimeoutTests
             try
             {
                 var stream = connection.GetStream();
-                if (await stream.ReadAsync(buffer, _stop.Token) == 0)
+                if (await stream.ReadAsync(buffer, Stop.Token) == 0)
                 {
                     return -1;
                 }
