@@ -226,6 +226,13 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             if (early is not null)
             {
                 var target = early.Target;
+
+                // The layers' records go to the registry cache, their blobs mounted from the target. The records name
+                // only this publish's layers: once those uploads are confirmed they are written, beside the config's
+                // upload and the manifest's put (a chain of round trips that otherwise followed both; records only name
+                // blobs the registry holds, so they are right even should the push fail). When a layer's upload
+                // failed, they are written after the push, which uploads what is missing.
+                var caching = WriteCacheOnceLayersAreThereAsync(cache, early, progress, cancellationToken);
                 var (earlyUploaded, confirmed, failures) = await early.CompleteAsync().ConfigureAwait(false);
                 foreach (var failure in failures)
                 {
@@ -237,17 +244,8 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
                 // other names are tags of the same repository.
                 var pushing = ImageDelivery.PushAsync(client, pushed, targets, new PushOptions { KnownBlobs = confirmed }, cancellationToken);
 
-                // The layers' records go to the registry cache, their blobs mounted from the target. With every early
-                // upload confirmed, the blobs are all there already: the records are written while the manifest is put
-                // (a dozen round trips that otherwise followed the push; records only name blobs the registry holds,
-                // so they are right even should the push fail). Otherwise after the push, which uploads what is missing.
-                var caching = failures.Count == 0 ? cache.WriteAsync(client, store, target, progress, cancellationToken) : null;
-                if (caching is not null)
-                {
-                    // Both end before anything is reported; a failed push is the failure reported (the first of WhenAll's).
-                    await Task.WhenAll(pushing, caching).ConfigureAwait(false);
-                }
-
+                // Both end before anything is reported; a failed push is the failure reported (the first of WhenAll's).
+                await Task.WhenAll(pushing, caching).ConfigureAwait(false);
                 var delivered = await pushing.ConfigureAwait(false);
                 var push = delivered.Pushed;
                 uploaded = push.BlobsUploaded + earlyUploaded;
@@ -258,7 +256,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
                     progress?.Report($"Tagged {reference}");
                 }
 
-                if (caching is null)
+                if (!await caching.ConfigureAwait(false))
                 {
                     await cache.WriteAsync(client, store, target, progress, cancellationToken).ConfigureAwait(false);
                 }
@@ -361,6 +359,21 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         {
             throw new NotSupportedException("A Docker archive holds single-platform images; write an OCI archive for several platforms.");
         }
+    }
+
+    /// <summary>
+    /// Writes the registry cache's records as soon as the early uploads of the layers they name are confirmed; false,
+    /// writing nothing, when one of them failed (the push uploads it, and the records follow the push).
+    /// </summary>
+    private async Task<bool> WriteCacheOnceLayersAreThereAsync(PublishCache cache, EarlyUploads early, IProgress<string>? progress, CancellationToken cancellationToken)
+    {
+        if (!await early.ConfirmedAsync(cache.LayerBlobs).ConfigureAwait(false))
+        {
+            return false;
+        }
+
+        await cache.WriteAsync(client, store, early.Target, progress, cancellationToken).ConfigureAwait(false);
+        return true;
     }
 
     private async Task<(BuiltImage Image, ContainerizedImage Result, RemoteImage? BaseSource)> BuildAsync(ContainerizeRequest request, bool keep, EarlyUploads? early, Task<PublishCache> cache, IProgress<string>? progress, CancellationToken cancellationToken)

@@ -78,6 +78,26 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
         return info;
     }
 
+    /// <summary>
+    /// Waits for the uploads of some blobs: whether every one of them was started and is confirmed in the target
+    /// (uploaded, mounted or found there).
+    /// </summary>
+    /// <param name="blobs">The blobs.</param>
+    /// <returns><see langword="true"/> when all are there.</returns>
+    public async Task<bool> ConfirmedAsync(IEnumerable<Digest> blobs)
+    {
+        foreach (var digest in blobs)
+        {
+            // RecordAsync and CheckAsync never throw: a failed upload is null.
+            if (!_uploads.TryGetValue(digest, out var upload) || await upload.ConfigureAwait(false) is null)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>Waits for every upload started.</summary>
     /// <returns>
     /// How many blobs were uploaded (sent, not mounted or found present); the blobs the target repository is now known

@@ -42,6 +42,9 @@ internal sealed class PublishCache
     /// <summary>Whether the cache holds any record: without one, no layer can be taken from it.</summary>
     public bool HasRecords => _lookup.Count > 0;
 
+    /// <summary>The layer blobs of the records this publish will write.</summary>
+    public IEnumerable<Digest> LayerBlobs => _records.Where(r => r.Layer is not null).Select(r => r.Layer!.Digest);
+
     /// <summary>Notes a layer of this publish, to be recorded in the cache after the push.</summary>
     public void Add(string key, LayerInfo info)
     {
@@ -131,7 +134,7 @@ internal sealed class PublishCache
             if (pushedTo.Registry == _repository.Registry && pushedTo.Repository == _repository.Repository)
             {
                 // Every layer recorded here went to that repository with the image: confirmed there by its early upload
-                // (the cache is written alongside the manifest only when all were), or by the accepted manifest.
+                // (the cache is written before the push ends only when all were), or by the accepted manifest.
                 present = [.. _records.Where(r => r.Layer is not null).Select(r => r.Layer!.Digest)];
             }
 
