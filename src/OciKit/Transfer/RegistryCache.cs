@@ -249,7 +249,6 @@ public sealed class RegistryCache(RegistryClient client)
         for (var attempt = 1; ; attempt++)
         {
             List<CacheRecord> merged;
-            Digest? existingDigest;
             Task<Descriptor> uploading;
             if (attempt == 1 && readBefore?.Snapshot(repository) is { } snapshot)
             {
@@ -268,20 +267,16 @@ public sealed class RegistryCache(RegistryClient client)
                     throw;
                 }
 
-                if (now?.Digest == snapshot.Manifest)
-                {
-                    existingDigest = snapshot.Manifest;
-                }
-                else
+                if (now?.Digest != snapshot.Manifest)
                 {
                     // Another writer put the tag meanwhile: that upload was for nothing; read, merge, upload again.
                     await Observe(uploading).ConfigureAwait(false);
-                    (merged, existingDigest, uploading) = await ReadAndMergeAsync(repository, ours, keys, warnings, cancellationToken).ConfigureAwait(false);
+                    (merged, uploading) = await ReadAndMergeAsync(repository, ours, keys, warnings, cancellationToken).ConfigureAwait(false);
                 }
             }
             else
             {
-                (merged, existingDigest, uploading) = await ReadAndMergeAsync(repository, ours, keys, warnings, cancellationToken).ConfigureAwait(false);
+                (merged, uploading) = await ReadAndMergeAsync(repository, ours, keys, warnings, cancellationToken).ConfigureAwait(false);
             }
 
             Digest written;
@@ -315,14 +310,14 @@ public sealed class RegistryCache(RegistryClient client)
     }
 
     /// <summary>Reads what the tag holds now, merges ours in, and starts the merged records' upload.</summary>
-    private async Task<(List<CacheRecord> Merged, Digest? Existing, Task<Descriptor> Uploading)> ReadAndMergeAsync(
+    private async Task<(List<CacheRecord> Merged, Task<Descriptor> Uploading)> ReadAndMergeAsync(
         ImageReference repository, List<CacheRecord> ours, HashSet<string> keys, IProgress<string>? warnings, CancellationToken cancellationToken)
     {
         var (existing, digest, _) = await ReadRecordsAsync(repository, warnings, cancellationToken).ConfigureAwait(false);
         var merged = Merge(ours, keys, existing);
 
         // The empty config is there when a cache artifact was (it is the artifact's config).
-        return (merged, digest, UploadBlobsAsync(repository, merged, configPresent: digest is not null, cancellationToken));
+        return (merged, UploadBlobsAsync(repository, merged, configPresent: digest is not null, cancellationToken));
     }
 
     /// <summary>Ours first (newest first), then the others' not replaced by ours, at most <see cref="MaxRecords"/>.</summary>
