@@ -174,7 +174,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         catch
         {
             // Not left running against a client the caller may dispose next; the build's failure is the one reported.
-            await reading.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+            await ((Task)reading).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             throw;
         }
 

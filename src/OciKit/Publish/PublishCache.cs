@@ -135,7 +135,7 @@ internal sealed class PublishCache
             {
                 // Every layer recorded here went to that repository with the image: confirmed there by its early upload
                 // (the cache is written before the push ends only when all were), or by the accepted manifest.
-                present = [.. _records.Where(r => r.Layer is not null).Select(r => r.Layer!.Digest)];
+                present = [.. LayerBlobs];
             }
 
             var result = await new RegistryCache(client).WriteAsync(_repository, records, store, pushedTo, present, _lookup, Warnings(progress), cancellationToken).ConfigureAwait(false);

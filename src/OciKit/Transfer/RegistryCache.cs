@@ -263,14 +263,14 @@ public sealed class RegistryCache(RegistryClient client)
                 }
                 catch
                 {
-                    await Observe(uploading).ConfigureAwait(false);
+                    await ((Task)uploading).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                     throw;
                 }
 
                 if (now?.Digest != snapshot.Manifest)
                 {
                     // Another writer put the tag meanwhile: that upload was for nothing; read, merge, upload again.
-                    await Observe(uploading).ConfigureAwait(false);
+                    await ((Task)uploading).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                     (merged, uploading) = await ReadAndMergeAsync(repository, ours, keys, warnings, cancellationToken).ConfigureAwait(false);
                 }
             }
@@ -344,10 +344,6 @@ public sealed class RegistryCache(RegistryClient client)
 
         return merged;
     }
-
-    /// <summary>Waits for a task whose outcome no longer matters (its failure included).</summary>
-    private static Task Observe(Task task) =>
-        task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
     /// <summary>Leaves out the records whose blob the repository no longer has (with its size); ours were just checked.</summary>
     private async Task PruneMissingAsync(ImageReference repository, List<CacheRecord> records, HashSet<Digest> ensured, IProgress<string>? warnings, CancellationToken cancellationToken)
