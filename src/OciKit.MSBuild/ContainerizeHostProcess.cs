@@ -27,12 +27,32 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
     public ContainerizeJobOutcome? Run(ContainerizeInputs inputs, CancellationToken cancellationToken)
     {
         // Directory.CreateTempSubdirectory makes it 0700: the inputs name files and variables only, yet stay private.
-        var directory = Directory.CreateTempSubdirectory("ocikit-job-");
+        DirectoryInfo directory;
+        try
+        {
+            directory = Directory.CreateTempSubdirectory("ocikit-job-");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // No temporary directory to hand the host its inputs (TMPDIR missing, full, read-only): the work runs in
+            // process, which reports its own failures with their codes.
+            log.LogMessage(MessageImportance.Low, $"OciKit: no temporary directory for the out-of-process host ({e.Message}): running in process.");
+            return null;
+        }
+
         try
         {
             var inputsPath = Path.Combine(directory.FullName, "inputs.json");
             var outcomePath = Path.Combine(directory.FullName, "outcome.json");
-            ContainerizeWire.WriteInputs(inputsPath, inputs);
+            try
+            {
+                ContainerizeWire.WriteInputs(inputsPath, inputs);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                log.LogMessage(MessageImportance.Low, $"OciKit: the out-of-process host's inputs cannot be written ({e.Message}): running in process.");
+                return null;
+            }
 
             var start = new ProcessStartInfo(executable)
             {
