@@ -135,6 +135,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         // finds them there.
         var pushTarget = first.Registry is null ? null : ImageReference.Parse(targets[0]);
         var early = pushTarget is null ? null : new EarlyUploads(client, pushTarget);
+        early?.ReadTargetManifest();
         try
         {
             return await ContainerizeAsync(requests, targets, early, progress, cancellationToken).ConfigureAwait(false);
@@ -233,7 +234,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
                 // blobs the registry holds, so they are right even should the push fail). When a layer's upload
                 // failed, they are written after the push, which uploads what is missing.
                 var caching = WriteCacheOnceLayersAreThereAsync(cache, early, progress, cancellationToken);
-                var (earlyUploaded, confirmed, failures) = await early.CompleteAsync().ConfigureAwait(false);
+                var (earlyUploaded, confirmed, presumed, failures) = await early.CompleteAsync().ConfigureAwait(false);
                 foreach (var failure in failures)
                 {
                     progress?.Report($"Retrying in the push: {failure}");
@@ -242,7 +243,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
                 // The one delivery step: the blobs the early uploads confirmed are not asked for again, anything else is
                 // checked and uploaded if missing (with retries) before the manifest is put under the first name; the
                 // other names are tags of the same repository.
-                var pushing = ImageDelivery.PushAsync(client, pushed, targets, new PushOptions { KnownBlobs = confirmed }, cancellationToken);
+                var pushing = PushAsync(pushed, targets, confirmed, presumed, progress, cancellationToken);
 
                 // Both end before anything is reported; a failed push is the failure reported (the first of WhenAll's).
                 await Task.WhenAll(pushing, caching).ConfigureAwait(false);
@@ -285,6 +286,26 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         }
 
         return new ContainerizeResult(manifest, localName, targets, images.MoveToImmutable(), uploaded, reused, archive) { Signature = signature, Sboms = sboms, Stored = keep };
+    }
+
+    /// <summary>
+    /// <see cref="ImageDelivery.PushAsync(RegistryClient, IImageSource, IReadOnlyList{string}, PushOptions?, CancellationToken)"/>
+    /// with the blobs known to be there. Should the registry refuse the manifest for a blob that was only presumed there
+    /// (named by the target's manifest, <see cref="EarlyUploads.ReadTargetManifest"/>), the push runs once more asking for
+    /// each of those.
+    /// </summary>
+    private async Task<DeliveredPush> PushAsync(IImageSource pushed, ImmutableArray<string> targets, IReadOnlySet<Digest> confirmed, IReadOnlySet<Digest> presumed, IProgress<string>? progress, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await ImageDelivery.PushAsync(client, pushed, targets, new PushOptions { KnownBlobs = confirmed }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RegistryException ex) when (presumed.Count > 0 && ex.HasCode(RegistryErrorCodes.ManifestBlobUnknown))
+        {
+            progress?.Report($"The registry lacks a blob its manifest under {targets[0]} names ({ex.Message}); pushing again, asking for every blob");
+            var known = confirmed.Except(presumed).ToHashSet();
+            return await ImageDelivery.PushAsync(client, pushed, targets, new PushOptions { KnownBlobs = known }, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.IO.Pipelines;
+using OciKit.Images;
 using OciKit.Layers;
 using OciKit.Layout;
 using OciKit.Primitives;
@@ -25,12 +26,29 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
     private const long PauseWriterThreshold = 8 * 1024 * 1024;
     private const long ResumeWriterThreshold = 4 * 1024 * 1024;
 
+    // How many image manifests of an index under the target's tag are read for the blobs they name (a multi-platform
+    // image's platforms; past that, blobs are asked for one by one).
+    private const int MaxListedManifests = 8;
+
     private readonly CancellationTokenSource _cancel = new();
     private readonly ConcurrentDictionary<Digest, Task<BlobUploadOutcome?>> _uploads = new();
     private readonly ConcurrentQueue<string> _failures = new();
+    private readonly ConcurrentDictionary<Digest, byte> _presumed = new();
+    private Task<IReadOnlySet<Digest>> _listed = Task.FromResult<IReadOnlySet<Digest>>(new HashSet<Digest>());
 
     /// <summary>Where the image is pushed.</summary>
     public ImageReference Target => target;
+
+    /// <summary>
+    /// Starts reading the manifest the target's tag names now (or an index's image manifests): the blobs it names are
+    /// then taken as present, without a <c>HEAD</c> each, as a registry stores a manifest only once it holds every blob
+    /// the manifest names (distribution-spec: <c>MANIFEST_BLOB_UNKNOWN</c>). For a republished image (a one-line change)
+    /// that is one request instead of one per base layer, unchanged layer and configuration. Should a registry not keep
+    /// that promise, the push's manifest put says which blob is missing and the push asks for every presumed blob again
+    /// (<see cref="CompleteAsync"/>'s presumed set). Called before the first <c>Start</c>; a tag that is not there yet
+    /// (or cannot be read) presumes nothing.
+    /// </summary>
+    public void ReadTargetManifest() => _listed = ListedAsync();
 
     /// <summary>Starts uploading (or mounting from <paramref name="mountFrom"/>) a blob of the store, unless it was started already.</summary>
     public void Start(Descriptor blob, OciLayout store, string? mountFrom) => Start(blob, _ => Task.FromResult(store.OpenBlob(blob.Digest)), mountFrom);
@@ -41,12 +59,79 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
     /// </summary>
     public void Start(Descriptor blob, IImageSource from, string? mountFrom) => Start(blob, c => from.OpenBlobAsync(blob, c), mountFrom);
 
-    /// <summary>Starts uploading a small blob held in memory (an image config), unless it was started already.</summary>
+    /// <summary>
+    /// Starts uploading a small blob held in memory (an image config), unless it was started already or the target's
+    /// manifest names it. Sent without asking first: a new image's configuration is new content (it names the new
+    /// layers), and sending a small blob the registry has costs no more than asking.
+    /// </summary>
     public void Start(Descriptor blob, ReadOnlyMemory<byte> content) =>
-        _uploads.GetOrAdd(blob.Digest, _ => RecordAsync(blob.Digest, client.UploadBlobAsync(target, blob, _ => Task.FromResult<Stream>(new MemoryStream(content.ToArray(), writable: false)), null, null, _cancel.Token)));
+        _uploads.GetOrAdd(blob.Digest, _ => RecordAsync(blob.Digest, UploadUnlessListedAsync(blob.Digest, () => client.UploadWithoutCheckAsync(target, blob, content, _cancel.Token))));
 
     private void Start(Descriptor blob, Func<CancellationToken, Task<Stream>> open, string? mountFrom) =>
-        _uploads.GetOrAdd(blob.Digest, _ => RecordAsync(blob.Digest, client.UploadBlobAsync(target, blob, open, mountFrom, null, _cancel.Token)));
+        _uploads.GetOrAdd(blob.Digest, _ => RecordAsync(blob.Digest, UploadUnlessListedAsync(blob.Digest, () => client.UploadBlobAsync(target, blob, open, mountFrom, null, _cancel.Token))));
+
+    private async Task<BlobUploadOutcome> UploadUnlessListedAsync(Digest digest, Func<Task<BlobUploadOutcome>> upload)
+    {
+        if ((await _listed.ConfigureAwait(false)).Contains(digest))
+        {
+            _presumed.TryAdd(digest, 0);
+            return BlobUploadOutcome.AlreadyPresent;
+        }
+
+        return await upload().ConfigureAwait(false);
+    }
+
+    /// <summary>The config and layers of the manifest under the target's tag, and of an index's image manifests; none when it cannot be read.</summary>
+    private async Task<IReadOnlySet<Digest>> ListedAsync()
+    {
+        var listed = new HashSet<Digest>();
+        try
+        {
+            var top = await client.GetManifestAsync(target, _cancel.Token).ConfigureAwait(false);
+            var document = ManifestDocument.Parse(top.Bytes, top.MediaType);
+            var manifests = new List<ImageManifest>();
+            if (document.Manifest is { } manifest)
+            {
+                manifests.Add(manifest);
+            }
+            else if (document.Index is { } index)
+            {
+                var children = index.Manifests.Where(m => m.MediaType is MediaTypes.OciManifest or MediaTypes.DockerManifest).Take(MaxListedManifests);
+                foreach (var child in await Task.WhenAll(children.Select(ReadImageManifestAsync)).ConfigureAwait(false))
+                {
+                    if (child is not null)
+                    {
+                        manifests.Add(child);
+                    }
+                }
+            }
+
+            foreach (var each in manifests)
+            {
+                listed.Add(each.Config.Digest);
+                listed.UnionWith(each.Layers.Select(l => l.Digest));
+            }
+        }
+        catch (Exception ex) when (ex is OciException or HttpRequestException or IOException or OperationCanceledException)
+        {
+            // No such tag yet (a first push), or unreadable: every blob is asked for, as without this.
+        }
+
+        return listed;
+    }
+
+    private async Task<ImageManifest?> ReadImageManifestAsync(Descriptor descriptor)
+    {
+        try
+        {
+            var content = await client.GetManifestAsync(target.WithDigest(descriptor.Digest), _cancel.Token).ConfigureAwait(false);
+            return ManifestDocument.Parse(content.Bytes, descriptor).Manifest;
+        }
+        catch (Exception ex) when (ex is OciException or HttpRequestException or IOException or OperationCanceledException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>
     /// Runs <paramref name="write"/> with a stream that writes to <paramref name="file"/> and, at the same time, into
@@ -101,10 +186,11 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
     /// <summary>Waits for every upload started.</summary>
     /// <returns>
     /// How many blobs were uploaded (sent, not mounted or found present); the blobs the target repository is now known
-    /// to hold (uploaded, mounted or found there: the push need not check them again); and one line per upload that
+    /// to hold (uploaded, mounted or found there: the push need not check them again); of those, the ones only presumed
+    /// there because the target's manifest names them (<see cref="ReadTargetManifest"/>); and one line per upload that
     /// failed (the push retries those).
     /// </returns>
-    public async Task<(int Uploaded, IReadOnlySet<Digest> Confirmed, IReadOnlyList<string> Failures)> CompleteAsync()
+    public async Task<(int Uploaded, IReadOnlySet<Digest> Confirmed, IReadOnlySet<Digest> Presumed, IReadOnlyList<string> Failures)> CompleteAsync()
     {
         await Task.WhenAll(_uploads.Values).ConfigureAwait(false);
         var uploaded = 0;
@@ -118,7 +204,7 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
             }
         }
 
-        return (uploaded, confirmed, [.. _failures]);
+        return (uploaded, confirmed, _presumed.Keys.ToHashSet(), [.. _failures]);
     }
 
     /// <inheritdoc />

@@ -262,6 +262,39 @@ public sealed class ContainerizerTests(RegistryFixture registry)
         var uploads = proxy.Requests.Skip(before).Where(r => r.Method == "PUT" && r.PathAndQuery.Contains("/blobs/uploads/", StringComparison.Ordinal)).ToList();
         Assert.Equal(2, uploads.Count);
         Assert.Empty(await store.ListImagesAsync());
+
+        // The manifest under the target's tag named the base's layer and the package layer: neither was asked for (no
+        // HEAD), and the new config went up without asking either.
+        Assert.Single(proxy.Requests.Skip(before), r => r.Method == "GET" && r.PathAndQuery == "/v2/facade/pushed-only/manifests/1");
+        Assert.DoesNotContain(proxy.Requests.Skip(before), r => r.Method == "HEAD" && r.PathAndQuery.Contains("/blobs/", StringComparison.Ordinal));
+        Assert.Equal(changed.Manifest.Digest, (await client.HeadManifestAsync(ImageReference.Parse($"{proxy.Host}/facade/pushed-only:1")))!.Digest);
+        await Tool.RunCheckedAsync("skopeo", ["copy", "--src-tls-verify=false", $"docker://{registry.Registry.Host}/facade/pushed-only:1", $"oci:{dir.Combine("copy")}:x"]);
+    }
+
+    [Fact]
+    public async Task A_blob_the_targets_manifest_names_but_the_registry_lost_is_asked_for_and_uploaded_again()
+    {
+        using var dir = new TempDir("ocikit-containerize");
+        using var proxy = new FaultProxy(registry.Registry.BaseUri);
+        var request = await PushRequestAsync(dir, proxy, "facade/lost-blob");
+        using var client = new RegistryClient();
+        var store = await OciLayout.OpenAsync(dir.Combine("store"));
+        var pushed = await new Containerizer(store, client).ContainerizeAsync(request);
+
+        // The registry loses the package layer's link in the repository while the tag's manifest still names it.
+        var packages = pushed.Images[0].Layers[0].Layer.Descriptor.Digest;
+        var target = ImageReference.Parse($"{proxy.Host}/facade/lost-blob:1");
+        await client.DeleteBlobAsync(target, packages);
+        Assert.Null(await client.HeadBlobAsync(target, packages));
+
+        await File.AppendAllTextAsync(dir.Combine("publish", "run.sh"), "# changed\n");
+        var messages = new List<string>();
+        var changed = await new Containerizer(store, client).ContainerizeAsync(request, new Progress(messages));
+
+        Assert.Contains(messages, m => m.StartsWith("The registry lacks a blob its manifest under", StringComparison.Ordinal));
+        Assert.Equal(changed.Manifest.Digest, (await client.HeadManifestAsync(target))!.Digest);
+        Assert.NotNull(await client.HeadBlobAsync(target, packages));
+        await Tool.RunCheckedAsync("skopeo", ["copy", "--src-tls-verify=false", $"docker://{registry.Registry.Host}/facade/lost-blob:1", $"oci:{dir.Combine("copy")}:x"]);
     }
 
     [Fact]
