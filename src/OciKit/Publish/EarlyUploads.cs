@@ -135,12 +135,14 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
 
     /// <summary>
     /// Runs <paramref name="write"/> with a stream that writes to <paramref name="file"/> and, at the same time, into
-    /// one streamed upload; the upload's digest must be the written layer's.
+    /// one streamed upload, finished with the digest the writer computed (the registry checks the bytes against it). A
+    /// small layer, written by the time the upload's session is open, goes in a single <c>PUT</c>.
     /// </summary>
     public async Task<LayerInfo> WriteAndUploadAsync(Stream file, string mediaType, Func<Stream, CancellationToken, Task<LayerInfo>> write, CancellationToken cancellationToken)
     {
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: PauseWriterThreshold, resumeWriterThreshold: ResumeWriterThreshold, useSynchronizationContext: false));
-        var upload = UploadStreamAsync(pipe.Reader, mediaType);
+        var written = new TaskCompletionSource<Descriptor>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var upload = UploadStreamAsync(pipe.Reader, written.Task);
         LayerInfo info;
         try
         {
@@ -153,11 +155,14 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
         catch (Exception ex)
         {
             // The upload sees a failed stream and ends; its session is left for the registry to purge.
+            written.TrySetException(ex);
             await pipe.Writer.CompleteAsync(ex).ConfigureAwait(false);
             await upload.ConfigureAwait(false);
             throw;
         }
 
+        // Known before the pipe ends: the upload finishes with the digest the writer computed.
+        written.SetResult(info.Descriptor with { MediaType = mediaType });
         await pipe.Writer.CompleteAsync().ConfigureAwait(false);
         _uploads.TryAdd(info.Descriptor.Digest, CheckAsync(upload, info.Descriptor));
         return info;
@@ -216,14 +221,13 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
         _cancel.Dispose();
     }
 
-    private async Task<Descriptor?> UploadStreamAsync(PipeReader reader, string mediaType)
+    private async Task<Descriptor?> UploadStreamAsync(PipeReader reader, Task<Descriptor> written)
     {
         // Off the caller's thread: the upload's first request must not delay the first compressed block.
         await Task.Yield();
-        var stream = reader.AsStream(leaveOpen: true);
         try
         {
-            return await client.UploadBlobAsync(target, stream, mediaType, null, _cancel.Token).ConfigureAwait(false);
+            return await client.UploadBlobAsync(target, reader, written, _cancel.Token).ConfigureAwait(false);
         }
         catch (Exception ex)
         {

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.IO.Pipelines;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
@@ -525,6 +526,71 @@ public sealed class RegistryClient : IDisposable
         await FinishUploadAsync(repository, session, digest, cancellationToken).ConfigureAwait(false);
         progress?.Report(new TransferProgress(digest, length, length));
         return new Descriptor(mediaType, digest, length);
+    }
+
+    /// <summary>
+    /// Uploads a blob a writer is still producing into a pipe, whose descriptor <paramref name="written"/> gives once
+    /// the writer is done (the layer writer hashes what it writes, so the bytes are not hashed a second time here; the
+    /// registry checks them against that digest). When the writer has finished by the time the session is open (a
+    /// small layer), the bytes go in one <c>PUT</c> with their digest; otherwise in one streaming <c>PATCH</c> as they
+    /// come, then a <c>PUT</c> with the digest. The content cannot be replayed, so a failure is reported, not retried.
+    /// </summary>
+    /// <param name="repository">The target repository.</param>
+    /// <param name="content">The bytes; read to the end and completed by the caller.</param>
+    /// <param name="written">The written blob's descriptor; awaited only once every byte has been read.</param>
+    /// <param name="cancellationToken">Cancels the upload.</param>
+    /// <returns>The uploaded blob's descriptor.</returns>
+    internal async Task<Descriptor> UploadBlobAsync(ImageReference repository, PipeReader content, Task<Descriptor> written, CancellationToken cancellationToken)
+    {
+        var session = await StartUploadAsync(repository, null, null, null, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException("A plain upload session cannot be a mount.");
+        Descriptor blob;
+        var got = content.TryRead(out var read);
+        if (got && read.IsCompleted)
+        {
+            blob = await written.ConfigureAwait(false);
+            var bytes = read.Buffer;
+            CheckWrittenLength(blob, bytes.Length);
+            using var put = await CreateUploadRequestAsync(HttpMethod.Put, repository, session, blob.Digest, cancellationToken).ConfigureAwait(false);
+            put.Content = bytes.IsSingleSegment ? new ReadOnlyMemoryContent(bytes.First) : new ByteArrayContent(bytes.ToArray());
+            put.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            put.Content.Headers.ContentLength = bytes.Length;
+            using var response = await SendAsync(put, $"Could not upload blob {blob.Digest}", cancellationToken).ConfigureAwait(false);
+            CheckStoredDigest(response, blob.Digest, repository);
+            content.AdvanceTo(bytes.End);
+            return blob;
+        }
+
+        if (got)
+        {
+            // Nothing consumed: the streaming request reads it again.
+            content.AdvanceTo(read.Buffer.Start);
+        }
+
+        long length;
+        using (var patch = await CreateUploadRequestAsync(HttpMethod.Patch, repository, session, null, cancellationToken).ConfigureAwait(false))
+        {
+            var counting = new HashingReadStream(content.AsStream(leaveOpen: true), null);
+            patch.Content = new StreamContent(counting, 128 * 1024);
+            patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            patch.Headers.TransferEncodingChunked = true;
+            using var response = await SendAsync(patch, "Could not upload a streamed blob", cancellationToken).ConfigureAwait(false);
+            session.Location = ResolveLocation(response, session.Location);
+            length = counting.Length;
+        }
+
+        blob = await written.ConfigureAwait(false);
+        CheckWrittenLength(blob, length);
+        await FinishUploadAsync(repository, session, blob.Digest, cancellationToken).ConfigureAwait(false);
+        return blob;
+
+        static void CheckWrittenLength(Descriptor blob, long sent)
+        {
+            if (sent != blob.Size)
+            {
+                throw new IOException($"The streamed upload of {blob.Digest} sent {sent} bytes, not the {blob.Size} written.");
+            }
+        }
     }
 
     /// <summary>Deletes a blob from a repository.</summary>

@@ -117,8 +117,8 @@ internal sealed class ProgressReadStream(Stream inner, Digest digest, long start
     }
 }
 
-/// <summary>Feeds what is read through it from a stream it does not own into a hash it does not own, and counts it.</summary>
-internal sealed class HashingReadStream(Stream inner, IncrementalHash hash) : Stream
+/// <summary>Counts what is read through it from a stream it does not own and, given one, feeds it into a hash it does not own.</summary>
+internal sealed class HashingReadStream(Stream inner, IncrementalHash? hash) : Stream
 {
     private long _length;
 
@@ -137,7 +137,7 @@ internal sealed class HashingReadStream(Stream inner, IncrementalHash hash) : St
     public override int Read(Span<byte> buffer)
     {
         var read = inner.Read(buffer);
-        hash.AppendData(buffer[..read]);
+        hash?.AppendData(buffer[..read]);
         _length += read;
         return read;
     }
@@ -145,7 +145,7 @@ internal sealed class HashingReadStream(Stream inner, IncrementalHash hash) : St
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         var read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-        hash.AppendData(buffer.Span[..read]);
+        hash?.AppendData(buffer.Span[..read]);
         _length += read;
         return read;
     }

@@ -99,6 +99,60 @@ public class RegistryClientTests(RegistryFixture fixture)
     }
 
     [Fact]
+    public async Task A_blob_written_through_a_pipe_goes_in_one_put_when_finished_before_its_session_opens_else_streams_and_the_registry_checks_the_writers_digest()
+    {
+        using var proxy = new FaultProxy(fixture.Registry.BaseUri);
+        using var client = new RegistryClient();
+        var repo = ImageReference.Parse($"{proxy.Host}/uploads/piped");
+        int Count(string method) => proxy.Requests.Count(r => r.Method == method && r.PathAndQuery.StartsWith("/v2/uploads/piped/blobs/uploads/", StringComparison.Ordinal));
+
+        // Written before the upload starts: POST, then one PUT with the bytes and the writer's digest.
+        var small = RandomNumberGenerator.GetBytes(40_000);
+        var smallBlob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(small), small.Length);
+        var done = new System.IO.Pipelines.Pipe();
+        await done.Writer.WriteAsync(small);
+        await done.Writer.CompleteAsync();
+        Assert.Equal(smallBlob, await client.UploadBlobAsync(repo, done.Reader, Task.FromResult(smallBlob), CancellationToken.None));
+        Assert.Equal((1, 0, 1), (Count("POST"), Count("PATCH"), Count("PUT")));
+        await AssertStoredAsync(smallBlob, small);
+
+        // Still being written once the session is open: one streaming PATCH, then a PUT with the digest the writer gives at the end.
+        var large = RandomNumberGenerator.GetBytes(300_000);
+        var largeBlob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(large), large.Length);
+        var writing = new System.IO.Pipelines.Pipe();
+        var written = new TaskCompletionSource<Descriptor>();
+        await writing.Writer.WriteAsync(large.AsMemory(0, 1000));
+        var upload = client.UploadBlobAsync(repo, writing.Reader, written.Task, CancellationToken.None);
+        await Task.Delay(200);
+        await writing.Writer.WriteAsync(large.AsMemory(1000));
+        written.SetResult(largeBlob);
+        await writing.Writer.CompleteAsync();
+        Assert.Equal(largeBlob, await upload);
+        Assert.Equal((2, 1, 2), (Count("POST"), Count("PATCH"), Count("PUT")));
+        await AssertStoredAsync(largeBlob, large);
+
+        // A writer's digest that is not the bytes' is refused by the registry; a length that is not the bytes' by the client.
+        var lying = new System.IO.Pipelines.Pipe();
+        await lying.Writer.WriteAsync(small);
+        await lying.Writer.CompleteAsync();
+        var wrong = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256("not these bytes"u8.ToArray()), small.Length);
+        var refused = await Assert.ThrowsAsync<RegistryException>(() => client.UploadBlobAsync(repo, lying.Reader, Task.FromResult(wrong), CancellationToken.None));
+        Assert.True(refused.HasCode(RegistryErrorCodes.DigestInvalid), refused.Message);
+        Assert.Null(await client.HeadBlobAsync(repo, wrong.Digest));
+        var shorter = new System.IO.Pipelines.Pipe();
+        await shorter.Writer.WriteAsync(small.AsMemory(0, 100));
+        await shorter.Writer.CompleteAsync();
+        await Assert.ThrowsAsync<IOException>(() => client.UploadBlobAsync(repo, shorter.Reader, Task.FromResult(smallBlob with { Digest = Digest.ComputeSha256(large) }), CancellationToken.None));
+
+        async Task AssertStoredAsync(Descriptor blob, byte[] bytes)
+        {
+            using var back = new MemoryStream();
+            await client.DownloadBlobAsync(repo, blob, back);
+            Assert.Equal(bytes, back.ToArray());
+        }
+    }
+
+    [Fact]
     public async Task Blobs_of_a_base_in_another_repository_are_mounted_not_uploaded()
     {
         using var dir = new TempDir();
