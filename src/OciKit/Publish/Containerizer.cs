@@ -520,7 +520,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
     /// <summary>The base's manifest and configuration only (for an image that is only pushed: its layers stay in the registry).</summary>
     private async Task<(Descriptor Manifest, Image Image, RemoteImage? Remote, string Note)> ReadBaseAsync(ImageReference reference, Platform platform, Signing.TrustPolicy? policy, CancellationToken cancellationToken)
     {
-        var remote = await new RegistryBaseImages(client).ReadAsync(reference, platform, policy, cancellationToken).ConfigureAwait(false);
+        var remote = await new RegistryBaseImages(client) { Documents = store }.ReadAsync(reference, platform, policy, cancellationToken).ConfigureAwait(false);
         return (remote.Manifest.Descriptor, remote.Image, remote, $"manifest and configuration read, its {remote.Image.Layers.Length} layer(s) left in the registry");
     }
 

@@ -1,3 +1,4 @@
+using OciKit.Images;
 using OciKit.Layout;
 using OciKit.Primitives;
 using OciKit.References;
@@ -66,9 +67,17 @@ public sealed class RegistryBaseImages(RegistryClient client) : IBaseImageResolv
     }
 
     /// <summary>
+    /// A store whose blobs keep the content-addressed documents <see cref="ReadAsync"/> reads (the platform's manifest
+    /// picked from an index, the configuration), so that reading the same base again asks the registry only what its
+    /// tag names now: for a publish repeated on one machine, one request instead of two or three. Kept as blobs only
+    /// (no image is recorded), verified when read back; null (the default) to fetch every document each time.
+    /// </summary>
+    public OciLayout? Documents { get; init; }
+
+    /// <summary>
     /// Reads a base image's manifest and configuration from its registry, verified, for the platform — without its
-    /// layers and without storing anything: for a push that mounts (or streams) the base's layers from its repository
-    /// instead of pulling them (<see cref="ComposedImageSource"/>).
+    /// layers and without storing anything but, given <see cref="Documents"/>, those two documents: for a push that
+    /// mounts (or streams) the base's layers from its repository instead of pulling them (<see cref="ComposedImageSource"/>).
     /// </summary>
     /// <param name="reference">The image.</param>
     /// <param name="platform">The platform wanted.</param>
@@ -88,18 +97,23 @@ public sealed class RegistryBaseImages(RegistryClient client) : IBaseImageResolv
         {
             var source = policy is null ? reference : await policy.AdmitAsync(reference, client, cancellationToken).ConfigureAwait(false);
             var from = new RegistryImageSource(client, source);
-            var document = await ImageSelection.PickPlatformAsync(from, await from.ResolveAsync(cancellationToken).ConfigureAwait(false), platform, cancellationToken).ConfigureAwait(false);
+            var top = await from.ResolveAsync(cancellationToken).ConfigureAwait(false);
+            var document = await ImageSelection.PickPlatformAsync(Documents is { } store ? new StoredDocuments(from, store) : from, top, platform, cancellationToken).ConfigureAwait(false);
             var manifest = document.Manifest ?? throw new NotSupportedException($"'{reference}' refers to a {document.MediaType}, not an image.");
             if (manifest.Config.MediaType is not (MediaTypes.OciConfig or MediaTypes.DockerConfig) && manifest.ArtifactType is not null)
             {
                 throw new NotSupportedException($"'{reference}' refers to an artifact of type {manifest.ArtifactType}, not an image.");
             }
 
-            ReadOnlyMemory<byte> config;
-            var stream = await from.OpenBlobAsync(manifest.Config, cancellationToken).ConfigureAwait(false);
-            await using (stream.ConfigureAwait(false))
+            if (await StoredDocuments.ReadAsync(Documents, manifest.Config, cancellationToken).ConfigureAwait(false) is not { } config)
             {
-                config = await ReadSmallAsync(stream, manifest.Config, reference, cancellationToken).ConfigureAwait(false);
+                var stream = await from.OpenBlobAsync(manifest.Config, cancellationToken).ConfigureAwait(false);
+                await using (stream.ConfigureAwait(false))
+                {
+                    config = await ReadSmallAsync(stream, manifest.Config, reference, cancellationToken).ConfigureAwait(false);
+                }
+
+                await StoredDocuments.KeepAsync(Documents, config, manifest.Config, cancellationToken).ConfigureAwait(false);
             }
 
             try
@@ -134,6 +148,74 @@ public sealed class RegistryBaseImages(RegistryClient client) : IBaseImageResolv
         }
 
         return buffer;
+    }
+}
+
+/// <summary>
+/// A registry image source whose content-addressed manifests (those read by digest) come from a store's blobs when it
+/// has them, and are kept there when fetched (<see cref="RegistryBaseImages.Documents"/>).
+/// </summary>
+internal sealed class StoredDocuments(RegistryImageSource from, OciLayout store) : IImageSource
+{
+    /// <inheritdoc/>
+    public string Name => from.Name;
+
+    /// <inheritdoc/>
+    public Task<ManifestDocument> ResolveAsync(CancellationToken cancellationToken = default) => from.ResolveAsync(cancellationToken);
+
+    /// <inheritdoc/>
+    public async Task<ManifestDocument> ReadManifestAsync(Descriptor descriptor, CancellationToken cancellationToken = default)
+    {
+        if (await ReadAsync(store, descriptor, cancellationToken).ConfigureAwait(false) is { } bytes)
+        {
+            return ManifestDocument.Parse(bytes, descriptor);
+        }
+
+        var document = await from.ReadManifestAsync(descriptor, cancellationToken).ConfigureAwait(false);
+        await KeepAsync(store, document.Bytes, descriptor, cancellationToken).ConfigureAwait(false);
+        return document;
+    }
+
+    /// <inheritdoc/>
+    public Task<Stream> OpenBlobAsync(Descriptor descriptor, CancellationToken cancellationToken = default) => from.OpenBlobAsync(descriptor, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask DisposeAsync() => from.DisposeAsync();
+
+    /// <summary>A document the store holds, verified; null when it has none (or a damaged one: it is fetched again).</summary>
+    internal static async Task<ReadOnlyMemory<byte>?> ReadAsync(OciLayout? store, Descriptor descriptor, CancellationToken cancellationToken)
+    {
+        if (store is null || !store.ContainsBlob(descriptor.Digest))
+        {
+            return null;
+        }
+
+        try
+        {
+            return await store.ReadBlobAsync(descriptor, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OciException or IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Keeps a fetched document in the store; one that cannot be written is only not kept.</summary>
+    internal static async Task KeepAsync(OciLayout? store, ReadOnlyMemory<byte> bytes, Descriptor descriptor, CancellationToken cancellationToken)
+    {
+        if (store is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await store.WriteBlobAsync(bytes, descriptor.MediaType, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OciException or IOException or UnauthorizedAccessException)
+        {
+            // A full or read-only store: the next read fetches it again.
+        }
     }
 }
 

@@ -276,6 +276,23 @@ public sealed class ForeignImageTests(ForeignCorpus corpus) : IClassFixture<Fore
         Assert.Equal(c.Input.DiffIds, published.DiffIds.Take(c.Input.DiffIds.Count));
         Assert.Contains("app/app.txt", published.Files);
         Assert.Empty(c.Input.Files.Except(published.Files));
+
+        // Published again after a change: the base's tag is asked for again, but not the documents its digests name
+        // (an index's platform manifest, the configuration: kept in the store), nor any blob the target's manifest names.
+        await File.WriteAllTextAsync(Path.Combine(publish, "app.txt"), "an app, changed\n");
+        using var proxy = new FaultProxy(corpus.Registry.BaseUri);
+        var again = await new Containerizer(store, client).ContainerizeAsync(request with
+        {
+            BaseImage = ImageReference.Parse(c.Reference.Replace(Host, proxy.Host, StringComparison.Ordinal)),
+            Registry = proxy.Host,
+        });
+        var baseRepository = "/v2/" + ImageReference.Parse(c.Reference).Repository + "/";
+        Assert.Single(proxy.Requests, r => r.Method == "GET" && r.PathAndQuery.StartsWith(baseRepository + "manifests/", StringComparison.Ordinal));
+        Assert.DoesNotContain(proxy.Requests, r => r.PathAndQuery.Contains("/blobs/sha256:", StringComparison.Ordinal));
+        Assert.Equal(result.Images[0].BaseManifest.Digest, again.Images[0].BaseManifest.Digest);
+        var republished = await PeerView.LoadAsync($"docker://{Host}/published/{name}:1", dir.Combine("republished"));
+        Assert.Equal(again.Manifest.Digest.ToString(), republished.TopDigest);
+        Assert.Equal(c.Input.DiffIds, republished.DiffIds.Take(c.Input.DiffIds.Count));
     }
 
     [Fact]
