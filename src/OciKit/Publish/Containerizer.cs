@@ -487,27 +487,48 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
     private async Task<(LayerInfo Info, string? Source)[]> WriteLayersAsync(ImmutableArray<PublishLayer> layers, string workingDirectory, Task<string[][]> hashing, Task gate, EarlyUploads? early, Task<PublishCache> reading, bool keep, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         await gate.ConfigureAwait(false);
-        var cache = await reading.ConfigureAwait(false);
-
-        // A layer's key (its files' digests) is needed before it is written only when a cache could hold it. With
-        // neither a record in the registry cache nor an entry in the store's cache (a cold publish: a new store, no
-        // cache or an empty one), no key can hit: hashing every file first would only hold back the compression (one
-        // core idle while a self-contained app's 80 MB are read and hashed), so the layers are written while the files
-        // are hashed, and recorded under their keys afterwards.
-        var lookUp = cache.HasRecords || new LayerCache(store.Root).HasEntries;
-        if (lookUp)
-        {
-            await hashing.ConfigureAwait(false);
-        }
-
+        var localEntries = new LayerCache(store.Root).HasEntries;
         var written = new (LayerInfo Info, string? Source)[layers.Length];
+        var recorded = new List<(string Key, LayerInfo Info)>(layers.Length);
         for (var i = 0; i < layers.Length; i++)
         {
-            written[i] = await WriteLayerAsync(layers[i], workingDirectory, LayerOptionsOci, hashing, i, lookUp, early, cache, keep, progress, cancellationToken).ConfigureAwait(false);
+            var (info, source, key) = await WriteLayerAsync(layers[i], workingDirectory, LayerOptionsOci, hashing, i, localEntries, early, reading, keep, progress, cancellationToken).ConfigureAwait(false);
+            written[i] = (info, source);
+            if (key is not null)
+            {
+                recorded.Add((key, info));
+            }
+        }
+
+        // The registry cache records every layer the store's cache found or the writer wrote, once its records are read.
+        var cache = await reading.ConfigureAwait(false);
+        foreach (var (key, info) in recorded)
+        {
+            cache.Add(key, info);
         }
 
         return written;
     }
+
+    /// <summary>Whether a layer's files hold at most <see cref="SmallLayerBytes"/> (one stat per file, stopping past the bound).</summary>
+    private static bool IsSmall(PublishLayer layer)
+    {
+        long total = 0;
+        foreach (var file in layer.Files)
+        {
+            var info = new FileInfo(file.SourcePath);
+            total += info.Exists ? info.Length : 0;
+            if (total > SmallLayerBytes)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>The most a layer's files may hold for it to be written without waiting for the registry cache (<see cref="WriteLayersAsync"/>).</summary>
+    private const long SmallLayerBytes = 1024 * 1024;
 
     /// <summary>The base pulled into the store, layers and all (for an image that is stored).</summary>
     private async Task<(Descriptor Manifest, Image Image, RemoteImage? Remote, string Note)> PullBaseAsync(ImageReference reference, Platform platform, Signing.TrustPolicy? policy, CancellationToken cancellationToken)
@@ -629,29 +650,38 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
     private const string LocalCacheSource = "local";
 
     /// <summary>
-    /// The layer: from the store's cache, else from the registry cache's record, else written (without
-    /// <paramref name="lookUp"/>: written, the caches not asked). Returns where a reused layer's record came from (null
-    /// when written). <paramref name="hashing"/> gives the content digests of every layer's files
-    /// (<see cref="FileDigestsAsync"/>), this layer's at <paramref name="index"/>.
+    /// The layer: from the store's cache (when it has entries), else from the registry cache's record, else written.
+    /// Returns where a reused layer's record came from (null when written) and the key the registry cache is to record
+    /// it under (null for a layer taken from that cache). <paramref name="hashing"/> gives the content digests of every
+    /// layer's files (<see cref="FileDigestsAsync"/>), this layer's at <paramref name="index"/>.
     /// </summary>
-    private async Task<(LayerInfo Info, string? Source)> WriteLayerAsync(PublishLayer layer, string workingDirectory, LayerOptions options, Task<string[][]> hashing, int index, bool lookUp, EarlyUploads? early, PublishCache cache, bool keep, IProgress<string>? progress, CancellationToken cancellationToken)
+    private async Task<(LayerInfo Info, string? Source, string? Key)> WriteLayerAsync(PublishLayer layer, string workingDirectory, LayerOptions options, Task<string[][]> hashing, int index, bool localEntries, EarlyUploads? early, Task<PublishCache> reading, bool keep, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         // A layer is a function of its files' paths, modes and contents and of the layer options. Keyed on those, an
         // unchanged layer (the runtime, the packages) is taken from the store instead of being re-tarred and
         // recompressed on every publish; hashing the files is a small fraction of compressing them.
         var local = new LayerCache(store.Root);
-        if (lookUp)
+        string? key = null;
+        if (localEntries)
         {
-            var key = LayerKey(layer, workingDirectory, options, (await hashing.ConfigureAwait(false))[index]);
+            key = LayerKey(layer, workingDirectory, options, (await hashing.ConfigureAwait(false))[index]);
             if (local.TryGet(key, store.ContainsBlob, out var hit) && hit is { Layer: { } cached, DiffId: { } diffId, UncompressedSize: { } size })
             {
                 early?.Start(cached, store, null);
-                cache.Add(key, new LayerInfo(cached, diffId, size));
-                return (new LayerInfo(cached, diffId, size), LocalCacheSource);
+                return (new LayerInfo(cached, diffId, size), LocalCacheSource, key);
             }
+        }
 
+        // On a machine that has published before (its store's cache has entries), a small layer the store's cache
+        // missed (the app's own after a one-line change, a few hundred KB) does not wait for the registry cache's
+        // records: a record could only name the very blob written here (the key holds every input of the deterministic
+        // writer), and compressing it costs less than the round trips of reading the records, which its upload would
+        // otherwise wait for. A fresh agent (no entries) waits, and takes what the records hold.
+        if (!(localEntries && IsSmall(layer)) && await reading.ConfigureAwait(false) is { HasRecords: true } cache)
+        {
             // A record in the registry cache: an image only pushed leaves the blob there (the push mounts it or finds it
             // present); a stored one downloads it, verified against digest and DiffID.
+            key ??= LayerKey(layer, workingDirectory, options, (await hashing.ConfigureAwait(false))[index]);
             if (await cache.TryTakeAsync(client, key, keep ? store : null, early, progress, cancellationToken).ConfigureAwait(false) is var (remote, source))
             {
                 if (keep)
@@ -659,12 +689,15 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
                     local.Put(key, new LayerCache.Entry(remote.Descriptor, remote.DiffId, remote.UncompressedSize));
                 }
 
-                return (remote, source);
+                return (remote, source, null);
             }
         }
 
         // The store's one way in for a new layer: written in a scratch directory, hashed while written, renamed into
-        // blobs/ (neither copied nor read again, never half-written), streamed to the registry meanwhile when uploading early.
+        // blobs/ (neither copied nor read again, never half-written), streamed to the registry meanwhile when uploading
+        // early. With no cache that could hold it (a cold publish: a new store, no registry cache or an empty one), no
+        // key was needed first: the layer is written while the files are hashed (rather than one core idle while a
+        // self-contained app's 80 MB are read and hashed), and recorded under its key afterwards.
         var entries = layer.ToEntries(workingDirectory);
         var info = await store.AddLayerAsync(
             (file, ct) => early is null
@@ -672,11 +705,9 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
                 : early.WriteAndUploadAsync(file, options.MediaType, (destination, c) => LayerWriter.WriteAsync(entries, destination, options, c), ct),
             cancellationToken).ConfigureAwait(false);
 
-        // Recorded for the next publish; without lookUp the files were hashed while the layer was written.
-        var written = LayerKey(layer, workingDirectory, options, (await hashing.ConfigureAwait(false))[index]);
-        local.Put(written, new LayerCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize));
-        cache.Add(written, info);
-        return (info, null);
+        key ??= LayerKey(layer, workingDirectory, options, (await hashing.ConfigureAwait(false))[index]);
+        local.Put(key, new LayerCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize));
+        return (info, null, key);
     }
 
     private static string LayerKey(PublishLayer layer, string workingDirectory, LayerOptions options, string[] fileDigests)

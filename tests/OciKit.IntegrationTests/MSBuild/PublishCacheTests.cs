@@ -60,6 +60,38 @@ public sealed class PublishCacheTests(RegistryFixture registry)
         Assert.NotEqual(first.Manifest.Digest, fourth.Manifest.Digest);
     }
 
+    [Fact]
+    public async Task A_one_line_change_uploads_its_small_app_layer_while_the_cache_records_are_read_and_still_records_it()
+    {
+        using var dir = new TempDir("ocikit-publish-cache");
+        using var proxy = new FaultProxy(registry.Registry.BaseUri);
+        var request = await ContainerizerTests.PushRequestAsync(dir, proxy, "cached/slow");
+        request = request with { CacheRepository = RegistryCache.ParseRepository($"{proxy.Host}/cached/slow") };
+        using var client = new RegistryClient();
+        var store = await OciLayout.OpenAsync(dir.Combine("store"));
+        await new Containerizer(store, client).ContainerizeAsync(request);
+
+        // The same machine after a one-line change, against a registry slow to answer the cache's read.
+        await File.AppendAllTextAsync(dir.Combine("publish", "run.sh"), "# changed\n");
+        proxy.Add("GET", $"/v2/cached/slow/manifests/{RegistryCache.DefaultTag}", new Fault.Delay(TimeSpan.FromSeconds(2)));
+        var before = proxy.Requests.Count;
+        var messages = new List<string>();
+        var changed = await new Containerizer(store, client).ContainerizeAsync(request, new Progress(messages));
+
+        // The app layer's upload started while the records were still on their way; the records still got its key.
+        var requests = proxy.Requests.Skip(before).ToList();
+        var read = requests.First(r => r.Method == "GET" && r.PathAndQuery.EndsWith("/manifests/" + RegistryCache.DefaultTag, StringComparison.Ordinal));
+        var upload = requests.First(r => r.Method == "POST" && r.PathAndQuery.Contains("/blobs/uploads/", StringComparison.Ordinal));
+        Assert.InRange(upload.At - read.At, TimeSpan.FromSeconds(-5), TimeSpan.FromSeconds(1.5));
+        Assert.Equal([true, false], changed.Images[0].Layers.Select(l => l.Reused));
+        Assert.Contains(messages, m => m.StartsWith($"Cache {proxy.Host}/cached/slow:{RegistryCache.DefaultTag}: 2 record(s) written, 3 held", StringComparison.Ordinal));
+
+        // Another agent finds the changed layer's record.
+        var other = await new Containerizer(await OciLayout.OpenAsync(dir.Combine("other")), client).ContainerizeAsync(request);
+        Assert.Equal(changed.Manifest.Digest, other.Manifest.Digest);
+        Assert.All(other.Images[0].Layers, l => Assert.True(l.Reused));
+    }
+
     private sealed class Progress(List<string> messages) : IProgress<string>
     {
         public void Report(string value)
