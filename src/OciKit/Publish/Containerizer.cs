@@ -383,19 +383,12 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
     }
 
     /// <summary>
-    /// Writes the registry cache's records as soon as the early uploads of the layers they name are confirmed; false,
-    /// writing nothing, when one of them failed (the push uploads it, and the records follow the push).
+    /// Writes the registry cache's records as the early uploads of the layers they name go on (the records blob goes up
+    /// meanwhile, the cache's manifest is put once they are confirmed); false, writing nothing, when one of them failed
+    /// (the push uploads it, and the records follow the push).
     /// </summary>
-    private async Task<bool> WriteCacheOnceLayersAreThereAsync(PublishCache cache, EarlyUploads early, IProgress<string>? progress, CancellationToken cancellationToken)
-    {
-        if (!await early.ConfirmedAsync(cache.LayerBlobs).ConfigureAwait(false))
-        {
-            return false;
-        }
-
-        await cache.WriteAsync(client, store, early.Target, progress, cancellationToken).ConfigureAwait(false);
-        return true;
-    }
+    private Task<bool> WriteCacheOnceLayersAreThereAsync(PublishCache cache, EarlyUploads early, IProgress<string>? progress, CancellationToken cancellationToken) =>
+        cache.WriteAsync(client, store, early.Target, progress, cancellationToken, early.ConfirmedAsync(cache.LayerBlobs));
 
     private async Task<(BuiltImage Image, ContainerizedImage Result, RemoteImage? BaseSource)> BuildAsync(ContainerizeRequest request, bool keep, EarlyUploads? early, Task<PublishCache> cache, IProgress<string>? progress, CancellationToken cancellationToken)
     {

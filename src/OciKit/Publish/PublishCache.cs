@@ -113,17 +113,27 @@ internal sealed class PublishCache
     /// read before held every record already, with the same layer. A cache that cannot be written is a warning: the
     /// image is pushed.
     /// </summary>
-    public async Task WriteAsync(RegistryClient client, OciLayout store, ImageReference pushedTo, IProgress<string>? progress, CancellationToken cancellationToken)
+    /// <param name="client">The registry client.</param>
+    /// <param name="store">Where blobs the cache's repository lacks can be read from.</param>
+    /// <param name="pushedTo">Where the image was pushed.</param>
+    /// <param name="progress">Receives what was written, and warnings.</param>
+    /// <param name="cancellationToken">Cancels the requests.</param>
+    /// <param name="layersThere">
+    /// For a write that starts while the layers are still being uploaded: says whether they all reached
+    /// <paramref name="pushedTo"/>. The records blob goes up meanwhile; on false nothing is put.
+    /// </param>
+    /// <returns>False when <paramref name="layersThere"/> said false (nothing written); true otherwise.</returns>
+    public async Task<bool> WriteAsync(RegistryClient client, OciLayout store, ImageReference pushedTo, IProgress<string>? progress, CancellationToken cancellationToken, Task<bool>? layersThere = null)
     {
         if (_repository is null || _records.Count == 0)
         {
-            return;
+            return true;
         }
 
         if (_records.TrueForAll(r => _lookup.TryGet(r.Key, out var hit) && hit.Repository == _repository && hit.Record.Layer?.Digest == r.Layer?.Digest && hit.Record.DiffId == r.DiffId))
         {
             progress?.Report($"Cache {_repository}: all {_records.Count} record(s) held already, nothing written");
-            return;
+            return true;
         }
 
         try
@@ -138,13 +148,19 @@ internal sealed class PublishCache
                 present = [.. LayerBlobs];
             }
 
-            var result = await new RegistryCache(client).WriteAsync(_repository, records, store, pushedTo, present, _lookup, Warnings(progress), cancellationToken).ConfigureAwait(false);
+            if (await new RegistryCache(client).WriteWhenReadyAsync(_repository, records, store, pushedTo, present, _lookup, layersThere, Warnings(progress), cancellationToken).ConfigureAwait(false) is not { } result)
+            {
+                return false;
+            }
+
             progress?.Report($"Cache {_repository}: {result.Written} record(s) written, {result.Records} held");
         }
         catch (RegistryException ex)
         {
             progress?.Report($"Warning: cache {_repository} not written: {ex.Message}");
         }
+
+        return true;
     }
 
     private static SynchronousWarnings? Warnings(IProgress<string>? progress) => progress is null ? null : new SynchronousWarnings(progress);

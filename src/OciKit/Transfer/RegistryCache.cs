@@ -203,6 +203,24 @@ public sealed class RegistryCache(RegistryClient client)
         CacheLookup? readBefore = null,
         IProgress<string>? warnings = null,
         CancellationToken cancellationToken = default)
+        => (await WriteWhenReadyAsync(repository, records, store, mountFrom, present, readBefore, null, warnings, cancellationToken).ConfigureAwait(false))!;
+
+    /// <summary>
+    /// <see cref="WriteAsync(ImageReference, IEnumerable{CacheRecord}, OciLayout?, ImageReference?, IReadOnlySet{Digest}?, CacheLookup?, IProgress{string}?, CancellationToken)"/>
+    /// for a writer whose blobs are still on their way to the repository: the records blob goes up and the tag is
+    /// checked while <paramref name="ready"/> runs; the blobs are looked up and the manifest put only once it says
+    /// true. False: nothing is put, and the result is null.
+    /// </summary>
+    internal async Task<CacheWriteResult?> WriteWhenReadyAsync(
+        ImageReference repository,
+        IEnumerable<CacheRecord> records,
+        OciLayout? store,
+        ImageReference? mountFrom,
+        IReadOnlySet<Digest>? present,
+        CacheLookup? readBefore,
+        Task<bool>? ready,
+        IProgress<string>? warnings,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(repository);
         ArgumentNullException.ThrowIfNull(records);
@@ -217,7 +235,18 @@ public sealed class RegistryCache(RegistryClient client)
         }
 
         // Every blob first, so that a record is written only once its blob is in the repository, and so that the
-        // window between reading the cache and putting it back (where another writer can interleave) is short.
+        // window between reading the cache and putting it back (where another writer can interleave) is short. Blobs
+        // still on their way (ready) are looked up once there; when every one is known present, only the put waits.
+        if (ready is not null && !ours.TrueForAll(r => r.Layer is not { } l || present?.Contains(l.Digest) == true))
+        {
+            if (!await ready.ConfigureAwait(false))
+            {
+                return null;
+            }
+
+            ready = null;
+        }
+
         var mountRepository = mountFrom is null ? null : RegistryClient.MountSource(mountFrom, repository);
         var skipped = 0;
         var ensured = new HashSet<Digest>();
@@ -277,6 +306,17 @@ public sealed class RegistryCache(RegistryClient client)
             else
             {
                 (merged, uploading) = await ReadAndMergeAsync(repository, ours, keys, warnings, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (ready is not null)
+            {
+                var there = await ready.ConfigureAwait(false);
+                ready = null;
+                if (!there)
+                {
+                    await ((Task)uploading).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    return null;
+                }
             }
 
             Digest written;

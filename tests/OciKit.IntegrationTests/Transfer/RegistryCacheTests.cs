@@ -139,6 +139,43 @@ public sealed class RegistryCacheTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_write_whose_layers_are_still_on_their_way_uploads_its_records_meanwhile_and_puts_the_manifest_only_once_they_are_there()
+    {
+        var repository = Cache("team/ready");
+        var earlier = await LayerRecordAsync("ready-earlier");
+        await new RegistryCache(Client).WriteAsync(repository, [earlier], Store);
+        var cache = new RegistryCache(Client);
+        var ours = await LayerRecordAsync("ready-ours");
+        var present = new HashSet<Digest> { ours.Layer!.Digest };
+        var manifestPuts = Registry.CountRequests("PUT", "/v2/team/ready/manifests/");
+        var blobPuts = Registry.CountRequests("PUT", "/v2/team/ready/blobs/uploads/");
+
+        // The layer is still being pushed (as a publish's early upload is): the records blob goes up meanwhile.
+        var ready = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var writing = cache.WriteWhenReadyAsync(repository, [ours], Store, null, present, await cache.ReadAsync([repository]), ready.Task, null, CancellationToken.None);
+        for (var waited = 0; Registry.CountRequests("PUT", "/v2/team/ready/blobs/uploads/") == blobPuts && waited < 200; waited++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.Equal(blobPuts + 1, Registry.CountRequests("PUT", "/v2/team/ready/blobs/uploads/"));
+        Assert.False(writing.IsCompleted);
+        Assert.Equal(manifestPuts, Registry.CountRequests("PUT", "/v2/team/ready/manifests/"));
+        await Client.UploadBlobAsync(repository, ours.Layer, _ => Task.FromResult(Store.OpenBlob(ours.Layer.Digest)));
+        ready.SetResult(true);
+        var result = await writing;
+        Assert.Equal((2, 1), (result!.Records, result.Written));
+        var after = await cache.ReadAsync([repository]);
+        Assert.True(after.TryGet(earlier.Key, out _) && after.TryGet(ours.Key, out _));
+
+        // Layers that did not get there: nothing is put.
+        var lost = await LayerRecordAsync("ready-lost");
+        var before = (await Client.HeadManifestAsync(repository))!.Digest;
+        Assert.Null(await cache.WriteWhenReadyAsync(repository, [lost], Store, null, new HashSet<Digest> { lost.Layer!.Digest }, after, Task.FromResult(false), null, CancellationToken.None));
+        Assert.Equal(before, (await Client.HeadManifestAsync(repository))!.Digest);
+    }
+
+    [Fact]
     public async Task A_write_that_read_before_merges_with_what_it_read_without_reading_again_while_the_tag_has_not_moved()
     {
         var repository = Cache("team/read-before");
