@@ -176,7 +176,11 @@ internal sealed class FileDigestCache
         return digest;
     }
 
-    /// <summary>Records the digests this build saw (entries of files it did not see are kept until they go stale).</summary>
+    /// <summary>
+    /// Records the digests this build saw. Entries of files it did not see are kept (another context, another project);
+    /// earlier versions of the files it saw (another size or time at the same path) are dropped: they can never match
+    /// again, and a file read and parsed on every build must not grow with every edit.
+    /// </summary>
     public void Save()
     {
         if (_seen.Count == 0)
@@ -184,8 +188,9 @@ internal sealed class FileDigestCache
             return;
         }
 
-        // Bounded: entries this build saw first, then older ones, at most 100 000 in all.
+        // Bounded: entries this build saw first, then older ones of other files, at most 100 000 in all.
         var merged = new Dictionary<string, string>(_seen, StringComparer.Ordinal);
+        var seenPaths = new HashSet<string>(_seen.Keys.Select(PathOf), StringComparer.Ordinal);
         foreach (var (key, value) in _known)
         {
             if (merged.Count >= 100_000)
@@ -193,11 +198,17 @@ internal sealed class FileDigestCache
                 break;
             }
 
-            merged.TryAdd(key, value);
+            if (!seenPaths.Contains(PathOf(key)))
+            {
+                merged.TryAdd(key, value);
+            }
         }
 
         ScratchDirectory.WriteFileAtomically(_storeRoot, _path, JsonSerializer.SerializeToUtf8Bytes(merged, LayoutJson.Default.DictionaryStringString));
     }
+
+    /// <summary>The path a key (<c>PATH\0SIZE\0TICKS</c>) is for.</summary>
+    private static string PathOf(string key) => key[..Math.Max(0, key.IndexOf('\0', StringComparison.Ordinal))];
 }
 
 /// <summary>Source-generated JSON for the file digest cache (no reflection, so an application can be compiled ahead of time).</summary>

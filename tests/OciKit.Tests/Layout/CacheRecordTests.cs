@@ -149,6 +149,37 @@ public sealed class CacheRecordTests
     }
 
     [Fact]
+    public async Task File_digests_keep_one_entry_per_file_a_build_saw_however_often_it_was_edited_and_the_entries_of_files_it_did_not_see()
+    {
+        var root = Directory.CreateTempSubdirectory("ocikit-cache-").FullName;
+        try
+        {
+            var edited = Path.Combine(root, "app.dll");
+            var other = Path.Combine(root, "other.dll");
+            await File.WriteAllTextAsync(other, "other");
+            var first = new FileDigestCache(root);
+            await first.GetAsync(other, CancellationToken.None);
+            first.Save();
+
+            for (var build = 0; build < 5; build++)
+            {
+                await File.WriteAllTextAsync(edited, $"build {build}" + new string('x', build));
+                var digests = new FileDigestCache(root);
+                Assert.Equal(Digest.ComputeSha256(File.ReadAllBytes(edited)).ToString(), await digests.GetAsync(edited, CancellationToken.None));
+                digests.Save();
+            }
+
+            var saved = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(Path.Combine(LayerCache.DirectoryOf(root), FileDigestCache.FileName)));
+            var paths = saved.RootElement.EnumerateObject().Select(p => p.Name[..p.Name.IndexOf('\0', StringComparison.Ordinal)]).ToList();
+            Assert.Equal([edited, other], paths.Order(StringComparer.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Concurrent_writers_of_the_same_record_all_succeed_and_leave_it_whole()
     {
         var root = Directory.CreateTempSubdirectory("ocikit-cache-").FullName;
