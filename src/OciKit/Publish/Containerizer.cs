@@ -136,6 +136,10 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         var pushTarget = first.Registry is null ? null : ImageReference.Parse(targets[0]);
         var early = pushTarget is null ? null : new EarlyUploads(client, pushTarget);
         early?.ReadTargetManifest();
+
+        // A publish uploads at least a new layer and its configuration, and the cache's records when the cache is in
+        // the target's repository (the usual place): their upload sessions are opened now, beside the first reads.
+        early?.PrepareSessions(first.CacheRepository is { } cacheIn && cacheIn.Registry == pushTarget!.Registry && cacheIn.Repository == pushTarget.Repository ? 3 : 2);
         try
         {
             return await ContainerizeAsync(requests, targets, early, progress, cancellationToken).ConfigureAwait(false);
@@ -244,9 +248,10 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
                 // checked and uploaded if missing (with retries) before the manifest is put under the first name; the
                 // other names are tags of the same repository.
                 var pushing = PushAsync(pushed, targets, confirmed, presumed, progress, cancellationToken);
+                var releasing = early.ReleaseSpareSessionsAsync();
 
-                // Both end before anything is reported; a failed push is the failure reported (the first of WhenAll's).
-                await Task.WhenAll(pushing, caching).ConfigureAwait(false);
+                // All end before anything is reported; a failed push is the failure reported (the first of WhenAll's).
+                await Task.WhenAll(pushing, caching, releasing).ConfigureAwait(false);
                 var delivered = await pushing.ConfigureAwait(false);
                 var push = delivered.Pushed;
                 uploaded = push.BlobsUploaded + earlyUploaded;

@@ -50,6 +50,18 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
     /// </summary>
     public void ReadTargetManifest() => _listed = ListedAsync();
 
+    /// <summary>
+    /// Opens upload sessions in the target now, for the uploads sure to come (the new layers', the configuration's, the
+    /// cache records'): each then takes one instead of asking for its own once its content is ready, a round trip off
+    /// the path to the manifest. <see cref="ReleaseSpareSessionsAsync"/> cancels the ones left over.
+    /// </summary>
+    /// <param name="count">How many.</param>
+    public void PrepareSessions(int count) => client.PrepareUploadSessions(target, count);
+
+    /// <summary>Cancels the sessions <see cref="PrepareSessions"/> opened that no upload took.</summary>
+    /// <returns>When they are cancelled (failures ignored).</returns>
+    public Task ReleaseSpareSessionsAsync() => client.ReleasePreparedUploadSessionsAsync(target, _cancel.Token);
+
     /// <summary>Starts uploading (or mounting from <paramref name="mountFrom"/>) a blob of the store, unless it was started already.</summary>
     public void Start(Descriptor blob, OciLayout store, string? mountFrom) => Start(blob, _ => Task.FromResult(store.OpenBlob(blob.Digest)), mountFrom);
 

@@ -63,6 +63,10 @@ public sealed class RegistryClient : IDisposable
     private readonly ConcurrentDictionary<string, Lazy<Task<Uri>>> _endpoints = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, System.Net.Security.SslPolicyErrors> _rejectedCertificates = new(StringComparer.OrdinalIgnoreCase);
 
+    // Upload sessions opened ahead of need (PrepareUploadSessions), by registry and repository: the next uploads there
+    // that mount nothing take them instead of opening their own.
+    private readonly ConcurrentDictionary<string, ConcurrentQueue<Task<UploadSession?>>> _prepared = new(StringComparer.Ordinal);
+
     /// <summary>Creates a client.</summary>
     /// <param name="options">How to reach registries; defaults when null.</param>
     public RegistryClient(RegistryClientOptions? options = null)
@@ -820,15 +824,98 @@ public sealed class RegistryClient : IDisposable
         return null;
     }
 
-    /// <summary>Opens an upload session (POST), or mounts the blob (null); with a <paramref name="budget"/>, the session's requests retry within it.</summary>
-    private async Task<UploadSession?> StartUploadAsync(ImageReference repository, Digest? digest, string? mountFrom, RetryBudget? budget, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens upload sessions in a repository now, for uploads known to come (a new image's configuration, a cache's
+    /// records): each upload there that mounts nothing then takes one instead of opening its own, which takes one
+    /// round trip off its path. A session that cannot be opened is only not there; the ones no upload took are
+    /// cancelled by <see cref="ReleasePreparedUploadSessionsAsync"/>.
+    /// </summary>
+    /// <param name="repository">The repository.</param>
+    /// <param name="count">How many.</param>
+    internal void PrepareUploadSessions(ImageReference repository, int count)
     {
+        var queue = _prepared.GetOrAdd(PreparedKey(repository), _ => new ConcurrentQueue<Task<UploadSession?>>());
+        for (var i = 0; i < count; i++)
+        {
+            queue.Enqueue(OpenPreparedSessionAsync(repository));
+        }
+    }
+
+    /// <summary>Cancels the prepared sessions of a repository that no upload took (<c>DELETE</c>, failures ignored).</summary>
+    /// <param name="repository">The repository.</param>
+    /// <param name="cancellationToken">Cancels the requests.</param>
+    internal async Task ReleasePreparedUploadSessionsAsync(ImageReference repository, CancellationToken cancellationToken)
+    {
+        if (!_prepared.TryGetValue(PreparedKey(repository), out var queue))
+        {
+            return;
+        }
+
+        var releasing = new List<Task>();
+        while (queue.TryDequeue(out var prepared))
+        {
+            releasing.Add(CancelSessionAsync(prepared));
+        }
+
+        await Task.WhenAll(releasing).ConfigureAwait(false);
+
+        async Task CancelSessionAsync(Task<UploadSession?> prepared)
+        {
+            try
+            {
+                if (await prepared.ConfigureAwait(false) is { } session)
+                {
+                    using var request = await CreateUploadRequestAsync(HttpMethod.Delete, repository, session, null, cancellationToken).ConfigureAwait(false);
+                    using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (Exception e) when (e is OciException or HttpRequestException or IOException or OperationCanceledException)
+            {
+                // Left to the registry, which purges abandoned sessions.
+            }
+        }
+    }
+
+    private static string PreparedKey(ImageReference repository) => repository.Registry + "/" + repository.Repository;
+
+    private async Task<UploadSession?> OpenPreparedSessionAsync(ImageReference repository)
+    {
+        try
+        {
+            return await StartUploadAsync(repository, null, null, null, CancellationToken.None, prepared: false).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OciException or HttpRequestException or IOException or OperationCanceledException)
+        {
+            // The upload that would have taken it opens its own (and meets the failure itself, if it lasts).
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Opens an upload session (POST), or mounts the blob (null); with a <paramref name="budget"/>, the session's requests
+    /// retry within it. Unless it mounts, or <paramref name="prepared"/> is false, it takes a session prepared ahead
+    /// (<see cref="PrepareUploadSessions"/>) when there is one.
+    /// </summary>
+    private async Task<UploadSession?> StartUploadAsync(ImageReference repository, Digest? digest, string? mountFrom, RetryBudget? budget, CancellationToken cancellationToken, bool prepared = true)
+    {
+        var mounting = mountFrom is not null && digest is not null && mountFrom != repository.Repository;
+        if (prepared && !mounting && _prepared.TryGetValue(PreparedKey(repository), out var queue))
+        {
+            while (queue.TryDequeue(out var ready))
+            {
+                if (await ready.WaitAsync(cancellationToken).ConfigureAwait(false) is { } session)
+                {
+                    return session with { Budget = budget };
+                }
+            }
+        }
+
         var scopes = Push(repository);
         var path = "blobs/uploads/";
-        if (mountFrom is not null && digest is not null && mountFrom != repository.Repository)
+        if (mounting)
         {
-            path += $"?mount={Uri.EscapeDataString(digest.ToString())}&from={Uri.EscapeDataString(mountFrom)}";
-            scopes = TokenScope.Merge([.. scopes, TokenScope.ForRepository(mountFrom, TokenScope.Pull)]);
+            path += $"?mount={Uri.EscapeDataString(digest!.ToString())}&from={Uri.EscapeDataString(mountFrom!)}";
+            scopes = TokenScope.Merge([.. scopes, TokenScope.ForRepository(mountFrom!, TokenScope.Pull)]);
         }
 
         using var request = await CreateRequestAsync(HttpMethod.Post, repository, path, scopes, cancellationToken, budget).ConfigureAwait(false);

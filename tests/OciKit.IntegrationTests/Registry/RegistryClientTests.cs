@@ -153,6 +153,45 @@ public class RegistryClientTests(RegistryFixture fixture)
     }
 
     [Fact]
+    public async Task Upload_sessions_prepared_ahead_are_taken_by_the_next_uploads_and_the_spare_ones_cancelled()
+    {
+        using var proxy = new FaultProxy(fixture.Registry.BaseUri);
+        using var client = new RegistryClient();
+        var repo = ImageReference.Parse($"{proxy.Host}/uploads/prepared");
+        int Count(string method) => proxy.Requests.Count(r => r.Method == method && r.PathAndQuery.StartsWith("/v2/uploads/prepared/blobs/uploads/", StringComparison.Ordinal));
+
+        client.PrepareUploadSessions(repo, 3);
+        var blobs = new List<(Descriptor Blob, byte[] Bytes)>();
+        for (var i = 0; i < 2; i++)
+        {
+            var bytes = RandomNumberGenerator.GetBytes(1000 + i);
+            var blob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(bytes), bytes.Length);
+            Assert.Equal(BlobUploadOutcome.Uploaded, await client.UploadWithoutCheckAsync(repo, blob, bytes, CancellationToken.None));
+            blobs.Add((blob, bytes));
+        }
+
+        // Two uploads, no POST of their own: the three prepared sessions, two taken, the third cancelled.
+        Assert.Equal((3, 2), (Count("POST"), Count("PUT")));
+        await client.ReleasePreparedUploadSessionsAsync(repo, CancellationToken.None);
+        Assert.Equal(1, Count("DELETE"));
+        foreach (var (blob, bytes) in blobs)
+        {
+            using var back = new MemoryStream();
+            await client.DownloadBlobAsync(repo, blob, back);
+            Assert.Equal(bytes, back.ToArray());
+        }
+
+        // A session that could not be prepared is only not there: the upload opens its own.
+        proxy.Add("POST", "/v2/uploads/prepared/blobs/uploads/", new Fault.Status(400));
+        client.PrepareUploadSessions(repo, 1);
+        var last = RandomNumberGenerator.GetBytes(500);
+        var lastBlob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(last), last.Length);
+        Assert.Equal(BlobUploadOutcome.Uploaded, await client.UploadWithoutCheckAsync(repo, lastBlob, last, CancellationToken.None));
+        Assert.Equal((5, 3), (Count("POST"), Count("PUT")));
+        Assert.Equal(last.Length, await client.HeadBlobAsync(repo, lastBlob.Digest));
+    }
+
+    [Fact]
     public async Task Blobs_of_a_base_in_another_repository_are_mounted_not_uploaded()
     {
         using var dir = new TempDir();
