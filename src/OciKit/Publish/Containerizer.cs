@@ -160,6 +160,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         var images = ImmutableArray.CreateBuilder<ContainerizedImage>(requests.Count);
         var built = new List<BuiltImage>(requests.Count);
         var baseLayers = new Dictionary<Digest, BlobLocation>();
+        var recorded = new List<(string Key, LayerInfo Info)>();
         // The registry cache's records are read while the base is read and the files hashed: only the first layer
         // written waits for them.
         var reading = PublishCache.ReadAsync(client, first.CacheRepository, progress, cancellationToken);
@@ -167,9 +168,10 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         {
             foreach (var request in requests)
             {
-                var (image, result, baseSource) = await BuildAsync(request, keep, early, reading, progress, cancellationToken).ConfigureAwait(false);
+                var (image, result, baseSource, keys) = await BuildAsync(request, keep, early, reading, progress, cancellationToken).ConfigureAwait(false);
                 built.Add(image);
                 images.Add(result);
+                recorded.AddRange(keys);
                 foreach (var layer in baseSource?.Image.Layers ?? [])
                 {
                     baseLayers.TryAdd(layer.Digest, new BlobLocation.InRepository(baseSource!.Repository));
@@ -183,7 +185,14 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             throw;
         }
 
+        // The registry cache records every layer the store's cache found or the writer wrote. Only now: the images were
+        // built (and their configurations went up) without waiting for its records.
         var cache = await reading.ConfigureAwait(false);
+        foreach (var (layerKey, info) in recorded)
+        {
+            cache.Add(layerKey, info);
+        }
+
         var localName = targets[0];
         IImageSource pushed;
         Descriptor manifest;
@@ -395,7 +404,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
     private Task<bool> WriteCacheOnceLayersAreThereAsync(PublishCache cache, EarlyUploads early, IProgress<string>? progress, CancellationToken cancellationToken) =>
         cache.WriteAsync(client, store, early.Target, progress, cancellationToken, early.ConfirmedAsync(cache.LayerBlobs));
 
-    private async Task<(BuiltImage Image, ContainerizedImage Result, RemoteImage? BaseSource)> BuildAsync(ContainerizeRequest request, bool keep, EarlyUploads? early, Task<PublishCache> cache, IProgress<string>? progress, CancellationToken cancellationToken)
+    private async Task<(BuiltImage Image, ContainerizedImage Result, RemoteImage? BaseSource, IReadOnlyList<(string Key, LayerInfo Info)> Recorded)> BuildAsync(ContainerizeRequest request, bool keep, EarlyUploads? early, Task<PublishCache> cache, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         var layers = PublishLayers.Split(request.Files);
         if (layers.IsEmpty)
@@ -420,7 +429,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         var writing = WriteLayersAsync(layers, request.WorkingDirectory, hashing, request.TrustPolicy is null ? Task.CompletedTask : pull, early, cache, keep, progress, cancellationToken);
         await Task.WhenAll(basing, writing).ConfigureAwait(false);
         var (baseDescriptor, baseImage, _, note) = await pull.ConfigureAwait(false);
-        var written = await writing.ConfigureAwait(false);
+        var (written, recorded) = await writing.ConfigureAwait(false);
         if (request.Platform is not null && !baseImage.Config.Platform.Satisfies(platform))
         {
             throw new ImageNotFoundException(request.BaseImage.ToString(), request.BaseImage.Registry, $"it is an image for {baseImage.Config.Platform}, not {platform}");
@@ -454,7 +463,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
 
         var built = Configure(image, request, baseImage, baseDescriptor.Digest, created).Build() with { Platform = baseImage.Config.Platform };
         early?.Start(built.Config, built.ConfigBytes);
-        return (built, new ContainerizedImage(baseImage.Config.Platform, built.Manifest.Descriptor, baseDescriptor, added.MoveToImmutable()), (await pull.ConfigureAwait(false)).Remote);
+        return (built, new ContainerizedImage(baseImage.Config.Platform, built.Manifest.Descriptor, baseDescriptor, added.MoveToImmutable()), (await pull.ConfigureAwait(false)).Remote, recorded);
     }
 
     /// <summary>Once the base is known, starts its layers' early uploads: mounted from its repository when it is on the target's registry, else read from the store (pulled) or streamed from its registry.</summary>
@@ -481,8 +490,11 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         }
     }
 
-    /// <summary>Writes (or finds unchanged in the store) every new layer, in order, once <paramref name="gate"/> has passed.</summary>
-    private async Task<(LayerInfo Info, string? Source)[]> WriteLayersAsync(ImmutableArray<PublishLayer> layers, string workingDirectory, Task<string[][]> hashing, Task gate, EarlyUploads? early, Task<PublishCache> reading, bool keep, IProgress<string>? progress, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes (or finds unchanged in the store) every new layer, in order, once <paramref name="gate"/> has passed; with
+    /// the keys the registry cache is to record them under (all but those taken from it).
+    /// </summary>
+    private async Task<((LayerInfo Info, string? Source)[] Written, List<(string Key, LayerInfo Info)> Recorded)> WriteLayersAsync(ImmutableArray<PublishLayer> layers, string workingDirectory, Task<string[][]> hashing, Task gate, EarlyUploads? early, Task<PublishCache> reading, bool keep, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         await gate.ConfigureAwait(false);
         var localEntries = new LayerCache(store.Root).HasEntries;
@@ -498,14 +510,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             }
         }
 
-        // The registry cache records every layer the store's cache found or the writer wrote, once its records are read.
-        var cache = await reading.ConfigureAwait(false);
-        foreach (var (key, info) in recorded)
-        {
-            cache.Add(key, info);
-        }
-
-        return written;
+        return (written, recorded);
     }
 
     /// <summary>Whether a layer's files hold at most <see cref="SmallLayerBytes"/> (one stat per file, stopping past the bound).</summary>

@@ -83,6 +83,11 @@ public sealed class PublishCacheTests(RegistryFixture registry)
         var read = requests.First(r => r.Method == "GET" && r.PathAndQuery.EndsWith("/manifests/" + RegistryCache.DefaultTag, StringComparison.Ordinal));
         var upload = requests.First(r => r.Method == "POST" && r.PathAndQuery.Contains("/blobs/uploads/", StringComparison.Ordinal));
         Assert.InRange(upload.At - read.At, TimeSpan.FromSeconds(-5), TimeSpan.FromSeconds(1.5));
+
+        // So did the new configuration's: the image was built without waiting for them.
+        var config = OciKit.Images.ImageManifest.Parse((await client.GetManifestAsync(OciKit.References.ImageReference.Parse($"{proxy.Host}/cached/slow:1"))).Bytes).Config.Digest.ToString();
+        var configPut = requests.First(r => r.Method == "PUT" && (r.PathAndQuery.Contains("digest=" + Uri.EscapeDataString(config), StringComparison.Ordinal) || r.PathAndQuery.Contains("digest=" + config, StringComparison.Ordinal)));
+        Assert.InRange(configPut.At - read.At, TimeSpan.FromSeconds(-5), TimeSpan.FromSeconds(1.5));
         Assert.Equal([true, false], changed.Images[0].Layers.Select(l => l.Reused));
         Assert.Contains(messages, m => m.StartsWith($"Cache {proxy.Host}/cached/slow:{RegistryCache.DefaultTag}: 2 record(s) written, 3 held", StringComparison.Ordinal));
 
