@@ -185,12 +185,23 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             throw;
         }
 
-        // The registry cache records every layer the store's cache found or the writer wrote. Only now: the images were
-        // built (and their configurations went up) without waiting for its records.
-        var cache = await reading.ConfigureAwait(false);
-        foreach (var (layerKey, info) in recorded)
+        // The registry cache records every layer the store's cache found or the writer wrote, once its records are read.
+        // Nothing else waits for them: the images were built (their configurations went up) and the image is pushed
+        // meanwhile; only the cache's own write follows them. (A layer taken from the cache was taken once they were
+        // read, so the blobs it left in the registry are known by now when there are any.)
+        var cacheReady = RecordAsync(reading, recorded);
+        var leftInRegistry = reading.IsCompletedSuccessfully ? reading.Result.LeftInRegistry : [];
+
+        // The layers' records go to the registry cache, their blobs mounted from the target. The records name only this
+        // publish's layers: once those uploads are confirmed they are written, beside the config's upload and the
+        // manifest's put (a chain of round trips that otherwise followed both; records only name blobs the registry
+        // holds, so they are right even should the push fail). When a layer's upload failed, they are written after the
+        // push, which uploads what is missing.
+        using var cacheCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var caching = early is null ? null : WriteCacheOnceLayersAreThereAsync(cacheReady, early, progress, cacheCancel.Token);
+        if (caching is null)
         {
-            cache.Add(layerKey, info);
+            await cacheReady.ConfigureAwait(false);
         }
 
         var localName = targets[0];
@@ -198,12 +209,22 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         Descriptor manifest;
         if (keep)
         {
-            manifest = built.Count == 1
-                ? await store.WriteImageAsync(built[0], localName, cancellationToken).ConfigureAwait(false)
-                : await store.WriteIndexAsync(built, localName, null, cancellationToken).ConfigureAwait(false);
-            for (var i = 1; i < targets.Length && first.Registry is null; i++)
+            try
             {
-                await store.TagAsync(targets[i], manifest, cancellationToken).ConfigureAwait(false);
+                manifest = built.Count == 1
+                    ? await store.WriteImageAsync(built[0], localName, cancellationToken).ConfigureAwait(false)
+                    : await store.WriteIndexAsync(built, localName, null, cancellationToken).ConfigureAwait(false);
+                for (var i = 1; i < targets.Length && first.Registry is null; i++)
+                {
+                    await store.TagAsync(targets[i], manifest, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch when (caching is not null)
+            {
+                // The cache's write is not left running against a client the caller may dispose next.
+                await cacheCancel.CancelAsync().ConfigureAwait(false);
+                await ((Task)caching).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                throw;
             }
 
             progress?.Report($"Image {localName}@{manifest.Digest} stored in {store.Root}");
@@ -216,7 +237,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             var top = built.Count == 1 ? built[0].Manifest : BuiltImage.IndexOf(built);
             manifest = top.Descriptor;
             var blobs = new Dictionary<Digest, BlobLocation>(baseLayers);
-            foreach (var (digest, repository) in cache.LeftInRegistry)
+            foreach (var (digest, repository) in leftInRegistry)
             {
                 blobs.TryAdd(digest, new BlobLocation.InRepository(repository));
             }
@@ -237,16 +258,9 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         int uploaded = 0, reused = 0;
         await using (pushed.ConfigureAwait(false))
         {
-            if (early is not null)
+            if (early is not null && caching is not null)
             {
                 var target = early.Target;
-
-                // The layers' records go to the registry cache, their blobs mounted from the target. The records name
-                // only this publish's layers: once those uploads are confirmed they are written, beside the config's
-                // upload and the manifest's put (a chain of round trips that otherwise followed both; records only name
-                // blobs the registry holds, so they are right even should the push fail). When a layer's upload
-                // failed, they are written after the push, which uploads what is missing.
-                var caching = WriteCacheOnceLayersAreThereAsync(cache, early, progress, cancellationToken);
                 var (earlyUploaded, confirmed, presumed, failures) = await early.CompleteAsync().ConfigureAwait(false);
                 foreach (var failure in failures)
                 {
@@ -273,7 +287,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
 
                 if (!await caching.ConfigureAwait(false))
                 {
-                    await cache.WriteAsync(client, store, target, progress, cancellationToken).ConfigureAwait(false);
+                    await (await cacheReady.ConfigureAwait(false)).WriteAsync(client, store, target, progress, cancellationToken).ConfigureAwait(false);
                 }
             }
         }
@@ -401,8 +415,23 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
     /// meanwhile, the cache's manifest is put once they are confirmed); false, writing nothing, when one of them failed
     /// (the push uploads it, and the records follow the push).
     /// </summary>
-    private Task<bool> WriteCacheOnceLayersAreThereAsync(PublishCache cache, EarlyUploads early, IProgress<string>? progress, CancellationToken cancellationToken) =>
-        cache.WriteAsync(client, store, early.Target, progress, cancellationToken, early.ConfirmedAsync(cache.LayerBlobs));
+    private async Task<bool> WriteCacheOnceLayersAreThereAsync(Task<PublishCache> ready, EarlyUploads early, IProgress<string>? progress, CancellationToken cancellationToken)
+    {
+        var cache = await ready.ConfigureAwait(false);
+        return await cache.WriteAsync(client, store, early.Target, progress, cancellationToken, early.ConfirmedAsync(cache.LayerBlobs)).ConfigureAwait(false);
+    }
+
+    /// <summary>The registry cache once read, with the keys of this publish's layers recorded.</summary>
+    private static async Task<PublishCache> RecordAsync(Task<PublishCache> reading, List<(string Key, LayerInfo Info)> recorded)
+    {
+        var cache = await reading.ConfigureAwait(false);
+        foreach (var (key, info) in recorded)
+        {
+            cache.Add(key, info);
+        }
+
+        return cache;
+    }
 
     private async Task<(BuiltImage Image, ContainerizedImage Result, RemoteImage? BaseSource, IReadOnlyList<(string Key, LayerInfo Info)> Recorded)> BuildAsync(ContainerizeRequest request, bool keep, EarlyUploads? early, Task<PublishCache> cache, IProgress<string>? progress, CancellationToken cancellationToken)
     {

@@ -239,7 +239,7 @@ public sealed class RegistryCache(RegistryClient client)
         // still on their way (ready) are looked up once there; when every one is known present, only the put waits.
         if (ready is not null && !ours.TrueForAll(r => r.Layer is not { } l || present?.Contains(l.Digest) == true))
         {
-            if (!await ready.ConfigureAwait(false))
+            if (!await ready.WaitAsync(cancellationToken).ConfigureAwait(false))
             {
                 return null;
             }
@@ -310,7 +310,7 @@ public sealed class RegistryCache(RegistryClient client)
 
             if (ready is not null)
             {
-                var there = await ready.ConfigureAwait(false);
+                var there = await ready.WaitAsync(cancellationToken).ConfigureAwait(false);
                 ready = null;
                 if (!there)
                 {

@@ -61,7 +61,7 @@ public sealed class PublishCacheTests(RegistryFixture registry)
     }
 
     [Fact]
-    public async Task A_one_line_change_uploads_its_small_app_layer_while_the_cache_records_are_read_and_still_records_it()
+    public async Task A_one_line_change_uploads_its_small_app_layer_and_pushes_while_the_cache_records_are_read_and_still_records_them()
     {
         using var dir = new TempDir("ocikit-publish-cache");
         using var proxy = new FaultProxy(registry.Registry.BaseUri);
@@ -84,7 +84,9 @@ public sealed class PublishCacheTests(RegistryFixture registry)
         var upload = requests.First(r => r.Method == "POST" && r.PathAndQuery.Contains("/blobs/uploads/", StringComparison.Ordinal));
         Assert.InRange(upload.At - read.At, TimeSpan.FromSeconds(-5), TimeSpan.FromSeconds(1.5));
 
-        // So did the new configuration's: the image was built without waiting for them.
+        // So did the new configuration's, and the image's manifest was put: only the cache's own write waited for them.
+        var manifestPut = requests.First(r => r.Method == "PUT" && r.PathAndQuery == "/v2/cached/slow/manifests/1");
+        Assert.InRange(manifestPut.At - read.At, TimeSpan.FromSeconds(-5), TimeSpan.FromSeconds(1.5));
         var config = OciKit.Images.ImageManifest.Parse((await client.GetManifestAsync(OciKit.References.ImageReference.Parse($"{proxy.Host}/cached/slow:1"))).Bytes).Config.Digest.ToString();
         var configPut = requests.First(r => r.Method == "PUT" && (r.PathAndQuery.Contains("digest=" + Uri.EscapeDataString(config), StringComparison.Ordinal) || r.PathAndQuery.Contains("digest=" + config, StringComparison.Ordinal)));
         Assert.InRange(configPut.At - read.At, TimeSpan.FromSeconds(-5), TimeSpan.FromSeconds(1.5));
