@@ -23,8 +23,9 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
     /// <summary>Runs the work in the host.</summary>
     /// <param name="inputs">The task's inputs.</param>
     /// <param name="cancellationToken">Stops the host (OCIK0007, as in process).</param>
+    /// <param name="early">A host started ahead and waiting for its job (<see cref="OciKitStartHost"/>), which gets it when it still can; the caller disposes it.</param>
     /// <returns>The host's outcome, or null when the host could not be started (the caller then runs in process).</returns>
-    public ContainerizeJobOutcome? Run(ContainerizeInputs inputs, CancellationToken cancellationToken)
+    public ContainerizeJobOutcome? Run(ContainerizeInputs inputs, CancellationToken cancellationToken, EarlyHost? early = null)
     {
         // Directory.CreateTempSubdirectory makes it 0700: the inputs name files and variables only, yet stay private.
         DirectoryInfo directory;
@@ -52,6 +53,14 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
             {
                 log.LogMessage(MessageImportance.Low, $"OciKit: the out-of-process host's inputs cannot be written ({e.Message}): running in process.");
                 return null;
+            }
+
+            if (early is not null && early.HandOver(inputsPath, outcomePath))
+            {
+                log.LogMessage(MessageImportance.Low, $"OciKit: running out of process, in the host started ahead: {early.Executable}");
+                timing?.Mark("inputs written, handed to the host started ahead");
+                onStarted?.Invoke(early.Process.Id);
+                return Follow(early.Process, early.Errors, outcomePath, cancellationToken);
             }
 
             var start = new ProcessStartInfo(executable)
@@ -93,50 +102,7 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
                 }
             };
             process.BeginErrorReadLine();
-            using (cancellationToken.Register(() => Stop(process)))
-            {
-                // On the task's own thread: MSBuild's logging helpers may only be used while the task runs.
-                while (process.StandardOutput.ReadLine() is { } line)
-                {
-                    if (line.StartsWith(ContainerizeHostProtocol.DetailPrefix, StringComparison.Ordinal))
-                    {
-                        log.LogMessage(MessageImportance.Low, line[ContainerizeHostProtocol.DetailPrefix.Length..]);
-                    }
-                    else
-                    {
-                        log.LogMessage(MessageImportance.Normal, line.StartsWith(ContainerizeHostProtocol.ProgressPrefix, StringComparison.Ordinal) ? line[ContainerizeHostProtocol.ProgressPrefix.Length..] : line);
-                    }
-                }
-
-                process.WaitForExit();
-            }
-
-            timing?.Mark("host exited");
-
-            if (File.Exists(outcomePath))
-            {
-                try
-                {
-                    return ContainerizeWire.ReadOutcome(outcomePath);
-                }
-                catch (FormatException e)
-                {
-                    return new ContainerizeJobOutcome(null, null, $"its outcome cannot be read: {e.Message}");
-                }
-            }
-
-            if (cancellationToken.IsCancellationRequested)
-            {
-                return new ContainerizeJobOutcome(null, ErrorCodes.Cancelled, ErrorCodes.Describe(ErrorCodes.Cancelled, new OperationCanceledException(cancellationToken)));
-            }
-
-            string stderr;
-            lock (errors)
-            {
-                stderr = errors.ToString().Trim();
-            }
-
-            return new ContainerizeJobOutcome(null, null, $"it exited with code {process.ExitCode} and no outcome. {stderr}");
+            return Follow(process, errors, outcomePath, cancellationToken);
         }
         finally
         {
@@ -154,6 +120,55 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
                 directory.Delete(recursive: true);
             }
         }
+    }
+
+    /// <summary>Logs the host's lines as they come, waits for it to exit (stopping it on cancellation), and reads its outcome.</summary>
+    private ContainerizeJobOutcome Follow(Process process, StringBuilder errors, string outcomePath, CancellationToken cancellationToken)
+    {
+        using (cancellationToken.Register(() => Stop(process)))
+        {
+            // On the task's own thread: MSBuild's logging helpers may only be used while the task runs.
+            while (process.StandardOutput.ReadLine() is { } line)
+            {
+                if (line.StartsWith(ContainerizeHostProtocol.DetailPrefix, StringComparison.Ordinal))
+                {
+                    log.LogMessage(MessageImportance.Low, line[ContainerizeHostProtocol.DetailPrefix.Length..]);
+                }
+                else
+                {
+                    log.LogMessage(MessageImportance.Normal, line.StartsWith(ContainerizeHostProtocol.ProgressPrefix, StringComparison.Ordinal) ? line[ContainerizeHostProtocol.ProgressPrefix.Length..] : line);
+                }
+            }
+
+            process.WaitForExit();
+        }
+
+        timing?.Mark("host exited");
+
+        if (File.Exists(outcomePath))
+        {
+            try
+            {
+                return ContainerizeWire.ReadOutcome(outcomePath);
+            }
+            catch (FormatException e)
+            {
+                return new ContainerizeJobOutcome(null, null, $"its outcome cannot be read: {e.Message}");
+            }
+        }
+
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return new ContainerizeJobOutcome(null, ErrorCodes.Cancelled, ErrorCodes.Describe(ErrorCodes.Cancelled, new OperationCanceledException(cancellationToken)));
+        }
+
+        string stderr;
+        lock (errors)
+        {
+            stderr = errors.ToString().Trim();
+        }
+
+        return new ContainerizeJobOutcome(null, null, $"it exited with code {process.ExitCode} and no outcome. {stderr}");
     }
 
     private static async Task<bool> ExitedAsync(Process process, CancellationToken cancellationToken)

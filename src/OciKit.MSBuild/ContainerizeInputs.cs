@@ -200,6 +200,14 @@ internal static class ContainerizeHostProtocol
 
     /// <summary>See <see cref="ProgressPrefix"/>.</summary>
     public const string DetailPrefix = "detail: ";
+
+    /// <summary>
+    /// <c>ocikit-msbuild-host --wait NAME=VALUE...</c>: the host started early (OciKitStartHost), which readies what it can
+    /// for the settings named (<c>userAgent</c>, <c>store</c>, <c>registry</c>, <c>repository</c>, <c>tags</c>,
+    /// <c>cache</c>, <c>base</c>) and then reads its job's two paths from standard input, a line each (the inputs', then
+    /// the outcome's); standard input closing before them ends it with nothing done.
+    /// </summary>
+    public const string WaitFlag = "--wait";
 }
 
 /// <summary>

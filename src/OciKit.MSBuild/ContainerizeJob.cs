@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Globalization;
 using OciKit.Auth;
 using OciKit.Layout;
+using OciKit.Primitives;
 using OciKit.Publish;
 using OciKit.References;
 using OciKit.Registry;
@@ -183,12 +184,74 @@ internal sealed record ContainerizeJob
             : DateTimeOffset.Parse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
     }
 
+    /// <summary>
+    /// Readies, in a host started before its job is known (<c>OciKitStartHost</c>, while MSBuild still compiles), what
+    /// a job of the project will need first: the registry client, the store, the hash library, and the registry reads
+    /// of the target, cache and base the project names (<see cref="ContainerizePrefetch"/>: the registries' endpoints
+    /// probed on the way). Nothing it meets fails: the job meets the same registry again and reports what it finds.
+    /// </summary>
+    /// <param name="settings">What the project names so far (<see cref="ContainerizeHostProtocol.WaitFlag"/>'s <c>NAME=VALUE</c> arguments).</param>
+    /// <returns>What is being readied.</returns>
+    public static WarmStart Warm(IReadOnlyDictionary<string, string> settings)
+    {
+        string? Setting(string name) => settings.TryGetValue(name, out var value) && !string.IsNullOrWhiteSpace(value) ? value.Trim() : null;
+        var userAgent = Setting("userAgent") ?? string.Empty;
+        var storePath = Setting("store");
+        var registry = Setting("registry")?.TrimEnd('/');
+        var client = CreateClient(userAgent);
+        var store = OpenQuietlyAsync(storePath);
+        ImageReference? target = null, cache = null, baseImage = null;
+        try
+        {
+            var tag = (Setting("tags") ?? Setting("tag") ?? "latest").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? "latest";
+            target = registry is null || Setting("repository") is not { } repository ? null : ImageReference.Parse($"{registry}/{repository}:{tag}");
+            cache = ResolveCacheRepository(Setting("cache"), registry);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or OciException)
+        {
+            // Named otherwise by the time of the job, or refused by it with its error code.
+        }
+
+        _ = ImageReference.TryParse(Setting("base"), out baseImage);
+        var prefetching = Task.Run(async () =>
+        {
+            // Loads the hash library (OpenSSL on Linux) off the job's path.
+            System.Security.Cryptography.SHA256.HashData(Array.Empty<byte>());
+            return await store.ConfigureAwait(false) is { } opened ? ContainerizePrefetch.Start(client, opened, target, cache, baseImage) : null;
+        });
+        return new WarmStart(userAgent, storePath, client, store, prefetching);
+    }
+
+    private static async Task<OciLayout?> OpenQuietlyAsync(string? storePath)
+    {
+        try
+        {
+            return storePath is null ? await OciLayout.OpenDefaultAsync().ConfigureAwait(false) : await OciLayout.OpenAsync(storePath).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OciException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            // The job opens it again, and reports what it finds.
+            return null;
+        }
+    }
+
+    private static RegistryClient CreateClient(string userAgent)
+    {
+        var resolver = new CredentialResolver();
+        return new RegistryClient(new RegistryClientOptions
+        {
+            UserAgent = userAgent,
+            Credentials = async (registry, ct) => (await resolver.ResolveAsync(registry, ct).ConfigureAwait(false))?.Credential,
+        });
+    }
+
     /// <summary>Runs the job: reads the key and the policy, opens the store, containerizes.</summary>
     /// <param name="progress">Receives the library's progress lines (normal importance).</param>
     /// <param name="detail">Receives the timing lines (low importance).</param>
     /// <param name="cancellationToken">Cancels the work.</param>
+    /// <param name="warm">What a host started early readied (<see cref="Warm"/>): used when it was readied for this job's user agent and store.</param>
     /// <returns>What the task outputs.</returns>
-    public async Task<ContainerizeJobResult> RunAsync(Action<string> progress, Action<string> detail, CancellationToken cancellationToken)
+    public async Task<ContainerizeJobResult> RunAsync(Action<string> progress, Action<string> detail, CancellationToken cancellationToken, WarmStart? warm = null)
     {
         // Where the time goes, at detailed verbosity (-v:d): the time since the job started and the methods the JIT
         // compiled meanwhile, per step (the JIT counts are the process's: in MSBuild, its own share in too).
@@ -197,21 +260,38 @@ internal sealed record ContainerizeJob
         using var signingKey = await ReadSigningKeyAsync(cancellationToken).ConfigureAwait(false);
         var policy = TrustPolicy is null ? null : await Signing.TrustPolicy.LoadAsync(TrustPolicy, cancellationToken).ConfigureAwait(false);
         var requests = Requests.Select(r => r with { SigningKey = signingKey, GenerateSbom = GenerateSbom, TrustPolicy = policy }).ToList();
-        var store = StorePath is null
-            ? await OciLayout.OpenDefaultAsync(cancellationToken).ConfigureAwait(false)
-            : await OciLayout.OpenAsync(StorePath, cancellationToken: cancellationToken).ConfigureAwait(false);
-        var resolver = new CredentialResolver();
-        using var client = new RegistryClient(new RegistryClientOptions
+        var warmed = warm is not null && warm.UserAgent == UserAgent && warm.StorePath == StorePath ? warm : null;
+        var store = (warmed is null ? null : await warmed.Store.ConfigureAwait(false))
+            ?? (StorePath is null
+                ? await OciLayout.OpenDefaultAsync(cancellationToken).ConfigureAwait(false)
+                : await OciLayout.OpenAsync(StorePath, cancellationToken: cancellationToken).ConfigureAwait(false));
+        using var own = warmed is null ? CreateClient(UserAgent) : null;
+        var client = own ?? warmed!.Client;
+        var prefetch = warmed is null ? null : await warmed.Prefetch.ConfigureAwait(false);
+        if (warm is not null)
         {
-            UserAgent = UserAgent,
-            Credentials = async (registry, ct) => (await resolver.ResolveAsync(registry, ct).ConfigureAwait(false))?.Credential,
-        });
+            detail(warmed is null
+                ? $"OciKit: the host started ahead readied another user agent or store ({warm.UserAgent}, {warm.StorePath ?? "the default store"}); not used"
+                : $"OciKit: the host started ahead readied the client, the store{(prefetch is null ? "" : " and the registry reads")}");
+        }
         var reporter = new SynchronousProgress(message =>
         {
             progress(message);
             timing.Mark(message);
         });
-        var result = await new Containerizer(store, client).ContainerizeAsync(requests, reporter, cancellationToken).ConfigureAwait(false);
+        ContainerizeResult result;
+        try
+        {
+            result = await new Containerizer(store, client).ContainerizeAsync(requests, prefetch, reporter, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (prefetch is not null)
+            {
+                await prefetch.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
         timing.Mark("done");
         return new ContainerizeJobResult
         {
@@ -263,6 +343,41 @@ internal sealed record ContainerizeJob
     {
         public void Report(string value) => report(value);
     }
+}
+
+/// <summary>What <see cref="ContainerizeJob.Warm"/> readies; disposing it disposes the client.</summary>
+internal sealed class WarmStart(string userAgent, string? storePath, RegistryClient client, Task<OciLayout?> store, Task<ContainerizePrefetch?> prefetch) : IDisposable
+{
+    /// <summary>The user agent the client was made with.</summary>
+    public string UserAgent => userAgent;
+
+    /// <summary>The store's directory as named (null: the default).</summary>
+    public string? StorePath => storePath;
+
+    /// <summary>The client, its endpoints probed (or being probed).</summary>
+    public RegistryClient Client => client;
+
+    /// <summary>The store, or null when it could not be opened.</summary>
+    public Task<OciLayout?> Store => store;
+
+    /// <summary>The registry reads started for the project (none when the store could not be opened).</summary>
+    public Task<ContainerizePrefetch?> Prefetch => prefetch;
+
+    /// <summary>Waits for the reads nobody took, then disposes the client.</summary>
+    /// <returns>When done.</returns>
+    public async Task DisposeAsync()
+    {
+        await ((Task)prefetch).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (prefetch.IsCompletedSuccessfully && prefetch.Result is { } started)
+        {
+            await started.DisposeAsync().ConfigureAwait(false);
+        }
+
+        client.Dispose();
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => client.Dispose();
 }
 
 /// <summary>

@@ -174,8 +174,10 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
         var timing = new StepTiming(message => Log.LogMessage(MessageImportance.Low, message), "OciKit timing (task)");
         var inputs = CollectInputs();
         timing.Mark("inputs collected");
-        var host = OutOfProcess ? FindHost() : null;
-        var outcome = (host is null ? null : new ContainerizeHostProcess(host, Log, HostStarted, timing).Run(inputs, _cancel.Token))
+        // A host OciKitStartHost started ahead (at the beginning of OciPublish) is waiting for this job; else one starts now.
+        using var early = OutOfProcess && HostPath is null && BuildEngine is IBuildEngine4 engine ? EarlyHost.Take(engine) : null;
+        var host = early?.Executable ?? (OutOfProcess ? FindHost() : null);
+        var outcome = (host is null ? null : new ContainerizeHostProcess(host, Log, HostStarted, timing).Run(inputs, _cancel.Token, early))
             ?? RunInProcess(inputs);
         if (outcome.Result is not { } result)
         {
@@ -230,8 +232,11 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
         GenerateSbom = GenerateSbom,
         TrustPolicy = TrustPolicy,
         CacheRepository = CacheRepository,
-        UserAgent = "OciKit.MSBuild/" + (typeof(OciKitContainerize).Assembly.GetName().Version?.ToString(3) ?? "0"),
+        UserAgent = UserAgentValue,
     };
+
+    /// <summary>The user agent the task's requests carry.</summary>
+    internal static string UserAgentValue => "OciKit.MSBuild/" + (typeof(OciKitContainerize).Assembly.GetName().Version?.ToString(3) ?? "0");
 
     /// <summary>The metadata of <c>ResolvedFileToPublish</c> that chooses a file's layer (and, multi-platform, its platform).</summary>
     private static readonly string[] PublishedFileMetadata =
@@ -295,39 +300,7 @@ public sealed class OciKitContainerize : MSBuildTask, ICancelableTask
         return copies;
     }
 
-    /// <summary>
-    /// The host for this machine's runtime identifier beside the task assembly, or null (then the task runs in process):
-    /// the package carries one only for the runtime identifier it was packed on (linux-x64 for releases), and a glibc
-    /// build does not run on musl (<c>linux-musl-x64</c> finds none).
-    /// </summary>
-    private string? FindHost()
-    {
-        var path = HostPath ?? Path.Combine(
-            Path.GetDirectoryName(typeof(OciKitContainerize).Assembly.Location) ?? string.Empty,
-            System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier,
-            ContainerizeHostProtocol.ExecutableName);
-        if (!File.Exists(path))
-        {
-            Log.LogMessage(MessageImportance.Low, $"OciKit: no out-of-process host at {path}: running in process.");
-            return null;
-        }
-
-        if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(path) & UnixFileMode.UserExecute) == 0)
-        {
-            // NuGet's extraction drops the executable bit.
-            try
-            {
-                File.SetUnixFileMode(path, File.GetUnixFileMode(path) | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                Log.LogMessage(MessageImportance.Low, $"OciKit: the out-of-process host {path} is not executable ({e.Message}): running in process.");
-                return null;
-            }
-        }
-
-        return path;
-    }
+    private string? FindHost() => HostLocator.Find(HostPath, Log);
 
     private void SetOutputs(ContainerizeJobResult result)
     {

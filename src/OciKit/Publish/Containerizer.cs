@@ -124,7 +124,25 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
     /// <exception cref="ImageNotFoundException">A base image does not exist, or not for its platform.</exception>
     /// <exception cref="RegistryException">The registry failed.</exception>
     /// <exception cref="OciException">A base image or the store is unusable.</exception>
-    public async Task<ContainerizeResult> ContainerizeAsync(IReadOnlyList<ContainerizeRequest> requests, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
+    public Task<ContainerizeResult> ContainerizeAsync(IReadOnlyList<ContainerizeRequest> requests, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
+        => ContainerizeAsync(requests, null, progress, cancellationToken);
+
+    /// <summary>
+    /// <see cref="ContainerizeAsync(IReadOnlyList{ContainerizeRequest}, IProgress{string}?, CancellationToken)"/>, taking
+    /// the reads a <paramref name="prefetch"/> started for the same target, cache and base (made with this client and
+    /// store); what it read for others is read afresh.
+    /// </summary>
+    /// <param name="requests">One request per platform (see the other overload).</param>
+    /// <param name="prefetch">Reads started ahead, optional; its caller still disposes it.</param>
+    /// <param name="progress">Receives one line per step (no secrets), optional.</param>
+    /// <param name="cancellationToken">Cancels the work.</param>
+    /// <returns>The image's (or index's) digest and what was done.</returns>
+    /// <exception cref="ArgumentException">The requests are invalid or disagree.</exception>
+    /// <exception cref="NotSupportedException">Several platforms with a Docker archive, which holds single-platform images only.</exception>
+    /// <exception cref="ImageNotFoundException">A base image does not exist, or not for its platform.</exception>
+    /// <exception cref="RegistryException">The registry failed.</exception>
+    /// <exception cref="OciException">A base image or the store is unusable.</exception>
+    public async Task<ContainerizeResult> ContainerizeAsync(IReadOnlyList<ContainerizeRequest> requests, ContainerizePrefetch? prefetch, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(requests);
         var first = requests.Count > 0 ? requests[0] : throw new ArgumentException("At least one request is needed.", nameof(requests));
@@ -134,15 +152,10 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         // With a registry to push to, blobs go up while the image is built (see EarlyUploads); the push below then
         // finds them there.
         var pushTarget = first.Registry is null ? null : ImageReference.Parse(targets[0]);
-        var early = pushTarget is null ? null : new EarlyUploads(client, pushTarget);
-        early?.ReadTargetManifest();
-
-        // A publish uploads at least a new layer and its configuration, and the cache's records when the cache is in
-        // the target's repository (the usual place): their upload sessions are opened now, beside the first reads.
-        early?.PrepareSessions(first.CacheRepository is { } cacheIn && cacheIn.Registry == pushTarget!.Registry && cacheIn.Repository == pushTarget.Repository ? 3 : 2);
+        var early = pushTarget is null ? null : prefetch?.TakeEarly(pushTarget) ?? StartEarlyUploads(client, pushTarget, first.CacheRepository);
         try
         {
-            return await ContainerizeAsync(requests, targets, early, progress, cancellationToken).ConfigureAwait(false);
+            return await ContainerizeAsync(requests, targets, early, prefetch, progress, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -153,7 +166,22 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         }
     }
 
-    private async Task<ContainerizeResult> ContainerizeAsync(IReadOnlyList<ContainerizeRequest> requests, ImmutableArray<string> targets, EarlyUploads? early, IProgress<string>? progress, CancellationToken cancellationToken)
+    /// <summary>
+    /// The early uploads of a push to <paramref name="target"/>, the target's manifest being read and the upload sessions
+    /// of what a publish surely uploads being opened.
+    /// </summary>
+    internal static EarlyUploads StartEarlyUploads(RegistryClient client, ImageReference target, ImageReference? cacheRepository)
+    {
+        var early = new EarlyUploads(client, target);
+        early.ReadTargetManifest();
+
+        // A publish uploads at least a new layer and its configuration, and the cache's records when the cache is in
+        // the target's repository (the usual place): their upload sessions are opened now, beside the first reads.
+        early.PrepareSessions(cacheRepository is { } cacheIn && cacheIn.Registry == target.Registry && cacheIn.Repository == target.Repository ? 3 : 2);
+        return early;
+    }
+
+    private async Task<ContainerizeResult> ContainerizeAsync(IReadOnlyList<ContainerizeRequest> requests, ImmutableArray<string> targets, EarlyUploads? early, ContainerizePrefetch? prefetch, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         var first = requests[0];
         var keep = KeepsStoreCopy(first);
@@ -163,12 +191,12 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         var recorded = new List<(string Key, LayerInfo Info)>();
         // The registry cache's records are read while the base is read and the files hashed: only the first layer
         // written waits for them.
-        var reading = PublishCache.ReadAsync(client, first.CacheRepository, progress, cancellationToken);
+        var reading = prefetch?.TakeCache(first.CacheRepository, progress) ?? PublishCache.ReadAsync(client, first.CacheRepository, progress, cancellationToken);
         try
         {
             foreach (var request in requests)
             {
-                var (image, result, baseSource, keys) = await BuildAsync(request, keep, early, reading, progress, cancellationToken).ConfigureAwait(false);
+                var (image, result, baseSource, keys) = await BuildAsync(request, keep, early, reading, prefetch, progress, cancellationToken).ConfigureAwait(false);
                 built.Add(image);
                 images.Add(result);
                 recorded.AddRange(keys);
@@ -433,7 +461,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         return cache;
     }
 
-    private async Task<(BuiltImage Image, ContainerizedImage Result, RemoteImage? BaseSource, IReadOnlyList<(string Key, LayerInfo Info)> Recorded)> BuildAsync(ContainerizeRequest request, bool keep, EarlyUploads? early, Task<PublishCache> cache, IProgress<string>? progress, CancellationToken cancellationToken)
+    private async Task<(BuiltImage Image, ContainerizedImage Result, RemoteImage? BaseSource, IReadOnlyList<(string Key, LayerInfo Info)> Recorded)> BuildAsync(ContainerizeRequest request, bool keep, EarlyUploads? early, Task<PublishCache> cache, ContainerizePrefetch? prefetch, IProgress<string>? progress, CancellationToken cancellationToken)
     {
         var layers = PublishLayers.Split(request.Files);
         if (layers.IsEmpty)
@@ -443,7 +471,8 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
 
         var platform = request.Platform ?? Platform.Current;
         progress?.Report($"{(keep ? "Pulling" : "Reading")} base image {request.BaseImage} ({platform})");
-        var pull = keep ? PullBaseAsync(request.BaseImage, platform, request.TrustPolicy, cancellationToken) : ReadBaseAsync(request.BaseImage, platform, request.TrustPolicy, cancellationToken);
+        var pull = keep ? PullBaseAsync(request.BaseImage, platform, request.TrustPolicy, cancellationToken)
+            : prefetch?.TakeBase(request.BaseImage, platform, request.TrustPolicy) ?? ReadBaseAsync(client, store, request.BaseImage, platform, request.TrustPolicy, cancellationToken);
 
         // Content digests of the published files (for the layer keys), read while the base is pulled. They are
         // remembered in the store by path, size and mtime (shared with the build engine), so the files of an
@@ -571,7 +600,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
     }
 
     /// <summary>The base's manifest and configuration only (for an image that is only pushed: its layers stay in the registry).</summary>
-    private async Task<(Descriptor Manifest, Image Image, RemoteImage? Remote, string Note)> ReadBaseAsync(ImageReference reference, Platform platform, Signing.TrustPolicy? policy, CancellationToken cancellationToken)
+    internal static async Task<(Descriptor Manifest, Image Image, RemoteImage? Remote, string Note)> ReadBaseAsync(RegistryClient client, OciLayout store, ImageReference reference, Platform platform, Signing.TrustPolicy? policy, CancellationToken cancellationToken)
     {
         var remote = await new RegistryBaseImages(client) { Documents = store }.ReadAsync(reference, platform, policy, cancellationToken).ConfigureAwait(false);
         return (remote.Manifest.Descriptor, remote.Image, remote, $"manifest and configuration read, its {remote.Image.Layers.Length} layer(s) left in the registry");

@@ -4,6 +4,7 @@ using OciKit.Layout;
 using OciKit.Publish;
 using OciKit.References;
 using OciKit.Registry;
+using OciKit.Transfer;
 
 namespace OciKit.IntegrationTests.MSBuild;
 
@@ -271,6 +272,50 @@ public sealed class ContainerizerTests(RegistryFixture registry)
         Assert.DoesNotContain(proxy.Requests.Skip(before), r => r.Method == "HEAD" && r.PathAndQuery.Contains("/blobs/", StringComparison.Ordinal));
         Assert.Equal(changed.Manifest.Digest, (await client.HeadManifestAsync(ImageReference.Parse($"{proxy.Host}/facade/pushed-only:1")))!.Digest);
         await Tool.RunCheckedAsync("skopeo", ["copy", "--src-tls-verify=false", $"docker://{registry.Registry.Host}/facade/pushed-only:1", $"oci:{dir.Combine("copy")}:x"]);
+    }
+
+    [Fact]
+    public async Task Reads_started_ahead_are_taken_by_the_publish_they_were_made_for_and_read_afresh_by_another()
+    {
+        using var dir = new TempDir("ocikit-containerize");
+        using var proxy = new FaultProxy(registry.Registry.BaseUri);
+        var request = await PushRequestAsync(dir, proxy, "facade/prefetched");
+        request = request with { CacheRepository = RegistryCache.ParseRepository($"{proxy.Host}/facade/prefetched") };
+        using var client = new RegistryClient();
+        var store = await OciLayout.OpenAsync(dir.Combine("store"));
+        var first = await new Containerizer(store, client).ContainerizeAsync(request);
+        await File.AppendAllTextAsync(dir.Combine("publish", "run.sh"), "# changed\n");
+        int Gets(string path) => proxy.Requests.Count(r => r.Method == "GET" && r.PathAndQuery == path);
+        var target = "/v2/facade/prefetched/manifests/1";
+        var cache = $"/v2/facade/prefetched/manifests/{RegistryCache.DefaultTag}";
+        var baseTag = $"/v2/{RegistryFixture.BaseRepository}/manifests/latest";
+
+        // Started ahead (as the MSBuild task's host does while the project compiles), then taken: each read once.
+        var (targets, caches, bases) = (Gets(target), Gets(cache), Gets(baseTag));
+        var prefetch = ContainerizePrefetch.Start(client, store, ImageReference.Parse($"{proxy.Host}/facade/prefetched:1"), request.CacheRepository, request.BaseImage);
+        await using (prefetch)
+        {
+            var messages = new List<string>();
+            var changed = await new Containerizer(store, client).ContainerizeAsync([request], prefetch, new Progress(messages));
+            Assert.Equal((targets + 1, caches + 1, bases + 1), (Gets(target), Gets(cache), Gets(baseTag)));
+            Assert.NotEqual(first.Manifest.Digest, changed.Manifest.Digest);
+            Assert.Equal(changed.Manifest.Digest, (await client.HeadManifestAsync(ImageReference.Parse($"{proxy.Host}/facade/prefetched:1")))!.Digest);
+            Assert.Contains(messages, m => m.Contains("record(s) read", StringComparison.Ordinal));
+        }
+
+        // Made for another target, cache and base: nothing taken, everything read afresh (and the spare sessions cancelled).
+        await File.AppendAllTextAsync(dir.Combine("publish", "run.sh"), "# changed again\n");
+        (targets, caches, bases) = (Gets(target), Gets(cache), Gets(baseTag));
+        var elsewhere = ContainerizePrefetch.Start(client, store, ImageReference.Parse($"{proxy.Host}/facade/other:1"), RegistryCache.ParseRepository($"{proxy.Host}/facade/other"), ImageReference.Parse($"{proxy.Host}/{RegistryFixture.BaseRepository}:other"));
+        await using (elsewhere)
+        {
+            var again = await new Containerizer(store, client).ContainerizeAsync([request], elsewhere);
+            Assert.Equal((targets + 1, caches + 1, bases + 1), (Gets(target), Gets(cache), Gets(baseTag)));
+            Assert.Equal(again.Manifest.Digest, (await client.HeadManifestAsync(ImageReference.Parse($"{proxy.Host}/facade/prefetched:1")))!.Digest);
+        }
+
+        Assert.Contains(proxy.Requests, r => r.Method == "DELETE" && r.PathAndQuery.StartsWith("/v2/facade/other/blobs/uploads/", StringComparison.Ordinal));
+        await Tool.RunCheckedAsync("skopeo", ["copy", "--src-tls-verify=false", $"docker://{registry.Registry.Host}/facade/prefetched:1", $"oci:{dir.Combine("copy")}:x"]);
     }
 
     [Fact]

@@ -214,6 +214,18 @@ public sealed class OciKitContainerizeTests(RegistryFixture registry) : IDisposa
     }
 
     /// <inheritdoc />
+    [Theory]
+    [InlineData(true, "publish", "-t:OciPublish")]
+    [InlineData(true, "/t:Build;OciPublish")]
+    [InlineData(true, "--target:ociPUBLISH")]
+    [InlineData(true, "-target:Restore,OciPublish")]
+    [InlineData(false, "publish", "-p:OciPublish=true")]
+    [InlineData(false, "-t:PublishContainer")]
+    [InlineData(false, "-t:OciPublishFoo")]
+    [InlineData(false, "OciPublish")]
+    public void The_host_starts_with_the_publish_only_when_OciPublish_is_among_the_targets_asked_for(bool expected, params string[] commandLine)
+        => Assert.Equal(expected, OciKitStartHost.RequestsOciPublish(commandLine));
+
     public void Dispose() => _dir.Dispose();
 
     private (OciKitContainerize Task, RecordingEngine Engine) Run(string publish, string repository, string name, Action<OciKitContainerize> configure)

@@ -73,7 +73,33 @@ public sealed class OciPublishTests(RegistryFixture registry, OciPublishFixture 
             Assert.True(fourth.StdOut.Contains("0 blob(s) uploaded", StringComparison.Ordinal), fourth.StdOut[^Math.Min(fourth.StdOut.Length, 6000)..]);
             Assert.Equal(uploadsBeforeThird, Uploads());
             Assert.DoesNotContain("Skipping target \"_OciKitContainerize\"", fourth.StdOut, StringComparison.Ordinal);
-            Assert.Equal(outOfProcess, fourth.StdOut.Contains("OciKit: running out of process: ", StringComparison.Ordinal));
+            Assert.Equal(outOfProcess, fourth.StdOut.Contains("OciKit: running out of process", StringComparison.Ordinal));
+
+            // Out of process, in the host started at the publish's beginning, which had read the registry meanwhile.
+            Assert.Equal(outOfProcess, fourth.StdOut.Contains("OciKit: running out of process, in the host started ahead: ", StringComparison.Ordinal));
+            Assert.Equal(outOfProcess, fourth.StdOut.Contains("OciKit: the host started ahead readied the client, the store and the registry reads", StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
+    public async Task A_publish_that_fails_to_compile_leaves_no_host_started_ahead_running()
+    {
+        // A store of its own, so that the hosts started ahead for this publish are told apart from other tests'.
+        var store = Path.Combine(fixture.WorkDirectory, "store-" + Guid.NewGuid().ToString("N"));
+        var program = Path.Combine(fixture.WorkDirectory, "console-app", "Program.cs");
+        var source = await File.ReadAllTextAsync(program);
+        await File.WriteAllTextAsync(program, source + "\nthis does not compile\n");
+        try
+        {
+            var result = await fixture.RunPublishAsync("console-app", "OciPublish", registry, [$"-p:OciKitStorePath={store}", "-v:d"], check: false);
+            Assert.NotEqual(0, result.ExitCode);
+            Assert.Contains("OciKit: out-of-process host started ahead of its job", result.StdOut, StringComparison.Ordinal);
+            var running = await Tool.RunAsync("pgrep", ["-f", $"ocikit-msbuild-host --wait .*store={store}"]);
+            Assert.True(running.ExitCode == 1, $"a host started ahead is still running: {running.StdOut}");
+        }
+        finally
+        {
+            await File.WriteAllTextAsync(program, source);
         }
     }
 

@@ -1,0 +1,293 @@
+using System.Diagnostics;
+using System.Text;
+using Microsoft.Build.Framework;
+using MSBuildTask = Microsoft.Build.Utilities.Task;
+using TaskLoggingHelper = Microsoft.Build.Utilities.TaskLoggingHelper;
+
+namespace OciKit.MSBuild;
+
+/// <summary>
+/// Starts the out-of-process host at the beginning of <c>OciPublish</c>, before the project is compiled and published,
+/// so that the host's start, its registry probes (scheme and authentication challenge), its store and its hash library
+/// are ready by the time <see cref="OciKitContainerize"/> hands it the job, instead of on the job's path. The host only
+/// reads while it waits (<c>GET /v2/</c>); it is registered with the build, which stops it when the build ends without
+/// having handed it a job (a failed compile, an up-to-date image). Never fails the build: without a host, the
+/// containerize task starts its own, or runs in process.
+/// </summary>
+public sealed class OciKitStartHost : MSBuildTask
+{
+    /// <summary><c>ContainerRegistry</c>: the registry to probe, optional.</summary>
+    public string? Registry { get; set; }
+
+    /// <summary><c>ContainerBaseImage</c>: the base image whose registry to probe, optional.</summary>
+    public string? BaseImage { get; set; }
+
+    /// <summary><c>OciKitStorePath</c>: the store to open, optional (the default store).</summary>
+    public string? StorePath { get; set; }
+
+    /// <summary><c>ContainerRepository</c>: the repository pushed to, optional.</summary>
+    public string? Repository { get; set; }
+
+    /// <summary><c>ContainerImageTags</c>: the tags (the first is read), optional.</summary>
+    public string? Tags { get; set; }
+
+    /// <summary><c>ContainerCacheRepository</c>: the registry cache, optional.</summary>
+    public string? CacheRepository { get; set; }
+
+    /// <summary>
+    /// Started from the beginning of a publish (before the project is compiled), which may or may not go on to
+    /// <c>OciPublish</c>: then the host starts only when it will (<c>OciPublishOnPublish</c>, or <c>OciPublish</c> among
+    /// the targets on MSBuild's command line, as <c>dotnet publish -t:OciPublish</c> puts it there), since it reads from
+    /// the registries while it waits.
+    /// </summary>
+    public bool OnlyWhenRequested { get; set; }
+
+    /// <summary><c>OciPublishOnPublish</c>: every publish containerizes.</summary>
+    public bool OnPublish { get; set; }
+
+    /// <summary>The host executable, when not the one beside the task assembly (tests).</summary>
+    internal string? HostPath { get; set; }
+
+    /// <summary>The command line looked at for <see cref="OnlyWhenRequested"/> (tests); the process's by default.</summary>
+    internal string[]? CommandLine { get; set; }
+
+    /// <inheritdoc />
+    public override bool Execute()
+    {
+        var key = EarlyHost.Key(BuildEngine.ProjectFileOfTaskNode);
+        if (BuildEngine is not IBuildEngine4 engine
+            || engine.GetRegisteredTaskObject(key, RegisteredTaskObjectLifetime.Build) is not null
+            || (OnlyWhenRequested && !OnPublish && !RequestsOciPublish(CommandLine ?? Environment.GetCommandLineArgs())))
+        {
+            return true;
+        }
+
+        if (HostLocator.Find(HostPath, Log) is not { } host)
+        {
+            return true;
+        }
+
+        var early = EarlyHost.Start(host, Log,
+        [
+            ("userAgent", OciKitContainerize.UserAgentValue), ("store", StorePath), ("registry", Registry), ("repository", Repository),
+            ("tags", Tags), ("cache", CacheRepository), ("base", BaseImage),
+        ]);
+        if (early is not null)
+        {
+            engine.RegisterTaskObject(key, early, RegisteredTaskObjectLifetime.Build, allowEarlyCollection: false);
+        }
+
+        return true;
+    }
+
+    /// <summary>Whether a command line asks MSBuild for <c>OciPublish</c> (<c>-t:</c>, <c>/t:</c>, <c>--target:</c>, lists with <c>;</c> or <c>,</c>).</summary>
+    internal static bool RequestsOciPublish(IEnumerable<string> commandLine)
+    {
+        foreach (var argument in commandLine)
+        {
+            if (argument.Length < 3 || (argument[0] != '-' && argument[0] != '/'))
+            {
+                continue;
+            }
+
+            var colon = argument.IndexOf(':', StringComparison.Ordinal);
+            var name = colon < 0 ? string.Empty : argument[..colon].TrimStart('-', '/');
+            if ((name.Equals("t", StringComparison.OrdinalIgnoreCase) || name.Equals("target", StringComparison.OrdinalIgnoreCase))
+                && argument[(colon + 1)..].Split([';', ','], StringSplitOptions.TrimEntries).Any(t => t.Trim('"').Equals("OciPublish", StringComparison.OrdinalIgnoreCase)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
+
+/// <summary>
+/// A host started by <see cref="OciKitStartHost"/> and waiting for its job: registered with the build until
+/// <see cref="OciKitContainerize"/> takes it (<see cref="Take"/>); disposed by the build when it ends without having
+/// been taken, which closes its standard input (so it exits) and kills it should it not.
+/// </summary>
+internal sealed class EarlyHost : IDisposable
+{
+    private EarlyHost(Process process, string executable)
+    {
+        Process = process;
+        Executable = executable;
+    }
+
+    /// <summary>The process, its standard streams redirected.</summary>
+    public Process Process { get; }
+
+    /// <summary>What it wrote to standard error.</summary>
+    public StringBuilder Errors { get; } = new();
+
+    /// <summary>Its executable.</summary>
+    public string Executable { get; }
+
+    /// <summary>Where a project's early host is registered with the build.</summary>
+    /// <param name="project">The project file.</param>
+    /// <returns>The key.</returns>
+    public static string Key(string project) => "OciKit.MSBuild.EarlyHost|" + project;
+
+    /// <summary>Takes the project's early host from the build, when there is one still running.</summary>
+    /// <param name="engine">The build engine.</param>
+    /// <returns>The host, now the caller's to dispose; or null.</returns>
+    public static EarlyHost? Take(IBuildEngine4 engine)
+    {
+        var host = engine.UnregisterTaskObject(Key(((IBuildEngine)engine).ProjectFileOfTaskNode), RegisteredTaskObjectLifetime.Build) as EarlyHost;
+        if (host is not null && HasExited(host.Process))
+        {
+            host.Dispose();
+            return null;
+        }
+
+        return host;
+    }
+
+    /// <summary>Starts the host in its waiting mode, with the settings it readies for; null when it does not start.</summary>
+    public static EarlyHost? Start(string executable, TaskLoggingHelper log, IEnumerable<(string Name, string? Value)> settings)
+    {
+        var start = new ProcessStartInfo(executable)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            StandardOutputEncoding = Encoding.UTF8,
+            StandardErrorEncoding = Encoding.UTF8,
+
+            // Named, so that the node does not ask the console for its input encoding.
+            StandardInputEncoding = new UTF8Encoding(false),
+        };
+        start.ArgumentList.Add(ContainerizeHostProtocol.WaitFlag);
+        foreach (var (name, value) in settings)
+        {
+            start.ArgumentList.Add($"{name}={value}");
+        }
+
+        try
+        {
+            if (Process.Start(start) is not { } process)
+            {
+                return null;
+            }
+
+            var early = new EarlyHost(process, executable);
+            process.ErrorDataReceived += (_, e) =>
+            {
+                if (e.Data is not null)
+                {
+                    lock (early.Errors)
+                    {
+                        early.Errors.AppendLine(e.Data);
+                    }
+                }
+            };
+            process.BeginErrorReadLine();
+            log.LogMessage(MessageImportance.Low, $"OciKit: out-of-process host started ahead of its job: {executable}");
+            return early;
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or IOException or InvalidOperationException)
+        {
+            log.LogMessage(MessageImportance.Low, $"OciKit: the out-of-process host {executable} does not start ahead ({e.Message}).");
+            return null;
+        }
+    }
+
+    /// <summary>Hands the host its job; false when it is gone (the caller then starts another).</summary>
+    /// <param name="inputsPath">The inputs' file.</param>
+    /// <param name="outcomePath">The outcome's file.</param>
+    /// <returns>Whether the host has its job.</returns>
+    public bool HandOver(string inputsPath, string outcomePath)
+    {
+        if (inputsPath.AsSpan().IndexOfAny('\r', '\n') >= 0 || outcomePath.AsSpan().IndexOfAny('\r', '\n') >= 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            Process.StandardInput.WriteLine(inputsPath);
+            Process.StandardInput.WriteLine(outcomePath);
+            Process.StandardInput.Flush();
+            return true;
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        try
+        {
+            if (!HasExited(Process))
+            {
+                Process.StandardInput.Close();
+                if (!Process.WaitForExit(2000))
+                {
+                    Process.Kill(entireProcessTree: true);
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            // Gone already.
+        }
+
+        Process.Dispose();
+    }
+
+    private static bool HasExited(Process process)
+    {
+        try
+        {
+            return process.HasExited;
+        }
+        catch (InvalidOperationException)
+        {
+            return true;
+        }
+    }
+}
+
+/// <summary>Where the out-of-process host is.</summary>
+internal static class HostLocator
+{
+    /// <summary>
+    /// The host for this machine's runtime identifier beside the task assembly (or <paramref name="hostPath"/>), or null
+    /// (then the task runs in process): the package carries one only for the runtime identifier it was packed on
+    /// (linux-x64 for releases), and a glibc build does not run on musl (<c>linux-musl-x64</c> finds none).
+    /// </summary>
+    public static string? Find(string? hostPath, TaskLoggingHelper log)
+    {
+        var path = hostPath ?? Path.Combine(
+            Path.GetDirectoryName(typeof(OciKitContainerize).Assembly.Location) ?? string.Empty,
+            System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier,
+            ContainerizeHostProtocol.ExecutableName);
+        if (!File.Exists(path))
+        {
+            log.LogMessage(MessageImportance.Low, $"OciKit: no out-of-process host at {path}: running in process.");
+            return null;
+        }
+
+        if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(path) & UnixFileMode.UserExecute) == 0)
+        {
+            // NuGet's extraction drops the executable bit.
+            try
+            {
+                File.SetUnixFileMode(path, File.GetUnixFileMode(path) | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                log.LogMessage(MessageImportance.Low, $"OciKit: the out-of-process host {path} is not executable ({e.Message}): running in process.");
+                return null;
+            }
+        }
+
+        return path;
+    }
+}
