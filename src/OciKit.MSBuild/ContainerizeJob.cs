@@ -203,7 +203,7 @@ internal sealed record ContainerizeJob
         ImageReference? target = null, cache = null, baseImage = null;
         try
         {
-            var tag = (Setting("tags") ?? Setting("tag") ?? "latest").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? "latest";
+            var tag = (Setting("tags") ?? "latest").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? "latest";
             target = registry is null || Setting("repository") is not { } repository ? null : ImageReference.Parse($"{registry}/{repository}:{tag}");
             cache = ResolveCacheRepository(Setting("cache"), registry);
         }
@@ -345,8 +345,8 @@ internal sealed record ContainerizeJob
     }
 }
 
-/// <summary>What <see cref="ContainerizeJob.Warm"/> readies; disposing it disposes the client.</summary>
-internal sealed class WarmStart(string userAgent, string? storePath, RegistryClient client, Task<OciLayout?> store, Task<ContainerizePrefetch?> prefetch) : IDisposable
+/// <summary>What <see cref="ContainerizeJob.Warm"/> readies; <see cref="DisposeAsync"/> ends it.</summary>
+internal sealed class WarmStart(string userAgent, string? storePath, RegistryClient client, Task<OciLayout?> store, Task<ContainerizePrefetch?> prefetch)
 {
     /// <summary>The user agent the client was made with.</summary>
     public string UserAgent => userAgent;
@@ -375,9 +375,6 @@ internal sealed class WarmStart(string userAgent, string? storePath, RegistryCli
 
         client.Dispose();
     }
-
-    /// <inheritdoc />
-    public void Dispose() => client.Dispose();
 }
 
 /// <summary>

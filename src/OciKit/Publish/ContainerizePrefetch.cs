@@ -9,8 +9,8 @@ namespace OciKit.Publish;
 /// <summary>
 /// A publish's registry reads started before its files exist: by a process started while the project is still being
 /// compiled (the OciKit.MSBuild task's host), so that by the time the files are published the target's manifest, the
-/// registry cache's records and the base image are read, and the upload sessions open. Only reads (and sessions) are
-/// started: nothing is written before the publish itself. <see cref="Containerizer"/> takes each read made for the
+/// registry cache's records and the base image are read. Only reads are started: nothing is written before the publish
+/// itself, and a prefetch no publish follows (an image found up to date) leaves nothing behind. <see cref="Containerizer"/> takes each read made for the
 /// target, cache and base (for this machine's platform, without a trust policy) its requests name, and reads afresh
 /// whatever differs. What was read is as old as the prefetch: a tag moved meanwhile is met as a tag moved during a
 /// publish is (the push's checks, the cache's merge).
@@ -47,7 +47,7 @@ public sealed class ContainerizePrefetch : IAsyncDisposable
         var progress = new Collecting(prefetch._messages);
         if (target is not null)
         {
-            prefetch._early = Containerizer.StartEarlyUploads(client, target, cacheRepository);
+            prefetch._early = Containerizer.StartEarlyUploads(client, target);
         }
 
         if (cacheRepository is not null)
@@ -108,7 +108,6 @@ public sealed class ContainerizePrefetch : IAsyncDisposable
         if (_early is { } early)
         {
             _early = null;
-            await early.ReleaseSpareSessionsAsync().ConfigureAwait(false);
             await early.DisposeAsync().ConfigureAwait(false);
         }
 

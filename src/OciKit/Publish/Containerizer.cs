@@ -152,7 +152,12 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         // With a registry to push to, blobs go up while the image is built (see EarlyUploads); the push below then
         // finds them there.
         var pushTarget = first.Registry is null ? null : ImageReference.Parse(targets[0]);
-        var early = pushTarget is null ? null : prefetch?.TakeEarly(pushTarget) ?? StartEarlyUploads(client, pushTarget, first.CacheRepository);
+        var early = pushTarget is null ? null : prefetch?.TakeEarly(pushTarget) ?? StartEarlyUploads(client, pushTarget);
+
+        // A publish uploads at least a new layer and its configuration, and the cache's records when the cache is in
+        // the target's repository (the usual place): their upload sessions are opened now, beside the first reads (not
+        // by a prefetch, which may never be followed by a publish: a build that finds the image up to date).
+        early?.PrepareSessions(first.CacheRepository is { } cacheIn && cacheIn.Registry == pushTarget!.Registry && cacheIn.Repository == pushTarget.Repository ? 3 : 2);
         try
         {
             return await ContainerizeAsync(requests, targets, early, prefetch, progress, cancellationToken).ConfigureAwait(false);
@@ -166,18 +171,11 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         }
     }
 
-    /// <summary>
-    /// The early uploads of a push to <paramref name="target"/>, the target's manifest being read and the upload sessions
-    /// of what a publish surely uploads being opened.
-    /// </summary>
-    internal static EarlyUploads StartEarlyUploads(RegistryClient client, ImageReference target, ImageReference? cacheRepository)
+    /// <summary>The early uploads of a push to <paramref name="target"/>, the target's manifest being read.</summary>
+    internal static EarlyUploads StartEarlyUploads(RegistryClient client, ImageReference target)
     {
         var early = new EarlyUploads(client, target);
         early.ReadTargetManifest();
-
-        // A publish uploads at least a new layer and its configuration, and the cache's records when the cache is in
-        // the target's repository (the usual place): their upload sessions are opened now, beside the first reads.
-        early.PrepareSessions(cacheRepository is { } cacheIn && cacheIn.Registry == target.Registry && cacheIn.Repository == target.Repository ? 3 : 2);
         return early;
     }
 

@@ -94,8 +94,11 @@ public sealed class OciPublishTests(RegistryFixture registry, OciPublishFixture 
             var result = await fixture.RunPublishAsync("console-app", "OciPublish", registry, [$"-p:OciKitStorePath={store}", "-v:d"], check: false);
             Assert.NotEqual(0, result.ExitCode);
             Assert.Contains("OciKit: out-of-process host started ahead of its job", result.StdOut, StringComparison.Ordinal);
-            var running = await Tool.RunAsync("pgrep", ["-f", $"ocikit-msbuild-host --wait .*store={store}"]);
-            Assert.True(running.ExitCode == 1, $"a host started ahead is still running: {running.StdOut}");
+            var running = Directory.EnumerateDirectories("/proc").Select(p => Path.Combine(p, "cmdline")).Where(File.Exists)
+                .Select(f => { try { return File.ReadAllText(f).Replace('\0', ' '); } catch (IOException) { return ""; } })
+                .Where(c => c.Contains("ocikit-msbuild-host --wait", StringComparison.Ordinal) && c.Contains("store=" + store, StringComparison.Ordinal))
+                .ToList();
+            Assert.True(running.Count == 0, $"a host started ahead is still running: {string.Join(", ", running)}");
         }
         finally
         {
