@@ -67,16 +67,14 @@ public sealed class OciKitStartHost : MSBuildTask
             return true;
         }
 
-        var early = EarlyHost.Start(host, Log,
+        // Started off the build's thread: the build goes on (to the compiler) while the process starts.
+        (string, string?)[] settings =
         [
             ("userAgent", OciKitContainerize.UserAgentValue), ("store", StorePath), ("registry", Registry), ("repository", Repository),
             ("tags", Tags), ("cache", CacheRepository), ("base", BaseImage),
-        ]);
-        if (early is not null)
-        {
-            engine.RegisterTaskObject(key, early, RegisteredTaskObjectLifetime.Build, allowEarlyCollection: false);
-        }
-
+        ];
+        Log.LogMessage(MessageImportance.Low, $"OciKit: starting the out-of-process host ahead of its job: {host}");
+        engine.RegisterTaskObject(key, new PendingEarlyHost(Task.Run(() => EarlyHost.Start(host, settings))), RegisteredTaskObjectLifetime.Build, allowEarlyCollection: false);
         return true;
     }
 
@@ -135,7 +133,8 @@ internal sealed class EarlyHost : IDisposable
     /// <returns>The host, now the caller's to dispose; or null.</returns>
     public static EarlyHost? Take(IBuildEngine4 engine)
     {
-        var host = engine.UnregisterTaskObject(Key(((IBuildEngine)engine).ProjectFileOfTaskNode), RegisteredTaskObjectLifetime.Build) as EarlyHost;
+        var pending = engine.UnregisterTaskObject(Key(((IBuildEngine)engine).ProjectFileOfTaskNode), RegisteredTaskObjectLifetime.Build) as PendingEarlyHost;
+        var host = pending?.Started();
         if (host is not null && HasExited(host.Process))
         {
             host.Dispose();
@@ -145,8 +144,8 @@ internal sealed class EarlyHost : IDisposable
         return host;
     }
 
-    /// <summary>Starts the host in its waiting mode, with the settings it readies for; null when it does not start.</summary>
-    public static EarlyHost? Start(string executable, TaskLoggingHelper log, IEnumerable<(string Name, string? Value)> settings)
+    /// <summary>Starts the host in its waiting mode, with the settings it readies for; null when it does not start (the job then starts one).</summary>
+    public static EarlyHost? Start(string executable, IEnumerable<(string Name, string? Value)> settings)
     {
         var start = new ProcessStartInfo(executable)
         {
@@ -185,12 +184,11 @@ internal sealed class EarlyHost : IDisposable
                 }
             };
             process.BeginErrorReadLine();
-            log.LogMessage(MessageImportance.Low, $"OciKit: out-of-process host started ahead of its job: {executable}");
             return early;
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or IOException or InvalidOperationException)
         {
-            log.LogMessage(MessageImportance.Low, $"OciKit: the out-of-process host {executable} does not start ahead ({e.Message}).");
+            // Nothing to log to from here: the task has returned. The job starts its own host, and says why if it cannot.
             return null;
         }
     }
@@ -252,6 +250,33 @@ internal sealed class EarlyHost : IDisposable
             return true;
         }
     }
+}
+
+/// <summary>
+/// The host <see cref="OciKitStartHost"/> is starting, as registered with the build: disposed by the build when no job
+/// took it, which then stops it.
+/// </summary>
+internal sealed class PendingEarlyHost(Task<EarlyHost?> starting) : IDisposable
+{
+    /// <summary>The start, on a thread of its own.</summary>
+    public Task<EarlyHost?> Starting => starting;
+
+    /// <summary>The host once started; null when it did not start (whatever stopped it: the job then starts its own).</summary>
+    /// <returns>The host, or null.</returns>
+    public EarlyHost? Started()
+    {
+        try
+        {
+            return starting.GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return null;
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => Started()?.Dispose();
 }
 
 /// <summary>Where the out-of-process host is.</summary>

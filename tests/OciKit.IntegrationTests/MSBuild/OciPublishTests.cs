@@ -93,7 +93,7 @@ public sealed class OciPublishTests(RegistryFixture registry, OciPublishFixture 
         {
             var result = await fixture.RunPublishAsync("console-app", "OciPublish", registry, [$"-p:OciKitStorePath={store}", "-v:d"], check: false);
             Assert.NotEqual(0, result.ExitCode);
-            Assert.Contains("OciKit: out-of-process host started ahead of its job", result.StdOut, StringComparison.Ordinal);
+            Assert.Contains("OciKit: starting the out-of-process host ahead of its job", result.StdOut, StringComparison.Ordinal);
             var running = Directory.EnumerateDirectories("/proc").Select(p => Path.Combine(p, "cmdline")).Where(File.Exists)
                 .Select(f => { try { return File.ReadAllText(f).Replace('\0', ' '); } catch (IOException) { return ""; } })
                 .Where(c => c.Contains("ocikit-msbuild-host --wait", StringComparison.Ordinal) && c.Contains("store=" + store, StringComparison.Ordinal))
