@@ -63,15 +63,7 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
                 return Follow(early.Process, early.Errors, outcomePath, cancellationToken);
             }
 
-            var start = new ProcessStartInfo(executable)
-            {
-                RedirectStandardInput = true,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-                StandardOutputEncoding = Encoding.UTF8,
-                StandardErrorEncoding = Encoding.UTF8,
-            };
+            var start = StartInfo(executable);
             start.ArgumentList.Add(inputsPath);
             start.ArgumentList.Add(outcomePath);
 
@@ -90,19 +82,7 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
             log.LogMessage(MessageImportance.Low, $"OciKit: running out of process: {executable}");
             timing?.Mark("inputs written, host started");
             onStarted?.Invoke(process.Id);
-            var errors = new StringBuilder();
-            process.ErrorDataReceived += (_, e) =>
-            {
-                if (e.Data is not null)
-                {
-                    lock (errors)
-                    {
-                        errors.AppendLine(e.Data);
-                    }
-                }
-            };
-            process.BeginErrorReadLine();
-            return Follow(process, errors, outcomePath, cancellationToken);
+            return Follow(process, CollectErrors(process), outcomePath, cancellationToken);
         }
         finally
         {
@@ -120,6 +100,38 @@ internal sealed class ContainerizeHostProcess(string executable, TaskLoggingHelp
                 directory.Delete(recursive: true);
             }
         }
+    }
+
+    /// <summary>How the host is started: its standard streams redirected, UTF-8 each way.</summary>
+    internal static ProcessStartInfo StartInfo(string executable) => new(executable)
+    {
+        RedirectStandardInput = true,
+        RedirectStandardOutput = true,
+        RedirectStandardError = true,
+        UseShellExecute = false,
+        StandardOutputEncoding = Encoding.UTF8,
+        StandardErrorEncoding = Encoding.UTF8,
+
+        // Named, so that the node does not ask the console for its input encoding.
+        StandardInputEncoding = new UTF8Encoding(false),
+    };
+
+    /// <summary>Collects what a started host writes to standard error, as it comes.</summary>
+    internal static StringBuilder CollectErrors(Process process)
+    {
+        var errors = new StringBuilder();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (errors)
+                {
+                    errors.AppendLine(e.Data);
+                }
+            }
+        };
+        process.BeginErrorReadLine();
+        return errors;
     }
 
     /// <summary>Logs the host's lines as they come, waits for it to exit (stopping it on cancellation), and reads its outcome.</summary>

@@ -108,17 +108,18 @@ public sealed class OciKitStartHost : MSBuildTask
 /// </summary>
 internal sealed class EarlyHost : IDisposable
 {
-    private EarlyHost(Process process, string executable)
+    private EarlyHost(Process process, string executable, StringBuilder errors)
     {
         Process = process;
         Executable = executable;
+        Errors = errors;
     }
 
     /// <summary>The process, its standard streams redirected.</summary>
     public Process Process { get; }
 
     /// <summary>What it wrote to standard error.</summary>
-    public StringBuilder Errors { get; } = new();
+    public StringBuilder Errors { get; }
 
     /// <summary>Its executable.</summary>
     public string Executable { get; }
@@ -147,18 +148,7 @@ internal sealed class EarlyHost : IDisposable
     /// <summary>Starts the host in its waiting mode, with the settings it readies for; null when it does not start (the job then starts one).</summary>
     public static EarlyHost? Start(string executable, IEnumerable<(string Name, string? Value)> settings)
     {
-        var start = new ProcessStartInfo(executable)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = Encoding.UTF8,
-            StandardErrorEncoding = Encoding.UTF8,
-
-            // Named, so that the node does not ask the console for its input encoding.
-            StandardInputEncoding = new UTF8Encoding(false),
-        };
+        var start = ContainerizeHostProcess.StartInfo(executable);
         start.ArgumentList.Add(ContainerizeHostProtocol.WaitFlag);
         foreach (var (name, value) in settings)
         {
@@ -172,19 +162,7 @@ internal sealed class EarlyHost : IDisposable
                 return null;
             }
 
-            var early = new EarlyHost(process, executable);
-            process.ErrorDataReceived += (_, e) =>
-            {
-                if (e.Data is not null)
-                {
-                    lock (early.Errors)
-                    {
-                        early.Errors.AppendLine(e.Data);
-                    }
-                }
-            };
-            process.BeginErrorReadLine();
-            return early;
+            return new EarlyHost(process, executable, ContainerizeHostProcess.CollectErrors(process));
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or IOException or InvalidOperationException)
         {
