@@ -187,8 +187,8 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         var built = new List<BuiltImage>(requests.Count);
         var baseLayers = new Dictionary<Digest, BlobLocation>();
         var recorded = new List<(string Key, LayerInfo Info)>();
-        // The registry cache's records are read while the base is read and the files hashed: only the first layer
-        // written waits for them.
+        // The registry cache's records are read (or were, by a prefetch) while the base is read and the files hashed:
+        // only a layer that is neither small nor in the store's cache waits for them (WriteLayerAsync).
         var reading = prefetch?.TakeCache(first.CacheRepository, progress) ?? PublishCache.ReadAsync(client, first.CacheRepository, progress, cancellationToken);
         try
         {
