@@ -226,7 +226,7 @@ internal sealed record ContainerizeJob
     {
         try
         {
-            return storePath is null ? await OciLayout.OpenDefaultAsync().ConfigureAwait(false) : await OciLayout.OpenAsync(storePath).ConfigureAwait(false);
+            return await OpenStoreAsync(storePath, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e) when (e is OciException or IOException or UnauthorizedAccessException or ArgumentException)
         {
@@ -234,6 +234,11 @@ internal sealed record ContainerizeJob
             return null;
         }
     }
+
+    /// <summary>The store at <paramref name="storePath"/>, or the default store.</summary>
+    private static Task<OciLayout> OpenStoreAsync(string? storePath, CancellationToken cancellationToken) => storePath is null
+        ? OciLayout.OpenDefaultAsync(cancellationToken)
+        : OciLayout.OpenAsync(storePath, cancellationToken: cancellationToken);
 
     private static RegistryClient CreateClient(string userAgent)
     {
@@ -262,9 +267,7 @@ internal sealed record ContainerizeJob
         var requests = Requests.Select(r => r with { SigningKey = signingKey, GenerateSbom = GenerateSbom, TrustPolicy = policy }).ToList();
         var warmed = warm is not null && warm.UserAgent == UserAgent && warm.StorePath == StorePath ? warm : null;
         var store = (warmed is null ? null : await warmed.Store.ConfigureAwait(false))
-            ?? (StorePath is null
-                ? await OciLayout.OpenDefaultAsync(cancellationToken).ConfigureAwait(false)
-                : await OciLayout.OpenAsync(StorePath, cancellationToken: cancellationToken).ConfigureAwait(false));
+            ?? await OpenStoreAsync(StorePath, cancellationToken).ConfigureAwait(false);
         using var own = warmed is null ? CreateClient(UserAgent) : null;
         var client = own ?? warmed!.Client;
         var prefetch = warmed is null ? null : await warmed.Prefetch.ConfigureAwait(false);

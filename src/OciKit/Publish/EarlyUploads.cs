@@ -136,8 +136,7 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
     {
         try
         {
-            var content = await client.GetManifestAsync(target.WithDigest(descriptor.Digest), _cancel.Token).ConfigureAwait(false);
-            return ManifestDocument.Parse(content.Bytes, descriptor).Manifest;
+            return (await new RegistryImageSource(client, target).ReadManifestAsync(descriptor, _cancel.Token).ConfigureAwait(false)).Manifest;
         }
         catch (Exception ex) when (ex is OciException or HttpRequestException or IOException or OperationCanceledException)
         {

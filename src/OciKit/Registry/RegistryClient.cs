@@ -512,20 +512,9 @@ public sealed class RegistryClient : IDisposable
         ArgumentNullException.ThrowIfNull(content);
         var session = await StartUploadAsync(repository, null, null, null, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException("A plain upload session cannot be a mount.");
-        Digest digest;
-        long length;
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        using (var patch = await CreateUploadRequestAsync(HttpMethod.Patch, repository, session, null, cancellationToken).ConfigureAwait(false))
-        {
-            var hashing = new HashingReadStream(content, hash);
-            patch.Content = new StreamContent(hashing, 128 * 1024);
-            patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-            patch.Headers.TransferEncodingChunked = true;
-            using var response = await SendAsync(patch, "Could not upload a streamed blob", cancellationToken).ConfigureAwait(false);
-            session.Location = ResolveLocation(response, session.Location);
-            digest = Digest.FromSha256(hash.GetCurrentHash());
-            length = hashing.Length;
-        }
+        var length = await PatchStreamedAsync(repository, session, content, hash, cancellationToken).ConfigureAwait(false);
+        var digest = Digest.FromSha256(hash.GetCurrentHash());
 
         await FinishUploadAsync(repository, session, digest, cancellationToken).ConfigureAwait(false);
         progress?.Report(new TransferProgress(digest, length, length));
@@ -571,18 +560,7 @@ public sealed class RegistryClient : IDisposable
             content.AdvanceTo(read.Buffer.Start);
         }
 
-        long length;
-        using (var patch = await CreateUploadRequestAsync(HttpMethod.Patch, repository, session, null, cancellationToken).ConfigureAwait(false))
-        {
-            var counting = new HashingReadStream(content.AsStream(leaveOpen: true), null);
-            patch.Content = new StreamContent(counting, 128 * 1024);
-            patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-            patch.Headers.TransferEncodingChunked = true;
-            using var response = await SendAsync(patch, "Could not upload a streamed blob", cancellationToken).ConfigureAwait(false);
-            session.Location = ResolveLocation(response, session.Location);
-            length = counting.Length;
-        }
-
+        var length = await PatchStreamedAsync(repository, session, content.AsStream(leaveOpen: true), null, cancellationToken).ConfigureAwait(false);
         blob = await written.ConfigureAwait(false);
         CheckWrittenLength(blob, length);
         await FinishUploadAsync(repository, session, blob.Digest, cancellationToken).ConfigureAwait(false);
@@ -595,6 +573,19 @@ public sealed class RegistryClient : IDisposable
                 throw new IOException($"The streamed upload of {blob.Digest} sent {sent} bytes, not the {blob.Size} written.");
             }
         }
+    }
+
+    /// <summary>Sends a stream of unknown length into a session in one chunked <c>PATCH</c>, feeding <paramref name="hash"/> when given; returns how many bytes went.</summary>
+    private async Task<long> PatchStreamedAsync(ImageReference repository, UploadSession session, Stream content, IncrementalHash? hash, CancellationToken cancellationToken)
+    {
+        using var patch = await CreateUploadRequestAsync(HttpMethod.Patch, repository, session, null, cancellationToken).ConfigureAwait(false);
+        var counting = new HashingReadStream(content, hash);
+        patch.Content = new StreamContent(counting, 128 * 1024);
+        patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        patch.Headers.TransferEncodingChunked = true;
+        using var response = await SendAsync(patch, "Could not upload a streamed blob", cancellationToken).ConfigureAwait(false);
+        session.Location = ResolveLocation(response, session.Location);
+        return counting.Length;
     }
 
     /// <summary>Deletes a blob from a repository.</summary>
