@@ -524,9 +524,11 @@ public sealed class RegistryClient : IDisposable
     /// <summary>
     /// Uploads a blob a writer is still producing into a pipe, whose descriptor <paramref name="written"/> gives once
     /// the writer is done (the layer writer hashes what it writes, so the bytes are not hashed a second time here; the
-    /// registry checks them against that digest). When the writer has finished by the time the session is open (a
-    /// small layer), the bytes go in one <c>PUT</c> with their digest; otherwise in one streaming <c>PATCH</c> as they
-    /// come, then a <c>PUT</c> with the digest. The content cannot be replayed, so a failure is reported, not retried.
+    /// registry checks them against that digest). A blob the writer finishes within <see cref="SingleRequestUploadBytes"/>
+    /// (an app's layer) goes in one <c>PUT</c> with its digest once written: a round trip fewer than streaming it, for
+    /// bytes that take less time to write than a request takes. A larger one goes in one streaming <c>PATCH</c> from
+    /// its first <see cref="SingleRequestUploadBytes"/> on, as the rest comes, then a <c>PUT</c> with the digest. The
+    /// content cannot be replayed, so a failure is reported, not retried.
     /// </summary>
     /// <param name="repository">The target repository.</param>
     /// <param name="content">The bytes; read to the end and completed by the caller.</param>
@@ -538,8 +540,8 @@ public sealed class RegistryClient : IDisposable
         var session = await StartUploadAsync(repository, null, null, null, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException("A plain upload session cannot be a mount.");
         Descriptor blob;
-        var got = content.TryRead(out var read);
-        if (got && read.IsCompleted)
+        var read = await content.ReadAtLeastAsync(SingleRequestUploadBytes, cancellationToken).ConfigureAwait(false);
+        if (read.IsCompleted)
         {
             blob = await written.ConfigureAwait(false);
             var bytes = read.Buffer;
@@ -554,11 +556,8 @@ public sealed class RegistryClient : IDisposable
             return blob;
         }
 
-        if (got)
-        {
-            // Nothing consumed: the streaming request reads it again.
-            content.AdvanceTo(read.Buffer.Start);
-        }
+        // Nothing consumed: the streaming request reads it again.
+        content.AdvanceTo(read.Buffer.Start);
 
         var length = await PatchStreamedAsync(repository, session, content.AsStream(leaveOpen: true), null, cancellationToken).ConfigureAwait(false);
         blob = await written.ConfigureAwait(false);
@@ -574,6 +573,9 @@ public sealed class RegistryClient : IDisposable
             }
         }
     }
+
+    /// <summary>The most bytes of a blob still being written that <see cref="UploadBlobAsync(ImageReference, PipeReader, Task{Descriptor}, CancellationToken)"/> waits for before it streams them.</summary>
+    internal const int SingleRequestUploadBytes = 1024 * 1024;
 
     /// <summary>Sends a stream of unknown length into a session in one chunked <c>PATCH</c>, feeding <paramref name="hash"/> when given; returns how many bytes went.</summary>
     private async Task<long> PatchStreamedAsync(ImageReference repository, UploadSession session, Stream content, IncrementalHash? hash, CancellationToken cancellationToken)

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Diagnostics;
 using System.Net;
 using OciKit.Images;
 using OciKit.Layers;
@@ -37,6 +38,16 @@ public sealed class RegistryCache(RegistryClient client)
 
     /// <summary>How many times a write re-reads, merges and puts again when another writer replaced the tag meanwhile.</summary>
     public const int MaxWriteAttempts = 5;
+
+    /// <summary>
+    /// How long before the manifest's put the tag may have been checked (read, or found unmoved) for the write to go
+    /// unconfirmed. Tags have no compare-and-swap: a writer that checked before our put and puts after it replaces our
+    /// records, and one that put between our check and our put is replaced by ours. Confirming after the put (a
+    /// <c>HEAD</c>) catches only the first kind, and only within one round trip of the put; with a check this recent
+    /// both windows are that short already, and the round trip is left off the publish's path. A lost record costs
+    /// another agent a layer written again, never a wrong image.
+    /// </summary>
+    internal static readonly TimeSpan FreshCheck = TimeSpan.FromSeconds(1);
 
     /// <summary>The repository and tag a cache location names: <c>REGISTRY/REPOSITORY[:TAG]</c>, the tag <see cref="DefaultTag"/> when absent.</summary>
     /// <param name="text">The location, for example <c>registry.example/team/app</c> or <c>registry.example/team/cache:main</c>.</param>
@@ -180,8 +191,9 @@ public sealed class RegistryCache(RegistryClient client)
     /// <remarks>
     /// What the writer already knows saves requests: with <paramref name="readBefore"/>, when the tag still names the
     /// manifest read then (one <c>HEAD</c>), its records are merged without being downloaded again; blobs in
-    /// <paramref name="present"/> are not looked up. The records blob, new content, is uploaded without asking first,
-    /// and the write is confirmed by the digest the tag names afterwards (one <c>HEAD</c>); only when another writer
+    /// <paramref name="present"/> are not looked up. The records blob, new content, is uploaded without asking first.
+    /// When the tag was checked long before the put (<see cref="FreshCheck"/>: the blobs took that long to get there),
+    /// the write is confirmed by the digest the tag names afterwards (one <c>HEAD</c>); only when another writer
     /// replaced it are the records read back.
     /// </remarks>
     /// <param name="repository">The cache repository and tag (<see cref="ParseRepository"/>).</param>
@@ -279,6 +291,7 @@ public sealed class RegistryCache(RegistryClient client)
         {
             List<CacheRecord> merged;
             Task<Descriptor> uploading;
+            long checkedAt;
             if (attempt == 1 && readBefore?.Snapshot(repository) is { } snapshot)
             {
                 // What was read before is most likely what is there still: the records blob merged with it goes up
@@ -296,16 +309,19 @@ public sealed class RegistryCache(RegistryClient client)
                     throw;
                 }
 
+                checkedAt = Stopwatch.GetTimestamp();
                 if (now?.Digest != snapshot.Manifest)
                 {
                     // Another writer put the tag meanwhile: that upload was for nothing; read, merge, upload again.
                     await ((Task)uploading).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                     (merged, uploading) = await ReadAndMergeAsync(repository, ours, keys, warnings, cancellationToken).ConfigureAwait(false);
+                    checkedAt = Stopwatch.GetTimestamp();
                 }
             }
             else
             {
                 (merged, uploading) = await ReadAndMergeAsync(repository, ours, keys, warnings, cancellationToken).ConfigureAwait(false);
+                checkedAt = Stopwatch.GetTimestamp();
             }
 
             if (ready is not null)
@@ -334,9 +350,11 @@ public sealed class RegistryCache(RegistryClient client)
             }
 
             // No compare-and-swap on tags: a writer that read before our put and puts after us replaces our records.
-            // The tag still naming what we put settles it; otherwise read back, and when ours are missing from what is
-            // there now, merge again.
-            if ((await client.HeadManifestAsync(repository, cancellationToken).ConfigureAwait(false))?.Digest == written)
+            // Checked just before the put, the window is a round trip either way (FreshCheck). Otherwise the tag still
+            // naming what we put settles it; if it does not, read back, and when ours are missing from what is there
+            // now, merge again.
+            if (Stopwatch.GetElapsedTime(checkedAt) < FreshCheck
+                || (await client.HeadManifestAsync(repository, cancellationToken).ConfigureAwait(false))?.Digest == written)
             {
                 return new CacheWriteResult(written, merged.Count, ours.Count, skipped, attempt);
             }

@@ -99,7 +99,7 @@ public class RegistryClientTests(RegistryFixture fixture)
     }
 
     [Fact]
-    public async Task A_blob_written_through_a_pipe_goes_in_one_put_when_finished_before_its_session_opens_else_streams_and_the_registry_checks_the_writers_digest()
+    public async Task A_blob_written_through_a_pipe_goes_in_one_put_when_small_else_streams_and_the_registry_checks_the_writers_digest()
     {
         using var proxy = new FaultProxy(fixture.Registry.BaseUri);
         using var client = new RegistryClient();
@@ -116,19 +116,34 @@ public class RegistryClientTests(RegistryFixture fixture)
         Assert.Equal((1, 0, 1), (Count("POST"), Count("PATCH"), Count("PUT")));
         await AssertStoredAsync(smallBlob, small);
 
-        // Still being written once the session is open: one streaming PATCH, then a PUT with the digest the writer gives at the end.
-        var large = RandomNumberGenerator.GetBytes(300_000);
+        // Small but still being written once the session is open: the upload waits for the writer, then one PUT.
+        var slow = new System.IO.Pipelines.Pipe();
+        var slowWritten = new TaskCompletionSource<Descriptor>();
+        await slow.Writer.WriteAsync(small.AsMemory(0, 1000));
+        var slowUpload = client.UploadBlobAsync(repo, slow.Reader, slowWritten.Task, CancellationToken.None);
+        await Task.Delay(200);
+        await slow.Writer.WriteAsync(small.AsMemory(1000));
+        slowWritten.SetResult(smallBlob);
+        await slow.Writer.CompleteAsync();
+        Assert.Equal(smallBlob, await slowUpload);
+        Assert.Equal((2, 0, 2), (Count("POST"), Count("PATCH"), Count("PUT")));
+
+        // Larger than one request's worth and still being written: one streaming PATCH from then on, then a PUT with
+        // the digest the writer gives at the end.
+        var large = RandomNumberGenerator.GetBytes(RegistryClient.SingleRequestUploadBytes + 300_000);
         var largeBlob = new Descriptor(MediaTypes.OciLayer, Digest.ComputeSha256(large), large.Length);
         var writing = new System.IO.Pipelines.Pipe();
         var written = new TaskCompletionSource<Descriptor>();
         await writing.Writer.WriteAsync(large.AsMemory(0, 1000));
         var upload = client.UploadBlobAsync(repo, writing.Reader, written.Task, CancellationToken.None);
         await Task.Delay(200);
-        await writing.Writer.WriteAsync(large.AsMemory(1000));
+        await writing.Writer.WriteAsync(large.AsMemory(1000, RegistryClient.SingleRequestUploadBytes));
+        await Task.Delay(200);
+        await writing.Writer.WriteAsync(large.AsMemory(1000 + RegistryClient.SingleRequestUploadBytes));
         written.SetResult(largeBlob);
         await writing.Writer.CompleteAsync();
         Assert.Equal(largeBlob, await upload);
-        Assert.Equal((2, 1, 2), (Count("POST"), Count("PATCH"), Count("PUT")));
+        Assert.Equal((3, 1, 3), (Count("POST"), Count("PATCH"), Count("PUT")));
         await AssertStoredAsync(largeBlob, large);
 
         // A writer's digest that is not the bytes' is refused by the registry; a length that is not the bytes' by the client.

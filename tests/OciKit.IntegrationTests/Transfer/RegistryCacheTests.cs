@@ -176,6 +176,36 @@ public sealed class RegistryCacheTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_write_put_just_after_its_check_is_not_confirmed_and_one_whose_layers_took_long_is()
+    {
+        var repository = Cache("team/confirm");
+        await new RegistryCache(Client).WriteAsync(repository, [await LayerRecordAsync("confirm-earlier")], Store);
+        var cache = new RegistryCache(Client);
+        int Heads() => Registry.CountRequests("HEAD", "/v2/team/confirm/manifests/");
+
+        // The layer already there: one HEAD checks the tag before the put, and none follows it.
+        var quick = await LayerRecordAsync("confirm-quick");
+        var quickLayer = quick.Layer!;
+        await Client.UploadBlobAsync(repository, quickLayer, _ => Task.FromResult(Store.OpenBlob(quickLayer.Digest)));
+        var heads = Heads();
+        var written = await cache.WriteWhenReadyAsync(repository, [quick], Store, null, new HashSet<Digest> { quickLayer.Digest }, await cache.ReadAsync([repository]), Task.FromResult(true), null, CancellationToken.None);
+        Assert.Equal(heads + 1, Heads());
+        Assert.Equal(written!.Manifest, (await Client.HeadManifestAsync(repository))!.Digest);
+
+        // The layer arriving long after the check (a large one still uploading): the put is confirmed by a second HEAD.
+        var slow = await LayerRecordAsync("confirm-slow");
+        var slowLayer = slow.Layer!;
+        await Client.UploadBlobAsync(repository, slowLayer, _ => Task.FromResult(Store.OpenBlob(slowLayer.Digest)));
+        heads = Heads();
+        var ready = Task.Delay(RegistryCache.FreshCheck + TimeSpan.FromMilliseconds(500)).ContinueWith(_ => true, TaskScheduler.Default);
+        written = await cache.WriteWhenReadyAsync(repository, [slow], Store, null, new HashSet<Digest> { slowLayer.Digest }, await cache.ReadAsync([repository]), ready, null, CancellationToken.None);
+        Assert.Equal(heads + 2, Heads());
+        var after = await cache.ReadAsync([repository]);
+        Assert.True(after.TryGet(quick.Key, out _) && after.TryGet(slow.Key, out _));
+        Assert.Equal(written!.Manifest, (await Client.HeadManifestAsync(repository))!.Digest);
+    }
+
+    [Fact]
     public async Task A_write_that_read_before_merges_with_what_it_read_without_reading_again_while_the_tag_has_not_moved()
     {
         var repository = Cache("team/read-before");
