@@ -29,8 +29,14 @@ if (args[0] == ContainerizeHostProtocol.WaitFlag)
     }
 
     warm = ContainerizeJob.Warm(settings);
-    if (await input.ReadLineAsync().ConfigureAwait(false) is not { Length: > 0 } inputsLine
-        || await input.ReadLineAsync().ConfigureAwait(false) is not { Length: > 0 } outcomeLine)
+    var inputsLine = await input.ReadLineAsync().ConfigureAwait(false);
+    if (inputsLine == ContainerizeHostProtocol.PrepareUploadsLine)
+    {
+        warm.PrepareUploads();
+        inputsLine = await input.ReadLineAsync().ConfigureAwait(false);
+    }
+
+    if (inputsLine is not { Length: > 0 } || await input.ReadLineAsync().ConfigureAwait(false) is not { Length: > 0 } outcomeLine)
     {
         await warm.DisposeAsync().ConfigureAwait(false);
         return 0;

@@ -205,9 +205,17 @@ internal static class ContainerizeHostProtocol
     /// <c>ocikit-msbuild-host --wait NAME=VALUE...</c>: the host started early (OciKitStartHost), which readies what it can
     /// for the settings named (<c>userAgent</c>, <c>store</c>, <c>registry</c>, <c>repository</c>, <c>tags</c>,
     /// <c>cache</c>, <c>base</c>) and then reads its job's two paths from standard input, a line each (the inputs', then
-    /// the outcome's); standard input closing before them ends it with nothing done.
+    /// the outcome's); standard input closing before them ends it with nothing done. Before them may come
+    /// <see cref="PrepareUploadsLine"/>.
     /// </summary>
     public const string WaitFlag = "--wait";
+
+    /// <summary>
+    /// A line on a waiting host's standard input (<see cref="WaitFlag"/>): a job is sure to follow (the project was just
+    /// compiled anew), so the host opens the upload sessions its push will take (ContainerizePrefetch.PrepareUploads).
+    /// Not a path: the job's paths are absolute.
+    /// </summary>
+    public const string PrepareUploadsLine = "prepare-uploads";
 }
 
 /// <summary>

@@ -366,7 +366,20 @@ internal sealed class WarmStart(string userAgent, string? storePath, RegistryCli
     /// <summary>The registry reads started for the project (none when the store could not be opened).</summary>
     public Task<ContainerizePrefetch?> Prefetch => prefetch;
 
-    /// <summary>Waits for the reads nobody took, then disposes the client.</summary>
+    /// <summary>Opens the upload sessions of the prefetch's target once it has started (<see cref="ContainerizePrefetch.PrepareUploads"/>).</summary>
+    public void PrepareUploads() => _ = prefetch.ContinueWith(
+        static started =>
+        {
+            if (started.IsCompletedSuccessfully)
+            {
+                started.Result?.PrepareUploads();
+            }
+        },
+        CancellationToken.None,
+        TaskContinuationOptions.ExecuteSynchronously,
+        TaskScheduler.Default);
+
+    /// <summary>Waits for the reads nobody took (and cancels the upload sessions no job took), then disposes the client.</summary>
     /// <returns>When done.</returns>
     public async Task DisposeAsync()
     {

@@ -45,6 +45,24 @@ public sealed class OciKitStartHost : MSBuildTask
     /// <summary><c>OciPublishOnPublish</c>: every publish containerizes.</summary>
     public bool OnPublish { get; set; }
 
+    /// <summary>
+    /// <c>@(IntermediateAssembly)</c>, the compiler's output: when the call that starts the host names it, a later call
+    /// with <see cref="Compiled"/> after the compiler tells the host whether it wrote it anew.
+    /// </summary>
+    public string? IntermediateAssembly { get; set; }
+
+    /// <summary>
+    /// Called after the compiler (<c>CoreCompile</c>) rather than to start the host: when the project's host was started
+    /// and <see cref="IntermediateAssembly"/> was written since, a publish with a new app layer is sure to follow, and
+    /// the host opens the upload sessions that push will take meanwhile (a round trip off the push's path). An
+    /// up-to-date project opens none.
+    /// </summary>
+    public bool Compiled { get; set; }
+
+    /// <summary>Whether this call started the project's host (for the condition of the call after the compiler).</summary>
+    [Output]
+    public bool Started { get; private set; }
+
     /// <summary>The host executable, when not the one beside the task assembly (tests).</summary>
     internal string? HostPath { get; set; }
 
@@ -55,6 +73,18 @@ public sealed class OciKitStartHost : MSBuildTask
     public override bool Execute()
     {
         var key = EarlyHost.Key(BuildEngine.ProjectFileOfTaskNode);
+        if (Compiled)
+        {
+            if (BuildEngine is IBuildEngine4 registered && registered.GetRegisteredTaskObject(key, RegisteredTaskObjectLifetime.Build) is PendingEarlyHost pending
+                && pending.AssemblyWritten())
+            {
+                Log.LogMessage(MessageImportance.Low, "OciKit: the project was compiled anew: the host started ahead opens its upload sessions");
+                pending.PrepareUploads();
+            }
+
+            return true;
+        }
+
         if (BuildEngine is not IBuildEngine4 engine
             || engine.GetRegisteredTaskObject(key, RegisteredTaskObjectLifetime.Build) is not null
             || (OnlyWhenRequested && !OnPublish && !RequestsOciPublish(CommandLine ?? Environment.GetCommandLineArgs())))
@@ -74,7 +104,8 @@ public sealed class OciKitStartHost : MSBuildTask
             ("tags", Tags), ("cache", CacheRepository), ("base", BaseImage),
         ];
         Log.LogMessage(MessageImportance.Low, $"OciKit: starting the out-of-process host ahead of its job: {host}");
-        engine.RegisterTaskObject(key, new PendingEarlyHost(Task.Run(() => EarlyHost.Start(host, settings))), RegisteredTaskObjectLifetime.Build, allowEarlyCollection: false);
+        engine.RegisterTaskObject(key, new PendingEarlyHost(Task.Run(() => EarlyHost.Start(host, settings)), IntermediateAssembly), RegisteredTaskObjectLifetime.Build, allowEarlyCollection: false);
+        Started = true;
         return true;
     }
 
@@ -108,6 +139,8 @@ public sealed class OciKitStartHost : MSBuildTask
 /// </summary>
 internal sealed class EarlyHost : IDisposable
 {
+    private readonly Lock _input = new();
+
     private EarlyHost(Process process, string executable, StringBuilder errors)
     {
         Process = process;
@@ -175,23 +208,31 @@ internal sealed class EarlyHost : IDisposable
     /// <param name="inputsPath">The inputs' file.</param>
     /// <param name="outcomePath">The outcome's file.</param>
     /// <returns>Whether the host has its job.</returns>
-    public bool HandOver(string inputsPath, string outcomePath)
-    {
-        if (inputsPath.AsSpan().IndexOfAny('\r', '\n') >= 0 || outcomePath.AsSpan().IndexOfAny('\r', '\n') >= 0)
-        {
-            return false;
-        }
+    public bool HandOver(string inputsPath, string outcomePath) =>
+        inputsPath.AsSpan().IndexOfAny('\r', '\n') < 0 && outcomePath.AsSpan().IndexOfAny('\r', '\n') < 0 && Send(inputsPath, outcomePath);
 
-        try
+    /// <summary>Tells the host its job is sure to follow (<see cref="ContainerizeHostProtocol.PrepareUploadsLine"/>).</summary>
+    public void PrepareUploads() => Send(ContainerizeHostProtocol.PrepareUploadsLine);
+
+    /// <summary>Writes lines to the host's standard input (from the build's thread or the start's); false when it is gone.</summary>
+    private bool Send(params string[] lines)
+    {
+        lock (_input)
         {
-            Process.StandardInput.WriteLine(inputsPath);
-            Process.StandardInput.WriteLine(outcomePath);
-            Process.StandardInput.Flush();
-            return true;
-        }
-        catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException)
-        {
-            return false;
+            try
+            {
+                foreach (var line in lines)
+                {
+                    Process.StandardInput.WriteLine(line);
+                }
+
+                Process.StandardInput.Flush();
+                return true;
+            }
+            catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException)
+            {
+                return false;
+            }
         }
     }
 
@@ -202,7 +243,11 @@ internal sealed class EarlyHost : IDisposable
         {
             if (!HasExited(Process))
             {
-                Process.StandardInput.Close();
+                lock (_input)
+                {
+                    Process.StandardInput.Close();
+                }
+
                 if (!Process.WaitForExit(2000))
                 {
                     Process.Kill(entireProcessTree: true);
@@ -234,10 +279,30 @@ internal sealed class EarlyHost : IDisposable
 /// The host <see cref="OciKitStartHost"/> is starting, as registered with the build: disposed by the build when no job
 /// took it, which then stops it.
 /// </summary>
-internal sealed class PendingEarlyHost(Task<EarlyHost?> starting) : IDisposable
+internal sealed class PendingEarlyHost(Task<EarlyHost?> starting, string? assembly) : IDisposable
 {
+    // The compiler's output as it was when the host was started (null: none named, or not there yet).
+    private readonly DateTime? _assemblyStamp = Stamp(assembly);
+
     /// <summary>The start, on a thread of its own.</summary>
     public Task<EarlyHost?> Starting => starting;
+
+    /// <summary>Whether the compiler's output named at the start has been written since (or written for the first time).</summary>
+    /// <returns>True when it was.</returns>
+    public bool AssemblyWritten() => Stamp(assembly) is { } now && now != _assemblyStamp;
+
+    /// <summary>Tells the host, once started, that its job is sure to follow (<see cref="EarlyHost.PrepareUploads"/>), without waiting for its start.</summary>
+    public void PrepareUploads() => starting.ContinueWith(
+        static started =>
+        {
+            if (started.IsCompletedSuccessfully)
+            {
+                started.Result?.PrepareUploads();
+            }
+        },
+        CancellationToken.None,
+        TaskContinuationOptions.ExecuteSynchronously,
+        TaskScheduler.Default);
 
     /// <summary>The host once started; null when it did not start (whatever stopped it: the job then starts its own).</summary>
     /// <returns>The host, or null.</returns>
@@ -255,6 +320,18 @@ internal sealed class PendingEarlyHost(Task<EarlyHost?> starting) : IDisposable
 
     /// <inheritdoc />
     public void Dispose() => Started()?.Dispose();
+
+    private static DateTime? Stamp(string? path)
+    {
+        try
+        {
+            return path is { Length: > 0 } && File.Exists(path) ? File.GetLastWriteTimeUtc(path) : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            return null;
+        }
+    }
 }
 
 /// <summary>Where the out-of-process host is.</summary>

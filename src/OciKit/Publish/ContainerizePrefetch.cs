@@ -10,10 +10,12 @@ namespace OciKit.Publish;
 /// A publish's registry reads started before its files exist: by a process started while the project is still being
 /// compiled (the OciKit.MSBuild task's host), so that by the time the files are published the target's manifest, the
 /// registry cache's records and the base image are read. Only reads are started: nothing is written before the publish
-/// itself, and a prefetch no publish follows (an image found up to date) leaves nothing behind. <see cref="Containerizer"/> takes each read made for the
-/// target, cache and base (for this machine's platform, without a trust policy) its requests name, and reads afresh
-/// whatever differs. What was read is as old as the prefetch: a tag moved meanwhile is met as a tag moved during a
-/// publish is (the push's checks, the cache's merge).
+/// itself. Once a publish is known to follow (the project was compiled anew), <see cref="PrepareUploads"/> opens the
+/// upload sessions its new layer and configuration will take; a prefetch disposed without a publish cancels them, so it
+/// leaves nothing behind. <see cref="Containerizer"/> takes each read made for the target, cache and base (for this
+/// machine's platform, without a trust policy) its requests name, and reads afresh whatever differs. What was read is
+/// as old as the prefetch: a tag moved meanwhile is met as a tag moved during a publish is (the push's checks, the
+/// cache's merge).
 /// </summary>
 public sealed class ContainerizePrefetch : IAsyncDisposable
 {
@@ -63,6 +65,13 @@ public sealed class ContainerizePrefetch : IAsyncDisposable
         return prefetch;
     }
 
+    /// <summary>
+    /// Opens the upload sessions a publish to the target takes (<see cref="EarlyUploads.PrepareSessions"/>): called once
+    /// a publish is known to follow, so that its first uploads do not wait for a round trip each. Nothing without a
+    /// target, or once the publish has taken the target's uploads; <see cref="DisposeAsync"/> cancels those no publish took.
+    /// </summary>
+    public void PrepareUploads() => _early?.PrepareSessions(_cacheRepository);
+
     /// <summary>The early uploads started for <paramref name="target"/>, now the caller's; null when made for another.</summary>
     internal EarlyUploads? TakeEarly(ImageReference target)
     {
@@ -108,6 +117,7 @@ public sealed class ContainerizePrefetch : IAsyncDisposable
         if (_early is { } early)
         {
             _early = null;
+            await early.ReleaseSpareSessionsAsync().ConfigureAwait(false);
             await early.DisposeAsync().ConfigureAwait(false);
         }
 

@@ -155,9 +155,9 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         var early = pushTarget is null ? null : prefetch?.TakeEarly(pushTarget) ?? StartEarlyUploads(client, pushTarget);
 
         // A publish uploads at least a new layer and its configuration, and the cache's records when the cache is in
-        // the target's repository (the usual place): their upload sessions are opened now, beside the first reads (not
-        // by a prefetch, which may never be followed by a publish: a build that finds the image up to date).
-        early?.PrepareSessions(first.CacheRepository is { } cacheIn && cacheIn.Registry == pushTarget!.Registry && cacheIn.Repository == pushTarget.Repository ? 3 : 2);
+        // the target's repository (the usual place): their upload sessions are opened now, beside the first reads,
+        // unless a prefetch opened them already (ContainerizePrefetch.PrepareUploads).
+        early?.PrepareSessions(first.CacheRepository);
         try
         {
             return await ContainerizeAsync(requests, targets, early, prefetch, progress, cancellationToken).ConfigureAwait(false);

@@ -35,6 +35,7 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
     private readonly ConcurrentQueue<string> _failures = new();
     private readonly ConcurrentDictionary<Digest, byte> _presumed = new();
     private Task<IReadOnlySet<Digest>> _listed = Task.FromResult<IReadOnlySet<Digest>>(new HashSet<Digest>());
+    private int _sessionsPrepared;
 
     /// <summary>Where the image is pushed.</summary>
     public ImageReference Target => target;
@@ -51,12 +52,20 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
     public void ReadTargetManifest() => _listed = ListedAsync();
 
     /// <summary>
-    /// Opens upload sessions in the target now, for the uploads sure to come (the new layers', the configuration's, the
-    /// cache records'): each then takes one instead of asking for its own once its content is ready, a round trip off
-    /// the path to the manifest. <see cref="ReleaseSpareSessionsAsync"/> cancels the ones left over.
+    /// Opens upload sessions in the target now, once, for the uploads sure to come: a new layer's and the configuration's,
+    /// and the cache records' when <paramref name="cacheRepository"/> is the target's repository (the usual place). Each
+    /// then takes one instead of asking for its own once its content is ready, a round trip off the path to the
+    /// manifest. <see cref="ReleaseSpareSessionsAsync"/> cancels the ones left over. Later calls do nothing.
     /// </summary>
-    /// <param name="count">How many.</param>
-    public void PrepareSessions(int count) => client.PrepareUploadSessions(target, count);
+    /// <param name="cacheRepository">The publish's registry cache, optional.</param>
+    public void PrepareSessions(ImageReference? cacheRepository)
+    {
+        if (Interlocked.Exchange(ref _sessionsPrepared, 1) == 0)
+        {
+            var cacheInTarget = cacheRepository is not null && cacheRepository.Registry == target.Registry && cacheRepository.Repository == target.Repository;
+            client.PrepareUploadSessions(target, cacheInTarget ? 3 : 2);
+        }
+    }
 
     /// <summary>Cancels the sessions <see cref="PrepareSessions"/> opened that no upload took.</summary>
     /// <returns>When they are cancelled (failures ignored).</returns>
@@ -147,7 +156,7 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
     /// <summary>
     /// Runs <paramref name="write"/> with a stream that writes to <paramref name="file"/> and, at the same time, into
     /// one streamed upload, finished with the digest the writer computed (the registry checks the bytes against it). A
-    /// small layer, written by the time the upload's session is open, goes in a single <c>PUT</c>.
+    /// small layer (up to <see cref="RegistryClient.SingleRequestUploadBytes"/>) goes in a single <c>PUT</c> once written.
     /// </summary>
     public async Task<LayerInfo> WriteAndUploadAsync(Stream file, string mediaType, Func<Stream, CancellationToken, Task<LayerInfo>> write, CancellationToken cancellationToken)
     {

@@ -319,6 +319,59 @@ public sealed class ContainerizerTests(RegistryFixture registry)
     }
 
     [Fact]
+    public async Task Upload_sessions_a_prefetch_opens_once_a_publish_is_sure_are_taken_by_it_and_cancelled_when_none_follows()
+    {
+        using var dir = new TempDir("ocikit-containerize");
+        using var proxy = new FaultProxy(registry.Registry.BaseUri);
+        var request = await PushRequestAsync(dir, proxy, "facade/sessions");
+        request = request with { CacheRepository = RegistryCache.ParseRepository($"{proxy.Host}/facade/sessions") };
+        using var client = new RegistryClient();
+        var store = await OciLayout.OpenAsync(dir.Combine("store"));
+        await new Containerizer(store, client).ContainerizeAsync(request);
+        var target = ImageReference.Parse($"{proxy.Host}/facade/sessions:1");
+        int Count(string method) => proxy.Requests.Count(r => r.Method == method && r.PathAndQuery.StartsWith("/v2/facade/sessions/blobs/uploads/", StringComparison.Ordinal));
+        async Task WaitForAsync(string method, int count)
+        {
+            for (var waited = 0; Count(method) < count && waited < 200; waited++)
+            {
+                await Task.Delay(50);
+            }
+
+            Assert.Equal(count, Count(method));
+        }
+
+        // A prefetch opens none by itself; told a publish follows, one per upload sure to come: the new layer, the
+        // configuration and the cache's records (the cache being in the target's repository).
+        await File.AppendAllTextAsync(dir.Combine("publish", "run.sh"), "# changed\n");
+        var posts = Count("POST");
+        var prefetch = ContainerizePrefetch.Start(client, store, target, request.CacheRepository, request.BaseImage);
+        await using (prefetch)
+        {
+            await Task.Delay(300);
+            Assert.Equal(posts, Count("POST"));
+            prefetch.PrepareUploads();
+            await WaitForAsync("POST", posts + 3);
+
+            // The publish takes them: it opens none of its own, and none is left to cancel.
+            var changed = await new Containerizer(store, client).ContainerizeAsync([request], prefetch);
+            Assert.Equal((posts + 3, 0), (Count("POST"), Count("DELETE")));
+            Assert.Equal(2, changed.BlobsUploaded); // the layer and the configuration; the third session took the cache's records
+            Assert.Equal(changed.Manifest.Digest, (await client.HeadManifestAsync(target))!.Digest);
+        }
+
+        // No publish follows (the build stopped): disposing the prefetch cancels every session it opened.
+        var followed = ContainerizePrefetch.Start(client, store, target, request.CacheRepository, request.BaseImage);
+        await using (followed)
+        {
+            followed.PrepareUploads();
+            await WaitForAsync("POST", posts + 6);
+        }
+
+        Assert.Equal(3, Count("DELETE"));
+        await Tool.RunCheckedAsync("skopeo", ["copy", "--src-tls-verify=false", $"docker://{registry.Registry.Host}/facade/sessions:1", $"oci:{dir.Combine("copy")}:x"]);
+    }
+
+    [Fact]
     public async Task A_blob_the_targets_manifest_names_but_the_registry_lost_is_asked_for_and_uploaded_again()
     {
         using var dir = new TempDir("ocikit-containerize");

@@ -45,8 +45,11 @@ public sealed class OciPublishTests(RegistryFixture registry, OciPublishFixture 
         var program = Path.Combine(fixture.WorkDirectory, "console-app", "Program.cs");
         await File.WriteAllTextAsync(program, (await File.ReadAllTextAsync(program)).Replace("\"v1\"", "\"v2\"", StringComparison.Ordinal));
         var uploadsBefore = Uploads();
-        var (_, digest2) = await fixture.PublishAsync("console-app", registry);
+        var (second, digest2) = await fixture.PublishAsync("console-app", registry, "-v:d");
         Assert.NotEqual(digest1, digest2);
+
+        // Compiled anew, so the host started ahead opened the push's upload sessions while the publish went on.
+        Assert.Contains("OciKit: the project was compiled anew: the host started ahead opens its upload sessions", second.StdOut, StringComparison.Ordinal);
         var (manifest2, _) = await ReadImageAsync(ConsoleRepository, digest2);
         var layers1 = Layers(manifest1);
         var layers2 = Layers(manifest2);
@@ -58,8 +61,11 @@ public sealed class OciPublishTests(RegistryFixture registry, OciPublishFixture 
         // No change: the same digest, nothing uploaded, no manifest put.
         var uploadsBeforeThird = Uploads();
         var manifestPuts = registry.Registry.CountRequests("PUT", $"/v2/{ConsoleRepository}/manifests/");
-        var (third, digest3) = await fixture.PublishAsync("console-app", registry, "-v:n");
+        var sessions = registry.Registry.CountRequests("POST", $"/v2/{ConsoleRepository}/blobs/uploads/");
+        var (third, digest3) = await fixture.PublishAsync("console-app", registry, "-v:d");
         Assert.Equal(digest2, digest3);
+        Assert.DoesNotContain("the project was compiled anew", third.StdOut, StringComparison.Ordinal);
+        Assert.Equal(sessions, registry.Registry.CountRequests("POST", $"/v2/{ConsoleRepository}/blobs/uploads/")); // none opened, none left behind
         Assert.Equal(uploadsBeforeThird, Uploads());
         Assert.Equal(manifestPuts, registry.Registry.CountRequests("PUT", $"/v2/{ConsoleRepository}/manifests/"));
         Assert.Contains("Skipping target \"_OciKitContainerize\"", third.StdOut, StringComparison.Ordinal);
