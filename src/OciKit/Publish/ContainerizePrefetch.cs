@@ -70,7 +70,7 @@ public sealed class ContainerizePrefetch : IAsyncDisposable
     /// a publish is known to follow, so that its first uploads do not wait for a round trip each. Nothing without a
     /// target, or once the publish has taken the target's uploads; <see cref="DisposeAsync"/> cancels those no publish took.
     /// </summary>
-    public void PrepareUploads() => _early?.PrepareSessions(_cacheRepository);
+    public void PrepareUploads() => _early?.PrepareSessions();
 
     /// <summary>The early uploads started for <paramref name="target"/>, now the caller's; null when made for another.</summary>
     internal EarlyUploads? TakeEarly(ImageReference target)

@@ -111,8 +111,9 @@ public sealed record ContainerizeRequest
     /// <see cref="Transfer.RegistryCache.ParseRepository"/>) the publish reads before it writes layers and, after a
     /// successful push, records its layers in; null (the default): none. An unchanged layer whose record is found is
     /// not written: an image only pushed leaves its blob in the registry (mounted or found by <c>HEAD</c>), a stored one
-    /// downloads it verified. The target repository itself needs no permission beyond the push's. Several platforms'
-    /// requests follow the first's.
+    /// downloads it verified. A layer of at most 1 MiB of files (the app's own) is left out of it, neither looked up
+    /// nor recorded: writing it costs less than the requests its record would. The target repository itself needs no
+    /// permission beyond the push's. Several platforms' requests follow the first's.
     /// </summary>
     public References.ImageReference? CacheRepository { get; init; }
 

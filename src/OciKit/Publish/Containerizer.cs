@@ -154,10 +154,9 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         var pushTarget = first.Registry is null ? null : ImageReference.Parse(targets[0]);
         var early = pushTarget is null ? null : prefetch?.TakeEarly(pushTarget) ?? StartEarlyUploads(client, pushTarget);
 
-        // A publish uploads at least a new layer and its configuration, and the cache's records when the cache is in
-        // the target's repository (the usual place): their upload sessions are opened now, beside the first reads,
-        // unless a prefetch opened them already (ContainerizePrefetch.PrepareUploads).
-        early?.PrepareSessions(first.CacheRepository);
+        // A publish uploads at least a new layer and its configuration: their upload sessions are opened now, beside
+        // the first reads, unless a prefetch opened them already (ContainerizePrefetch.PrepareUploads).
+        early?.PrepareSessions();
         try
         {
             return await ContainerizeAsync(requests, targets, early, prefetch, progress, cancellationToken).ConfigureAwait(false);
@@ -586,7 +585,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         return true;
     }
 
-    /// <summary>The most a layer's files may hold for it to be written without waiting for the registry cache (<see cref="WriteLayersAsync"/>).</summary>
+    /// <summary>The most a layer's files may hold for it to be left out of the registry cache (<see cref="WriteLayerAsync"/>).</summary>
     private const long SmallLayerBytes = 1024 * 1024;
 
     /// <summary>The base pulled into the store, layers and all (for an image that is stored).</summary>
@@ -711,7 +710,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
     /// <summary>
     /// The layer: from the store's cache (when it has entries), else from the registry cache's record, else written.
     /// Returns where a reused layer's record came from (null when written) and the key the registry cache is to record
-    /// it under (null for a layer taken from that cache). <paramref name="hashing"/> gives the content digests of every
+    /// it under (null for a layer taken from that cache, and for a small one). <paramref name="hashing"/> gives the content digests of every
     /// layer's files (<see cref="FileDigestsAsync"/>), this layer's at <paramref name="index"/>.
     /// </summary>
     private async Task<(LayerInfo Info, string? Source, string? Key)> WriteLayerAsync(PublishLayer layer, string workingDirectory, LayerOptions options, Task<string[][]> hashing, int index, bool localEntries, EarlyUploads? early, Task<PublishCache> reading, bool keep, IProgress<string>? progress, CancellationToken cancellationToken)
@@ -721,22 +720,25 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
         // recompressed on every publish; hashing the files is a small fraction of compressing them.
         var local = new LayerCache(store.Root);
         string? key = null;
+
+        // A small layer (the app's own, a few hundred KB) is left out of the registry cache: neither looked up there
+        // nor recorded. A record could only name the very blob written here (the key holds every input of the
+        // deterministic writer), and writing it costs less than the round trips of reading its record (and checking
+        // its blob) on a fresh agent, and of writing the record (the records blob and the cache's manifest, the
+        // registry's two costliest requests) on every publish that changes it: a one-line change. The store's own
+        // cache still keeps it.
+        var small = IsSmall(layer);
         if (localEntries)
         {
             key = LayerKey(layer, workingDirectory, options, (await hashing.ConfigureAwait(false))[index]);
             if (local.TryGet(key, store.ContainsBlob, out var hit) && hit is { Layer: { } cached, DiffId: { } diffId, UncompressedSize: { } size })
             {
                 early?.Start(cached, store, null);
-                return (new LayerInfo(cached, diffId, size), LocalCacheSource, key);
+                return (new LayerInfo(cached, diffId, size), LocalCacheSource, small ? null : key);
             }
         }
 
-        // On a machine that has published before (its store's cache has entries), a small layer the store's cache
-        // missed (the app's own after a one-line change, a few hundred KB) does not wait for the registry cache's
-        // records: a record could only name the very blob written here (the key holds every input of the deterministic
-        // writer), and compressing it costs less than the round trips of reading the records, which its upload would
-        // otherwise wait for. A fresh agent (no entries) waits, and takes what the records hold.
-        if (!(localEntries && IsSmall(layer)) && await reading.ConfigureAwait(false) is { HasRecords: true } cache)
+        if (!small && await reading.ConfigureAwait(false) is { HasRecords: true } cache)
         {
             // A record in the registry cache: an image only pushed leaves the blob there (the push mounts it or finds it
             // present); a stored one downloads it, verified against digest and DiffID.
@@ -766,7 +768,7 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
 
         key ??= LayerKey(layer, workingDirectory, options, (await hashing.ConfigureAwait(false))[index]);
         local.Put(key, new LayerCache.Entry(info.Descriptor, info.DiffId, info.UncompressedSize));
-        return (info, null, key);
+        return (info, null, small ? null : key);
     }
 
     private static string LayerKey(PublishLayer layer, string workingDirectory, LayerOptions options, string[] fileDigests)

@@ -52,18 +52,16 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
     public void ReadTargetManifest() => _listed = ListedAsync();
 
     /// <summary>
-    /// Opens upload sessions in the target now, once, for the uploads sure to come: a new layer's and the configuration's,
-    /// and the cache records' when <paramref name="cacheRepository"/> is the target's repository (the usual place). Each
+    /// Opens upload sessions in the target now, once, for the uploads sure to come: a new layer's and the configuration's
+    /// (the cache's records, written only when a large layer changed, open their own beside that layer's upload). Each
     /// then takes one instead of asking for its own once its content is ready, a round trip off the path to the
     /// manifest. <see cref="ReleaseSpareSessionsAsync"/> cancels the ones left over. Later calls do nothing.
     /// </summary>
-    /// <param name="cacheRepository">The publish's registry cache, optional.</param>
-    public void PrepareSessions(ImageReference? cacheRepository)
+    public void PrepareSessions()
     {
         if (Interlocked.Exchange(ref _sessionsPrepared, 1) == 0)
         {
-            var cacheInTarget = cacheRepository is not null && cacheRepository.Registry == target.Registry && cacheRepository.Repository == target.Repository;
-            client.PrepareUploadSessions(target, cacheInTarget ? 3 : 2);
+            client.PrepareUploadSessions(target, 2);
         }
     }
 
@@ -156,7 +154,8 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
     /// <summary>
     /// Runs <paramref name="write"/> with a stream that writes to <paramref name="file"/> and, at the same time, into
     /// one streamed upload, finished with the digest the writer computed (the registry checks the bytes against it). A
-    /// small layer (up to <see cref="RegistryClient.SingleRequestUploadBytes"/>) goes in a single <c>PUT</c> once written.
+    /// small layer (up to <see cref="RegistryClient.SingleRequestUploadBytes"/>) goes in a single <c>PUT</c> once written,
+    /// or not at all when the target's manifest names it (<see cref="ReadTargetManifest"/>).
     /// </summary>
     public async Task<LayerInfo> WriteAndUploadAsync(Stream file, string mediaType, Func<Stream, CancellationToken, Task<LayerInfo>> write, CancellationToken cancellationToken)
     {
@@ -241,13 +240,22 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
         _cancel.Dispose();
     }
 
-    private async Task<Descriptor?> UploadStreamAsync(PipeReader reader, Task<Descriptor> written)
+    private async Task<(Descriptor Blob, bool Sent)?> UploadStreamAsync(PipeReader reader, Task<Descriptor> written)
     {
         // Off the caller's thread: the upload's first request must not delay the first compressed block.
         await Task.Yield();
         try
         {
-            return await client.UploadBlobAsync(target, reader, written, _cancel.Token).ConfigureAwait(false);
+            // A small layer is sent once written (RegistryClient.UploadBlobAsync): by then its digest is known, and one
+            // the target's manifest names (the same app written again on a fresh agent) is not sent at all.
+            var read = await reader.ReadAtLeastAsync(RegistryClient.SingleRequestUploadBytes, _cancel.Token).ConfigureAwait(false);
+            reader.AdvanceTo(read.Buffer.Start);
+            if (read.IsCompleted && (await _listed.ConfigureAwait(false)).Contains((await written.ConfigureAwait(false)).Digest))
+            {
+                return (await written.ConfigureAwait(false), false);
+            }
+
+            return (await client.UploadBlobAsync(target, reader, written, _cancel.Token).ConfigureAwait(false), true);
         }
         catch (Exception ex)
         {
@@ -267,11 +275,17 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
         }
     }
 
-    private async Task<BlobUploadOutcome?> CheckAsync(Task<Descriptor?> upload, Descriptor expected)
+    private async Task<BlobUploadOutcome?> CheckAsync(Task<(Descriptor Blob, bool Sent)?> upload, Descriptor expected)
     {
-        if (await upload.ConfigureAwait(false) is not { } uploaded)
+        if (await upload.ConfigureAwait(false) is not var (uploaded, sent))
         {
             return null;
+        }
+
+        if (!sent)
+        {
+            _presumed.TryAdd(expected.Digest, 0);
+            return BlobUploadOutcome.AlreadyPresent;
         }
 
         if (uploaded.Digest == expected.Digest && uploaded.Size == expected.Size)
