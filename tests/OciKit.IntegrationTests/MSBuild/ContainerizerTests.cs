@@ -171,10 +171,12 @@ public sealed class ContainerizerTests(RegistryFixture registry)
     {
         using var dir = new TempDir("ocikit-containerize");
         using var proxy = new FaultProxy(registry.Registry.BaseUri);
-        // A large layer streams in a PATCH, a small one written by the time its session is open goes in one PUT.
+        // A layer large enough to be still being written when its upload starts (so it streams, in a PATCH that cannot
+        // be replayed), whose PATCH and PUT fail: the push sends that blob again.
         proxy.Add("PATCH", "/v2/facade/retried/blobs/uploads/", new Fault.ResetBeforeForwarding());
         proxy.Add("PUT", "/v2/facade/retried/blobs/uploads/", new Fault.ResetBeforeForwarding());
         var request = await PushRequestAsync(dir, proxy, "facade/retried");
+        await File.WriteAllBytesAsync(dir.Combine("publish", "lib", "data.bin"), RandomNumberGenerator.GetBytes(24 * 1024 * 1024));
         using var client = new RegistryClient();
         var messages = new List<string>();
 
