@@ -66,8 +66,8 @@ public sealed class ContainerizePrefetch : IAsyncDisposable
     }
 
     /// <summary>
-    /// Opens the upload sessions a publish to the target takes (<see cref="EarlyUploads.PrepareSessions"/>): called once
-    /// a publish is known to follow, so that its first uploads do not wait for a round trip each. Nothing without a
+    /// Opens the upload sessions a publish to the target takes (its new layer's and its configuration's): called once a
+    /// publish is known to follow, so that its first uploads do not wait for a round trip each. Nothing without a
     /// target, or once the publish has taken the target's uploads; <see cref="DisposeAsync"/> cancels those no publish took.
     /// </summary>
     public void PrepareUploads() => _early?.PrepareSessions();
