@@ -367,17 +367,7 @@ internal sealed class WarmStart(string userAgent, string? storePath, RegistryCli
     public Task<ContainerizePrefetch?> Prefetch => prefetch;
 
     /// <summary>Opens the upload sessions of the prefetch's target once it has started (<see cref="ContainerizePrefetch.PrepareUploads"/>).</summary>
-    public void PrepareUploads() => _ = prefetch.ContinueWith(
-        static started =>
-        {
-            if (started.IsCompletedSuccessfully)
-            {
-                started.Result?.PrepareUploads();
-            }
-        },
-        CancellationToken.None,
-        TaskContinuationOptions.ExecuteSynchronously,
-        TaskScheduler.Default);
+    public void PrepareUploads() => OnceStarted.Run(prefetch, static started => started.PrepareUploads());
 
     /// <summary>Waits for the reads nobody took (and cancels the upload sessions no job took), then disposes the client.</summary>
     /// <returns>When done.</returns>
@@ -410,4 +400,25 @@ internal sealed class StepTiming(Action<string> log, string prefix)
     public void Mark(string step) => log(string.Create(
         System.Globalization.CultureInfo.InvariantCulture,
         $"{prefix}: {System.Diagnostics.Stopwatch.GetElapsedTime(_started).TotalMilliseconds:F0} ms, JIT {System.Runtime.JitInfo.GetCompiledMethodCount() - _jitMethods} method(s) in {(System.Runtime.JitInfo.GetCompilationTime() - _jitTime).TotalMilliseconds:F0} ms: {step}"));
+}
+
+/// <summary>Acting on what is still starting (a host, its reads) without waiting for it.</summary>
+internal static class OnceStarted
+{
+    /// <summary>Runs <paramref name="action"/> on what <paramref name="starting"/> gives, once it has; nothing when it failed or gave nothing.</summary>
+    /// <typeparam name="T">What is starting.</typeparam>
+    /// <param name="starting">The start.</param>
+    /// <param name="action">What to do with it (on the thread that completed the start, or on the caller's when it had).</param>
+    public static void Run<T>(Task<T?> starting, Action<T> action)
+        where T : class => _ = starting.ContinueWith(
+        started =>
+        {
+            if (started.IsCompletedSuccessfully && started.Result is { } value)
+            {
+                action(value);
+            }
+        },
+        CancellationToken.None,
+        TaskContinuationOptions.ExecuteSynchronously,
+        TaskScheduler.Default);
 }

@@ -292,17 +292,7 @@ internal sealed class PendingEarlyHost(Task<EarlyHost?> starting, string? assemb
     public bool AssemblyWritten() => Stamp(assembly) is { } now && now != _assemblyStamp;
 
     /// <summary>Tells the host, once started, that its job is sure to follow (<see cref="EarlyHost.PrepareUploads"/>), without waiting for its start.</summary>
-    public void PrepareUploads() => starting.ContinueWith(
-        static started =>
-        {
-            if (started.IsCompletedSuccessfully)
-            {
-                started.Result?.PrepareUploads();
-            }
-        },
-        CancellationToken.None,
-        TaskContinuationOptions.ExecuteSynchronously,
-        TaskScheduler.Default);
+    public void PrepareUploads() => OnceStarted.Run(starting, static started => started.PrepareUploads());
 
     /// <summary>The host once started; null when it did not start (whatever stopped it: the job then starts its own).</summary>
     /// <returns>The host, or null.</returns>
