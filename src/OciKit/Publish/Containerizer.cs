@@ -514,10 +514,11 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             progress?.Report($"Layer {layer.Kind}: {layer.Files.Length} file(s), {info.UncompressedSize} bytes → {info.Descriptor.Digest}{source switch { null => "", LocalCacheSource => " (unchanged, reused)", _ => $" (unchanged, reused from {source})" }}");
         }
 
-        digests.Save();
-
         var built = Configure(image, request, baseImage, baseDescriptor.Digest, created).Build() with { Platform = baseImage.Config.Platform };
         early?.Start(built.Config, built.ConfigBytes);
+
+        // After the configuration's upload has started: a file write that is not on the push's path.
+        digests.Save();
         return (built, new ContainerizedImage(baseImage.Config.Platform, built.Manifest.Descriptor, baseDescriptor, added.MoveToImmutable()), (await pull.ConfigureAwait(false)).Remote, recorded);
     }
 
