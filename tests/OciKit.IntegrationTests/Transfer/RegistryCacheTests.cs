@@ -264,8 +264,9 @@ public sealed class RegistryCacheTests : IAsyncLifetime
             new RegistryCache(otherClient).WriteAsync(Cache(), two, Store));
         Assert.All(results, r => Assert.Equal(2, r.Written));
 
-        // Each writer checked its records after its put and merged again when the other had replaced them; the tag
-        // holds a valid cache with at least the last writer's records, every blob usable.
+        // Without compare-and-swap on tags, one writer's records may replace the other's (a writer checks its records
+        // after its put only when it had checked the tag long before: RegistryCache.FreshCheck); the tag holds a valid
+        // cache with at least the last writer's records, every blob usable.
         var lookup = await new RegistryCache(Client).ReadAsync([Cache()]);
         Assert.True(one.All(r => lookup.TryGet(r.Key, out _)) || two.All(r => lookup.TryGet(r.Key, out _)));
         foreach (var record in one.Concat(two))
