@@ -47,7 +47,7 @@ public sealed class OciKitStartHost : MSBuildTask
 
     /// <summary>
     /// <c>@(IntermediateAssembly)</c>, the compiler's output: when the call that starts the host names it, a later call
-    /// with <see cref="Compiled"/> after the compiler tells the host whether it wrote it anew.
+    /// with <see cref="Compiled"/> (which names nothing else) after the compiler tells the host whether it wrote it anew.
     /// </summary>
     public string? IntermediateAssembly { get; set; }
 
