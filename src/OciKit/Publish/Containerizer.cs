@@ -210,10 +210,10 @@ public sealed class Containerizer(OciLayout store, RegistryClient client)
             throw;
         }
 
-        // The registry cache records every layer the store's cache found or the writer wrote, once its records are read.
-        // Nothing else waits for them: the images were built (their configurations went up) and the image is pushed
-        // meanwhile; only the cache's own write follows them. (A layer taken from the cache was taken once they were
-        // read, so the blobs it left in the registry are known by now when there are any.)
+        // The registry cache records every layer but the small ones the store's cache found or the writer wrote, once
+        // its records are read. Nothing else waits for them: the images were built (their configurations went up) and
+        // the image is pushed meanwhile; only the cache's own write follows them. (A layer taken from the cache was
+        // taken once they were read, so the blobs it left in the registry are known by now when there are any.)
         var cacheReady = RecordAsync(reading, recorded);
         var leftInRegistry = reading.IsCompletedSuccessfully ? reading.Result.LeftInRegistry : [];
 

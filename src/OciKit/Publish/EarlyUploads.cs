@@ -250,9 +250,9 @@ internal sealed class EarlyUploads(RegistryClient client, ImageReference target)
             // the target's manifest names (the same app written again on a fresh agent) is not sent at all.
             var read = await reader.ReadAtLeastAsync(RegistryClient.SingleRequestUploadBytes, _cancel.Token).ConfigureAwait(false);
             reader.AdvanceTo(read.Buffer.Start);
-            if (read.IsCompleted && (await _listed.ConfigureAwait(false)).Contains((await written.ConfigureAwait(false)).Digest))
+            if (read.IsCompleted && await written.ConfigureAwait(false) is var blob && (await _listed.ConfigureAwait(false)).Contains(blob.Digest))
             {
-                return (await written.ConfigureAwait(false), false);
+                return (blob, false);
             }
 
             return (await client.UploadBlobAsync(target, reader, written, _cancel.Token).ConfigureAwait(false), true);

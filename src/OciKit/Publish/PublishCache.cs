@@ -9,7 +9,8 @@ namespace OciKit.Publish;
 
 /// <summary>
 /// One publish's use of the registry cache (<see cref="ContainerizeRequest.CacheRepository"/>): its records read once
-/// before any layer is written, the layers taken from it, and the records of every layer written back after the push.
+/// before any layer is written, the layers taken from it, and the records of the layers the publish notes
+/// (<see cref="Add"/>: all but the small ones) written back after the push.
 /// </summary>
 internal sealed class PublishCache
 {
